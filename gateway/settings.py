@@ -1,0 +1,145 @@
+"""Settings: one frozen tree, built once at start-up from the environment (``GATEWAY_*``)
+and passed to whatever needs it. Nothing reads the environment at import time.
+
+Every setting is documented in README.md ("Settings"); a test checks that.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from gateway.errors import ConfigurationError
+
+__all__ = ["Settings", "TelemetrySettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetrySettings:
+    #: ``none`` | ``console`` | ``otlp``
+    traces_exporter: str = "none"
+    metrics_exporter: str = "none"
+    otlp_endpoint: str = "http://127.0.0.1:4318"
+    #: Parent-based ratio sampling of traces (0..1).
+    sample_ratio: float = 1.0
+    service_name: str = "gateway"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    #: Directory holding catalog.toml, systems.toml, backends.toml, model.conf, policy.csv.
+    policy_dir: Path = Path("policies")
+    #: Writable directory for the embedded demo database, audit log, replay cache.
+    state_dir: Path = Path("state")
+    #: Directory with the gateway's signing key(s) and the pseudonym secret.
+    key_dir: Path = Path("keys/demo")
+    #: Public URL of the gateway: the ``iss`` of access tokens and the ``aud`` of assertions.
+    issuer: str = "http://127.0.0.1:8000"
+    access_token_ttl_s: int = 600
+    #: Longest lifetime accepted for a client assertion (RFC 7523 §3: short-lived).
+    assertion_max_ttl_s: int = 300
+    clock_skew_s: int = 30
+    #: Largest request body accepted, bytes.
+    max_body_bytes: int = 64 * 1024
+    max_sql_chars: int = 20_000
+    #: Upper bound for every query whatever the policy says.
+    max_rows_ceiling: int = 10_000
+    #: Row limit when the policy names none.
+    default_max_rows: int = 1_000
+    statement_timeout_s: float = 5.0
+    plan_cache_size: int = 2_048
+    #: ``sqlite:<path>`` or a ``postgresql://`` DSN. Empty: ``state_dir/audit.sqlite``.
+    audit_dsn: str = ""
+    #: ``sqlite:<path>`` or a ``postgresql://`` DSN for the assertion replay cache.
+    replay_dsn: str = ""
+    #: Overrides of ``backends.toml``: name → DSN (``GATEWAY_BACKEND_<NAME>_DSN``).
+    backend_dsns: Mapping[str, str] = field(default_factory=dict)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    log_level: str = "INFO"
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+
+    @property
+    def audit_location(self) -> str:
+        return self.audit_dsn or f"sqlite:{self.state_dir / 'audit.sqlite'}"
+
+    @property
+    def replay_location(self) -> str:
+        return self.replay_dsn or f"sqlite:{self.state_dir / 'replay.sqlite'}"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``GATEWAY_*`` variables; unknown values raise
+        ConfigurationError naming the variable."""
+        env = os.environ if env is None else env
+        d = cls()
+        t = d.telemetry
+
+        def s(name: str, default: str) -> str:
+            return env.get(f"GATEWAY_{name}", default)
+
+        def i(name: str, default: int) -> int:
+            raw = env.get(f"GATEWAY_{name}")
+            if raw is None:
+                return default
+            try:
+                return int(raw)
+            except ValueError:
+                raise ConfigurationError(f"GATEWAY_{name} must be an integer, got {raw!r}") from None
+
+        def f(name: str, default: float) -> float:
+            raw = env.get(f"GATEWAY_{name}")
+            if raw is None:
+                return default
+            try:
+                return float(raw)
+            except ValueError:
+                raise ConfigurationError(f"GATEWAY_{name} must be a number, got {raw!r}") from None
+
+        backend_dsns = {
+            key[len("GATEWAY_BACKEND_") : -len("_DSN")].lower(): value
+            for key, value in env.items()
+            if key.startswith("GATEWAY_BACKEND_") and key.endswith("_DSN")
+        }
+        telemetry = TelemetrySettings(
+            traces_exporter=s("TRACES_EXPORTER", t.traces_exporter),
+            metrics_exporter=s("METRICS_EXPORTER", t.metrics_exporter),
+            otlp_endpoint=s("OTLP_ENDPOINT", t.otlp_endpoint),
+            sample_ratio=f("TRACE_SAMPLE_RATIO", t.sample_ratio),
+            service_name=s("SERVICE_NAME", t.service_name),
+        )
+        for name, value in (
+            ("TRACES_EXPORTER", telemetry.traces_exporter),
+            ("METRICS_EXPORTER", telemetry.metrics_exporter),
+        ):
+            if value not in {"none", "console", "otlp"}:
+                raise ConfigurationError(f"GATEWAY_{name} must be none, console or otlp")
+        return cls(
+            policy_dir=Path(s("POLICY_DIR", str(d.policy_dir))),
+            state_dir=Path(s("STATE_DIR", str(d.state_dir))),
+            key_dir=Path(s("KEY_DIR", str(d.key_dir))),
+            issuer=s("ISSUER", d.issuer),
+            access_token_ttl_s=i("ACCESS_TOKEN_TTL", d.access_token_ttl_s),
+            assertion_max_ttl_s=i("ASSERTION_MAX_TTL", d.assertion_max_ttl_s),
+            clock_skew_s=i("CLOCK_SKEW", d.clock_skew_s),
+            max_body_bytes=i("MAX_BODY_BYTES", d.max_body_bytes),
+            max_sql_chars=i("MAX_SQL_CHARS", d.max_sql_chars),
+            max_rows_ceiling=i("MAX_ROWS_CEILING", d.max_rows_ceiling),
+            default_max_rows=i("DEFAULT_MAX_ROWS", d.default_max_rows),
+            statement_timeout_s=f("STATEMENT_TIMEOUT", d.statement_timeout_s),
+            plan_cache_size=i("PLAN_CACHE_SIZE", d.plan_cache_size),
+            audit_dsn=s("AUDIT_DSN", d.audit_dsn),
+            replay_dsn=s("REPLAY_DSN", d.replay_dsn),
+            backend_dsns=backend_dsns,
+            host=s("HOST", d.host),
+            port=i("PORT", d.port),
+            workers=i("WORKERS", d.workers),
+            log_level=s("LOG_LEVEL", d.log_level),
+            telemetry=telemetry,
+        )
