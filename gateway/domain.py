@@ -97,6 +97,9 @@ class TableDecision:
     #: Row-filter templates that apply (ANDed), as written in the policy.
     row_filters: tuple[str, ...] = ()
     max_rows: int | None = None
+    #: Set when the whole table is refused (不予共享, unbindable row filter): any reference
+    #: to it is an AccessDeniedError carrying this reason.
+    refusal: str | None = None
 
     @property
     def qualified_name(self) -> str:
@@ -106,7 +109,7 @@ class TableDecision:
         return [c for c, d in self.columns.items() if d.action is not ColumnAction.DENY]
 
     def is_accessible(self) -> bool:
-        return bool(self.visible_columns())
+        return self.refusal is None and bool(self.visible_columns())
 
 
 @dataclass(frozen=True, slots=True)

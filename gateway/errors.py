@@ -77,6 +77,8 @@ class GatewayError(Exception):
         self.extra: dict[str, Any] = dict(extra or {})
         #: Diagnostic text for logs and the audit record only; never sent to the client.
         self.internal_detail = internal_detail
+        #: Id of the audit record of this refusal, once it has been written.
+        self.audit_id: str | None = None
 
 
 class ClientError(GatewayError):

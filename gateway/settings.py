@@ -91,7 +91,9 @@ class Settings:
             try:
                 return int(raw)
             except ValueError:
-                raise ConfigurationError(f"GATEWAY_{name} must be an integer, got {raw!r}") from None
+                raise ConfigurationError(
+                    f"GATEWAY_{name} must be an integer, got {raw!r}"
+                ) from None
 
         def f(name: str, default: float) -> float:
             raw = env.get(f"GATEWAY_{name}")

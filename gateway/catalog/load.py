@@ -67,8 +67,7 @@ def _dataset(name: str, raw: Mapping[str, Any], departments: Mapping[str, Depart
     if owner not in departments:
         raise ConfigurationError(f"{where}.owner: unknown department {owner!r}")
     tables = {
-        tname: _table_def(name, tname, traw)
-        for tname, traw in _table(raw, "tables", where).items()
+        tname: _table_def(name, tname, traw) for tname, traw in _table(raw, "tables", where).items()
     }
     if not tables:
         raise ConfigurationError(f"{where}: a dataset needs at least one table")
@@ -149,7 +148,7 @@ def _text(raw: Any, where: str) -> Text:
         return Text(zh=raw, en=raw)
     if isinstance(raw, dict) and isinstance(raw.get("zh"), str) and isinstance(raw.get("en"), str):
         return Text(zh=raw["zh"], en=raw["en"])
-    raise ConfigurationError(f"{where} must be {{ zh = \"…\", en = \"…\" }}")
+    raise ConfigurationError(f'{where} must be {{ zh = "…", en = "…" }}')
 
 
 def _check_identifier(name: str, where: str) -> None:

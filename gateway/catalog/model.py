@@ -21,9 +21,11 @@ class SharingClass(enum.StrEnum):
 
     @property
     def label_zh(self) -> str:
-        return {"unconditional": "无条件共享", "conditional": "有条件共享", "not_shared": "不予共享"}[
-            self.value
-        ]
+        return {
+            "unconditional": "无条件共享",
+            "conditional": "有条件共享",
+            "not_shared": "不予共享",
+        }[self.value]
 
 
 class Grade(enum.StrEnum):

@@ -1,0 +1,88 @@
+"""Backends: where the rewritten SQL runs (SQLite, PostgreSQL, MariaDB/MySQL, DuckDB).
+
+``load_backend_configs`` reads ``backends.toml``; ``open_backend`` turns one entry into a
+:class:`Backend`. See :mod:`gateway.backends.base` for what every backend guarantees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from gateway.backends.base import Backend, BackendResult
+from gateway.backends.config import (
+    KINDS,
+    BackendConfig,
+    dsn_path,
+    load_backend_configs,
+    parse_dsn_kind,
+    redact_dsn,
+)
+from gateway.errors import ConfigurationError
+
+__all__ = [
+    "KINDS",
+    "Backend",
+    "BackendConfig",
+    "BackendResult",
+    "load_backend_configs",
+    "open_backend",
+    "parse_dsn_kind",
+    "redact_dsn",
+]
+
+
+def open_backend(
+    config: BackendConfig,
+    *,
+    sqlite_functions: Sequence[tuple[str, int, Callable[..., Any]]] = (),
+    pool_size: int = 4,
+) -> Backend:
+    """Create the backend ``config`` describes. Cheap and offline: no connection is made
+    until the first ``execute`` or ``ping``, so a database that is down at start-up
+    does not stop the gateway (its queries get BackendUnavailableError meanwhile).
+
+    ``sqlite_functions`` (name, number of arguments, function) are registered as
+    deterministic SQL functions on SQLite connections; other kinds have their own
+    built-ins and ignore them. ``pool_size`` bounds the connections (DuckDB: cursors),
+    hence the concurrent queries, per backend.
+
+    Raises ConfigurationError for an unknown kind, a kind that disagrees with the DSN,
+    or a malformed DSN.
+    """
+    if config.kind not in KINDS:
+        raise ConfigurationError(f"backend {config.name!r}: unknown kind {config.kind!r}")
+    try:
+        kind = parse_dsn_kind(config.dsn)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"backend {config.name!r}: {exc.detail}") from None
+    if kind != config.kind:
+        raise ConfigurationError(
+            f"backend {config.name!r} is declared {config.kind} but its DSN names {kind}"
+        )
+    # Driver modules are imported on demand: a SQLite-only gateway never loads the rest.
+    if kind == "sqlite":
+        from gateway.backends.sqlite import SQLiteBackend
+
+        return SQLiteBackend(
+            config.name, _path(config), functions=sqlite_functions, pool_size=pool_size
+        )
+    if kind == "duckdb":
+        from gateway.backends.duckdb import DuckDBBackend
+
+        return DuckDBBackend(config.name, _path(config), pool_size=pool_size)
+    if kind == "postgres":
+        from gateway.backends.postgres import PostgresBackend
+
+        return PostgresBackend(config.name, config.dsn, pool_size=pool_size)
+    from gateway.backends.mysql import MySQLBackend
+
+    return MySQLBackend(config.name, config.dsn, pool_size=pool_size)
+
+
+def _path(config: BackendConfig) -> Path:
+    try:
+        return dsn_path(config.dsn)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"backend {config.name!r}: {exc.detail}") from None

@@ -1,0 +1,227 @@
+"""PostgreSQL backend: psycopg 3 and a psycopg_pool connection pool.
+
+One query is one network round trip, sent as a pipeline::
+
+    BEGIN READ ONLY; SET LOCAL statement_timeout = <ms>; <sql>; COMMIT
+
+- **Read-only** twice: every connection starts with ``default_transaction_read_only=on``
+  and each query runs in an explicit ``READ ONLY`` transaction (SQLSTATE 25006 on a
+  write). Give the gateway a role with SELECT privileges only as well.
+- **One statement.** Pipeline mode uses the extended query protocol, which refuses a
+  string holding several statements; the SQL is sent without parameters, so psycopg
+  never looks at ``%`` in it.
+- **Time limit** ``SET LOCAL statement_timeout``, scoped to the transaction so it cannot
+  leak to the next user of the connection; SQLSTATE 57014 -> QueryTimeoutError. The wait
+  for a connection counts against the same limit.
+- **Down server.** The pool opens lazily and connects on demand; no connection within
+  the wait raises BackendUnavailableError, never a hang. A pooled connection found dead
+  (server restarted) is dropped and the query retried once on a fresh one; it is
+  read-only, so running it again is harmless.
+- Server-side prepared statements are off (``prepare_threshold=None``) so that a
+  transaction-pooling PgBouncer in front of the database works.
+
+Result rows are fetched in full by libpq before ``max_rows`` are taken; the rewriter's
+LIMIT (``max_rows`` at most) is what bounds the transfer.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
+
+from gateway.backends.base import (
+    BackendResult,
+    check_limits,
+    query_error,
+    sqlstate_category,
+    timeout_error,
+    unavailable_error,
+)
+from gateway.errors import BackendUnavailableError, ConfigurationError, GatewayError
+
+__all__ = ["PostgresBackend"]
+
+# Connection-level SQLSTATEs: the query may well be fine, the server or session is not.
+_UNAVAILABLE_SQLSTATES = frozenset(
+    {
+        "25P03",  # idle_in_transaction_session_timeout ended the session
+        "28000",  # invalid authorization
+        "28P01",  # invalid password
+        "3D000",  # database does not exist
+        "53300",  # too many connections
+        "57P01",  # admin shutdown
+        "57P02",  # crash shutdown
+        "57P03",  # cannot connect now (starting up, recovery)
+        "57P05",  # idle_session_timeout
+    }
+)
+_QUERY_CANCELED = "57014"
+# Sessions are closed by the server if they sit in a transaction this long (ms): a
+# backstop against a connection leaked mid-transaction holding locks.
+_SESSION_OPTIONS = (
+    "-c default_transaction_read_only=on -c idle_in_transaction_session_timeout=60000"
+)
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+
+class PostgresBackend:
+    """A PostgreSQL database reached through a DSN. Thread-safe.
+
+    ``connect_timeout_s`` applies when the DSN sets none; ``max_wait_s`` caps how long a
+    query waits for a pooled connection (less if its own time limit is shorter).
+    Raises ConfigurationError for a malformed DSN.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        dsn: str,
+        *,
+        pool_size: int = 4,
+        connect_timeout_s: float = 3.0,
+        max_wait_s: float = 3.0,
+    ) -> None:
+        self.name = name
+        self.kind = "postgres"
+        self.dialect = "postgres"
+        try:
+            params = conninfo_to_dict(dsn)
+        except psycopg.Error:
+            # psycopg's message may quote the DSN, password included.
+            raise ConfigurationError(f"backend {name!r}: malformed PostgreSQL DSN") from None
+        options = f"{params.get('options') or ''} {_SESSION_OPTIONS}".strip()
+        kwargs: dict[str, Any] = {
+            "autocommit": True,  # transactions are explicit, inside the pipeline
+            "prepare_threshold": None,
+            "application_name": params.get("application_name") or "gateway",
+            "options": options,
+            "connect_timeout": params.get("connect_timeout")
+            or max(2, math.ceil(connect_timeout_s)),
+        }
+        self._max_wait_s = max_wait_s
+        self._pool: psycopg_pool.ConnectionPool[Connection] = psycopg_pool.ConnectionPool(
+            dsn,
+            min_size=0,
+            max_size=pool_size,
+            open=False,
+            kwargs=kwargs,
+            name=f"gateway-{name}",
+            timeout=max_wait_s,
+        )
+        self._lock = threading.Lock()
+        self._opened = False
+        self._closed = False
+
+    def execute(self, sql: str, *, max_rows: int, timeout_s: float) -> BackendResult:
+        """See :class:`gateway.backends.base.Backend`. Raises QueryTimeoutError,
+        BackendUnavailableError, BackendQueryError; ValueError for bad limits."""
+        check_limits(max_rows, timeout_s)
+        started = time.monotonic()
+        deadline = started + timeout_s
+        for attempt in (1, 2):
+            conn = self._getconn(deadline)
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise timeout_error(self.name, timeout_s)
+                cursor = conn.cursor()
+                with conn.pipeline():
+                    conn.execute("BEGIN READ ONLY")
+                    conn.execute(
+                        f"SET LOCAL statement_timeout = {max(1, math.ceil(remaining * 1000))}"
+                    )
+                    cursor.execute(sql)
+                    conn.execute("COMMIT")
+                columns = tuple(col.name for col in cursor.description or ())
+                rows = cursor.fetchmany(max_rows) if max_rows else []
+            except psycopg.Error as exc:
+                error = self._classify(exc, timeout_s, deadline)
+                dead = conn.closed or conn.broken
+                if (
+                    isinstance(error, BackendUnavailableError)
+                    and dead
+                    and attempt == 1
+                    and time.monotonic() < deadline
+                ):
+                    continue  # a stale pooled connection: once more on a fresh one
+                raise error from exc
+            finally:
+                self._putconn(conn)
+            finished = time.monotonic()
+            if finished >= deadline:
+                raise timeout_error(self.name, timeout_s)
+            return BackendResult(columns=columns, rows=rows, elapsed_s=finished - started)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def ping(self) -> None:
+        """Run ``SELECT 1``. Raises BackendUnavailableError."""
+        conn = self._getconn(time.monotonic() + self._max_wait_s)
+        try:
+            conn.execute("SELECT 1").fetchall()
+        except psycopg.Error as exc:
+            raise unavailable_error(self.name, "ping failed", exc) from exc
+        finally:
+            self._putconn(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            opened = self._opened
+        if opened:
+            self._pool.close(timeout=5.0)
+
+    def _getconn(self, deadline: float) -> Connection:
+        with self._lock:
+            if self._closed:
+                raise unavailable_error(self.name, "backend closed")
+            if not self._opened:
+                # Starts the pool's workers; connections are made on demand.
+                self._pool.open(wait=False)
+                self._opened = True
+        wait = min(deadline - time.monotonic(), self._max_wait_s)
+        try:
+            return self._pool.getconn(timeout=max(wait, 0.001))
+        except psycopg_pool.PoolTimeout as exc:
+            raise unavailable_error(
+                self.name, f"no connection within {wait:.2f} s (server down or pool busy)", exc
+            ) from exc
+        except psycopg_pool.PoolClosed as exc:
+            raise unavailable_error(self.name, "backend closed", exc) from exc
+
+    def _putconn(self, conn: Connection) -> None:
+        if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+            try:
+                conn.rollback()  # after an error inside the pipeline's transaction
+            except psycopg.Error:
+                conn.close()  # broken: the pool discards closed connections
+        self._pool.putconn(conn)
+
+    def _classify(self, exc: psycopg.Error, timeout_s: float, deadline: float) -> GatewayError:
+        sqlstate = exc.sqlstate
+        if sqlstate == _QUERY_CANCELED:
+            if time.monotonic() >= deadline:
+                return timeout_error(self.name, timeout_s, exc)
+            return query_error(self.name, "query cancelled by the server", exc)
+        if (
+            sqlstate in _UNAVAILABLE_SQLSTATES
+            or (sqlstate or "").startswith("08")
+            or (
+                sqlstate is None
+                and isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+            )
+        ):
+            return unavailable_error(self.name, sqlstate or "connection failed", exc)
+        if sqlstate is None and isinstance(exc, psycopg.DataError):
+            # Raised by psycopg itself, e.g. a date PostgreSQL has and Python has not.
+            return query_error(self.name, "value not representable by the driver", exc)
+        return query_error(self.name, sqlstate_category(sqlstate), exc)

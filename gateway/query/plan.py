@@ -1,0 +1,218 @@
+"""Plan: consumer SQL → the protected, transpiled SQL to run, with everything the audit
+record and the response need. The stages run in the order written in ``STAGES``;
+finished plans are cached by (SQL, principal, purpose, policy state, requested rows),
+because parsing and rewriting is the gateway's main cost (research/tech-probe.md §2.6).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlglot import exp
+from sqlglot.schema import MappingSchema
+
+from gateway.catalog import Catalog
+from gateway.domain import DecisionSnapshot, MaskSpec, Principal, ResultColumn
+from gateway.errors import AccessDeniedError
+from gateway.policy.engine import snapshot_decisions
+from gateway.query.describe import describe_columns
+from gateway.query.parse import parse_sql
+from gateway.query.resolve import resolve_query, visible_schema
+from gateway.query.rewrite.derive import build_derived_select, protect_tables
+from gateway.query.rewrite.dialect import to_backend_sql
+from gateway.query.rewrite.limit import RowCap, cap_row_limit
+from gateway.query.rewrite.masks import MaskContext, mask_expression, masked_type
+from gateway.query.validate import check_query_is_allowed
+
+__all__ = ["STAGES", "LruCache", "Plan", "Planner"]
+
+#: The planning stages, in order (each is a telemetry span of the same name).
+STAGES = ("parse", "validate", "resolve", "rewrite")
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+StageFactory = Callable[[str], AbstractContextManager[Any]]
+
+
+class LruCache:
+    """A small thread-safe LRU map. One instance per cache, owned by its user."""
+
+    def __init__(self, size: int) -> None:
+        self._size = max(0, size)
+        self._data: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        if self._size == 0:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    sql: str
+    backend: str
+    dialect: str
+    tables: tuple[str, ...]
+    columns: tuple[ResultColumn, ...]
+    cap: RowCap
+    decisions: Mapping[str, str]
+    rules: Mapping[str, str]
+    row_filters: tuple[str, ...]
+    policy_version: str
+
+
+class Planner:
+    """Builds (and caches) plans. Pure CPU work: no I/O happens here."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        backend_dialects: Mapping[str, str],
+        mask_context: Callable[[Principal], MaskContext],
+        default_max_rows: int,
+        max_rows_ceiling: int,
+        cache_size: int,
+    ) -> None:
+        self._catalog = catalog
+        self._dialects = dict(backend_dialects)
+        self._mask_context = mask_context
+        self._default_max_rows = default_max_rows
+        self._ceiling = max_rows_ceiling
+        self._plans = LruCache(cache_size)
+        self._schemas = LruCache(max(64, cache_size // 8))
+        self._derived = LruCache(max(256, cache_size))
+
+    def plan(
+        self,
+        sql: str,
+        principal: Principal,
+        snapshot: DecisionSnapshot,
+        *,
+        requested_max_rows: int | None = None,
+        stage: StageFactory | None = None,
+    ) -> tuple[Plan, bool]:
+        """Return (plan, cache_hit). Raises the ClientError subclasses of each stage."""
+        stage = stage or _no_stage
+        snap_key = (
+            snapshot.policy_version,
+            snapshot.principal_key,
+            snapshot.purpose,
+            snapshot.valid_until,
+        )
+        key = (sql, snap_key, requested_max_rows)
+        cached = self._plans.get(key)
+        if cached is not None:
+            return cached, True
+        with stage("parse"):
+            query = parse_sql(sql)
+        with stage("validate"):
+            check_query_is_allowed(query)
+        with stage("resolve"):
+            schema = self._schema(snap_key, snapshot)
+            resolved = resolve_query(query, snapshot, self._catalog, schema)
+            columns = describe_columns(resolved.query, snapshot, self._catalog, schema)
+        with stage("rewrite"):
+            dialect = self._dialects[resolved.backend]
+            allowed = self._allowed_rows(snapshot, resolved.tables, requested_max_rows)
+            protected = protect_tables(
+                resolved.query,
+                lambda name: self._derived_select(snap_key, snapshot, principal, name, dialect),
+            )
+            cap = cap_row_limit(protected, allowed)
+            backend_sql = to_backend_sql(protected, dialect)
+        plan = Plan(
+            sql=backend_sql,
+            backend=resolved.backend,
+            dialect=dialect,
+            tables=resolved.tables,
+            columns=columns,
+            cap=cap,
+            decisions=snapshot_decisions(snapshot, resolved.tables),
+            rules=_rules(snapshot, resolved.tables),
+            row_filters=tuple(f for t in resolved.tables for f in snapshot.tables[t].row_filters),
+            policy_version=snapshot.policy_version,
+        )
+        self._plans.put(key, plan)
+        return plan, False
+
+    def _allowed_rows(
+        self, snapshot: DecisionSnapshot, tables: tuple[str, ...], requested: int | None
+    ) -> int:
+        limits = [snapshot.tables[t].max_rows for t in tables]
+        allowed = min([n for n in limits if n is not None] or [self._default_max_rows])
+        allowed = min(allowed, self._ceiling)
+        if requested is not None:
+            allowed = min(allowed, requested)
+        if allowed <= 0:
+            raise AccessDeniedError("No rows may be returned under this policy.")
+        return allowed
+
+    def _schema(self, snap_key: Hashable, snapshot: DecisionSnapshot) -> MappingSchema:
+        schema = self._schemas.get(snap_key)
+        if schema is None:
+            schema = visible_schema(snapshot, self._catalog, _masked_type)
+            self._schemas.put(snap_key, schema)
+        return schema  # type: ignore[no-any-return]
+
+    def _derived_select(
+        self,
+        snap_key: Hashable,
+        snapshot: DecisionSnapshot,
+        principal: Principal,
+        name: str,
+        dialect: str,
+    ) -> exp.Select:
+        key = (snap_key, principal.department, name, dialect)
+        derived = self._derived.get(key)
+        if derived is None:
+            table = self._catalog.table(name)
+            decision = snapshot.table(name)
+            assert table is not None and decision is not None  # resolve checked both
+            ctx = self._mask_context(principal)
+
+            def mask(ref: exp.Expression, spec: MaskSpec, column_type: str) -> exp.Expression:
+                return mask_expression(spec, ref, column_type=column_type, dialect=dialect, ctx=ctx)
+
+            derived = build_derived_select(
+                table, decision, mask, materialize=dialect == "sqlite"
+            )
+            self._derived.put(key, derived)
+        return derived  # type: ignore[no-any-return]
+
+
+def _masked_type(spec: MaskSpec | None, column_type: str) -> str:
+    return masked_type(spec, column_type) if spec is not None else column_type
+
+
+def _rules(snapshot: DecisionSnapshot, tables: tuple[str, ...]) -> dict[str, str]:
+    return {
+        f"{t}.{c}": ", ".join(d.rule) if d.rule else "default deny"
+        for t in tables
+        for c, d in snapshot.tables[t].columns.items()
+    }
+
+
+def _no_stage(_name: str) -> AbstractContextManager[Any]:
+    return nullcontext()

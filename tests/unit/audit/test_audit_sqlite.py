@@ -1,0 +1,396 @@
+"""SQLite store: durability settings, schema versioning, tamper detection, failures that
+must leave nothing behind, and two processes appending to one file."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from audit_support import interleaved, make_record, run_two_processes
+
+from gateway.audit import open_audit_store
+from gateway.audit.sqlite import SqliteAuditStore
+from gateway.errors import AuditUnavailableError, ConfigurationError
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "audit.sqlite"
+
+
+@pytest.fixture
+def store(db: Path) -> Iterator[SqliteAuditStore]:
+    s = SqliteAuditStore(db)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def raw(db: Path) -> sqlite3.Connection:
+    """A connection of an outsider (operator, attacker) to the same file."""
+    return sqlite3.connect(db, isolation_level=None, timeout=5)
+
+
+def fill(store: SqliteAuditStore, n: int) -> None:
+    for i in range(n):
+        store.append(make_record(i))
+
+
+def count_rows(db: Path) -> int:
+    conn = raw(db)
+    try:
+        return int(conn.execute("SELECT count(*) FROM audit_log").fetchone()[0])
+    finally:
+        conn.close()
+
+
+class TestDurabilitySettings:
+    def test_file_mode_wal_and_synchronous_full(self, store: SqliteAuditStore, db: Path) -> None:
+        assert stat.S_IMODE(db.stat().st_mode) == 0o600
+        conn = raw(db)
+        try:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        finally:
+            conn.close()
+        # synchronous is per connection: ask one of the store's own (2 = FULL).
+        level = store._run("test", lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
+        assert level == 2
+
+    def test_records_survive_reopen(self, db: Path) -> None:
+        with SqliteAuditStore(db) as first:
+            record = make_record(0)
+            first.append(record)
+        with SqliteAuditStore(db) as second:
+            assert second.size() == 1
+            assert second.get(record.audit_id) == (0, record)
+            assert second.append(make_record(1)) == 1
+
+    def test_open_via_location(self, db: Path) -> None:
+        store = open_audit_store(f"sqlite:{db}")
+        try:
+            assert isinstance(store, SqliteAuditStore)
+            assert store.append(make_record(0)) == 0
+        finally:
+            store.close()
+
+
+class TestSchemaVersion:
+    def test_schema_and_meta(self, store: SqliteAuditStore, db: Path) -> None:
+        conn = raw(db)
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM audit_meta").fetchall())
+            columns = [r[1] for r in conn.execute("PRAGMA table_info(audit_log)")]
+        finally:
+            conn.close()
+        assert meta["schema_version"] == "1"
+        assert "RFC 6962" in meta["leaf_hash"]
+        assert columns == [
+            "idx",
+            "audit_id",
+            "time",
+            "department",
+            "system",
+            "outcome",
+            "record",
+            "leaf_hash",
+        ]
+
+    def test_unknown_schema_version_is_refused(self, db: Path) -> None:
+        SqliteAuditStore(db).close()
+        conn = raw(db)
+        conn.execute("UPDATE audit_meta SET value = '2' WHERE key = 'schema_version'")
+        conn.close()
+        with pytest.raises(ConfigurationError, match="schema version '2'"):
+            SqliteAuditStore(db)
+
+    def test_missing_schema_version_is_refused(self, db: Path) -> None:
+        SqliteAuditStore(db).close()
+        conn = raw(db)
+        conn.execute("DELETE FROM audit_meta")
+        conn.close()
+        with pytest.raises(ConfigurationError):
+            SqliteAuditStore(db)
+
+    def test_partial_schema_is_refused(self, db: Path) -> None:
+        conn = raw(db)
+        conn.execute("CREATE TABLE audit_log (idx INTEGER PRIMARY KEY, record BLOB)")
+        conn.close()
+        with pytest.raises(ConfigurationError, match="incomplete"):
+            SqliteAuditStore(db)
+
+    def test_unrelated_tables_are_left_alone(self, db: Path) -> None:
+        conn = raw(db)
+        conn.execute("CREATE TABLE other (x INTEGER)")
+        conn.close()
+        with SqliteAuditStore(db) as s:
+            assert s.append(make_record(0)) == 0
+
+
+class TestAppendOnly:
+    def test_update_and_delete_are_refused_by_the_database(
+        self, store: SqliteAuditStore, db: Path
+    ) -> None:
+        fill(store, 2)
+        conn = raw(db)
+        try:
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                conn.execute("UPDATE audit_log SET department = 'x' WHERE idx = 0")
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                conn.execute("DELETE FROM audit_log WHERE idx = 1")
+        finally:
+            conn.close()
+        store.check()
+
+
+class TestCheckDetectsTampering:
+    @staticmethod
+    def tamper(db: Path, *statements: str) -> None:
+        conn = raw(db)
+        try:
+            # An attacker with file access simply drops the guards first.
+            conn.execute("DROP TRIGGER audit_log_no_update")
+            conn.execute("DROP TRIGGER audit_log_no_delete")
+            for statement in statements:
+                conn.execute(statement)
+        finally:
+            conn.close()
+
+    def test_edited_record_bytes(self, store: SqliteAuditStore, db: Path) -> None:
+        fill(store, 5)
+        victim = next(r for idx, r in store.search(limit=5) if idx == 1)
+        self.tamper(
+            db,
+            "UPDATE audit_log SET record = CAST(replace(CAST(record AS TEXT),"
+            " '\"row_count\":12', '\"row_count\":0') AS BLOB) WHERE idx = 1",
+        )
+        with pytest.raises(AuditUnavailableError, match="row 1: stored leaf hash") as info:
+            store.check()
+        assert info.value.status == 503
+        # Readers refuse the doubtful record rather than return it.
+        with pytest.raises(AuditUnavailableError):
+            store.get(victim.audit_id)
+
+    def test_edited_bytes_with_recomputed_hash_but_not_canonical(
+        self, store: SqliteAuditStore, db: Path
+    ) -> None:
+        fill(store, 3)
+        conn = raw(db)
+        data = bytes(conn.execute("SELECT record FROM audit_log WHERE idx = 2").fetchone()[0])
+        conn.close()
+        pretty = data.replace(b",", b", ")
+        conn = raw(db)
+        conn.create_function(
+            "leaf", 1, lambda b: __import__("hashlib").sha256(b"\x00" + b).digest()
+        )
+        conn.execute("DROP TRIGGER audit_log_no_update")
+        conn.execute(
+            "UPDATE audit_log SET record = ?, leaf_hash = leaf(?) WHERE idx = 2", (pretty, pretty)
+        )
+        conn.close()
+        with pytest.raises(AuditUnavailableError, match="row 2: record bytes are not a canonical"):
+            store.check()
+
+    def test_edited_search_column(self, store: SqliteAuditStore, db: Path) -> None:
+        fill(store, 3)
+        self.tamper(db, "UPDATE audit_log SET department = 'someone else' WHERE idx = 0")
+        with pytest.raises(AuditUnavailableError, match="row 0: searchable columns disagree"):
+            store.check()
+
+    def test_deleted_row_leaves_a_gap(self, store: SqliteAuditStore, db: Path) -> None:
+        fill(store, 6)
+        self.tamper(db, "DELETE FROM audit_log WHERE idx = 3")
+        with pytest.raises(AuditUnavailableError, match="expected index 3, found 4"):
+            store.check()
+
+    def test_deleted_tail_is_detected_and_blocks_appends(
+        self, store: SqliteAuditStore, db: Path
+    ) -> None:
+        fill(store, 4)
+        self.tamper(db, "DELETE FROM audit_log WHERE idx = 3")
+        with pytest.raises(AuditUnavailableError, match="size is 4 but 3 rows"):
+            store.check()
+        with pytest.raises(AuditUnavailableError) as info:
+            store.append(make_record(9))
+        assert "disagrees" in (info.value.internal_detail or "")
+        assert count_rows(db) == 3
+
+
+class TestUnavailable:
+    def test_nonexistent_directory(self, tmp_path: Path) -> None:
+        missing = tmp_path / "no" / "such" / "dir"
+        with pytest.raises(AuditUnavailableError) as info:
+            open_audit_store(f"sqlite:{missing / 'audit.sqlite'}")
+        assert info.value.status == 503
+        assert info.value.internal_detail  # the OS reason, for the operator
+        assert not missing.exists()
+
+    def test_path_is_a_directory(self, tmp_path: Path) -> None:
+        with pytest.raises(AuditUnavailableError):
+            open_audit_store(f"sqlite:{tmp_path}")
+
+    @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+    def test_read_only_directory(self, tmp_path: Path) -> None:
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        SqliteAuditStore(folder / "audit.sqlite").close()
+        (folder / "audit.sqlite").chmod(0o400)
+        folder.chmod(0o500)
+        try:
+            with pytest.raises(AuditUnavailableError):
+                s = SqliteAuditStore(folder / "audit.sqlite")
+                try:
+                    s.append(make_record(0))
+                finally:
+                    s.close()
+        finally:
+            folder.chmod(0o700)
+            (folder / "audit.sqlite").chmod(0o600)
+        with SqliteAuditStore(folder / "audit.sqlite") as s:
+            assert s.size() == 0
+
+    def test_file_replaced_by_directory_after_open(self, store: SqliteAuditStore, db: Path) -> None:
+        fill(store, 3)
+        moved = db.with_name("moved.sqlite")
+        db.rename(moved)
+        db.mkdir()
+        with pytest.raises(AuditUnavailableError) as info:
+            store.append(make_record(3))
+        assert info.value.retry_after == 5
+        with pytest.raises(AuditUnavailableError):
+            store.size()
+        # Put the file back: nothing was written while it was away.
+        db.rmdir()
+        moved.rename(db)
+        with SqliteAuditStore(db) as again:
+            assert again.size() == 3
+            again.check()
+
+    def test_file_deleted_after_open(self, store: SqliteAuditStore, db: Path) -> None:
+        fill(store, 2)
+        db.unlink()
+        with pytest.raises(AuditUnavailableError):
+            store.append(make_record(2))
+        # No fresh, empty log was created in its place.
+        assert not db.exists()
+
+    def test_failure_inside_the_transaction_leaves_no_row_and_no_gap(
+        self, store: SqliteAuditStore, db: Path
+    ) -> None:
+        fill(store, 3)
+        conn = raw(db)
+        # Fault injection: the INSERT fails after the size was advanced in the same
+        # transaction (as a full disk or an I/O error would).
+        conn.execute(
+            "CREATE TRIGGER fault BEFORE INSERT ON audit_log WHEN NEW.idx = 3"
+            " BEGIN SELECT RAISE(ABORT, 'injected fault'); END"
+        )
+        conn.close()
+        with pytest.raises(AuditUnavailableError) as info:
+            store.append(make_record(3))
+        assert "injected fault" in (info.value.internal_detail or "")
+        assert "injected fault" not in info.value.detail  # database text stays internal
+        assert store.size() == 3
+        assert count_rows(db) == 3
+        conn = raw(db)
+        conn.execute("DROP TRIGGER fault")
+        conn.close()
+        assert store.append(make_record(4)) == 3
+        store.check()
+
+    def test_locked_database_times_out(self, db: Path) -> None:
+        with SqliteAuditStore(db, busy_timeout_s=0.2) as store:
+            fill(store, 1)
+            holder = raw(db)
+            holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            try:
+                started = time.monotonic()
+                with pytest.raises(AuditUnavailableError) as info:
+                    store.append(make_record(1))
+                assert time.monotonic() - started < 5
+                assert "locked" in (info.value.internal_detail or "")
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+            assert store.size() == 1
+            assert store.append(make_record(2)) == 1
+            store.check()
+
+    def test_other_process_holding_the_writer_lock_times_out(self, db: Path) -> None:
+        with SqliteAuditStore(db, busy_timeout_s=0.2) as store:
+            fill(store, 1)
+            # flock locks belong to an open file description: this fd is "another process".
+            fd = os.open(f"{db}-gwlock", os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                with pytest.raises(AuditUnavailableError) as info:
+                    store.append(make_record(1))
+                assert "processes" in (info.value.internal_detail or "")
+                assert store.size() == 1
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+            # The abandoned wait must not keep the lock: the next append gets it.
+            assert store.append(make_record(2)) == 1
+            fd = os.open(f"{db}-gwlock", os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again
+            finally:
+                os.close(fd)
+
+    def test_writer_waits_for_other_process_then_proceeds(self, db: Path) -> None:
+        with SqliteAuditStore(db, busy_timeout_s=10) as store:
+            fd = os.open(f"{db}-gwlock", os.O_RDWR)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+
+            def unlock() -> None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+
+            releaser = threading.Timer(0.3, unlock)
+            releaser.start()
+            started = time.monotonic()
+            assert store.append(make_record(0)) == 0
+            assert time.monotonic() - started >= 0.25
+            releaser.join()
+
+    def test_reader_does_not_block_writer(self, store: SqliteAuditStore, db: Path) -> None:
+        fill(store, 2)
+        reader = raw(db)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM audit_log").fetchone()
+        try:
+            done = threading.Event()
+
+            def write() -> None:
+                store.append(make_record(5))
+                done.set()
+
+            t = threading.Thread(target=write)
+            t.start()
+            t.join(timeout=10)
+            assert done.is_set()
+        finally:
+            reader.execute("ROLLBACK")
+            reader.close()
+
+
+def test_two_processes_append_contiguously(db: Path) -> None:
+    SqliteAuditStore(db).close()
+    got = run_two_processes(f"sqlite:{db}", 200)
+    all_indices = sorted(got["proc-a"] + got["proc-b"])
+    assert all_indices == list(range(400))
+    # Both processes were really appending at the same time.
+    assert interleaved(got["proc-a"])
+    assert interleaved(got["proc-b"])
+    with SqliteAuditStore(db) as store:
+        assert store.size() == 400
+        store.check()
+        assert len(store.search(system="proc-a", limit=1000)) == 200

@@ -1,0 +1,15 @@
+"""Fixtures of the auth tests (helpers live in auth_testkit.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from auth_testkit import AuthEnv, build_env
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> AuthEnv:
+    """Fresh keys, registry, key store and TokenService with a fixed clock and an
+    in-memory replay cache."""
+    return build_env(tmp_path)

@@ -1,0 +1,148 @@
+"""Decide: casbin → decision snapshots, fail closed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from gateway.catalog import load_catalog
+from gateway.domain import ColumnAction, MaskSpec, Principal
+from gateway.errors import ConfigurationError, PolicyEngineError
+from gateway.policy.engine import CasbinPolicyEngine, PolicyFiles
+from gateway.query.rewrite.masks import check_mask_spec
+
+ROOT = Path(__file__).resolve().parents[3]
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+CATALOG = load_catalog(ROOT / "policies" / "catalog.toml")
+MODEL = (ROOT / "policies" / "model.conf").read_text(encoding="utf-8")
+DEMO_POLICY = (ROOT / "policies" / "policy.csv").read_text(encoding="utf-8")
+
+RSJ = Principal("rsj-subsidy", "rsj", {"district": "历下区", "city": "济南市"},
+                frozenset({"employment_subsidy_review"}))
+YBJ = Principal("ybj-insurance", "ybj", {"district": "市中区"},
+                frozenset({"medical_insurance_enrollment"}))
+
+
+def engine(policy: str = DEMO_POLICY) -> CasbinPolicyEngine:
+    return CasbinPolicyEngine(
+        CATALOG, PolicyFiles(MODEL, policy), version="test", check_mask=check_mask_spec
+    )
+
+
+def test_demo_decisions_for_rsj() -> None:
+    snap = engine().snapshot(RSJ, "employment_subsidy_review", NOW)
+    people = snap.tables["population.people"]
+    assert people.columns["id_number"].action is ColumnAction.MASK
+    assert people.columns["id_number"].mask == MaskSpec("pseudonym")
+    # `mask` alone takes the catalog default (name -> name)
+    assert people.columns["name"].mask == MaskSpec("name")
+    assert people.columns["district"].action is ColumnAction.ALLOW
+    assert people.row_filters == ("district = '历下区'",)
+    assert people.max_rows == 200
+    grants = snap.tables["subsidies.grants"]
+    assert grants.columns["bank_card"].action is ColumnAction.DENY
+    # the matched rule is kept for the audit record
+    assert grants.columns["bank_card"].rule[6] == "deny"
+
+
+def test_other_purpose_gets_nothing() -> None:
+    snap = engine().snapshot(RSJ, "statistics", NOW)
+    people = snap.tables["population.people"]
+    assert all(d.action is ColumnAction.DENY for d in people.columns.values())
+    assert not people.is_accessible()
+
+
+def test_expired_grant_no_longer_matches() -> None:
+    snap = engine().snapshot(YBJ, "medical_insurance_enrollment", NOW)
+    assert not snap.tables["subsidies.grants"].is_accessible()
+    before = engine().snapshot(YBJ, "medical_insurance_enrollment", datetime(2025, 1, 1, tzinfo=UTC))
+    assert before.tables["subsidies.grants"].columns["amount"].action is ColumnAction.ALLOW
+
+
+def test_not_shared_dataset_is_refused_even_with_a_rule() -> None:
+    policy = DEMO_POLICY + (
+        "\np, 1, rsj-subsidy, rsj, case_records.incidents.*, select, *, allow, "
+        "2099-12-31T00:00:00Z, allow\n"
+    )
+    snap = engine(policy).snapshot(RSJ, "employment_subsidy_review", NOW)
+    incidents = snap.tables["case_records.incidents"]
+    assert incidents.refusal and "不予共享" in incidents.refusal
+    assert not incidents.is_accessible()
+
+
+def test_unknown_system_is_denied_everything() -> None:
+    stranger = Principal("nobody", "rsj", {"district": "历下区"}, frozenset({"employment_subsidy_review"}))
+    snap = engine().snapshot(stranger, "employment_subsidy_review", NOW)
+    assert not any(t.is_accessible() for t in snap.tables.values())
+
+
+def test_missing_filter_attribute_refuses_the_table() -> None:
+    no_district = Principal("rsj-subsidy", "rsj", {}, frozenset({"employment_subsidy_review"}))
+    snap = engine().snapshot(no_district, "employment_subsidy_review", NOW)
+    refusal = snap.tables["population.people"].refusal
+    assert refusal is not None and "district" in refusal
+    assert not snap.tables["population.people"].is_accessible()
+
+
+def test_filters_are_anded_and_limits_take_the_minimum() -> None:
+    policy = DEMO_POLICY + (
+        "\np2, rsj-subsidy, rsj, population.people, *, gender = '女', 2099-12-31T00:00:00Z\n"
+        "p3, rsj-subsidy, rsj, population.*, *, 50, 2099-12-31T00:00:00Z\n"
+    )
+    people = engine(policy).snapshot(RSJ, "employment_subsidy_review", NOW).tables["population.people"]
+    assert sorted(people.row_filters) == ["district = '历下区'", "gender = '女'"]
+    assert people.max_rows == 50
+
+
+def test_attribute_values_are_bound_as_literals() -> None:
+    evil = Principal("rsj-subsidy", "rsj", {"district": "x' OR '1'='1"},
+                     frozenset({"employment_subsidy_review"}))
+    people = engine().snapshot(evil, "employment_subsidy_review", NOW).tables["population.people"]
+    assert people.row_filters == ("district = 'x'' OR ''1''=''1'",)
+
+
+def test_snapshot_is_cached_until_a_matched_rule_expires() -> None:
+    expiry = NOW + timedelta(hours=1)
+    stamp = expiry.strftime("%Y-%m-%dT%H:%M:%SZ")
+    policy = (
+        "g, rsj-subsidy, role:r, rsj\n"
+        f"p, 10, role:r, rsj, population.people.gender, select, *, allow, {stamp}, allow\n"
+    )
+    eng = engine(policy)
+    first = eng.snapshot(RSJ, "employment_subsidy_review", NOW)
+    assert first.valid_until == expiry
+    assert eng.snapshot(RSJ, "employment_subsidy_review", NOW + timedelta(minutes=1)) is first
+    later = eng.snapshot(RSJ, "employment_subsidy_review", expiry + timedelta(seconds=1))
+    assert later is not first
+    assert later.tables["population.people"].columns["gender"].action is ColumnAction.DENY
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("p, 10, r, rsj, population.peple.name, select, *, allow, 2099-12-31T00:00:00Z, allow", "unknown table"),
+        ("p, 10, r, rsj, population.people.nme, select, *, allow, 2099-12-31T00:00:00Z, allow", "no column"),
+        ("p, 10, r, rsj, population.people.name, select, *, mask:rot13, 2099-12-31T00:00:00Z, allow", "rot13"),
+        ("p, 10, r, rsj, population.people.gender, select, *, mask, 2099-12-31T00:00:00Z, allow", "default_mask"),
+        ("p, 10, r, rsj, population.people.name, select, *, allow, next year, allow", "expiry"),
+        ("p, 10, r, rsj, population.people.name, select, *, permit, 2099-12-31T00:00:00Z, allow", "unknown rule"),
+        ("p, 10, r, rsj, population.people.name, delete, *, allow, 2099-12-31T00:00:00Z, allow", "action"),
+        ("p2, r, rsj, population.people, *, salary > 1, 2099-12-31T00:00:00Z", "not a column"),
+        ("p2, r, rsj, population.people, *, district IN (SELECT 1), 2099-12-31T00:00:00Z", "subqueries"),
+        ("p3, r, rsj, population.people, *, lots, 2099-12-31T00:00:00Z", "max_rows"),
+        ("p3, r, rsj, nothing.*, *, 5, 2099-12-31T00:00:00Z", "names nothing"),
+    ],
+)
+def test_policy_mistakes_are_refused_at_load(line: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        engine(line + "\n")
+
+
+def test_casbin_failure_fails_closed() -> None:
+    broken_model = MODEL.replace("keyMatch(r.obj, p.obj)", "noSuchFunction(r.obj, p.obj)")
+    eng = CasbinPolicyEngine(CATALOG, PolicyFiles(broken_model, DEMO_POLICY), version="x",
+                             check_mask=check_mask_spec)
+    with pytest.raises(PolicyEngineError):
+        eng.snapshot(RSJ, "employment_subsidy_review", NOW)
