@@ -9,12 +9,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
-from litestar.enums import MediaType, RequestEncodingType
-from litestar.params import Body, Parameter
+from litestar.enums import MediaType
+from litestar.params import HeaderParameter, JSONBody, QueryParameter, URLEncodedBody
 
 from gateway.api.catalog_view import catalog_document
 from gateway.errors import AuthenticationError, GatewayError, InvalidRequestError
@@ -64,8 +64,8 @@ def _context(request: Request[Any, Any, Any]) -> QueryContext:
 )
 def query(
     request: Request[Any, Any, State],
-    data: QueryBody,
-    authorization: str | None = Parameter(header="Authorization", default=None),
+    data: JSONBody[QueryBody],
+    authorization: Annotated[str | None, HeaderParameter(name="Authorization")] = None,
 ) -> Response[bytes]:
     services = _services(request)
     with services.telemetry.request_span("POST /v1/query", dict(request.headers)):
@@ -126,7 +126,7 @@ def _check_request(req: QueryRequest, services: Services) -> None:
 )
 def token(
     request: Request[Any, Any, State],
-    data: dict[str, str] = Body(media_type=RequestEncodingType.URL_ENCODED),
+    data: URLEncodedBody[dict[str, str]],
 ) -> Response[dict[str, Any]]:
     services = _services(request)
     try:
@@ -156,8 +156,8 @@ def jwks(request: Request[Any, Any, State]) -> dict[str, Any]:
 )
 def catalog(
     request: Request[Any, Any, State],
-    authorization: str | None = Parameter(header="Authorization", default=None),
-    purpose: str | None = Parameter(query="purpose", default=None),
+    authorization: Annotated[str | None, HeaderParameter(name="Authorization")] = None,
+    purpose: Annotated[str | None, QueryParameter(name="purpose")] = None,
 ) -> dict[str, Any]:
     services = _services(request)
     principal = services.tokens.authenticate(authorization)

@@ -58,7 +58,8 @@ LEAF_PREFIX: Final = b"\x00"
 #: I-JSON RFC 7493 §2.2): anything larger would not survive a non-Python verifier.
 _MAX_SAFE_INT: Final = 2**53 - 1
 
-_TIME_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+# [0-9], not \d: \d also matches other scripts' digits (e.g. "٢٠٢٦").
+_TIME_RE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 _SHA256_HEX_RE: Final = re.compile(r"[0-9a-f]{64}")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -90,10 +91,19 @@ def format_time(moment: datetime) -> str:
 
 def is_audit_time(text: str) -> bool:
     """True when ``text`` is in exactly the :func:`format_time` shape."""
-    if _TIME_RE.fullmatch(text) is None:
+    if not isinstance(text, str) or _TIME_RE.fullmatch(text) is None:
         return False
     try:
-        datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+        # Calendar check (month 1-12, day within month, hour < 24, ...); much cheaper
+        # than strptime, and this runs for every stored record read back.
+        datetime(
+            int(text[0:4]),
+            int(text[5:7]),
+            int(text[8:10]),
+            int(text[11:13]),
+            int(text[14:16]),
+            int(text[17:19]),
+        )
     except ValueError:
         return False
     return True
@@ -120,10 +130,14 @@ def new_audit_id(now: datetime, *, random_bytes: Callable[[int], bytes] = os.ura
     return str(uuid.UUID(int=value))
 
 
+def _utf16_order(key: str) -> bytes:
+    return key.encode("utf-16-be", "surrogatepass")
+
+
 def _canonical_value(value: object, path: str) -> object:
     """Validate ``value`` for the canonical encoding and return it with every mapping
     rebuilt in canonical key order (dicts keep insertion order, so the C encoder of
-    ``json`` then writes the members in that order)."""
+    ``json`` then writes the members in that order). ``path`` names ``value`` in errors."""
     # bool before int: bool is an int subclass but encodes as true/false.
     if value is None or isinstance(value, bool | str):
         return value
@@ -134,15 +148,26 @@ def _canonical_value(value: object, path: str) -> object:
     if isinstance(value, float):
         raise TypeError(f"{path}: floats are not allowed in the canonical encoding")
     if isinstance(value, list | tuple):
-        return [_canonical_value(item, f"{path}[{i}]") for i, item in enumerate(value)]
-    if isinstance(value, Mapping):
-        for key in value:
+        return [_canonical_value(item, f"{path}[]") for item in value]
+    if isinstance(value, dict | MappingProxyType | Mapping):
+        keys = list(value)
+        for key in keys:
             if not isinstance(key, str):
                 raise TypeError(f"{path}: object keys must be strings, got {type(key).__name__}")
-        # RFC 8785 §3.2.3 orders members by the UTF-16 code units of their names.
-        ordered = sorted(value, key=lambda k: k.encode("utf-16-be", "surrogatepass"))
-        return {key: _canonical_value(value[key], f"{path}.{key}") for key in ordered}
+        if all(key.isascii() for key in keys):
+            keys.sort()  # for ASCII, code-point order is UTF-16 order
+        else:
+            # RFC 8785 §3.2.3 orders members by the UTF-16 code units of their names,
+            # which differs from code-point order above U+FFFF.
+            keys.sort(key=_utf16_order)
+        return {key: _canonical_value(value[key], f"{path}.{key}") for key in keys}
     raise TypeError(f"{path}: {type(value).__name__} is not allowed in the canonical encoding")
+
+
+def _dump(prepared: object) -> bytes:
+    text = json.dumps(prepared, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    # "strict" refuses lone surrogates (UnicodeEncodeError is a ValueError).
+    return text.encode("utf-8", "strict")
 
 
 def canonical_json(value: object) -> bytes:
@@ -152,10 +177,7 @@ def canonical_json(value: object) -> bytes:
     ValueError for an integer outside ±(2**53 − 1) or a string that is not valid Unicode
     (a lone surrogate cannot be encoded as UTF-8).
     """
-    prepared = _canonical_value(value, "$")
-    text = json.dumps(prepared, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    # "strict" refuses lone surrogates (UnicodeEncodeError is a ValueError).
-    return text.encode("utf-8", "strict")
+    return _dump(_canonical_value(value, "$"))
 
 
 def leaf_hash_of(data: bytes) -> bytes:
@@ -321,17 +343,21 @@ class AuditRecord:
         object.__setattr__(self, "rules", _str_mapping("rules", self.rules))
 
     def to_json_object(self) -> dict[str, object]:
-        """The record as a JSON-ready dict (every field, plain types)."""
+        """The record as a JSON-ready dict: every field, plain types, members (and those
+        of ``decisions``/``rules``) in canonical order. Raises as :meth:`canonical_bytes`."""
         out: dict[str, object] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Outcome):
-                value = value.value
-            elif isinstance(value, Mapping):
-                value = dict(value)
-            elif isinstance(value, tuple):
-                value = list(value)
-            out[f.name] = value
+        for name in _SORTED_FIELDS:
+            value = getattr(self, name)
+            kind = type(value)
+            # Fast path for the common scalar types; everything else (ints with their
+            # range check, tuples, mappings, and any float smuggled past __post_init__)
+            # goes through the general validator.
+            if value is None or kind is str or kind is bool:
+                out[name] = value
+            elif kind is Outcome:
+                out[name] = value.value
+            else:
+                out[name] = _canonical_value(value, name)
         return out
 
     def canonical_bytes(self) -> bytes:
@@ -341,7 +367,7 @@ class AuditRecord:
         TypeError if a float found its way into the record, ValueError for an
         out-of-range integer or a string with a lone surrogate.
         """
-        return canonical_json(self.to_json_object())
+        return _dump(self.to_json_object())
 
     def leaf_hash(self) -> bytes:
         """RFC 6962 §2.1 leaf hash ``SHA-256(0x00 || canonical_bytes())``, 32 bytes."""
@@ -372,10 +398,9 @@ class AuditRecord:
             raise ValueError("not a canonical audit record: top level is not an object")
         if obj.get("v") != ENCODING_VERSION or isinstance(obj.get("v"), bool):
             raise ValueError(f"unsupported audit record encoding version {obj.get('v')!r}")
-        names = {f.name for f in fields(cls)}
-        if set(obj) != names:
-            missing = sorted(names - set(obj))
-            extra = sorted(set(obj) - names)
+        if obj.keys() != _FIELD_SET:
+            missing = sorted(_FIELD_SET - obj.keys())
+            extra = sorted(obj.keys() - _FIELD_SET)
             raise ValueError(f"audit record members differ: missing {missing}, extra {extra}")
         for name in ("tables", "row_filters"):
             if not isinstance(obj[name], list):
@@ -390,3 +415,8 @@ class AuditRecord:
         if record.canonical_bytes() != raw:
             raise ValueError("audit record bytes are not in canonical form")
         return record
+
+
+#: Field names in canonical (sorted) order; all ASCII, so code-point order is RFC 8785's.
+_SORTED_FIELDS: Final[tuple[str, ...]] = tuple(sorted(f.name for f in fields(AuditRecord)))
+_FIELD_SET: Final[frozenset[str]] = frozenset(_SORTED_FIELDS)

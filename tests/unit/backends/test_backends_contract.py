@@ -111,8 +111,7 @@ def test_percent_signs_reach_the_database_untouched(backend: Backend, target: Ta
     assert result.rows == [("张三",), ("张伟",)]
     literal = backend.execute(
         # '!' escapes: a backslash is itself an escape character in MySQL string literals.
-        f"SELECT city, '%s %d %%' AS fmt FROM {target.people} WHERE city LIKE '100!%%' "
-        "ESCAPE '!'",
+        f"SELECT city, '%s %d %%' AS fmt FROM {target.people} WHERE city LIKE '100!%%' ESCAPE '!'",
         max_rows=10,
         timeout_s=5,
     )

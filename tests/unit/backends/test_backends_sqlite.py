@@ -69,9 +69,7 @@ def test_session_and_file_statements_are_refused(
         backend.execute("DELETE FROM people", max_rows=1, timeout_s=5)
 
 
-def test_reads_the_schema_table(
-    sqlite_target: Target, open_target: OpenTarget
-) -> None:
+def test_reads_the_schema_table(sqlite_target: Target, open_target: OpenTarget) -> None:
     backend = open_target(sqlite_target)
     result = backend.execute("SELECT name FROM sqlite_master", max_rows=5, timeout_s=5)
     assert ("people",) in result.rows

@@ -1,0 +1,30 @@
+"""One gateway per backend kind, over the same demo world, catalog and policies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import Gateway, demo_dsn, running_gateway
+
+BACKENDS = ("sqlite", "postgres", "mysql", "duckdb")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def gateway(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    kind: str = request.param
+    tmp: Path = tmp_path_factory.mktemp(f"e2e-{kind}")
+    pg = request.getfixturevalue("pg_dsn") if kind == "postgres" else None
+    my = request.getfixturevalue("mysql_dsn") if kind == "mysql" else None
+    dsn = demo_dsn(kind, tmp, pg, my)
+    with running_gateway(kind, dsn, tmp) as gw:
+        yield gw
+
+
+@pytest.fixture(scope="session")
+def sqlite_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    tmp = tmp_path_factory.mktemp("e2e-sqlite-only")
+    with running_gateway("sqlite", demo_dsn("sqlite", tmp), tmp) as gw:
+        yield gw

@@ -1,0 +1,129 @@
+"""End-to-end harness: the real app (Litestar test client → auth → rewrite → backend →
+audit) over the demo world loaded into a real backend."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from litestar.testing import TestClient
+
+from gateway.app import create_app
+from gateway.audit.memory import MemoryAuditStore
+from gateway.audit.store import AuditStore
+from gateway.auth.keys import jwk_thumbprint, load_private_key
+from gateway.auth.replay import MemoryReplayCache
+from gateway.auth.tokens import make_client_assertion
+from gateway.demo.load import ensure_demo_database
+from gateway.settings import Settings
+from gateway.wiring import Services, build_services
+
+ROOT = Path(__file__).resolve().parents[2]
+ISSUER = "http://gateway.test"
+
+PURPOSES = {
+    "rsj-subsidy": "employment_subsidy_review",
+    "rsj-portal": "employment_subsidy_review",
+    "ybj-insurance": "medical_insurance_enrollment",
+    "swj-tax": "tax_administration",
+    "tjj-stats": "statistics",
+    "mzj-suspended": "statistics",
+}
+
+E2E_SCHEMA = "gw_e2e"
+
+
+def demo_dsn(kind: str, tmp: Path, pg_dsn: str | None = None, mysql_dsn: str | None = None) -> str:
+    """Where the demo world lives for ``kind``; loads it there if needed."""
+    if kind == "sqlite":
+        dsn = f"sqlite:{tmp / 'demo.sqlite'}"
+    elif kind == "duckdb":
+        dsn = f"duckdb:{tmp / 'demo.duckdb'}"
+    elif kind == "postgres":
+        assert pg_dsn is not None
+        sep = "&" if "?" in pg_dsn else "?"
+        dsn = f"{pg_dsn}{sep}options={quote(f'-csearch_path={E2E_SCHEMA}')}"
+    elif kind == "mysql":
+        assert mysql_dsn is not None
+        dsn = mysql_dsn.rsplit("/", 1)[0] + f"/{E2E_SCHEMA}"
+    else:
+        raise ValueError(kind)
+    ensure_demo_database(dsn)
+    return dsn
+
+
+@dataclass
+class Gateway:
+    """A running gateway under test."""
+
+    backend: str
+    client: TestClient[Any]
+    services: Services
+    _tokens: dict[str, str] = field(default_factory=dict)
+
+    def assertion(self, system: str, **kw: Any) -> str:
+        key = load_private_key(ROOT / "keys" / "demo" / f"{system}.demo.key.pem")
+        alg = "EdDSA" if type(key).__name__.startswith("Ed25519") else "ES256"
+        return make_client_assertion(
+            system, key, alg, jwk_thumbprint(key), f"{ISSUER}/v1/token", datetime.now(UTC), **kw
+        )
+
+    def token_response(self, form: dict[str, str]) -> httpx.Response:
+        return self.client.post("/v1/token", data=form)
+
+    def token(self, system: str) -> str:
+        if system not in self._tokens:
+            resp = self.token_response({
+                "grant_type": "client_credentials",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": self.assertion(system),
+            })
+            assert resp.status_code == 200, resp.text
+            self._tokens[system] = resp.json()["access_token"]
+        return self._tokens[system]
+
+    def query(self, system: str, sql: str, purpose: str | None = None, **extra: Any) -> httpx.Response:
+        body = {"sql": sql, "purpose": purpose or PURPOSES[system], **extra}
+        return self.client.post(
+            "/v1/query", json=body, headers={"Authorization": f"Bearer {self.token(system)}"}
+        )
+
+    def rows(self, system: str, sql: str, **extra: Any) -> list[list[Any]]:
+        resp = self.query(system, sql, **extra)
+        assert resp.status_code == 200, resp.text
+        rows: list[list[Any]] = resp.json()["rows"]
+        return rows
+
+
+@contextmanager
+def running_gateway(
+    backend: str,
+    dsn: str,
+    tmp: Path,
+    *,
+    audit: AuditStore | None = None,
+    settings_overrides: dict[str, Any] | None = None,
+) -> Iterator[Gateway]:
+    settings = Settings(
+        policy_dir=ROOT / "policies",
+        key_dir=ROOT / "keys" / "demo",
+        state_dir=tmp / "state",
+        issuer=ISSUER,
+        backend_dsns={"demo": dsn},
+        **(settings_overrides or {}),
+    )
+    services = build_services(settings, audit=audit or MemoryAuditStore(), replay=MemoryReplayCache())
+    app = create_app(settings, services=services)
+    with TestClient(app=app, base_url=ISSUER) as client:
+        yield Gateway(backend=backend, client=client, services=services)
+
+
+def require_services() -> bool:
+    return os.environ.get("GATEWAY_REQUIRE_SERVICES") == "1"
