@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from litestar import Litestar
+from collections.abc import Callable
+from typing import Any
+
+from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
-from collections.abc import Callable
-from typing import Any
-
-from litestar import Request
-
 from gateway.api.problems import problem_handlers
+from gateway.api.routes import ROUTES
 from gateway.errors import InvalidRequestError, RequestTooLargeError
 from gateway.query.pipeline import QueryContext
-from gateway.api.routes import ROUTES
 from gateway.settings import Settings
 from gateway.wiring import Services, build_services
 
@@ -29,7 +27,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     telemetry = services.telemetry
     return Litestar(
         route_handlers=ROUTES,
-        exception_handlers=problem_handlers(  # type: ignore[arg-type]
+        exception_handlers=problem_handlers(
             telemetry.current_trace_id, _framework_rejection_auditor(services)
         ),
         request_max_body_size=settings.max_body_bytes,
@@ -38,7 +36,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             version="0.1.0",
             description=(
                 "Query shared government datasets under the providers' policies: masked, "
-                "filtered, limited and audited. 在提供方策略约束下查询共享数据：脱敏、过滤、限量、全程审计。"
+                "filtered, limited and audited. "
+                "在提供方策略约束下查询共享数据：脱敏、过滤、限量、全程审计。"
             ),
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],

@@ -7,6 +7,7 @@ environment variables (see README "Settings"); options override them where offer
 from __future__ import annotations
 
 import json
+import string
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,7 +89,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
 @main.command()
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
-@click.option("--no-serve", is_flag=True, help="Only create the demo database and print the commands.")
+@click.option(
+    "--no-serve", is_flag=True, help="Only create the demo database and print the commands."
+)
 def demo(port: int | None, workers: int, no_serve: bool) -> None:
     """Create the embedded demo database (first run only) and serve it.
 
@@ -111,26 +114,8 @@ def demo(port: int | None, workers: int, no_serve: bool) -> None:
 
 
 def _demo_banner(base: str) -> str:
-    return f"""
-Gateway demo 数据共享网关演示 — {base}   (OpenAPI: {base}/schema)
-
-Consumer systems (demo keys in keys/demo/):
-  rsj-subsidy    人社局 (历下区)  purpose employment_subsidy_review
-  rsj-portal     人社局 (天桥区)  purpose employment_subsidy_review
-  ybj-insurance  医保局 (市中区)  purpose medical_insurance_enrollment
-  swj-tax        税务局           purpose tax_administration
-  tjj-stats      统计局           purpose statistics
-
-Try, in another terminal:
-  gateway query --system rsj-subsidy "SELECT name, id_number, phone, district FROM population.people LIMIT 5"
-  gateway query --system tjj-stats "SELECT district, COUNT(*) AS n FROM population.people GROUP BY district ORDER BY district"
-  gateway catalog --system ybj-insurance
-
-Or with curl:
-  TOKEN=$(gateway token --system rsj-subsidy)
-  curl -s {base}/v1/query -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
-       -d '{{"sql": "SELECT program, COUNT(*) FROM subsidies.grants GROUP BY program", "purpose": "employment_subsidy_review"}}'
-"""
+    text = (Path(__file__).parent / "demo" / "banner.txt").read_text(encoding="utf-8")
+    return "\n" + string.Template(text).substitute(base=base)
 
 
 # ------------------------------------------------------------------------ demo data
@@ -166,8 +151,14 @@ def keys() -> None:
 @keys.command("generate")
 @click.option("--name", required=True, help="File stem, e.g. the system id (rsj-subsidy).")
 @click.option("--alg", type=click.Choice(["EdDSA", "ES256"]), default="EdDSA", show_default=True)
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("keys"),
-              show_default=True, help="Directory to write NAME.key.pem and NAME.pub.pem to.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("keys"),
+    show_default=True,
+    help="Directory to write NAME.key.pem and NAME.pub.pem to.",
+)
 def keys_generate(name: str, alg: str, out_dir: Path) -> None:
     """Generate a key pair. The private key stays with its owner (mode 0600); give the
     public key to the gateway operator to register the system."""
@@ -201,8 +192,10 @@ def systems_list() -> None:
     bundle = _bundle(load_policy_bundle)
     for s in bundle.registry.all():
         attrs = ", ".join(f"{k}={v}" for k, v in sorted(s.attributes.items()))
-        click.echo(f"{s.system_id:16} {s.department:6} {s.status:9} {s.name.zh}  [{attrs}]  "
-                   f"purposes: {', '.join(sorted(s.purposes))}")
+        click.echo(
+            f"{s.system_id:16} {s.department:6} {s.status:9} {s.name.zh}  [{attrs}]  "
+            f"purposes: {', '.join(sorted(s.purposes))}"
+        )
 
 
 @systems.command("register")
@@ -210,13 +203,24 @@ def systems_list() -> None:
 @click.option("--department", required=True, help="Department code from catalog.toml.")
 @click.option("--name-zh", required=True)
 @click.option("--name-en", required=True)
-@click.option("--attr", "attrs", multiple=True, help="Attribute key=value (repeatable), e.g. district=历下区.")
-@click.option("--purpose", "purposes", multiple=True, required=True, help="Entitled purpose (repeatable).")
+@click.option(
+    "--attr", "attrs", multiple=True, help="Attribute key=value (repeatable), e.g. district=历下区."
+)
+@click.option(
+    "--purpose", "purposes", multiple=True, required=True, help="Entitled purpose (repeatable)."
+)
 @click.option("--public-key", type=click.Path(exists=True, path_type=Path), required=True)
 @click.option("--alg", type=click.Choice(["EdDSA", "ES256"]), default="EdDSA", show_default=True)
-def systems_register(system_id: str, department: str, name_zh: str, name_en: str,
-                     attrs: tuple[str, ...], purposes: tuple[str, ...], public_key: Path,
-                     alg: str) -> None:
+def systems_register(
+    system_id: str,
+    department: str,
+    name_zh: str,
+    name_en: str,
+    attrs: tuple[str, ...],
+    purposes: tuple[str, ...],
+    public_key: Path,
+    alg: str,
+) -> None:
     """Register a consumer system with its public key. Policies (policy.csv) still decide
     what it may see; until then it sees nothing."""
     from gateway.auth.systems import register_system
@@ -232,14 +236,23 @@ def systems_register(system_id: str, department: str, name_zh: str, name_en: str
         attributes[key.strip()] = value.strip()
     try:
         system = register_system(
-            settings.policy_dir / "systems.toml", system_id, department, name_zh, name_en,
-            attributes, purposes, public_key, alg,  # type: ignore[arg-type]
-            known_departments=catalog.departments.keys(), known_purposes=catalog.purposes.keys(),
+            settings.policy_dir / "systems.toml",
+            system_id,
+            department,
+            name_zh,
+            name_en,
+            attributes,
+            purposes,
+            public_key,
+            alg,  # type: ignore[arg-type]
+            known_departments=catalog.departments.keys(),
+            known_purposes=catalog.purposes.keys(),
         )
     except ConfigurationError as exc:
         raise click.ClickException(exc.detail) from exc
-    click.echo(f"registered {system.system_id} ({system.department}); kid(s): "
-               + ", ".join(system.keys))
+    click.echo(
+        f"registered {system.system_id} ({system.department}); kid(s): " + ", ".join(system.keys)
+    )
 
 
 # ------------------------------------------------------------------ tokens and queries
@@ -255,7 +268,11 @@ def _access_token(system: str, key: Path | None, url: str, officer: str | None) 
     private = load_private_key(key_path)
     alg = "EdDSA" if private.__class__.__name__.startswith("Ed25519") else "ES256"
     assertion = make_client_assertion(
-        system, private, alg, jwk_thumbprint(private), f"{url.rstrip('/')}/v1/token",
+        system,
+        private,
+        alg,
+        jwk_thumbprint(private),
+        f"{url.rstrip('/')}/v1/token",
         datetime.now(UTC),
     )
     form = {
@@ -287,11 +304,22 @@ def _http(method: str, url: str, **kwargs: Any) -> Any:
     return resp.json()
 
 
-_url_option = click.option("--url", envvar="GATEWAY_URL", default="http://127.0.0.1:8000",
-                           show_default=True, help="Gateway base URL (GATEWAY_URL).")
-_system_option = click.option("--system", required=True, help="Consumer system id, e.g. rsj-subsidy.")
-_key_option = click.option("--key", type=click.Path(exists=True, path_type=Path), default=None,
-                           help="Private key (default: keys/demo/SYSTEM.demo.key.pem).")
+_url_option = click.option(
+    "--url",
+    envvar="GATEWAY_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="Gateway base URL (GATEWAY_URL).",
+)
+_system_option = click.option(
+    "--system", required=True, help="Consumer system id, e.g. rsj-subsidy."
+)
+_key_option = click.option(
+    "--key",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Private key (default: keys/demo/SYSTEM.demo.key.pem).",
+)
 
 
 @main.command()
@@ -313,8 +341,15 @@ def token(system: str, key: Path | None, url: str, officer: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON response.")
 @_key_option
 @_url_option
-def query(sql: str, system: str, purpose: str | None, max_rows: int | None, as_json: bool,
-          key: Path | None, url: str) -> None:
+def query(
+    sql: str,
+    system: str,
+    purpose: str | None,
+    max_rows: int | None,
+    as_json: bool,
+    key: Path | None,
+    url: str,
+) -> None:
     """Run SQL through the gateway as SYSTEM and print the result."""
     purpose = purpose or DEMO_SYSTEMS.get(system)
     if not purpose:
@@ -323,18 +358,26 @@ def query(sql: str, system: str, purpose: str | None, max_rows: int | None, as_j
     body: dict[str, Any] = {"sql": sql, "purpose": purpose}
     if max_rows is not None:
         body["max_rows"] = max_rows
-    result = _http("post", f"{url.rstrip('/')}/v1/query", json=body,
-                   headers={"Authorization": f"Bearer {access}"})
+    result = _http(
+        "post",
+        f"{url.rstrip('/')}/v1/query",
+        json=body,
+        headers={"Authorization": f"Bearer {access}"},
+    )
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
-    names = [c["name"] + (f" [{','.join(c['masking'])}]" if c["masking"] else "")
-             for c in result["columns"]]
+    names = [
+        c["name"] + (f" [{','.join(c['masking'])}]" if c["masking"] else "")
+        for c in result["columns"]
+    ]
     click.echo(" | ".join(names))
     for row in result["rows"]:
         click.echo(" | ".join("NULL" if v is None else str(v) for v in row))
-    click.echo(f"({result['row_count']} rows{', truncated by policy' if result['truncated'] else ''};"
-               f" audit_id {result['audit_id']})")
+    click.echo(
+        f"({result['row_count']} rows{', truncated by policy' if result['truncated'] else ''};"
+        f" audit_id {result['audit_id']})"
+    )
 
 
 @main.command()
@@ -344,23 +387,32 @@ def query(sql: str, system: str, purpose: str | None, max_rows: int | None, as_j
 def catalog(system: str, key: Path | None, url: str) -> None:
     """Show the catalog as SYSTEM sees it: datasets, fields, and its access to each."""
     access = _access_token(system, key, url, None)
-    doc = _http("get", f"{url.rstrip('/')}/v1/catalog", headers={"Authorization": f"Bearer {access}"})
+    doc = _http(
+        "get", f"{url.rstrip('/')}/v1/catalog", headers={"Authorization": f"Bearer {access}"}
+    )
     for ds in doc["datasets"]:
-        click.echo(f"{ds['name']}  {ds['title']['zh']} / {ds['title']['en']}  "
-                   f"[{ds['sharing_class_zh']}, {ds['grade_zh']}, owner {ds['owner']['name']['zh']}]")
+        click.echo(
+            f"{ds['name']}  {ds['title']['zh']} / {ds['title']['en']}  "
+            f"[{ds['sharing_class_zh']}, {ds['grade_zh']}, owner {ds['owner']['name']['zh']}]"
+        )
         for table in ds["tables"]:
             click.echo(f"  {table['name']}  max rows: {table['your_max_rows']}")
             for col in table["columns"]:
                 access_text = ", ".join(f"{p}: {a}" for p, a in col["your_access"].items())
-                click.echo(f"    {col['name']:22} {col['type']:8} {col['description']['zh']}  -> {access_text}")
+                label = f"{col['name']:22} {col['type']:8} {col['description']['zh']}"
+                click.echo(f"    {label}  -> {access_text}")
 
 
 # ------------------------------------------------------------------------------ check
 
 
 @main.command()
-@click.option("--policy-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=None, help="Policy directory (default GATEWAY_POLICY_DIR or policies/).")
+@click.option(
+    "--policy-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Policy directory (default GATEWAY_POLICY_DIR or policies/).",
+)
 def check(policy_dir: Path | None) -> None:
     """Check a policy directory: catalog, systems, backends, casbin model and policy.
 
@@ -382,9 +434,11 @@ def check(policy_dir: Path | None) -> None:
     for finding in findings:
         click.secho(str(finding), fg="red" if finding.severity == "error" else "yellow", err=True)
     errors = sum(f.severity == "error" for f in findings)
-    click.echo(f"policy {bundle.version}: {len(bundle.catalog.tables())} tables, "
-               f"{len(bundle.registry.all())} systems; {errors} error(s), "
-               f"{len(findings) - errors} warning(s)")
+    click.echo(
+        f"policy {bundle.version}: {len(bundle.catalog.tables())} tables, "
+        f"{len(bundle.registry.all())} systems; {errors} error(s), "
+        f"{len(findings) - errors} warning(s)"
+    )
     sys.exit(1 if errors else 0)
 
 

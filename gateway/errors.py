@@ -22,7 +22,7 @@ only place that turns them into RFC 9457 ``application/problem+json`` responses.
     ├── BackendQueryError              502 backend_error        never echoes the database text
     ├── PolicyEngineError              503 policy_unavailable   fail closed
     ├── AuditUnavailableError          503 audit_unavailable    no audit record, no data
-    └── ConfigurationError             500 configuration_error  raised at start-up / by `gateway check`
+    └── ConfigurationError             500 configuration_error  start-up and `gateway check`
 
 Messages (``detail``) are written for the consumer: they say what to fix and never contain
 values read from a protected table. Anything that might (a database error text) goes to

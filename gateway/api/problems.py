@@ -18,7 +18,7 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from gateway.errors import GatewayError
 
-__all__ = ["PROBLEM_MEDIA_TYPE", "problem_response", "problem_handlers"]
+__all__ = ["PROBLEM_MEDIA_TYPE", "problem_handlers", "problem_response"]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://gateway.example/problems/"

@@ -21,7 +21,7 @@ from gateway.errors import AuthenticationError, GatewayError, InvalidRequestErro
 from gateway.query.pipeline import QueryContext, QueryRequest
 from gateway.wiring import Services
 
-__all__ = ["QueryBody", "ROUTES"]
+__all__ = ["ROUTES", "QueryBody"]
 
 
 @dataclass
@@ -73,7 +73,10 @@ def query(
 
 
 def _run_query(
-    services: Services, request: Request[Any, Any, State], data: QueryBody, authorization: str | None
+    services: Services,
+    request: Request[Any, Any, State],
+    data: QueryBody,
+    authorization: str | None,
 ) -> Response[bytes]:
     ctx = _context(request)
     qreq = QueryRequest(

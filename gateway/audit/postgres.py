@@ -26,6 +26,7 @@ exists for a response that was not sent, never the reverse).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from typing import Any, Final, Self, TypeVar
@@ -99,6 +100,10 @@ class PostgresAuditStore:
     plain lowercase identifier and is created with the tables if missing. Raises
     ConfigurationError for a bad schema name or an existing store with another schema
     version, AuditUnavailableError when the server cannot be reached or initialised.
+
+    Open one store per process, after any ``fork()``: a store used in a process other than
+    the one that opened it raises AuditUnavailableError (libpq connections must not be
+    shared across fork).
     """
 
     def __init__(
@@ -117,6 +122,7 @@ class PostgresAuditStore:
             )
         self._conninfo = conninfo
         self._schema = schema
+        self._pid = os.getpid()
         self._connect_timeout_s = connect_timeout_s
         self._lock_timeout_ms = lock_timeout_ms
         self._statement_timeout_ms = statement_timeout_ms
@@ -207,6 +213,10 @@ class PostgresAuditStore:
         AuditUnavailableError and ConfigurationError pass through; any other exception
         becomes AuditUnavailableError. A connection that saw an error is not reused.
         """
+        if os.getpid() != self._pid:
+            # libpq connections must not be shared across fork(); open the store in
+            # each worker process instead.
+            raise unavailable(None, "audit store was opened before fork(); open it per process")
         for attempt in (1, 2):
             try:
                 conn, reused = self._pool.acquire()
@@ -321,7 +331,9 @@ class PostgresAuditStore:
                 )
             try:
                 conn.execute("COMMIT")
-            except psycopg.OperationalError as exc:
+            except Exception as exc:
+                # Whatever went wrong, COMMIT reached (or may have reached) the server:
+                # never retry, or the record could be written twice.
                 raise _CommitOutcomeUnknownError(str(exc)) from exc
             return idx
 

@@ -191,6 +191,10 @@ class SqliteAuditStore:
     the log holds SQL and officers' names) with the schema if it does not exist.
     Raises ConfigurationError for an unusable ``path`` or a file with another schema
     version, AuditUnavailableError when the file cannot be opened or initialised.
+
+    Open one store per process, after any ``fork()``: a store used in a process other than
+    the one that opened it raises AuditUnavailableError rather than share SQLite
+    connections and the writer lock with its parent.
     """
 
     def __init__(
@@ -204,6 +208,7 @@ class SqliteAuditStore:
         self._path = Path(text).absolute()
         self._uri = f"file:{quote(str(self._path), safe='/')}?mode=rw"
         self._busy_timeout_s = busy_timeout_s
+        self._pid = os.getpid()
         self._write_lock = threading.Lock()
         try:
             # Created here, with restrictive permissions, so that connections can use
@@ -260,6 +265,7 @@ class SqliteAuditStore:
         AuditUnavailableError and ConfigurationError pass through; any other exception
         becomes AuditUnavailableError. A connection that saw an error is not reused.
         """
+        self._check_process()
         try:
             handle, _ = self._pool.acquire()
         except (AuditUnavailableError, ConfigurationError):
@@ -282,6 +288,12 @@ class SqliteAuditStore:
                 self._pool.release(handle)
             else:
                 self._pool.discard(handle)
+
+    def _check_process(self) -> None:
+        if os.getpid() != self._pid:
+            # SQLite connections and the flock descriptor must not cross fork(): a child
+            # would share the parent's lock and corrupt the file. Open a store per process.
+            raise unavailable(None, "audit store was opened before fork(); open it per process")
 
     @staticmethod
     def _rollback_quietly(conn: sqlite3.Connection) -> None:
@@ -370,6 +382,7 @@ class SqliteAuditStore:
                 raise
             return idx
 
+        self._check_process()
         deadline = time.monotonic() + self._busy_timeout_s
         if not self._write_lock.acquire(timeout=self._busy_timeout_s):
             raise unavailable(None, "timed out waiting for the audit writer lock (threads)")

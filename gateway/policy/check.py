@@ -46,20 +46,34 @@ def check_policy(
             if dataset.sharing_class is SharingClass.NOT_SHARED:
                 for r in rules:
                     if r[8] == "allow":
-                        findings.append(Finding("error", obj, (
-                            f"dataset {dataset.name} is not shared (不予共享) but a rule grants "
-                            f"{r[6]} to {r[1]}; the gateway will refuse it anyway")))
+                        findings.append(
+                            Finding(
+                                "error",
+                                obj,
+                                (
+                                    f"dataset {dataset.name} is not shared (不予共享) but a "
+                                    f"rule grants {r[6]} to {r[1]}; the gateway refuses it anyway"
+                                ),
+                            )
+                        )
                 continue
             if not rules:
-                findings.append(Finding("error", obj, (
-                    "no policy rule covers this column: it is denied to every consumer. "
-                    "Add an allow/mask/deny line for it (or dataset.table.*).")))
+                findings.append(
+                    Finding(
+                        "error",
+                        obj,
+                        (
+                            "no policy rule covers this column: it is denied to every consumer. "
+                            "Add an allow/mask/deny line for it (or dataset.table.*)."
+                        ),
+                    )
+                )
     for row in engine.policy_lines("p2"):
         sub, dom, obj, _purpose, template, _expiry = row
-        table = catalog.table(obj)
-        if table is None:
+        filtered = catalog.table(obj)
+        if filtered is None:
             continue
-        needed = parse_row_filter(template, table).attributes
+        needed = parse_row_filter(template, filtered).attributes
         for system_id in members.get((sub, dom), {sub}):
             system = registry.get(system_id)
             if system is None:
@@ -67,16 +81,28 @@ def check_policy(
             values = {**system.attributes, "department": system.department, "system": system_id}
             missing = sorted(needed - values.keys())
             if missing:
-                findings.append(Finding("warning", obj, (
-                    f"row filter {template!r} needs attribute(s) {', '.join(missing)} that "
-                    f"system {system_id} lacks: it will be refused this table")))
+                findings.append(
+                    Finding(
+                        "warning",
+                        obj,
+                        (
+                            f"row filter {template!r} needs attribute(s) {', '.join(missing)} that "
+                            f"system {system_id} lacks: it will be refused this table"
+                        ),
+                    )
+                )
     findings.extend(_unmasked_by_wildcard(catalog, engine, registry, now))
     mentioned = {r[5] for r in p_lines}
     for system in registry.all():
         for purpose in sorted(system.purposes):
             if purpose not in mentioned and "*" not in mentioned:
-                findings.append(Finding("warning", f"system {system.system_id}", (
-                    f"entitled to purpose {purpose!r} but no rule names it")))
+                findings.append(
+                    Finding(
+                        "warning",
+                        f"system {system.system_id}",
+                        (f"entitled to purpose {purpose!r} but no rule names it"),
+                    )
+                )
     return findings
 
 
@@ -87,8 +113,9 @@ def _unmasked_by_wildcard(
     wildcard (``dataset.table.*``) decided, not a rule naming the column."""
     findings: list[Finding] = []
     for system in registry.all():
-        principal = Principal(system.system_id, system.department, system.attributes,
-                              system.purposes)
+        principal = Principal(
+            system.system_id, system.department, system.attributes, system.purposes
+        )
         for purpose in sorted(system.purposes):
             snapshot = engine.snapshot(principal, purpose, now)
             for table in catalog.tables():
@@ -101,10 +128,18 @@ def _unmasked_by_wildcard(
                         and len(d.rule) > 3
                         and d.rule[3].endswith(".*")
                     ):
-                        findings.append(Finding("warning", f"{table.qualified_name}.{col.name}", (
-                            f"{col.sensitivity.value} column served unmasked to {system.system_id} "
-                            f"(purpose {purpose}) by the wildcard rule {d.rule[3]}; "
-                            "name the column in a rule if that is intended")))
+                        findings.append(
+                            Finding(
+                                "warning",
+                                f"{table.qualified_name}.{col.name}",
+                                (
+                                    f"{col.sensitivity.value} column served unmasked to "
+                                    f"{system.system_id} (purpose {purpose}) by the wildcard "
+                                    f"rule {d.rule[3]}; "
+                                    "name the column in a rule if that is intended"
+                                ),
+                            )
+                        )
     return findings
 
 

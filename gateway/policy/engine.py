@@ -107,7 +107,8 @@ class CasbinPolicyEngine:
         validate_policy(self._enforcer, catalog, check_mask)
         for line in self._filters:
             table = catalog.table(line.obj)
-            assert table is not None  # validate_policy checked it
+            if table is None:  # validate_policy refused this already; stay closed anyway
+                raise ConfigurationError(f"p2 line names unknown table {line.obj!r}")
             self._templates[line.value] = parse_row_filter(line.value, table)
 
     @property

@@ -28,7 +28,7 @@ _PREFIX = "gw_principal_attr__"
 @dataclass(frozen=True, slots=True)
 class RowFilterTemplate:
     text: str
-    expression: exp.Expression
+    expression: exp.Expr
     attributes: frozenset[str]
 
     def bind(self, values: Mapping[str, str]) -> str:
@@ -37,7 +37,7 @@ class RowFilterTemplate:
         if missing:
             raise KeyError(missing[0])
 
-        def replace(node: exp.Expression) -> exp.Expression:
+        def replace(node: exp.Expr) -> exp.Expr:
             if isinstance(node, exp.Column) and node.name.startswith(_PREFIX) and not node.table:
                 return exp.Literal.string(values[node.name[len(_PREFIX) :]])
             return node

@@ -69,13 +69,13 @@ def _lookup_mask(snapshot: DecisionSnapshot) -> Callable[[str, str], MaskSpec | 
     return lookup
 
 
-def _projections(query: exp.Expression) -> list[exp.Expression]:
+def _projections(query: exp.Expr) -> list[exp.Expr]:
     while isinstance(query, exp.SetOperation):
         query = query.this
     return list(query.expressions) if isinstance(query, exp.Select) else []
 
 
-def _type_name(node: exp.Expression) -> str:
+def _type_name(node: exp.Expr) -> str:
     dtype = node.type
     if dtype is None:
         return "unknown"
@@ -103,7 +103,7 @@ def _masks_of_output(
 
 
 def _masks_in(
-    node: exp.Expression,
+    node: exp.Expr,
     scope: Scope,
     snapshot: DecisionSnapshot,
     lookup: Callable[[str, str], MaskSpec | None],
@@ -120,7 +120,8 @@ def _masks_in(
             if spec is not None:
                 found.add(str(spec))
         elif isinstance(source, Scope):
-            names = source.expression.named_selects
+            expression = source.expression
+            names = expression.named_selects if isinstance(expression, exp.Query) else []
             if column.name in names:
                 found |= _masks_of_output(
                     source, names.index(column.name), snapshot, lookup, depth + 1

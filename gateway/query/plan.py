@@ -11,14 +11,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlglot import exp
 from sqlglot.schema import MappingSchema
 
 from gateway.catalog import Catalog
 from gateway.domain import DecisionSnapshot, MaskSpec, Principal, ResultColumn
-from gateway.errors import AccessDeniedError
+from gateway.errors import AccessDeniedError, UnknownDatasetError
 from gateway.policy.engine import snapshot_decisions
 from gateway.query.describe import describe_columns
 from gateway.query.parse import parse_sql
@@ -40,22 +40,22 @@ V = TypeVar("V")
 StageFactory = Callable[[str], AbstractContextManager[Any]]
 
 
-class LruCache:
+class LruCache(Generic[K, V]):
     """A small thread-safe LRU map. One instance per cache, owned by its user."""
 
     def __init__(self, size: int) -> None:
         self._size = max(0, size)
-        self._data: OrderedDict[Hashable, Any] = OrderedDict()
+        self._data: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> Any | None:
+    def get(self, key: K) -> V | None:
         with self._lock:
             value = self._data.get(key)
             if value is not None:
                 self._data.move_to_end(key)
             return value
 
-    def put(self, key: Hashable, value: Any) -> None:
+    def put(self, key: K, value: V) -> None:
         if self._size == 0:
             return
         with self._lock:
@@ -100,9 +100,9 @@ class Planner:
         self._mask_context = mask_context
         self._default_max_rows = default_max_rows
         self._ceiling = max_rows_ceiling
-        self._plans = LruCache(cache_size)
-        self._schemas = LruCache(max(64, cache_size // 8))
-        self._derived = LruCache(max(256, cache_size))
+        self._plans: LruCache[Hashable, Plan] = LruCache(cache_size)
+        self._schemas: LruCache[Hashable, MappingSchema] = LruCache(max(64, cache_size // 8))
+        self._derived: LruCache[Hashable, exp.Select] = LruCache(max(256, cache_size))
 
     def plan(
         self,
@@ -174,7 +174,7 @@ class Planner:
         if schema is None:
             schema = visible_schema(snapshot, self._catalog, _masked_type)
             self._schemas.put(snap_key, schema)
-        return schema  # type: ignore[no-any-return]
+        return schema
 
     def _derived_select(
         self,
@@ -189,17 +189,16 @@ class Planner:
         if derived is None:
             table = self._catalog.table(name)
             decision = snapshot.table(name)
-            assert table is not None and decision is not None  # resolve checked both
+            if table is None or decision is None:  # resolve checked both; stay closed
+                raise UnknownDatasetError(f"Table {name} is not in the catalog.")
             ctx = self._mask_context(principal)
 
-            def mask(ref: exp.Expression, spec: MaskSpec, column_type: str) -> exp.Expression:
+            def mask(ref: exp.Column, spec: MaskSpec, column_type: str) -> exp.Expr:
                 return mask_expression(spec, ref, column_type=column_type, dialect=dialect, ctx=ctx)
 
-            derived = build_derived_select(
-                table, decision, mask, materialize=dialect == "sqlite"
-            )
+            derived = build_derived_select(table, decision, mask, materialize=dialect == "sqlite")
             self._derived.put(key, derived)
-        return derived  # type: ignore[no-any-return]
+        return derived
 
 
 def _masked_type(spec: MaskSpec | None, column_type: str) -> str:

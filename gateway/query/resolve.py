@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from sqlglot import exp
 from sqlglot.errors import OptimizeError
@@ -64,7 +65,9 @@ def visible_schema(
             ctype = masked_type(d.mask, col.type) if d.mask is not None else col.type
             columns[col.name] = _SQL_TYPES.get(ctype, "TEXT")
         mapping.setdefault(table.dataset, {})[table.name] = columns
-    return MappingSchema(mapping, dialect=CONSUMER_DIALECT, normalize=False)
+    return MappingSchema(
+        cast(dict[str, object], mapping), dialect=CONSUMER_DIALECT, normalize=False
+    )
 
 
 def resolve_query(
@@ -122,7 +125,7 @@ def resolve_query(
     )
 
 
-def catalog_tables(query: exp.Expression) -> list[exp.Table]:
+def catalog_tables(query: exp.Expr) -> list[exp.Table]:
     """Every table node of a qualified query that is not a reference to a CTE."""
     cte_refs: set[int] = set()
     for scope in traverse_scope(query):
@@ -214,7 +217,7 @@ def _check_every_column_resolved(query: exp.Query) -> None:
             )
 
 
-def _clause(node: exp.Expression) -> str:
+def _clause(node: exp.Expr) -> str:
     names = {
         exp.Where: "WHERE",
         exp.Join: "JOIN",

@@ -15,7 +15,7 @@ from gateway.errors import UnsupportedStatementError
 __all__ = ["check_query_is_allowed"]
 
 #: Structural nodes a read-only query may contain.
-_STRUCTURE: tuple[type[exp.Expression], ...] = (
+_STRUCTURE: tuple[type[exp.Expr], ...] = (
     exp.Select,
     exp.Union,
     exp.Intersect,
@@ -56,7 +56,7 @@ _STRUCTURE: tuple[type[exp.Expression], ...] = (
 )
 
 #: Operators and predicates. (AND/OR/EXISTS are exp.Func subclasses in sqlglot.)
-_OPERATORS: tuple[type[exp.Expression], ...] = (
+_OPERATORS: tuple[type[exp.Expr], ...] = (
     exp.And,
     exp.Or,
     exp.Not,
@@ -90,7 +90,7 @@ _OPERATORS: tuple[type[exp.Expression], ...] = (
 
 #: Functions, by sqlglot class. Anything else — including every exp.Anonymous (a name
 #: sqlglot does not know) — is refused.
-_FUNCTIONS: tuple[type[exp.Expression], ...] = (
+_FUNCTIONS: tuple[type[exp.Func], ...] = (
     exp.Count,
     exp.Sum,
     exp.Avg,
@@ -145,7 +145,7 @@ _CAST_TYPES = frozenset(
 _EXTRACT_UNITS = frozenset({"YEAR", "MONTH", "DAY"})
 
 
-def check_query_is_allowed(query: exp.Expression) -> None:
+def check_query_is_allowed(query: exp.Expr) -> None:
     """Walk every node; raise UnsupportedStatementError naming the first construct that
     is not on the allow-list."""
     for node in query.walk():
@@ -154,7 +154,7 @@ def check_query_is_allowed(query: exp.Expression) -> None:
         _check_node(node)
 
 
-def _check_node(node: exp.Expression) -> None:
+def _check_node(node: exp.Expr) -> None:
     if isinstance(node, exp.With) and node.args.get("recursive"):
         raise UnsupportedStatementError("WITH RECURSIVE is not allowed.")
     if isinstance(node, exp.Select):
@@ -205,7 +205,7 @@ def _check_node(node: exp.Expression) -> None:
         raise UnsupportedStatementError("Malformed numeric literal.")
 
 
-def _check_integer_literal(value: exp.Expression | None, clause: str) -> None:
+def _check_integer_literal(value: exp.Expr | None, clause: str) -> None:
     if value is None:
         return
     if not (isinstance(value, exp.Literal) and value.is_int and int(value.this) >= 0):
@@ -220,7 +220,7 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _describe(node: exp.Expression) -> str:
+def _describe(node: exp.Expr) -> str:
     if isinstance(node, exp.Anonymous):
         return (
             f"Function {node.name}() is not allowed. Allowed functions: "
@@ -231,6 +231,6 @@ def _describe(node: exp.Expression) -> str:
         return f"Function {node.sql_name()}() is not allowed."
     if isinstance(node, (exp.Placeholder, exp.Parameter, exp.SessionParameter)):
         return "Parameters and placeholders are not allowed; write literal values."
-    if isinstance(node, exp.DML) or isinstance(node, (exp.Create, exp.Drop, exp.Alter)):
+    if isinstance(node, (exp.DML, exp.Create, exp.Drop, exp.Alter)):
         return "Only read-only SELECT queries are accepted; data-modifying statements are refused."
     return f"SQL construct {node.key.upper()} is not allowed."

@@ -13,7 +13,9 @@ BACKENDS = ("sqlite", "postgres", "mysql", "duckdb")
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def gateway(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def gateway(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
     kind: str = request.param
     tmp: Path = tmp_path_factory.mktemp(f"e2e-{kind}")
     pg = request.getfixturevalue("pg_dsn") if kind == "postgres" else None

@@ -20,7 +20,7 @@ from gateway.audit.memory import MemoryAuditStore
 from gateway.audit.store import AuditStore
 from gateway.auth.keys import jwk_thumbprint, load_private_key
 from gateway.auth.replay import MemoryReplayCache
-from gateway.auth.tokens import make_client_assertion
+from gateway.auth.tokens import ASSERTION_TYPE, make_client_assertion
 from gateway.demo.load import ensure_demo_database
 from gateway.settings import Settings
 from gateway.wiring import Services, build_services
@@ -80,16 +80,20 @@ class Gateway:
 
     def token(self, system: str) -> str:
         if system not in self._tokens:
-            resp = self.token_response({
-                "grant_type": "client_credentials",
-                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                "client_assertion": self.assertion(system),
-            })
+            resp = self.token_response(
+                {
+                    "grant_type": "client_credentials",
+                    "client_assertion_type": ASSERTION_TYPE,
+                    "client_assertion": self.assertion(system),
+                }
+            )
             assert resp.status_code == 200, resp.text
             self._tokens[system] = resp.json()["access_token"]
         return self._tokens[system]
 
-    def query(self, system: str, sql: str, purpose: str | None = None, **extra: Any) -> httpx.Response:
+    def query(
+        self, system: str, sql: str, purpose: str | None = None, **extra: Any
+    ) -> httpx.Response:
         body = {"sql": sql, "purpose": purpose or PURPOSES[system], **extra}
         return self.client.post(
             "/v1/query", json=body, headers={"Authorization": f"Bearer {self.token(system)}"}
@@ -119,7 +123,9 @@ def running_gateway(
         backend_dsns={"demo": dsn},
         **(settings_overrides or {}),
     )
-    services = build_services(settings, audit=audit or MemoryAuditStore(), replay=MemoryReplayCache())
+    services = build_services(
+        settings, audit=audit or MemoryAuditStore(), replay=MemoryReplayCache()
+    )
     app = create_app(settings, services=services)
     with TestClient(app=app, base_url=ISSUER) as client:
         yield Gateway(backend=backend, client=client, services=services)

@@ -28,7 +28,7 @@ DerivedTableFactory = Callable[[str], exp.Select]
 def build_derived_select(
     table: Table,
     decision: TableDecision,
-    mask: Callable[[exp.Expression, MaskSpec, str], exp.Expression],
+    mask: Callable[[exp.Column, MaskSpec, str], exp.Expr],
     *,
     materialize: bool = False,
 ) -> exp.Select:
@@ -38,7 +38,7 @@ def build_derived_select(
     builds the dialect-specific masking expression. Columns keep catalog order, which is
     also the order ``*`` expands to. ``materialize`` adds ``LIMIT -1 OFFSET 0`` (SQLite).
     """
-    projections: list[exp.Expression] = []
+    projections: list[exp.Expr] = []
     for col in table.columns.values():
         d = decision.columns.get(col.name)
         if d is None or d.action is ColumnAction.DENY:
@@ -65,8 +65,8 @@ def build_derived_select(
     return select
 
 
-def _filters(bound: tuple[str, ...]) -> exp.Expression | None:
-    conditions: list[exp.Expression] = []
+def _filters(bound: tuple[str, ...]) -> exp.Expr | None:
+    conditions: list[exp.Expr] = []
     for text in bound:
         parsed = sqlglot.parse_one(text, read=CONSUMER_DIALECT)
         for column in parsed.find_all(exp.Column):

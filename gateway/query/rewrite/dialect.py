@@ -22,7 +22,10 @@ def to_backend_sql(query: exp.Query, dialect: str) -> str:
     are never forwarded). Raises UnsupportedStatementError when the target cannot
     express the query."""
     if dialect == "sqlite":
-        query = query.transform(_sqlite_extract, copy=False)
+        transformed = query.transform(_sqlite_extract, copy=False)
+        if not isinstance(transformed, exp.Query):
+            raise UnsupportedStatementError("Only queries are accepted.")
+        query = transformed
     try:
         return query.sql(dialect=dialect, comments=False, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:
@@ -32,7 +35,7 @@ def to_backend_sql(query: exp.Query, dialect: str) -> str:
         ) from None
 
 
-def _sqlite_extract(node: exp.Expression) -> exp.Expression:
+def _sqlite_extract(node: exp.Expr) -> exp.Expr:
     # SQLite has no EXTRACT; dates are stored as ISO text there.
     if isinstance(node, exp.Extract):
         fmt = _SQLITE_EXTRACT[node.this.name.upper()]

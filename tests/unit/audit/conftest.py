@@ -22,7 +22,7 @@ def pg_schema(pg_dsn: str) -> Iterator[tuple[str, str]]:
         drop_pg_schema(pg_dsn, schema)
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.services)])
 def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An audit location of each kind (the PostgreSQL one skips without the service)."""
     if request.param == "memory":

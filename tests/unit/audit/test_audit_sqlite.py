@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import sqlite3
 import stat
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -256,6 +258,35 @@ class TestUnavailable:
         with SqliteAuditStore(folder / "audit.sqlite") as s:
             assert s.size() == 0
 
+    def test_files_made_immutable_after_open(self, store: SqliteAuditStore, db: Path) -> None:
+        # chattr +i refuses writes even through descriptors opened earlier, and even
+        # for root (unlike chmod): the closest thing to a disk turning read-only.
+        fill(store, 2)
+        targets = [str(db), f"{db}-wal"]
+        chattr = shutil.which("chattr")
+        if chattr is None:
+            pytest.skip("chattr not available")
+
+        def run(flag: str) -> subprocess.CompletedProcess[bytes]:
+            # Fixed executable and arguments: our own temporary files.
+            return subprocess.run([chattr, flag, *targets], capture_output=True, check=False)  # noqa: S603
+
+        probe = run("+i")
+        if probe.returncode != 0:
+            run("-i")
+            pytest.skip(f"chattr +i not supported here: {probe.stderr!r}")
+        try:
+            with pytest.raises(AuditUnavailableError) as info:
+                store.append(make_record(2))
+            assert info.value.status == 503
+        finally:
+            assert run("-i").returncode == 0
+        store.close()
+        with SqliteAuditStore(db) as again:
+            assert again.size() == 2
+            again.check()
+            assert again.append(make_record(3)) == 2
+
     def test_file_replaced_by_directory_after_open(self, store: SqliteAuditStore, db: Path) -> None:
         fill(store, 3)
         moved = db.with_name("moved.sqlite")
@@ -380,6 +411,24 @@ class TestUnavailable:
         finally:
             reader.execute("ROLLBACK")
             reader.close()
+
+
+def test_store_inherited_through_fork_refuses_to_write(store: SqliteAuditStore, db: Path) -> None:
+    fill(store, 1)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child: report through the exit status only
+        code = 3
+        try:
+            store.append(make_record(1))
+        except AuditUnavailableError:
+            code = 0
+        except BaseException:
+            code = 2
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.size() == 1
+    assert store.append(make_record(2)) == 1  # the parent's store is unaffected
 
 
 def test_two_processes_append_contiguously(db: Path) -> None:

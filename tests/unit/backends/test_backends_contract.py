@@ -67,11 +67,10 @@ def test_select_returns_chinese_text_dates_and_column_names(
     )
     assert isinstance(result, BackendResult)
     assert result.columns == ("id", "name", "birth", "city")
+    expected: list[tuple[object, ...]] = list(PEOPLE)
     if target.kind == "sqlite":
         # SQLite has no date type: raw driver values are the stored ISO strings.
         expected = [(i, n, b.isoformat(), c) for i, n, b, c in PEOPLE]
-    else:
-        expected = list(PEOPLE)
     assert result.rows == expected
     assert all(isinstance(row, tuple) for row in result.rows)
     if target.kind != "sqlite":

@@ -86,8 +86,8 @@ def test_a_recursion_cut_short_by_the_server_is_not_returned(
         pytest.skip(f"max_recursive_iterations is {limit}: no cheap way to reach it")
     with pytest.raises(BackendQueryError) as caught:
         backend.execute(
-            f"WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < {limit + 10})"
-            " SELECT count(*) FROM r",
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r"
+            f" WHERE n < {limit + 10}) SELECT count(*) FROM r",
             max_rows=1,
             timeout_s=5,
         )

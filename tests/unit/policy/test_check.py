@@ -42,8 +42,12 @@ def test_column_without_rule_is_an_error(tmp_path: Path) -> None:
     # remove every rule that could cover legal_person.enterprises.status
     policy_dir = _copy_policies(tmp_path, drop="legal_person.enterprises.*")
     found = _findings(policy_dir)
-    assert any(f.startswith("ERROR") and "legal_person.enterprises.status" in f
-               and "no policy rule covers" in f for f in found)
+    assert any(
+        f.startswith("ERROR")
+        and "legal_person.enterprises.status" in f
+        and "no policy rule covers" in f
+        for f in found
+    )
 
 
 def test_rule_on_not_shared_dataset_is_an_error(tmp_path: Path) -> None:
@@ -58,8 +62,10 @@ def test_rule_on_not_shared_dataset_is_an_error(tmp_path: Path) -> None:
 def test_wildcard_serving_personal_data_is_a_warning(tmp_path: Path) -> None:
     policy_dir = _copy_policies(tmp_path, drop="subsidies.grants.amount, select, employment")
     found = _findings(policy_dir)
-    assert any(f.startswith("WARNING") and "subsidies.grants.amount" in f
-               and "rsj-subsidy" in f for f in found)
+    assert any(
+        f.startswith("WARNING") and "subsidies.grants.amount" in f and "rsj-subsidy" in f
+        for f in found
+    )
 
 
 def test_cli_check_exits_non_zero_on_errors(tmp_path: Path) -> None:

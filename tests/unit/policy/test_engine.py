@@ -19,10 +19,15 @@ CATALOG = load_catalog(ROOT / "policies" / "catalog.toml")
 MODEL = (ROOT / "policies" / "model.conf").read_text(encoding="utf-8")
 DEMO_POLICY = (ROOT / "policies" / "policy.csv").read_text(encoding="utf-8")
 
-RSJ = Principal("rsj-subsidy", "rsj", {"district": "历下区", "city": "济南市"},
-                frozenset({"employment_subsidy_review"}))
-YBJ = Principal("ybj-insurance", "ybj", {"district": "市中区"},
-                frozenset({"medical_insurance_enrollment"}))
+RSJ = Principal(
+    "rsj-subsidy",
+    "rsj",
+    {"district": "历下区", "city": "济南市"},
+    frozenset({"employment_subsidy_review"}),
+)
+YBJ = Principal(
+    "ybj-insurance", "ybj", {"district": "市中区"}, frozenset({"medical_insurance_enrollment"})
+)
 
 
 def engine(policy: str = DEMO_POLICY) -> CasbinPolicyEngine:
@@ -57,7 +62,9 @@ def test_other_purpose_gets_nothing() -> None:
 def test_expired_grant_no_longer_matches() -> None:
     snap = engine().snapshot(YBJ, "medical_insurance_enrollment", NOW)
     assert not snap.tables["subsidies.grants"].is_accessible()
-    before = engine().snapshot(YBJ, "medical_insurance_enrollment", datetime(2025, 1, 1, tzinfo=UTC))
+    before = engine().snapshot(
+        YBJ, "medical_insurance_enrollment", datetime(2025, 1, 1, tzinfo=UTC)
+    )
     assert before.tables["subsidies.grants"].columns["amount"].action is ColumnAction.ALLOW
 
 
@@ -73,7 +80,9 @@ def test_not_shared_dataset_is_refused_even_with_a_rule() -> None:
 
 
 def test_unknown_system_is_denied_everything() -> None:
-    stranger = Principal("nobody", "rsj", {"district": "历下区"}, frozenset({"employment_subsidy_review"}))
+    stranger = Principal(
+        "nobody", "rsj", {"district": "历下区"}, frozenset({"employment_subsidy_review"})
+    )
     snap = engine().snapshot(stranger, "employment_subsidy_review", NOW)
     assert not any(t.is_accessible() for t in snap.tables.values())
 
@@ -91,14 +100,17 @@ def test_filters_are_anded_and_limits_take_the_minimum() -> None:
         "\np2, rsj-subsidy, rsj, population.people, *, gender = '女', 2099-12-31T00:00:00Z\n"
         "p3, rsj-subsidy, rsj, population.*, *, 50, 2099-12-31T00:00:00Z\n"
     )
-    people = engine(policy).snapshot(RSJ, "employment_subsidy_review", NOW).tables["population.people"]
+    people = (
+        engine(policy).snapshot(RSJ, "employment_subsidy_review", NOW).tables["population.people"]
+    )
     assert sorted(people.row_filters) == ["district = '历下区'", "gender = '女'"]
     assert people.max_rows == 50
 
 
 def test_attribute_values_are_bound_as_literals() -> None:
-    evil = Principal("rsj-subsidy", "rsj", {"district": "x' OR '1'='1"},
-                     frozenset({"employment_subsidy_review"}))
+    evil = Principal(
+        "rsj-subsidy", "rsj", {"district": "x' OR '1'='1"}, frozenset({"employment_subsidy_review"})
+    )
     people = engine().snapshot(evil, "employment_subsidy_review", NOW).tables["population.people"]
     assert people.row_filters == ("district = 'x'' OR ''1''=''1'",)
 
@@ -122,15 +134,37 @@ def test_snapshot_is_cached_until_a_matched_rule_expires() -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("p, 10, r, rsj, population.peple.name, select, *, allow, 2099-12-31T00:00:00Z, allow", "unknown table"),
-        ("p, 10, r, rsj, population.people.nme, select, *, allow, 2099-12-31T00:00:00Z, allow", "no column"),
-        ("p, 10, r, rsj, population.people.name, select, *, mask:rot13, 2099-12-31T00:00:00Z, allow", "rot13"),
-        ("p, 10, r, rsj, population.people.gender, select, *, mask, 2099-12-31T00:00:00Z, allow", "default_mask"),
+        (
+            "p, 10, r, rsj, population.peple.name, select, *, allow, 2099-12-31T00:00:00Z, allow",
+            "unknown table",
+        ),
+        (
+            "p, 10, r, rsj, population.people.nme, select, *, allow, 2099-12-31T00:00:00Z, allow",
+            "no column",
+        ),
+        (
+            "p, 10, r, rsj, population.people.name, select, *, mask:rot13, 2099-12-31T00:00:00Z, "
+            "allow",
+            "rot13",
+        ),
+        (
+            "p, 10, r, rsj, population.people.gender, select, *, mask, 2099-12-31T00:00:00Z, allow",
+            "default_mask",
+        ),
         ("p, 10, r, rsj, population.people.name, select, *, allow, next year, allow", "expiry"),
-        ("p, 10, r, rsj, population.people.name, select, *, permit, 2099-12-31T00:00:00Z, allow", "unknown rule"),
-        ("p, 10, r, rsj, population.people.name, delete, *, allow, 2099-12-31T00:00:00Z, allow", "action"),
+        (
+            "p, 10, r, rsj, population.people.name, select, *, permit, 2099-12-31T00:00:00Z, allow",
+            "unknown rule",
+        ),
+        (
+            "p, 10, r, rsj, population.people.name, delete, *, allow, 2099-12-31T00:00:00Z, allow",
+            "action",
+        ),
         ("p2, r, rsj, population.people, *, salary > 1, 2099-12-31T00:00:00Z", "not a column"),
-        ("p2, r, rsj, population.people, *, district IN (SELECT 1), 2099-12-31T00:00:00Z", "subqueries"),
+        (
+            "p2, r, rsj, population.people, *, district IN (SELECT 1), 2099-12-31T00:00:00Z",
+            "subqueries",
+        ),
         ("p3, r, rsj, population.people, *, lots, 2099-12-31T00:00:00Z", "max_rows"),
         ("p3, r, rsj, nothing.*, *, 5, 2099-12-31T00:00:00Z", "names nothing"),
     ],
@@ -142,7 +176,8 @@ def test_policy_mistakes_are_refused_at_load(line: str, message: str) -> None:
 
 def test_casbin_failure_fails_closed() -> None:
     broken_model = MODEL.replace("keyMatch(r.obj, p.obj)", "noSuchFunction(r.obj, p.obj)")
-    eng = CasbinPolicyEngine(CATALOG, PolicyFiles(broken_model, DEMO_POLICY), version="x",
-                             check_mask=check_mask_spec)
+    eng = CasbinPolicyEngine(
+        CATALOG, PolicyFiles(broken_model, DEMO_POLICY), version="x", check_mask=check_mask_spec
+    )
     with pytest.raises(PolicyEngineError):
         eng.snapshot(RSJ, "employment_subsidy_review", NOW)

@@ -37,8 +37,12 @@ ENGINE = CasbinPolicyEngine(
     version="fixtures",
     check_mask=check_mask_spec,
 )
-RSJ = Principal("rsj-subsidy", "rsj", {"district": "历下区", "city": "济南市"},
-                frozenset({"employment_subsidy_review"}))
+RSJ = Principal(
+    "rsj-subsidy",
+    "rsj",
+    {"district": "历下区", "city": "济南市"},
+    frozenset({"employment_subsidy_review"}),
+)
 
 
 @dataclass(frozen=True)
@@ -61,11 +65,14 @@ def load_cases(name: str) -> list[Case]:
         if marker is None:
             raise ValueError(f"{name}: case {title!r} has no -- expect: or -- error: line")
         result = marker.group(2).strip()
-        cases.append(Case(
-            title.strip(), rest[: marker.start()].strip(),
-            result if marker.group(1) == "expect" else None,
-            result if marker.group(1) == "error" else None,
-        ))
+        cases.append(
+            Case(
+                title.strip(),
+                rest[: marker.start()].strip(),
+                result if marker.group(1) == "expect" else None,
+                result if marker.group(1) == "error" else None,
+            )
+        )
     return cases
 
 
@@ -84,7 +91,9 @@ def rewrite(sql: str, snapshot: DecisionSnapshot | None = None, allowed: int = 2
     protected = protect_tables(
         resolved.query,
         lambda name: build_derived_select(
-            CATALOG.table(name), snapshot.tables[name], fake_mask  # type: ignore[arg-type]
+            CATALOG.table(name),
+            snapshot.tables[name],
+            fake_mask,  # type: ignore[arg-type]
         ),
     )
     cap_row_limit(protected, allowed)

@@ -11,9 +11,7 @@ from tests.unit.query.rewrite.fixture_support import Case, load_cases, rewrite
 FILES = ("protect_tables.sql", "cap_row_limit.sql", "refuse.sql")
 
 
-@pytest.mark.parametrize(
-    "case", [c for f in FILES for c in load_cases(f)], ids=str
-)
+@pytest.mark.parametrize("case", [c for f in FILES for c in load_cases(f)], ids=str)
 def test_fixture(case: Case) -> None:
     if case.error is not None:
         name, _, message = case.error.partition(":")
