@@ -3,8 +3,14 @@
 - **Read-only.** Every session runs ``SET SESSION TRANSACTION READ ONLY`` when it
   connects; with autocommit each statement is its own read-only transaction, so writes
   and DDL fail with error 1792 (verified on MariaDB 10.11, including CREATE TABLE,
-  CREATE TEMPORARY TABLE and CREATE DATABASE). ``LOCAL INFILE`` is off and the
-  multi-statement flag is not set. Give the gateway a SELECT-only account as well.
+  CREATE TEMPORARY TABLE and CREATE DATABASE). A statement that returns no result set
+  (``SET SESSION TRANSACTION READ WRITE`` *is* allowed in a read-only session) is refused
+  and its connection closed, so no session change reaches the next query. ``LOCAL
+  INFILE`` is off and the multi-statement flag is not set.
+- **Not covered here:** ``SELECT ... INTO OUTFILE`` and ``LOAD_FILE()`` work in a
+  read-only session for an account with the FILE privilege. The SQL validator rejects
+  them; the deployment must also use a SELECT-only account without FILE (and set
+  ``secure_file_priv``).
 - **Raw text.** ``cursor.execute(sql)`` without arguments: PyMySQL only %-formats when
   arguments are given, so ``LIKE 'a%'`` reaches the server untouched.
 - **Time limit**, three layers:
@@ -213,6 +219,12 @@ class MySQLBackend:
                 conn.set_time_limit(math.ceil(remaining * 1000) / 1000)
                 with conn.raw.cursor() as cursor:
                     cursor.execute(sql)  # no args: PyMySQL leaves '%' alone
+                    if cursor.description is None:
+                        # Not a query: SET (even SET SESSION TRANSACTION READ WRITE is
+                        # allowed in a read-only session), SELECT ... INTO. Refuse it and
+                        # retire the session with whatever it changed.
+                        broken = True
+                        raise query_error(self.name, "statement returned no result set", None)
                     columns = tuple(d[0] for d in cursor.description or ())
                     rows = list(cursor.fetchmany(max_rows)) if max_rows else []
                     warnings = cursor.warning_count

@@ -2,11 +2,14 @@
 
 One query is one network round trip, sent as a pipeline::
 
-    BEGIN READ ONLY; SET LOCAL statement_timeout = <ms>; <sql>; COMMIT
+    BEGIN READ ONLY; SET LOCAL statement_timeout = <ms>; <sql>; ROLLBACK
 
 - **Read-only** twice: every connection starts with ``default_transaction_read_only=on``
   and each query runs in an explicit ``READ ONLY`` transaction (SQLSTATE 25006 on a
   write). Give the gateway a role with SELECT privileges only as well.
+- **No lasting session changes.** The transaction is rolled back, which also undoes
+  session settings the statement changed (``set_config(..., false)``, ``SET``); a
+  statement that returns no result set is refused and its connection closed.
 - **One statement.** Pipeline mode uses the extended query protocol, which refuses a
   string holding several statements; the SQL is sent without parameters, so psycopg
   never looks at ``%`` in it.
@@ -133,13 +136,21 @@ class PostgresBackend:
                 if remaining <= 0:
                     raise timeout_error(self.name, timeout_s)
                 cursor = conn.cursor()
+                control = conn.cursor()  # the gateway's own statements around the query
+                limit_ms = max(1, math.ceil(remaining * 1000))
                 with conn.pipeline():
-                    conn.execute("BEGIN READ ONLY")
-                    conn.execute(
-                        f"SET LOCAL statement_timeout = {max(1, math.ceil(remaining * 1000))}"
-                    )
+                    control.execute("BEGIN READ ONLY")
+                    control.execute(f"SET LOCAL statement_timeout = {limit_ms}")
                     cursor.execute(sql)
-                    conn.execute("COMMIT")
+                    # ROLLBACK, not COMMIT: a read-only transaction has nothing to keep,
+                    # and it undoes any session setting the statement may have changed
+                    # (SET, set_config(..., false)) before the next user of the connection.
+                    control.execute("ROLLBACK")
+                if cursor.description is None:
+                    # Not a query (SET, PREPARE, COPY ... TO file): refuse it, and retire
+                    # the session with whatever it changed that ROLLBACK cannot undo.
+                    conn.close()
+                    raise query_error(self.name, "statement returned no result set", None)
                 columns = tuple(col.name for col in cursor.description or ())
                 rows = cursor.fetchmany(max_rows) if max_rows else []
             except psycopg.Error as exc:
