@@ -247,7 +247,8 @@ class AuditRecord:
     ValueError for a malformed ``time``, ``response_sha256``, ``status``, ``outcome`` or an
     unknown ``v``), so any record that exists can be encoded. ``tables`` and
     ``row_filters`` accept lists and are stored as tuples; ``decisions`` and ``rules`` are
-    copied into read-only mappings.
+    copied into read-only mappings (which also makes records unhashable; key them by
+    ``audit_id``).
     """
 
     #: Time-ordered unique id, normally :func:`new_audit_id`.

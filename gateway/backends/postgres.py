@@ -23,6 +23,11 @@ One query is one network round trip, sent as a pipeline::
 - Server-side prepared statements are off (``prepare_threshold=None``) so that a
   transaction-pooling PgBouncer in front of the database works.
 
+Not covered here: a superuser (or a member of ``pg_write_server_files`` /
+``pg_read_server_files``) can still ``COPY ... TO '<file>'`` or call ``pg_read_file()``
+inside a read-only transaction. The SQL validator rejects both; the deployment must also
+connect as a least-privilege role.
+
 Result rows are fetched in full by libpq before ``max_rows`` are taken; the rewriter's
 LIMIT (``max_rows`` at most) is what bounds the transfer.
 """
@@ -32,7 +37,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Any
+from typing import Any, TypeAlias
 
 import psycopg
 import psycopg_pool
@@ -72,7 +77,7 @@ _SESSION_OPTIONS = (
     "-c default_transaction_read_only=on -c idle_in_transaction_session_timeout=60000"
 )
 
-Connection = psycopg.Connection[tuple[Any, ...]]
+Connection: TypeAlias = psycopg.Connection[tuple[Any, ...]]
 
 
 class PostgresBackend:

@@ -52,6 +52,23 @@ ECHOING_QUERIES = {
 }
 
 
+# Statements that would loosen the session for later queries on the same connection.
+SESSION_TAMPERING = {
+    "sqlite": ["PRAGMA query_only = OFF", "PRAGMA busy_timeout = 0"],
+    "duckdb": ["SET enable_external_access = true", "SET threads = 1"],
+    "postgres": [
+        "SET default_transaction_read_only = off",
+        "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+        "SET statement_timeout = 0",
+    ],
+    "mysql": [
+        "SET SESSION TRANSACTION READ WRITE",
+        "SET SESSION max_statement_time = 0",
+        "SELECT 1 INTO @x",
+    ],
+}
+
+
 def count_people(backend: Backend, target: Target) -> int:
     result = backend.execute(f"SELECT count(*) FROM {target.people}", max_rows=2, timeout_s=5)
     return int(result.rows[0][0])
@@ -144,6 +161,25 @@ def test_writes_are_refused_even_as_raw_sql(
 def test_several_statements_are_refused(backend: Backend, target: Target, sql: str) -> None:
     with pytest.raises(BackendQueryError):
         backend.execute(sql.format(people=target.people), max_rows=10, timeout_s=5)
+    assert count_people(backend, target) == len(PEOPLE)
+
+
+def test_session_changes_are_refused_and_do_not_reach_later_queries(
+    target: Target, open_target: OpenTarget
+) -> None:
+    # One connection: whatever the statement changed would be seen by the next query.
+    backend = open_target(target, pool_size=1)
+    for statement in SESSION_TAMPERING[target.kind]:
+        with pytest.raises(BackendQueryError):
+            backend.execute(statement, max_rows=10, timeout_s=5)
+        with pytest.raises(BackendQueryError):
+            backend.execute(
+                f"INSERT INTO {target.people} VALUES (98, 'x', NULL, 'y')",
+                max_rows=10,
+                timeout_s=5,
+            )
+        with pytest.raises(QueryTimeoutError):
+            backend.execute(SLOW_QUERIES[target.kind][0], max_rows=1, timeout_s=0.2)
     assert count_people(backend, target) == len(PEOPLE)
 
 

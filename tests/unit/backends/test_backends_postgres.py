@@ -73,6 +73,27 @@ def test_set_local_does_not_outlive_the_query(
 
 
 @services
+def test_settings_changed_by_a_select_are_rolled_back(
+    postgres_target: Target, open_target: OpenTarget
+) -> None:
+    backend = open_target(postgres_target, pool_size=1)
+    changed = backend.execute(
+        "SELECT set_config('search_path', 't_backends', false),"
+        " set_config('default_transaction_read_only', 'off', false)",
+        max_rows=1,
+        timeout_s=5,
+    )
+    assert changed.rows == [("t_backends", "off")]
+    after = backend.execute(
+        "SELECT current_setting('search_path'), current_setting('default_transaction_read_only')",
+        max_rows=1,
+        timeout_s=5,
+    )
+    assert after.rows[0][0] != "t_backends"
+    assert after.rows[0][1] == "on"
+
+
+@services
 def test_a_terminated_pooled_connection_is_replaced_transparently(
     postgres_target: Target, open_target: OpenTarget, pg_dsn: str
 ) -> None:
