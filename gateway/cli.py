@@ -7,6 +7,7 @@ environment variables (see README "Settings"); options override them where offer
 from __future__ import annotations
 
 import json
+import os
 import string
 import sys
 from datetime import UTC, datetime
@@ -108,9 +109,13 @@ def demo(port: int | None, workers: int, no_serve: bool) -> None:
     loaded = ensure_demo_database(dsn)
     click.echo("  created." if loaded else "  already up to date.", err=True)
     base = f"http://{settings.host}:{port}"
+    if "GATEWAY_ISSUER" not in os.environ:
+        # Tokens name the URL they were issued for; the workers read it from the env.
+        os.environ["GATEWAY_ISSUER"] = base
+        settings = settings.with_overrides(issuer=base)
     click.echo(_demo_banner(base), err=True)
     if not no_serve:
-        _serve(settings.with_overrides(issuer=settings.issuer), settings.host, port, workers)
+        _serve(settings, settings.host, port, workers)
 
 
 def _demo_banner(base: str) -> str:

@@ -155,6 +155,8 @@ def configure_logging(level: str = "INFO", stream: IO[str] | None = None) -> Non
         old.close()
     root.addHandler(handler)
     root.setLevel(number)
+    # casbin prints its model and every decision at INFO; decisions are audited instead.
+    logging.getLogger("casbin").setLevel(max(number, logging.WARNING))
 
 
 def uvicorn_log_config(level: str = "INFO") -> dict[str, Any]:
@@ -191,6 +193,8 @@ def uvicorn_log_config(level: str = "INFO") -> dict[str, Any]:
             "uvicorn": {"handlers": ["default"], "level": name, "propagate": False},
             "uvicorn.error": {"level": name},
             "uvicorn.access": {"handlers": ["access"], "level": name, "propagate": False},
+            # casbin prints its model and every decision at INFO; decisions are audited.
+            "casbin": {"level": "WARNING"},
         },
         "root": {"handlers": ["default"], "level": name},
     }

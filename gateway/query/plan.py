@@ -18,7 +18,7 @@ from sqlglot.schema import MappingSchema
 
 from gateway.catalog import Catalog
 from gateway.domain import DecisionSnapshot, MaskSpec, Principal, ResultColumn
-from gateway.errors import AccessDeniedError, UnknownDatasetError
+from gateway.errors import AccessDeniedError, UnknownDatasetError, UnsupportedStatementError
 from gateway.policy.engine import snapshot_decisions
 from gateway.query.describe import describe_columns
 from gateway.query.parse import parse_sql
@@ -125,6 +125,25 @@ class Planner:
         cached = self._plans.get(key)
         if cached is not None:
             return cached, True
+        try:
+            plan = self._build(sql, principal, snapshot, snap_key, requested_max_rows, stage)
+        except RecursionError:
+            # Pathologically nested SQL exhausts the parser's stack: refuse, don't crash.
+            raise UnsupportedStatementError(
+                "The query is nested too deeply; simplify it."
+            ) from None
+        self._plans.put(key, plan)
+        return plan, False
+
+    def _build(
+        self,
+        sql: str,
+        principal: Principal,
+        snapshot: DecisionSnapshot,
+        snap_key: Hashable,
+        requested_max_rows: int | None,
+        stage: StageFactory,
+    ) -> Plan:
         with stage("parse"):
             query = parse_sql(sql)
         with stage("validate"):
@@ -154,8 +173,7 @@ class Planner:
             row_filters=tuple(f for t in resolved.tables for f in snapshot.tables[t].row_filters),
             policy_version=snapshot.policy_version,
         )
-        self._plans.put(key, plan)
-        return plan, False
+        return plan
 
     def _allowed_rows(
         self, snapshot: DecisionSnapshot, tables: tuple[str, ...], requested: int | None

@@ -134,22 +134,35 @@ def test_every_error_has_the_same_problem_shape(sqlite_gateway: Gateway) -> None
         ("token garbage", 400, "invalid_request"),
     ],
 )
-def test_error_statuses_and_codes(sqlite_gateway: Gateway, case: str, status: int, code: str) -> None:
+def test_error_statuses_and_codes(
+    sqlite_gateway: Gateway, case: str, status: int, code: str
+) -> None:
     resp = _error_responses(sqlite_gateway)[case]
     assert (resp.status_code, resp.json()["code"]) == (status, code), resp.text
 
 
 def test_data_endpoint_refusals_all_carry_an_audit_id(sqlite_gateway: Gateway) -> None:
     responses = _error_responses(sqlite_gateway)
-    for name in ("no token", "bad token", "malformed json", "huge body", "syntax", "denied column",
-                 "purpose", "empty sql", "missing field"):
+    for name in (
+        "no token",
+        "bad token",
+        "malformed json",
+        "huge body",
+        "syntax",
+        "denied column",
+        "purpose",
+        "empty sql",
+        "missing field",
+    ):
         audit_id = responses[name].json()["audit_id"]
         assert audit_id, name
         assert sqlite_gateway.services.audit.get(audit_id) is not None, name
 
 
 def test_syntax_error_names_line_and_column(sqlite_gateway: Gateway) -> None:
-    body = sqlite_gateway.query("rsj-subsidy", "SELECT name\nFROM population.people\nWHERE = 1").json()
+    body = sqlite_gateway.query(
+        "rsj-subsidy", "SELECT name\nFROM population.people\nWHERE = 1"
+    ).json()
     assert body["code"] == "sql_syntax"
     assert body["line"] == 3
 
@@ -191,7 +204,9 @@ def test_catalog_lists_fields_and_this_systems_access(sqlite_gateway: Gateway) -
     datasets = {d["name"]: d for d in doc["datasets"]}
     assert datasets["case_records"]["sharing_class"] == "not_shared"
     people = next(t for t in datasets["population"]["tables"] if t["name"] == "population.people")
-    access = {c["name"]: c["your_access"]["medical_insurance_enrollment"] for c in people["columns"]}
+    access = {
+        c["name"]: c["your_access"]["medical_insurance_enrollment"] for c in people["columns"]
+    }
     assert access["address"] == "deny"
     assert access["id_number"] == "mask:id_number"
     assert access["gender"] == "allow"

@@ -41,16 +41,29 @@ def test_every_setting_is_documented_and_read_from_the_environment() -> None:
 
 def test_documented_settings_are_real() -> None:
     documented = set(re.findall(r"`(GATEWAY_[A-Z_<>]+)`", README))
-    known = {"GATEWAY_" + ENV_NAMES.get(f.name, f.name.upper())
-             for cls in (Settings, TelemetrySettings) for f in dataclasses.fields(cls)}
-    extra = {"GATEWAY_URL", "GATEWAY_REQUIRE_SERVICES", "GATEWAY_TEST_PG_DSN",
-             "GATEWAY_TEST_MYSQL_DSN", "GATEWAY_BACKEND_DEMO_DSN"}
+    known = {
+        "GATEWAY_" + ENV_NAMES.get(f.name, f.name.upper())
+        for cls in (Settings, TelemetrySettings)
+        for f in dataclasses.fields(cls)
+    }
+    extra = {
+        "GATEWAY_URL",
+        "GATEWAY_REQUIRE_SERVICES",
+        "GATEWAY_TEST_PG_DSN",
+        "GATEWAY_TEST_MYSQL_DSN",
+        "GATEWAY_BACKEND_DEMO_DSN",
+    }
     assert documented - known - extra == set()
 
 
 def test_settings_parse_from_env() -> None:
-    s = Settings.from_env({"GATEWAY_STATEMENT_TIMEOUT": "2.5", "GATEWAY_MAX_ROWS_CEILING": "50",
-                           "GATEWAY_BACKEND_HR_DSN": "sqlite:/x.db"})
+    s = Settings.from_env(
+        {
+            "GATEWAY_STATEMENT_TIMEOUT": "2.5",
+            "GATEWAY_MAX_ROWS_CEILING": "50",
+            "GATEWAY_BACKEND_HR_DSN": "sqlite:/x.db",
+        }
+    )
     assert s.statement_timeout_s == 2.5
     assert s.max_rows_ceiling == 50
     assert s.backend_dsns == {"hr": "sqlite:/x.db"}

@@ -1,0 +1,405 @@
+"""What the benchmark sections share: the demo world on each backend, the two queries,
+gateway wiring, direct driver connections, timing budgets, statistics and tables."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sqlite3
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import psycopg
+
+from gateway.audit.store import AuditStore
+from gateway.auth.keys import jwk_thumbprint, load_private_key
+from gateway.auth.replay import MemoryReplayCache
+from gateway.auth.tokens import make_client_assertion
+from gateway.demo.load import ensure_demo_database
+from gateway.domain import Principal
+from gateway.query.rewrite.masks import sqlite_functions
+from gateway.settings import Settings
+from gateway.telemetry import Telemetry
+from gateway.wiring import Services, build_services
+
+ROOT = Path(__file__).resolve().parents[1]
+POLICY_DIR = ROOT / "policies"
+KEY_DIR = ROOT / "keys" / "demo"
+RESULTS_DIR = ROOT / "benchmarks" / "results"
+
+#: The consumer every query runs as: 人社局's subsidy review system, whose policy masks
+#: names, phones and addresses, pseudonymises ID numbers and filters people and grants
+#: to its district (policies/policy.csv).
+SYSTEM = "rsj-subsidy"
+PURPOSE = "employment_subsidy_review"
+ISSUER = "http://127.0.0.1:8000"
+PG_SCHEMA = "gw_bench"
+DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+# ------------------------------------------------------------------------------ queries
+
+
+@dataclass(frozen=True, slots=True)
+class BenchQuery:
+    """A consumer query and its plain equivalent.
+
+    ``consumer`` is what a consumer sends (catalog names, PostgreSQL dialect); ``plain``
+    is the same question asked directly of the physical tables, with the policy's row
+    filters spelled out (so both return the same rows) but no masks. ``{n}`` is a literal
+    that does not change the result: ``warm`` runs keep it at 0, ``cold`` runs give every
+    query a fresh negative value, so that each SQL text is new to every cache.
+    """
+
+    name: str
+    title: str
+    consumer: str
+    plain: str
+
+    def consumer_sql(self, n: int) -> str:
+        return self.consumer.format(n=n)
+
+    def plain_sql(self, n: int, district: str) -> str:
+        return self.plain.format(n=n, district=district.replace("'", "''"))
+
+
+SIMPLE = BenchQuery(
+    name="simple",
+    title="simple select",
+    consumer=(
+        "SELECT name, id_number, phone, district FROM population.people"
+        " WHERE person_id <> {n} ORDER BY person_id LIMIT 20"
+    ),
+    plain=(
+        "SELECT name, id_number, phone, district FROM population_people"
+        " WHERE district = '{district}' AND person_id <> {n} ORDER BY person_id LIMIT 20"
+    ),
+)
+
+JOIN3 = BenchQuery(
+    name="join3",
+    title="3-table join",
+    consumer=(
+        "SELECT p.name, p.district, g.program, g.amount, e.name AS enterprise"
+        " FROM population.people p"
+        " JOIN subsidies.grants g ON g.recipient_id_number = p.id_number"
+        " JOIN legal_person.enterprises e ON e.legal_rep_id_number = p.id_number"
+        " WHERE g.amount > {n} ORDER BY g.grant_id LIMIT 50"
+    ),
+    plain=(
+        "SELECT p.name, p.district, g.program, g.amount, e.name AS enterprise"
+        " FROM population_people p"
+        " JOIN civil_subsidies g ON g.recipient_id_number = p.id_number"
+        " JOIN market_enterprises e ON e.legal_rep_id_number = p.id_number"
+        " WHERE p.district = '{district}' AND g.district = '{district}' AND g.amount > {n}"
+        " ORDER BY g.grant_id LIMIT 50"
+    ),
+)
+
+QUERIES: tuple[BenchQuery, ...] = (SIMPLE, JOIN3)
+MODES: tuple[str, ...] = ("cold", "warm")
+
+
+class Literals:
+    """Fresh negative literals for cold runs (never repeated within a process)."""
+
+    def __init__(self) -> None:
+        self._count = itertools.count(1)
+
+    def next(self) -> int:
+        return -next(self._count)
+
+
+def literal_for(mode: str, literals: Literals) -> int:
+    return 0 if mode == "warm" else literals.next()
+
+
+# ------------------------------------------------------------------------------ budgets
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """How long to measure. In-process sections run ``rounds`` interleaved rounds; in each
+    round every configuration gets one batch of at least ``batch_min`` and at most
+    ``batch_max`` iterations, stopping once ``batch_s`` seconds have passed."""
+
+    rounds: int
+    batch_s: float
+    batch_min: int
+    batch_max: int
+    #: wrk: threads, connections, seconds per measured run, seconds of warm-up.
+    wrk_threads: int
+    wrk_connections: int
+    wrk_seconds: int
+    wrk_warmup_s: int
+    http_rounds: int
+
+
+FULL = Budget(
+    rounds=5,
+    batch_s=1.0,
+    batch_min=3,
+    batch_max=400,
+    wrk_threads=2,
+    wrk_connections=32,
+    wrk_seconds=10,
+    wrk_warmup_s=2,
+    http_rounds=3,
+)
+QUICK = Budget(
+    rounds=2,
+    batch_s=0.08,
+    batch_min=2,
+    batch_max=40,
+    wrk_threads=2,
+    wrk_connections=8,
+    wrk_seconds=1,
+    wrk_warmup_s=0,
+    http_rounds=1,
+)
+
+
+def run_batch(budget: Budget, step: Callable[[], None]) -> int:
+    """Call ``step`` per the batch rules of ``budget``; return how many times."""
+    deadline = time.perf_counter() + budget.batch_s
+    done = 0
+    while done < budget.batch_max and (done < budget.batch_min or time.perf_counter() < deadline):
+        step()
+        done += 1
+    return done
+
+
+# ------------------------------------------------------------------------------ statistics
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100) of ``samples``; NaN when empty."""
+    if not samples:
+        return math.nan
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def median(samples: Sequence[float]) -> float:
+    return statistics.median(samples) if samples else math.nan
+
+
+def summarize(samples: Sequence[float]) -> dict[str, float]:
+    """n, p50, p90, p99, min and max of durations in seconds, reported in µs."""
+    return {
+        "n": len(samples),
+        "p50_us": median(samples) * 1e6,
+        "p90_us": percentile(samples, 90) * 1e6,
+        "p99_us": percentile(samples, 99) * 1e6,
+        "min_us": (min(samples) if samples else math.nan) * 1e6,
+        "max_us": (max(samples) if samples else math.nan) * 1e6,
+    }
+
+
+def fmt(value: float | None, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def print_table(
+    title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], note: str = ""
+) -> None:
+    """A plain text table: first column left-aligned, the others right-aligned."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            cells[i].ljust(widths[i]) if i == 0 else cells[i].rjust(widths[i])
+            for i in range(len(cells))
+        ]
+        return "  ".join(parts).rstrip()
+
+    print(f"\n{title}")
+    print(line(headers))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print(line(row))
+    if note:
+        print(note)
+
+
+# ------------------------------------------------------------------------------ backends
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One backend holding the demo world."""
+
+    kind: str  # sqlite | postgres
+    dsn: str
+
+
+def pg_bench_dsn(base: str) -> str:
+    """``base`` with ``search_path`` set to the benchmark schema (tables load there)."""
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options={quote(f'-csearch_path={PG_SCHEMA}')}"
+
+
+def postgres_reachable(dsn: str) -> str | None:
+    """None if PostgreSQL answers at ``dsn``, else why not."""
+    try:
+        with psycopg.connect(dsn, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+    return None
+
+
+def prepare_targets(tmp: Path, pg_base: str | None, log: Callable[[str], None]) -> list[Target]:
+    """Load the demo world (once; later runs find it current) into a SQLite file under
+    ``tmp`` and, unless ``pg_base`` is None, into the ``gw_bench`` schema of PostgreSQL."""
+    targets = []
+    sqlite_dsn = f"sqlite:{tmp / 'demo.sqlite'}"
+    started = time.perf_counter()
+    loaded = ensure_demo_database(sqlite_dsn)
+    log(f"demo data: {sqlite_dsn} ({'loaded' if loaded else 'current'}, "
+        f"{time.perf_counter() - started:.1f} s)")
+    targets.append(Target("sqlite", sqlite_dsn))
+    if pg_base is not None:
+        pg_dsn = pg_bench_dsn(pg_base)
+        started = time.perf_counter()
+        loaded = ensure_demo_database(pg_dsn)
+        log(f"demo data: PostgreSQL schema {PG_SCHEMA} "
+            f"({'loaded' if loaded else 'current'}, {time.perf_counter() - started:.1f} s)")
+        targets.append(Target("postgres", pg_dsn))
+    return targets
+
+
+def sqlite_path(dsn: str) -> Path:
+    return Path(dsn.removeprefix("sqlite:"))
+
+
+class Direct(Protocol):
+    """A plain driver connection to a backend, for the "direct query" baselines."""
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]: ...
+
+    def close(self) -> None: ...
+
+
+class DirectSqlite:
+    """sqlite3, read-only, with the gateway's SQL functions (the rewritten SQL calls
+    them) but none of the backend's guards (authorizer, progress handler, pool)."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+        for name, nargs, func in sqlite_functions():
+            self._conn.create_function(name, nargs, func, deterministic=True)
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        return self._conn.execute(sql).fetchall()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class DirectPostgres:
+    """psycopg 3, one autocommit connection, no server-side prepare (the gateway sends
+    raw text too), no transaction wrapper or statement timeout."""
+
+    def __init__(self, dsn: str) -> None:
+        self._conn = psycopg.connect(dsn, autocommit=True, prepare_threshold=None)
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        return self._conn.execute(sql).fetchall()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def open_direct(target: Target) -> Direct:
+    if target.kind == "sqlite":
+        return DirectSqlite(sqlite_path(target.dsn))
+    return DirectPostgres(target.dsn)
+
+
+def backend_version(target: Target) -> str:
+    if target.kind == "sqlite":
+        return f"SQLite {sqlite3.sqlite_version}"
+    with psycopg.connect(target.dsn) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return f"PostgreSQL {row[0] if row else '?'}"
+
+
+# ------------------------------------------------------------------------------ gateway
+
+
+def gateway_settings(target: Target, state_dir: Path, issuer: str = ISSUER) -> Settings:
+    return Settings(
+        policy_dir=POLICY_DIR,
+        key_dir=KEY_DIR,
+        state_dir=state_dir,
+        issuer=issuer,
+        backend_dsns={"demo": target.dsn},
+    )
+
+
+def build_gateway(
+    target: Target,
+    state_dir: Path,
+    *,
+    audit: AuditStore,
+    telemetry: Telemetry | None = None,
+) -> Services:
+    """The gateway's services as ``gateway serve`` builds them, except for the audit store
+    (shared, passed in) and the replay cache (in memory: assertions are not measured)."""
+    return build_services(
+        gateway_settings(target, state_dir),
+        audit=audit,
+        telemetry=telemetry,
+        replay=MemoryReplayCache(),
+    )
+
+
+def client_assertion(system: str, audience: str) -> str:
+    key = load_private_key(KEY_DIR / f"{system}.demo.key.pem")
+    alg = "EdDSA" if type(key).__name__.startswith("Ed25519") else "ES256"
+    return make_client_assertion(
+        system, key, alg, jwk_thumbprint(key), audience, datetime.now(UTC)
+    )
+
+
+def issue_token(services: Services, system: str = SYSTEM) -> str:
+    """An access token for ``system``, issued in-process exactly as POST /v1/token does."""
+    issued = services.tokens.exchange(
+        {
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": client_assertion(system, services.tokens.token_endpoint),
+        }
+    )
+    return str(issued.to_json()["access_token"])
+
+
+def principal_of(services: Services, token: str) -> Principal:
+    return services.tokens.authenticate(f"Bearer {token}")
+
+
+def district_of(services: Services, system: str = SYSTEM) -> str:
+    registered = services.bundle.registry.get(system)
+    assert registered is not None, f"{system} is not registered"
+    return registered.attributes["district"]
+
+
+def sqlglot_compiled() -> bool:
+    import sqlglot.parser
+
+    return str(sqlglot.parser.__file__).endswith(".so")

@@ -1,0 +1,77 @@
+"""Planner: caching, limits, refusal of pathological input."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.errors import UnsupportedStatementError
+from gateway.query.plan import LruCache, Planner
+from gateway.query.rewrite.masks import MaskContext
+from tests.unit.query.rewrite.fixture_support import CATALOG, ENGINE, NOW, RSJ
+
+
+def planner(cache_size: int = 16) -> Planner:
+    return Planner(
+        CATALOG,
+        backend_dialects={"demo": "sqlite"},
+        mask_context=lambda _p: MaskContext(b"k" * 32, CATALOG.regions),
+        default_max_rows=10,
+        max_rows_ceiling=150,
+        cache_size=cache_size,
+    )
+
+
+SNAP = ENGINE.snapshot(RSJ, "employment_subsidy_review", NOW)
+
+
+def test_second_identical_query_hits_the_cache() -> None:
+    p = planner()
+    first, hit1 = p.plan("SELECT name FROM population.people", RSJ, SNAP)
+    second, hit2 = p.plan("SELECT name FROM population.people", RSJ, SNAP)
+    assert (hit1, hit2) == (False, True)
+    assert second is first
+
+
+def test_cache_key_includes_requested_rows() -> None:
+    p = planner()
+    a, _ = p.plan("SELECT name FROM population.people", RSJ, SNAP)
+    b, hit = p.plan("SELECT name FROM population.people", RSJ, SNAP, requested_max_rows=5)
+    assert not hit and b.cap.allowed == 5 and a.cap.allowed == 150
+
+
+def test_ceiling_caps_the_policy_limit() -> None:
+    # rsj may read 200 rows of population.people; the gateway ceiling here is 150
+    plan, _ = planner().plan("SELECT name FROM population.people", RSJ, SNAP)
+    assert plan.cap.allowed == 150 and plan.cap.fetch == 151
+    assert "LIMIT 151" in plan.sql
+
+
+def test_join_takes_the_smallest_table_limit() -> None:
+    plan, _ = planner().plan(
+        "SELECT g.amount FROM subsidies.grants AS g JOIN legal_person.enterprises AS e "
+        "ON e.district = g.district",
+        RSJ,
+        SNAP,
+    )
+    assert plan.cap.allowed == 150  # min(500, 1000) capped by the ceiling 150
+    assert plan.tables == ("legal_person.enterprises", "subsidies.grants")
+
+
+def test_sqlite_derived_tables_are_not_flattened() -> None:
+    plan, _ = planner().plan("SELECT name FROM population.people", RSJ, SNAP)
+    assert "LIMIT -1 OFFSET 0" in plan.sql
+
+
+def test_deeply_nested_sql_is_refused_not_crashed() -> None:
+    sql = "SELECT " + "(" * 3000 + "1" + ")" * 3000
+    with pytest.raises(UnsupportedStatementError, match="nested too deeply"):
+        planner().plan(sql, RSJ, SNAP)
+
+
+def test_lru_evicts_the_least_recently_used() -> None:
+    cache: LruCache[str, int] = LruCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1
+    cache.put("c", 3)
+    assert cache.get("b") is None and cache.get("a") == 1 and len(cache) == 2
