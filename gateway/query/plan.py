@@ -161,7 +161,7 @@ class Planner:
             )
             cap = cap_row_limit(protected, allowed)
             backend_sql = to_backend_sql(protected, dialect)
-        plan = Plan(
+        return Plan(
             sql=backend_sql,
             backend=resolved.backend,
             dialect=dialect,
@@ -173,7 +173,6 @@ class Planner:
             row_filters=tuple(f for t in resolved.tables for f in snapshot.tables[t].row_filters),
             policy_version=snapshot.policy_version,
         )
-        return plan
 
     def _allowed_rows(
         self, snapshot: DecisionSnapshot, tables: tuple[str, ...], requested: int | None

@@ -74,7 +74,6 @@ _HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}")
 _CJK_RUN = re.compile(f"[{_CJK}]{{2,}}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _HAO = re.compile(r"[0-9]{1,3}号")
-_ADDRESS_HEAD = re.compile(r"^(\D+?路|\D+?街|\D+?道)?(\D+?)([0-9]+)号")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,21 +100,6 @@ class DemoWorld:
         """Any other mask, by its policy text (``name``, ``bucket:500``, ``city`` ...)."""
         ctx = MaskContext(pseudonym_key=self.keys["rsj"], regions=self.regions)
         return mask_value(MaskSpec.parse(spec), value, column_type=column_type, ctx=ctx)
-
-    @functools.cached_property
-    def all_id_numbers(self) -> frozenset[str]:
-        d = self.data
-        return frozenset(
-            [p[2] for p in d.people]
-            + [e[4] for e in d.enterprises]
-            + [g[1] for g in d.subsidies]
-            + [i[1] for i in d.incidents]
-        )
-
-
-# DemoWorld is frozen with slots, so cached_property needs a __dict__: use a plain class
-# attribute cache instead (see _all_ids below). Keep the dataclass simple.
-del DemoWorld.all_id_numbers
 
 
 def _all_ids(world: DemoWorld) -> frozenset[str]:
