@@ -23,6 +23,7 @@ from gateway.auth.replay import MemoryReplayCache
 from gateway.auth.tokens import ASSERTION_TYPE, make_client_assertion
 from gateway.demo.load import ensure_demo_database
 from gateway.settings import Settings
+from gateway.telemetry import Telemetry
 from gateway.wiring import Services, build_services
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +114,7 @@ def running_gateway(
     tmp: Path,
     *,
     audit: AuditStore | None = None,
+    telemetry: Telemetry | None = None,
     settings_overrides: dict[str, Any] | None = None,
 ) -> Iterator[Gateway]:
     settings = Settings(
@@ -124,7 +126,10 @@ def running_gateway(
         **(settings_overrides or {}),
     )
     services = build_services(
-        settings, audit=audit or MemoryAuditStore(), replay=MemoryReplayCache()
+        settings,
+        audit=audit or MemoryAuditStore(),
+        replay=MemoryReplayCache(),
+        telemetry=telemetry,
     )
     app = create_app(settings, services=services)
     with TestClient(app=app, base_url=ISSUER) as client:
