@@ -136,7 +136,8 @@ def test_cli_token_query_and_catalog_against_a_live_server(live_server: str) -> 
             "query",
             "--system",
             "swj-tax",
-            "SELECT status, COUNT(*) AS n FROM legal_person.enterprises GROUP BY status ORDER BY status",
+            "SELECT status, COUNT(*) AS n FROM legal_person.enterprises "
+            "GROUP BY status ORDER BY status",
         ],
         env=env,
     )
