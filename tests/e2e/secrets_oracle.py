@@ -20,6 +20,7 @@ O(response length x number of distinct marker lengths), whatever the size of the
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -152,7 +153,9 @@ def masked_view(system: str) -> View:
             row: dict[str, Any] = {
                 "person_id": pid,
                 "name": w.mask("name", name),
-                "id_number": w.pseudonym(dept, idn) if id_mask == "pseudonym" else w.mask(id_mask, idn),
+                "id_number": (
+                    w.pseudonym(dept, idn) if id_mask == "pseudonym" else w.mask(id_mask, idn)
+                ),
                 "birth_date": born.isoformat(),
                 "gender": gender,
                 "phone": w.mask("phone", phone),
@@ -322,6 +325,7 @@ def forbidden_for(system: str) -> Forbidden:
     d = w.data
     view = masked_view(system)
     visible = set(_strings(view))
+    blob = "\n".join(sorted(visible))
 
     raw_digits = {p[2] for p in d.people} | {p[5] for p in d.people if p[5]}
     raw_digits |= {e[4] for e in d.enterprises} | {g[4] for g in d.subsidies}
@@ -332,7 +336,7 @@ def forbidden_for(system: str) -> Forbidden:
     hexes |= _key_windows(w)
 
     visible_subs: set[str] = set()
-    for text in [*visible, w.catalog_text]:
+    for text in (blob, w.catalog_text):
         for run in _CJK_RUN.findall(text):
             visible_subs.update(_windows(run, _NAME_WINDOWS))
     raw_names = {p[1] for p in d.people} | {e[3] for e in d.enterprises}
@@ -342,15 +346,14 @@ def forbidden_for(system: str) -> Forbidden:
     dates = {p[3].isoformat() for p in d.people} - visible_dates
 
     addresses = {m for p in d.people if (m := _address_marker(p[6], w.regions))}
-    addresses = {a for a in addresses if not any(a in v for v in visible)}
+    sizes = {len(a) for a in addresses}
+    addresses -= {blob[max(0, m.end() - n) : m.end()] for m in _HAO.finditer(blob) for n in sizes}
 
     all_places = frozenset(w.regions) | frozenset(w.regions.values())
     visible_places: dict[str, frozenset[str]] = {}
     for table, rows in view.items():
-        texts = {str(v) for row in rows for v in row.values() if isinstance(v, str)}
-        visible_places[table.split(".")[0]] = frozenset(
-            p for p in all_places if any(p in t for t in texts)
-        )
+        table_blob = "\n".join({v for row in rows for v in row.values() if isinstance(v, str)})
+        visible_places[table.split(".")[0]] = frozenset(p for p in all_places if p in table_blob)
 
     return Forbidden(
         system=system,
@@ -376,10 +379,8 @@ def response_text(resp: httpx.Response) -> str:
     body = resp.text
     parts.append(body)
     if "\\" in body:
-        try:
+        with contextlib.suppress(ValueError):
             parts.append(json.dumps(json.loads(body), ensure_ascii=False))
-        except ValueError:
-            pass
     return "\n".join(parts)
 
 
