@@ -16,13 +16,16 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 import psycopg
+from psycopg import sql
 
 from gateway.audit.store import AuditStore
 from gateway.auth.keys import jwk_thumbprint, load_private_key
 from gateway.auth.replay import MemoryReplayCache
 from gateway.auth.tokens import make_client_assertion
-from gateway.demo.load import ensure_demo_database
+from gateway.demo.generate import DEMO_TABLES
+from gateway.demo.load import ensure_demo_database, load_demo
 from gateway.domain import Principal
+from gateway.errors import GatewayError
 from gateway.query.rewrite.masks import sqlite_functions
 from gateway.settings import Settings
 from gateway.telemetry import Telemetry
@@ -92,7 +95,7 @@ JOIN3 = BenchQuery(
         " FROM population.people p"
         " JOIN subsidies.grants g ON g.recipient_id_number = p.id_number"
         " JOIN legal_person.enterprises e ON e.legal_rep_id_number = p.id_number"
-        " WHERE g.amount > {n} ORDER BY g.grant_id LIMIT 50"
+        " WHERE g.amount > {n} ORDER BY g.grant_id, e.enterprise_id LIMIT 50"
     ),
     plain=(
         "SELECT p.name, p.district, g.program, g.amount, e.name AS enterprise"
@@ -100,7 +103,7 @@ JOIN3 = BenchQuery(
         " JOIN civil_subsidies g ON g.recipient_id_number = p.id_number"
         " JOIN market_enterprises e ON e.legal_rep_id_number = p.id_number"
         " WHERE p.district = '{district}' AND g.district = '{district}' AND g.amount > {n}"
-        " ORDER BY g.grant_id LIMIT 50"
+        " ORDER BY g.grant_id, e.enterprise_id LIMIT 50"
     ),
 )
 
@@ -135,6 +138,10 @@ class Budget:
     batch_s: float
     batch_min: int
     batch_max: int
+    #: Untimed calls per configuration before the first round.
+    warmup_calls: int
+    #: Cold plans made in a row by one fresh planner (section 1b).
+    drift_plans: int
     #: wrk: threads, connections, seconds per measured run, seconds of warm-up.
     wrk_threads: int
     wrk_connections: int
@@ -148,6 +155,8 @@ FULL = Budget(
     batch_s=1.0,
     batch_min=3,
     batch_max=400,
+    warmup_calls=2,
+    drift_plans=2000,
     wrk_threads=2,
     wrk_connections=32,
     wrk_seconds=10,
@@ -155,10 +164,12 @@ FULL = Budget(
     http_rounds=3,
 )
 QUICK = Budget(
-    rounds=2,
-    batch_s=0.08,
-    batch_min=2,
+    rounds=1,
+    batch_s=0.1,
+    batch_min=1,
     batch_max=40,
+    warmup_calls=0,
+    drift_plans=300,
     wrk_threads=2,
     wrk_connections=8,
     wrk_seconds=1,
@@ -245,12 +256,25 @@ class Target:
 
     kind: str  # sqlite | postgres
     dsn: str
+    #: Name in tables and results: sqlite, postgres, postgres-nostats.
+    label: str
+    description: str = ""
 
 
-def pg_bench_dsn(base: str) -> str:
-    """``base`` with ``search_path`` set to the benchmark schema (tables load there)."""
+#: PostgreSQL targets: (label, schema, with planner statistics?). With statistics is what
+#: production has (autovacuum analyses fresh tables within minutes); without is what
+#: ``gateway demo-data`` leaves behind on a server whose autovacuum is off, like the
+#: development server. The two pick different plans for the same gateway SQL.
+PG_TARGETS: tuple[tuple[str, str, bool], ...] = (
+    ("postgres", PG_SCHEMA, True),
+    ("postgres-nostats", f"{PG_SCHEMA}_nostats", False),
+)
+
+
+def pg_bench_dsn(base: str, schema: str = PG_SCHEMA) -> str:
+    """``base`` with ``search_path`` set to ``schema`` (the demo tables load there)."""
     sep = "&" if "?" in base else "?"
-    return f"{base}{sep}options={quote(f'-csearch_path={PG_SCHEMA}')}"
+    return f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
 
 
 def postgres_reachable(dsn: str) -> str | None:
@@ -263,24 +287,71 @@ def postgres_reachable(dsn: str) -> str | None:
     return None
 
 
+def _has_statistics(dsn: str, schema: str) -> bool:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stats WHERE schemaname = %s", (schema,)
+        ).fetchone()
+    return bool(row and row[0])
+
+
 def prepare_targets(tmp: Path, pg_base: str | None, log: Callable[[str], None]) -> list[Target]:
     """Load the demo world (once; later runs find it current) into a SQLite file under
-    ``tmp`` and, unless ``pg_base`` is None, into the ``gw_bench`` schema of PostgreSQL."""
+    ``tmp`` and, unless ``pg_base`` is None, into the PostgreSQL schemas of PG_TARGETS."""
     targets = []
     sqlite_dsn = f"sqlite:{tmp / 'demo.sqlite'}"
     started = time.perf_counter()
     loaded = ensure_demo_database(sqlite_dsn)
     log(f"demo data: {sqlite_dsn} ({'loaded' if loaded else 'current'}, "
         f"{time.perf_counter() - started:.1f} s)")
-    targets.append(Target("sqlite", sqlite_dsn))
-    if pg_base is not None:
-        pg_dsn = pg_bench_dsn(pg_base)
+    targets.append(Target("sqlite", sqlite_dsn, "sqlite", "SQLite file"))
+    if pg_base is None:
+        return targets
+    for label, schema, analyze in PG_TARGETS:
+        dsn = pg_bench_dsn(pg_base, schema)
         started = time.perf_counter()
-        loaded = ensure_demo_database(pg_dsn)
-        log(f"demo data: PostgreSQL schema {PG_SCHEMA} "
-            f"({'loaded' if loaded else 'current'}, {time.perf_counter() - started:.1f} s)")
-        targets.append(Target("postgres", pg_dsn))
+        loaded = ensure_demo_database(dsn)
+        if analyze:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                for table in DEMO_TABLES:
+                    conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(schema, table.name)))
+            state = "ANALYZE run"
+        else:
+            if _has_statistics(dsn, schema):  # someone analysed it: start afresh
+                load_demo(dsn)
+                loaded = True
+            state = "no planner statistics"
+        log(f"demo data: PostgreSQL schema {schema} ({'loaded' if loaded else 'current'}, "
+            f"{state}, {time.perf_counter() - started:.1f} s)")
+        targets.append(Target("postgres", dsn, label, f"PostgreSQL schema {schema}, {state}"))
     return targets
+
+
+def statistics_appeared(target: Target) -> bool:
+    """For a no-statistics target: did something (autovacuum) analyse it meanwhile?"""
+    if target.kind != "postgres" or target.label != "postgres-nostats":
+        return False
+    schema = next(schema for label, schema, _ in PG_TARGETS if label == target.label)
+    return _has_statistics(target.dsn, schema)
+
+
+class Failures:
+    """(target label, query name) pairs whose gateway call failed (e.g. hit the statement
+    timeout): later configurations of the pair are skipped instead of failing again."""
+
+    def __init__(self) -> None:
+        self._reasons: dict[tuple[str, str], str] = {}
+
+    def add(self, target: Target, query: BenchQuery, exc: GatewayError) -> str:
+        reason = f"{type(exc).__name__}: {exc.detail}"
+        self._reasons[(target.label, query.name)] = reason
+        return reason
+
+    def get(self, target: Target, query: BenchQuery) -> str | None:
+        return self._reasons.get((target.label, query.name))
+
+    def items(self) -> list[tuple[str, str, str]]:
+        return [(label, query, reason) for (label, query), reason in self._reasons.items()]
 
 
 def sqlite_path(dsn: str) -> Path:

@@ -35,6 +35,7 @@ from benchmarks.common import (
     BenchQuery,
     Budget,
     Direct,
+    Failures,
     Literals,
     Target,
     build_gateway,
@@ -50,6 +51,7 @@ from benchmarks.common import (
 )
 from gateway.audit import open_audit_store
 from gateway.domain import Principal
+from gateway.errors import GatewayError
 from gateway.query.pipeline import QueryContext, QueryRequest
 from gateway.wiring import Services
 
@@ -76,7 +78,7 @@ class _Config:
 
     @property
     def key(self) -> str:
-        return f"{self.target.kind}/{self.query.name}/{self.mode}"
+        return f"{self.target.label}/{self.query.name}/{self.mode}"
 
     def rewritten_sql(self, consumer_sql: str) -> str:
         snapshot = self.helper.bundle.engine.snapshot(self.principal, PURPOSE, datetime.now(UTC))
@@ -135,6 +137,7 @@ def run(
     budget: Budget,
     workdir: Path,
     literals: Literals,
+    failures: Failures,
     log: Callable[[str], None],
 ) -> list[dict[str, Any]]:
     audit = open_audit_store(f"sqlite:{workdir / 'overhead-audit.sqlite'}")
@@ -155,17 +158,22 @@ def run(
                     configs.append(_Config(target, query, mode, services, helper, direct,
                                            principal, district))
         for cfg in configs:
-            if cfg.mode == "warm":
-                _check_equivalent(cfg)
-        steps = [(cfg, _step(cfg, literals)) for cfg in configs]
-        for cfg, step in steps:
-            step()
-            step()
+            if cfg.mode == "warm" and failures.get(cfg.target, cfg.query) is None:
+                try:
+                    _check_equivalent(cfg)
+                except GatewayError as exc:
+                    reason = failures.add(cfg.target, cfg.query, exc)
+                    log(f"overhead: {cfg.key} fails, skipped: {reason}")
+        live = [cfg for cfg in configs if failures.get(cfg.target, cfg.query) is None]
+        steps = [_step(cfg, literals) for cfg in live]
+        for cfg, step in zip(live, steps, strict=True):
+            for _ in range(budget.warmup_calls):
+                step()
             for values in cfg.samples.values():
                 values.clear()
         for rnd in range(budget.rounds):
-            shift = rnd % len(steps)
-            for _cfg, step in steps[shift:] + steps[:shift]:
+            shift = rnd % max(1, len(steps))
+            for step in steps[shift:] + steps[:shift]:
                 run_batch(budget, step)
             log(f"overhead: round {rnd + 1}/{budget.rounds} done")
     finally:
@@ -176,14 +184,18 @@ def run(
                 backend.close()
         audit.close()
 
-    results = []
+    results: list[dict[str, Any]] = []
     for cfg in configs:
+        entry: dict[str, Any] = {"backend": cfg.target.label, "query": cfg.query.name,
+                                 "mode": cfg.mode}
+        failed = failures.get(cfg.target, cfg.query)
+        if failed:
+            entry["failed"] = failed
+            results.append(entry)
+            continue
         stats = {name: summarize(values) for name, values in cfg.samples.items()}
         plain, rewritten, gateway = (stats[v] for v in VARIANTS)
-        results.append({
-            "backend": cfg.target.kind,
-            "query": cfg.query.name,
-            "mode": cfg.mode,
+        entry.update({
             "variants": stats,
             "added_p50_ms": (gateway["p50_us"] - plain["p50_us"]) / 1000,
             "added_p99_ms": (gateway["p99_us"] - plain["p99_us"]) / 1000,
@@ -192,6 +204,7 @@ def run(
             "sql_cost_p50_ms": (rewritten["p50_us"] - plain["p50_us"]) / 1000,
             "pipeline_p50_ms": (gateway["p50_us"] - rewritten["p50_us"]) / 1000,
         })
+        results.append(entry)
     _print(results)
     return results
 
@@ -201,10 +214,16 @@ def _print(results: list[dict[str, Any]]) -> None:
                "added p50", "× p50", "plain p99", "gateway p99", "added p99", "× p99",
                "SQL cost p50", "pipeline p50"]
     rows = []
+    failed_notes = []
     for r in results:
+        name = f"{r['backend']}/{r['query']}/{r['mode']}"
+        if "failed" in r:
+            rows.append([name, "0", *(["failed"] * (len(headers) - 2))])
+            failed_notes.append(f"\n   failed: {name}: {r['failed']}")
+            continue
         v = r["variants"]
         rows.append([
-            f"{r['backend']}/{r['query']}/{r['mode']}",
+            name,
             str(v["gateway"]["n"]),
             fmt(v["plain"]["p50_us"] / 1000, 3),
             fmt(v["rewritten"]["p50_us"] / 1000, 3),
@@ -220,6 +239,7 @@ def _print(results: list[dict[str, Any]]) -> None:
         ])
     warm = [r for r in results if r["mode"] == "warm"]
     verdicts = ", ".join(
+        f"{r['backend']}/{r['query']} failed" if "failed" in r else
         f"{r['backend']}/{r['query']} {r['added_p50_ms']:.3f} ms "
         f"({'met' if r['added_p50_ms'] < TARGET_WARM_P50_MS else 'missed'})"
         for r in warm
@@ -234,5 +254,6 @@ def _print(results: list[dict[str, Any]]) -> None:
             "   pipeline = gateway − rewritten (decide, plan, backend guards, respond, "
             "durable audit).\n"
             f"   target warm added p50 < {TARGET_WARM_P50_MS:g} ms: {verdicts}"
+            + "".join(failed_notes)
         ),
     )

@@ -158,6 +158,7 @@ class Planner:
             protected = protect_tables(
                 resolved.query,
                 lambda name: self._derived_select(snap_key, snapshot, principal, name, dialect),
+                dialect=dialect,
             )
             cap = cap_row_limit(protected, allowed)
             backend_sql = to_backend_sql(protected, dialect)
@@ -213,7 +214,7 @@ class Planner:
             def mask(ref: exp.Column, spec: MaskSpec, column_type: str) -> exp.Expr:
                 return mask_expression(spec, ref, column_type=column_type, dialect=dialect, ctx=ctx)
 
-            derived = build_derived_select(table, decision, mask, materialize=dialect == "sqlite")
+            derived = build_derived_select(table, decision, mask)
             self._derived.put(key, derived)
         return derived
 

@@ -81,6 +81,7 @@ def resolve_query(
     """
     query = normalize_identifiers(query, dialect=CONSUMER_DIALECT)
     cte_names = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
+    _check_cte_names(cte_names, catalog)
     referenced: dict[str, str] = {}  # alias or name -> dataset.table
     for table in query.find_all(exp.Table):
         if not table.db:
@@ -94,6 +95,11 @@ def resolve_query(
         _check_table_access(qualified, snapshot, catalog)
         referenced[table.alias_or_name] = qualified
     tables = tuple(sorted(set(referenced.values())))
+    if not tables:
+        raise UnsupportedStatementError(
+            "The query reads no catalog table: name at least one dataset.table "
+            "(see GET /v1/catalog)."
+        )
     backends = {catalog.datasets[t.split(".")[0]].backend for t in tables}
     if len(backends) > 1:
         raise UnsupportedStatementError(
@@ -133,6 +139,18 @@ def catalog_tables(query: exp.Expr) -> list[exp.Table]:
             if not table.db and table.name in scope.cte_sources:
                 cte_refs.add(id(table))
     return [t for t in query.find_all(exp.Table) if id(t) not in cte_refs]
+
+
+def _check_cte_names(cte_names: set[str], catalog: Catalog) -> None:
+    """A CTE must not take the name of a physical source table: the derived tables name
+    their sources unqualified (the schema is the backend's search path), so such a CTE
+    would *replace* the real table inside the protection and feed it attacker rows."""
+    physical = {t.source.rsplit(".", 1)[-1].lower() for t in catalog.tables()}
+    for name in cte_names:
+        if name.lower() in physical or name.lower().startswith("gw_"):
+            raise UnsupportedStatementError(
+                f"The CTE name {name!r} is reserved; choose another name."
+            )
 
 
 def _check_table_access(qualified: str, snapshot: DecisionSnapshot, catalog: Catalog) -> None:
@@ -177,7 +195,7 @@ def _check_no_denied_columns(
         owner = referenced.get(column.table) if column.table else None
         if owner is not None and owner in denied[name]:
             target = owner
-        elif not column.table and name not in visible:
+        elif not column.table and name not in visible and not _is_output_alias(column):
             target = denied[name][0]
         else:
             continue
@@ -186,6 +204,16 @@ def _check_no_denied_columns(
             "Remove it from the query; denied columns may not be used in any clause.",
             extra={"column": f"{target}.{name}", "clause": _clause(column)},
         )
+
+
+def _is_output_alias(column: exp.Column) -> bool:
+    """``ORDER BY x`` where ``x`` is an alias of the select list (``grant_id AS x``)."""
+    select = column.find_ancestor(exp.Select)
+    if select is None or any(
+        column is c for p in select.expressions for c in p.find_all(exp.Column)
+    ):
+        return False
+    return any(isinstance(p, exp.Alias) and p.alias == column.name for p in select.expressions)
 
 
 def _check_every_table(query: exp.Query, allowed: set[str]) -> None:
@@ -206,6 +234,13 @@ def _check_every_column_resolved(query: exp.Query) -> None:
     for column in query.find_all(exp.Column):
         if column.table:
             continue
+        order = column.find_ancestor(exp.Order)
+        if (
+            order is not None
+            and isinstance(order.parent, exp.SetOperation)
+            and column.name in order.parent.named_selects
+        ):
+            continue  # ORDER BY an output column of UNION / INTERSECT / EXCEPT
         select = column.find_ancestor(exp.Select)
         in_projection = select is not None and any(
             column is c for p in select.expressions for c in p.find_all(exp.Column)

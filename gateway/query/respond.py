@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -25,8 +26,12 @@ def json_value(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            return None
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, float):
+        if not math.isfinite(value):
+            return None  # JSON has no Infinity/NaN; an undefined result is SQL NULL here
         return int(value) if value.is_integer() and abs(value) < 2**53 else value
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
@@ -53,7 +58,9 @@ def encode_result(
         "row_count": len(rows),
         "truncated": truncated,
     }
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(
+        "utf-8"
+    )
 
 
 def sha256_hex(data: bytes) -> str:

@@ -254,9 +254,7 @@ def view(system: str, table: str) -> tuple[Row, ...]:
         for column, mask in policy.masks.items():
             value = raw[column]
             if mask is not None:
-                value = mask_value(
-                    MaskSpec.parse(mask), value, column_type=types[column], ctx=ctx
-                )
+                value = mask_value(MaskSpec.parse(mask), value, column_type=types[column], ctx=ctx)
             row[column] = value
         out.append(row)
     return tuple(out)
@@ -326,15 +324,14 @@ def q_masked_columns() -> Rows:
 
 
 def q_name_equals_masked() -> Rows:
-    rows = sorted(
-        (r for r in people() if r["name"] == "张**"), key=lambda r: r["person_id"]
-    )
+    rows = sorted((r for r in people() if r["name"] == "张**"), key=lambda r: r["person_id"])
     return project(page(rows, 60), "person_id", "name", "gender")
 
 
 def raw_name_of_first_local(district: str = "历下区") -> str:
     """A raw name of a resident of ``district`` (used to show raw values match nothing)."""
-    return next(r["name"] for r in raw_rows(PEOPLE) if r["district"] == district)
+    name: str = next(r["name"] for r in raw_rows(PEOPLE) if r["district"] == district)
+    return name
 
 
 def q_nothing() -> Rows:
@@ -424,9 +421,7 @@ def q_program_stats() -> Rows:
     by: dict[str, list[int]] = defaultdict(list)
     for r in grants():
         by[r["program"]].append(r["amount"])
-    return [
-        [p, len(a), sum(a), min(a), max(a), avg2(a)] for p, a in sorted(by.items())
-    ]
+    return [[p, len(a), sum(a), min(a), max(a), avg2(a)] for p, a in sorted(by.items())]
 
 
 def q_amount_bands() -> Rows:
@@ -440,9 +435,8 @@ def q_frequent_recipients() -> Rows:
     by: dict[str, list[int]] = defaultdict(list)
     for r in grants():
         by[r["recipient_id_number"]].append(r["amount"])
-    rows = [[k, len(a), sum(a)] for k, a in by.items() if len(a) >= 10]
-    rows.sort(key=lambda x: (-x[2], x[0]))
-    return rows
+    keys = sorted((k for k, a in by.items() if len(a) >= 10), key=lambda k: (-sum(by[k]), k))
+    return [[k, len(by[k]), sum(by[k])] for k in keys]
 
 
 def q_rank_per_program() -> Rows:
@@ -531,9 +525,7 @@ def q_cte_top_recipients() -> Rows:
     totals: dict[str, list[int]] = defaultdict(list)
     for g in grants():
         totals[g["recipient_id_number"]].append(g["amount"])
-    rows = [
-        [by_id[k]["person_id"], sum(a), len(a)] for k, a in totals.items() if k in by_id
-    ]
+    rows = [[by_id[k]["person_id"], sum(a), len(a)] for k, a in totals.items() if k in by_id]
     rows.sort(key=lambda x: (-x[1], x[0]))
     return page(rows, 15)
 
@@ -746,3 +738,8 @@ def q_tjj_recipients_per_city() -> Rows:
         counts = Counter(per.values())
         rows += [[city, times, n] for times, n in sorted(counts.items()) if times >= 8]
     return rows
+
+
+def q_exists_gaoling() -> Rows:
+    ids = {g["recipient_id_number"] for g in grants() if g["program"] == "高龄津贴"}
+    return [[sum(1 for p in people() if p["id_number"] in ids)]]

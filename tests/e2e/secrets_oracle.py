@@ -20,6 +20,7 @@ O(response length x number of distinct marker lengths), whatever the size of the
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import hashlib
@@ -29,7 +30,6 @@ import re
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +56,6 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Consumer systems the oracle knows (mzj-suspended is suspended: it sees nothing).
 SYSTEMS = ("rsj-subsidy", "rsj-portal", "ybj-insurance", "swj-tax", "tjj-stats", "mzj-suspended")
 
-#: Dataset name -> catalog table, as consumers write it.
-TABLES = {
-    "population": "population.people",
-    "subsidies": "subsidies.grants",
-    "legal_person": "legal_person.enterprises",
-    "case_records": "case_records.incidents",
-}
-
 Row = Mapping[str, Any]
 View = Mapping[str, tuple[Row, ...]]
 
@@ -75,6 +67,7 @@ _HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}")
 _CJK_RUN = re.compile(f"[{_CJK}]{{2,}}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _HAO = re.compile(r"[0-9]{1,3}号")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +126,6 @@ def demo_world() -> DemoWorld:
 # ------------------------------------------------------------------ the policy, restated
 
 
-def _iso(value: object) -> object:
-    return value.isoformat() if isinstance(value, date) else value
-
-
 @functools.cache
 def masked_view(system: str) -> View:
     """What ``system`` may read, table by table, exactly as the gateway must serve it:
@@ -159,10 +148,10 @@ def masked_view(system: str) -> View:
                 "birth_date": born.isoformat(),
                 "gender": gender,
                 "phone": w.mask("phone", phone),
-                "district": dist,
             }
             if address:
                 row["address"] = w.mask("address", addr)
+            row["district"] = dist  # catalog column order: what SELECT * returns
             rows.append(row)
         return tuple(rows)
 
@@ -312,8 +301,7 @@ def _all_pseudonyms() -> Mapping[str, frozenset[str]]:
     out: dict[str, frozenset[str]] = {}
     for dept, key in w.keys.items():
         out[dept] = frozenset(
-            hmac.new(key, i.encode("utf-8"), hashlib.sha256).hexdigest()[:_HEX_WINDOW]
-            for i in ids
+            hmac.new(key, i.encode("utf-8"), hashlib.sha256).hexdigest()[:_HEX_WINDOW] for i in ids
         )
     return out
 
@@ -371,16 +359,41 @@ def forbidden_for(system: str) -> Forbidden:
 # ------------------------------------------------------------------ scanning
 
 
+def _json_strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _json_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _json_strings(v)
+
+
+def _base64_texts(strings: Iterable[str]) -> Iterator[str]:
+    """UTF-8 texts hidden in base64 cells (the response encodes binary values so)."""
+    for s in strings:
+        if len(s) >= 8 and len(s) % 4 == 0 and _BASE64.fullmatch(s):
+            with contextlib.suppress(ValueError):
+                yield base64.b64decode(s, validate=True).decode("utf-8")
+
+
 def response_text(resp: httpx.Response) -> str:
-    """Everything a client receives: status line, headers, body (and the body's JSON
-    strings unescaped, so ``\\uXXXX`` escapes cannot hide a value)."""
+    """Everything a client receives: status line, headers, body; plus the body's JSON
+    strings unescaped (``\\uXXXX`` escapes cannot hide a value) and its base64 cells
+    decoded (a binary value is sent as base64)."""
     parts = [f"{resp.status_code} {resp.reason_phrase}"]
     parts.extend(f"{k}: {v}" for k, v in resp.headers.items())
     body = resp.text
     parts.append(body)
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return "\n".join(parts)
     if "\\" in body:
-        with contextlib.suppress(ValueError):
-            parts.append(json.dumps(json.loads(body), ensure_ascii=False))
+        parts.append(json.dumps(parsed, ensure_ascii=False))
+    parts.extend(_base64_texts(_json_strings(parsed)))
     return "\n".join(parts)
 
 

@@ -57,9 +57,33 @@ def test_join_takes_the_smallest_table_limit() -> None:
     assert plan.tables == ("legal_person.enterprises", "subsidies.grants")
 
 
-def test_sqlite_derived_tables_are_not_flattened() -> None:
-    plan, _ = planner().plan("SELECT name FROM population.people", RSJ, SNAP)
-    assert "LIMIT -1 OFFSET 0" in plan.sql
+def test_sqlite_protects_tables_with_one_materialized_cte_per_table() -> None:
+    plan, _ = planner().plan(
+        "WITH mine AS (SELECT person_id FROM population.people) "
+        "SELECT a.name FROM population.people AS a JOIN mine ON mine.person_id = a.person_id "
+        "WHERE EXISTS (SELECT 1 FROM subsidies.grants AS g WHERE g.recipient_id_number = a.id_number)",
+        RSJ,
+        SNAP,
+    )
+    assert plan.sql.startswith('WITH "gw_t0" AS MATERIALIZED (SELECT')
+    assert plan.sql.count("AS MATERIALIZED") == 2  # people once (shared), grants once
+    assert plan.sql.count('FROM "population_people"') == 1
+    # the consumer's CTE comes after the gateway's, so it reads the protected table
+    assert plan.sql.index('"gw_t1"') < plan.sql.index('"mine" AS (')
+
+
+def test_postgres_and_mysql_derived_tables_are_fenced() -> None:
+    for dialect, fence in (("postgres", "OFFSET 0)"), ("mysql", "LIMIT 18446744073709551615)")):
+        p = Planner(
+            CATALOG,
+            backend_dialects={"demo": dialect},
+            mask_context=lambda _p: MaskContext(b"k" * 32, CATALOG.regions),
+            default_max_rows=10,
+            max_rows_ceiling=150,
+            cache_size=4,
+        )
+        plan, _ = p.plan("SELECT name FROM population.people", RSJ, SNAP)
+        assert fence in plan.sql, dialect
 
 
 def test_deeply_nested_sql_is_refused_not_crashed() -> None:

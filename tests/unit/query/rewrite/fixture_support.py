@@ -80,7 +80,12 @@ def fake_mask(ref: exp.Expression, spec: MaskSpec, _type: str) -> exp.Expression
     return exp.Anonymous(this=f"MASK_{spec.kind.upper()}", expressions=[ref])
 
 
-def rewrite(sql: str, snapshot: DecisionSnapshot | None = None, allowed: int = 200) -> str:
+def rewrite(
+    sql: str,
+    snapshot: DecisionSnapshot | None = None,
+    allowed: int = 200,
+    dialect: str = "postgres",
+) -> str:
     snapshot = snapshot or ENGINE.snapshot(RSJ, "employment_subsidy_review", NOW)
     query = parse_sql(sql)
     check_query_is_allowed(query)
@@ -95,6 +100,7 @@ def rewrite(sql: str, snapshot: DecisionSnapshot | None = None, allowed: int = 2
             snapshot.tables[name],
             fake_mask,  # type: ignore[arg-type]
         ),
+        dialect=dialect,
     )
     cap_row_limit(protected, allowed)
-    return protected.sql(dialect="postgres", comments=False)
+    return protected.sql(dialect=dialect, comments=False)
