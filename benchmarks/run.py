@@ -49,6 +49,13 @@ def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def _load() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -145,11 +152,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {key:10} {', '.join(value) if isinstance(value, list) else value}")
         literals = Literals()
         failures = Failures()
+        results["load_average"] = {"start": _load()}
         if "stages" in sections:
+            _log(f"load average {_load()}")
             results["stages"] = stages.run(targets, budget, workdir, literals, failures, _log)
             results["plan_drift"] = stages.plan_drift(targets[0], budget, workdir, literals,
                                                       _log)
         if "overhead" in sections:
+            _log(f"load average {_load()}")
             results["overhead"] = overhead.run(targets, budget, workdir, literals, failures,
                                                _log)
         for target in targets:
@@ -157,7 +167,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\nWARNING: {target.label} gained planner statistics during the run "
                       "(autovacuum?): its figures mix two plans.")
         if "http" in sections:
+            _log(f"load average {_load()}")
             results["http"] = http_load.run(targets, budget, workdir, _log)
+        results["load_average"]["end"] = _load()
+        print(f"\nLoad average (1, 5, 15 min) at start {results['load_average']['start']}, "
+              f"at end {results['load_average']['end']}. The run itself adds about 1 "
+              "(sections 1-2) or 2-3 (section 3); more means something else was running.")
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -1601,7 +1601,7 @@ def build_attacks(world: DemoWorld) -> tuple[Attack, ...]:
         RSJ,
         "SELECT * FROM (WITH population_people AS (SELECT 1 AS a) "
         "SELECT a FROM population_people) AS s, population_people",
-        UNKNOWN,
+        "refused",
     )
     add(
         "f9-cte-physical-self-ref",
@@ -1609,7 +1609,7 @@ def build_attacks(world: DemoWorld) -> tuple[Attack, ...]:
         RSJ,
         "WITH population_people AS (SELECT * FROM population_people) "
         "SELECT * FROM population_people",
-        UNKNOWN,
+        "refused",
     )
     add(
         "f9-nested-subquery",
@@ -1865,7 +1865,7 @@ def build_attacks(world: DemoWorld) -> tuple[Attack, ...]:
         9,
         RSJ,
         f"WITH gw_src AS (SELECT 1 AS x) SELECT id_number {one}",
-        check=rows_are([[lx_pseud]]),
+        REFUSED_SQL,  # the gw_ prefix is reserved for the gateway's own CTEs
     )
     add(
         "f9-subquery-denied",

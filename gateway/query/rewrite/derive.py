@@ -68,37 +68,36 @@ def _filters(bound: tuple[str, ...]) -> exp.Expr | None:
     return exp.and_(*conditions, copy=False) if conditions else None
 
 
-#: Keeps the backend's optimiser from merging a derived table into the outer query.
-#: Merged, the masks are evaluated once per *row pair* of a join instead of once per row:
-#: a pseudonym join took 4.1-11.6 s on MariaDB and 3.9 s on PostgreSQL merged, 0.01-0.02 s
-#: fenced (measured on the demo). The price: consumer predicates are not pushed into the
-#: scan of the source table (masks are computed for every row the row filter lets through).
-_FENCES: dict[str, Callable[[exp.Select], exp.Select]] = {
-    "postgres": lambda s: s.offset(0, copy=False),
-    # MySQL/MariaDB never merge a derived table that has a LIMIT; this one is 2**64 - 1.
-    "mysql": lambda s: s.limit(18446744073709551615, copy=False),
-}
+#: Backends where each protected table becomes a ``MATERIALIZED`` CTE, computed once per
+#: statement. Inlined as derived tables, the optimisers merge them into the outer query
+#: and then evaluate the masks once per *row pair* of a join, or once per outer row of a
+#: correlated subquery: measured on the demo, a pseudonym join took 3.9 s on PostgreSQL
+#: and an EXISTS over pseudonyms 10.8 s on SQLite, against 0.02 s and 0.2 s as CTEs.
+#: The price: consumer predicates are not pushed into the scan of the source, so masks
+#: are computed for every row the row filter lets through.
+_CTE_DIALECTS = frozenset({"sqlite", "postgres", "duckdb"})
+
+#: MySQL/MariaDB have no ``AS MATERIALIZED`` and merge CTEs like derived tables, but never
+#: merge a derived table that has a LIMIT: this one is 2**64 - 1.
+_MYSQL_FENCE = 18446744073709551615
 
 
 def protect_tables(query: exp.Query, derived: DerivedTableFactory, *, dialect: str) -> exp.Query:
     """Replace each catalog table node of the qualified ``query`` (in place) by its
-    protected form: ``(<derived select>) AS <its alias>``, or on SQLite a reference to a
-    ``MATERIALIZED`` CTE holding the derived select.
-
-    SQLite re-evaluates even a non-flattened derived table for every outer row of a
-    correlated subquery (an EXISTS over pseudonyms took 10.8 s, 0.16 s as a materialised
-    CTE, measured), so there each protected table becomes one CTE computed once per
-    statement, shared by every reference to the same table. Consumer CTE names cannot
-    collide: resolve.py reserves the ``gw_`` prefix.
+    protected form, whose only source is the derived select of that table: a reference
+    to a ``MATERIALIZED`` CTE shared by every reference to the same table (SQLite,
+    PostgreSQL, DuckDB), or ``(<derived select> LIMIT 2**64-1) AS <alias>`` (MySQL).
+    Consumer CTE names cannot collide: resolve.py reserves the ``gw_`` prefix.
     """
     tables = catalog_tables(query)
-    if dialect == "sqlite":
+    if dialect in _CTE_DIALECTS:
         return _protect_with_ctes(query, tables, derived)
-    fence = _FENCES.get(dialect)
     for table in tables:
         select = derived(f"{table.db}.{table.name}").copy()
+        if dialect == "mysql":
+            select = select.limit(_MYSQL_FENCE, copy=False)
         subquery = exp.Subquery(
-            this=fence(select) if fence else select,
+            this=select,
             alias=exp.TableAlias(this=exp.to_identifier(table.alias_or_name, quoted=True)),
         )
         table.replace(subquery)

@@ -61,7 +61,8 @@ def test_sqlite_protects_tables_with_one_materialized_cte_per_table() -> None:
     plan, _ = planner().plan(
         "WITH mine AS (SELECT person_id FROM population.people) "
         "SELECT a.name FROM population.people AS a JOIN mine ON mine.person_id = a.person_id "
-        "WHERE EXISTS (SELECT 1 FROM subsidies.grants AS g WHERE g.recipient_id_number = a.id_number)",
+        "WHERE EXISTS (SELECT 1 FROM subsidies.grants AS g "
+        "WHERE g.recipient_id_number = a.id_number)",
         RSJ,
         SNAP,
     )
@@ -72,8 +73,12 @@ def test_sqlite_protects_tables_with_one_materialized_cte_per_table() -> None:
     assert plan.sql.index('"gw_t1"') < plan.sql.index('"mine" AS (')
 
 
-def test_postgres_and_mysql_derived_tables_are_fenced() -> None:
-    for dialect, fence in (("postgres", "OFFSET 0)"), ("mysql", "LIMIT 18446744073709551615)")):
+def test_derived_tables_are_never_merged_into_the_outer_query() -> None:
+    for dialect, fence in (
+        ("postgres", 'WITH "gw_t0" AS MATERIALIZED ('),
+        ("duckdb", 'WITH "gw_t0" AS MATERIALIZED ('),
+        ("mysql", "LIMIT 18446744073709551615)"),
+    ):
         p = Planner(
             CATALOG,
             backend_dialects={"demo": dialect},
