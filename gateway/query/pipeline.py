@@ -107,7 +107,7 @@ class QueryService:
                 timeout = min(timeout, request.timeout_ms / 1000)
             with self._telemetry.db_call(
                 system=_DB_SYSTEM.get(backend.kind, backend.kind),
-                query_text=plan.sql,
+                query_text=plan.audit_sql,
                 namespace=plan.backend,
             ):
                 result = backend.execute(plan.sql, max_rows=plan.cap.fetch, timeout_s=timeout)
@@ -264,7 +264,7 @@ class QueryService:
             purpose=request.purpose if request else None,
             client_ip=ctx.client_ip,
             sql=request.sql if request else None,
-            rewritten_sql=plan.sql if plan else None,
+            rewritten_sql=plan.audit_sql if plan else None,
             backend=plan.backend if plan else None,
             policy_version=plan.policy_version if plan else self._engine.version,
             tables=plan.tables if plan else (),

@@ -26,7 +26,12 @@ from gateway.query.resolve import resolve_query, visible_schema
 from gateway.query.rewrite.derive import build_derived_select, protect_tables
 from gateway.query.rewrite.dialect import to_backend_sql
 from gateway.query.rewrite.limit import RowCap, cap_row_limit
-from gateway.query.rewrite.masks import MaskContext, mask_expression, masked_type
+from gateway.query.rewrite.masks import (
+    MaskContext,
+    mask_expression,
+    masked_type,
+    redact_key_material,
+)
 from gateway.query.validate import check_query_is_allowed
 
 __all__ = ["STAGES", "LruCache", "Plan", "Planner"]
@@ -70,7 +75,10 @@ class LruCache(Generic[K, V]):
 
 @dataclass(frozen=True, slots=True)
 class Plan:
+    #: What runs on the backend. Carries the department's pseudonym key: never log it.
     sql: str
+    #: ``sql`` with the key material redacted: for the audit record and trace spans.
+    audit_sql: str
     backend: str
     dialect: str
     tables: tuple[str, ...]
@@ -164,6 +172,7 @@ class Planner:
             backend_sql = to_backend_sql(protected, dialect)
         return Plan(
             sql=backend_sql,
+            audit_sql=redact_key_material(backend_sql, self._mask_context(principal)),
             backend=resolved.backend,
             dialect=dialect,
             tables=resolved.tables,
@@ -192,7 +201,10 @@ class Planner:
         if schema is None:
             schema = visible_schema(snapshot, self._catalog, _masked_type)
             self._schemas.put(snap_key, schema)
-        return schema
+        # A copy per plan: MappingSchema memoises lookups keyed by the query's own table
+        # nodes, which qualify then mutates, so a shared instance only ever grows and its
+        # lookups slow down with every new SQL text (measured: cold plans x3.8 after 2,000).
+        return schema.copy()
 
     def _derived_select(
         self,

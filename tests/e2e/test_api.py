@@ -10,7 +10,15 @@ import httpx
 import pytest
 
 from gateway.audit.record import Outcome
-from tests.e2e.harness import Gateway
+from gateway.auth.keys import load_pseudonym_secret
+from gateway.query.rewrite.masks import derive_pseudonym_key
+from tests.e2e.harness import ROOT, Gateway
+
+
+def _hmac_pads(key: bytes) -> tuple[str, str]:
+    block = key.ljust(64, b"\x00")
+    return bytes(b ^ 0x36 for b in block).hex(), bytes(b ^ 0x5C for b in block).hex()
+
 
 PROBLEM_MEMBERS = {"type", "title", "status", "detail", "instance", "code", "trace_id", "audit_id"}
 
@@ -57,6 +65,11 @@ def test_served_query_is_audited_with_the_digest_of_the_exact_body(sqlite_gatewa
     assert record.purpose == "employment_subsidy_review"
     assert record.sql is not None and "GROUP BY program" in record.sql
     assert record.rewritten_sql is not None and "civil_subsidies" in record.rewritten_sql
+    # the department's pseudonym key reaches the backend, never the audit log
+    key = derive_pseudonym_key(load_pseudonym_secret(ROOT / "keys" / "demo"), "rsj")
+    for secret in (key.hex(), *_hmac_pads(key)):
+        assert secret not in record.rewritten_sql.lower()
+    assert "<pseudonym key of the department>" in record.rewritten_sql
     assert record.policy_version == resp.json()["policy_version"]
     assert record.decisions["subsidies.grants.bank_card"] == "deny"
     assert record.decisions["subsidies.grants.recipient_id_number"] == "mask:pseudonym"

@@ -648,3 +648,21 @@ def _sqlite_hmac_sha256_hex(key_hex: object, value: object) -> str | None:
         # no other backend would.
         raise TypeError(f"gw_hmac_sha256_hex: cannot pseudonymise a {type(value).__name__}")
     return hmac.new(bytes.fromhex(key_hex), data, hashlib.sha256).hexdigest()
+
+
+REDACTED_KEY = "<pseudonym key of the department>"
+
+
+def redact_key_material(sql: str, ctx: MaskContext) -> str:
+    """``sql`` with every literal that carries the department's pseudonym key (the key
+    itself for the SQLite UDF, the HMAC pads elsewhere) replaced by a marker.
+
+    The backend needs the key to compute pseudonyms; nobody else does. Whoever holds the
+    key can recompute the pseudonym of any candidate ID number (a small space) and undo
+    the pseudonymisation, so the SQL written to the audit log and to trace spans must
+    not carry it.
+    """
+    inner, outer = _padded_keys(ctx.pseudonym_key)
+    for secret in (ctx.pseudonym_key.hex(), inner, outer):
+        sql = re.sub(re.escape(secret), REDACTED_KEY, sql, flags=re.IGNORECASE)
+    return sql

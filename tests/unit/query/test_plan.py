@@ -104,3 +104,26 @@ def test_lru_evicts_the_least_recently_used() -> None:
     assert cache.get("a") == 1
     cache.put("c", 3)
     assert cache.get("b") is None and cache.get("a") == 1 and len(cache) == 2
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres", "mysql", "duckdb"])
+def test_audit_sql_carries_no_key_material(dialect: str) -> None:
+    key = b"\x01" * 32
+    p = Planner(
+        CATALOG,
+        backend_dialects={"demo": dialect},
+        mask_context=lambda _p: MaskContext(key, CATALOG.regions),
+        default_max_rows=10,
+        max_rows_ceiling=150,
+        cache_size=4,
+    )
+    plan, _ = p.plan("SELECT id_number FROM population.people", RSJ, SNAP)
+    block = key.ljust(64, b"\x00")
+    secrets = {
+        key.hex(),
+        bytes(b ^ 0x36 for b in block).hex(),
+        bytes(b ^ 0x5C for b in block).hex(),
+    }
+    assert any(s in plan.sql.lower() for s in secrets)  # the backend needs it
+    assert not any(s in plan.audit_sql.lower() for s in secrets)
+    assert "<pseudonym key of the department>" in plan.audit_sql
