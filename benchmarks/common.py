@@ -264,7 +264,7 @@ class Target:
 #: PostgreSQL targets: (label, schema, with planner statistics?). With statistics is what
 #: production has (autovacuum analyses fresh tables within minutes); without is what
 #: ``gateway demo-data`` leaves behind on a server whose autovacuum is off, like the
-#: development server. The two pick different plans for the same gateway SQL.
+#: development server. The two can pick very different plans for the same gateway SQL.
 PG_TARGETS: tuple[tuple[str, str, bool], ...] = (
     ("postgres", PG_SCHEMA, True),
     ("postgres-nostats", f"{PG_SCHEMA}_nostats", False),

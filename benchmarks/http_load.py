@@ -20,9 +20,9 @@ in interleaved rounds:
 
 With PostgreSQL available, a second gateway serves the same query from PostgreSQL (the
 ``gw_bench`` schema, with planner statistics), next to ``bare /query-pg`` running the
-plain SQL there: on PostgreSQL the gateway's SQL for this query is cheap, so these rows
-show what HTTP, authentication, planning and the audit cost when the database does not
-dominate.
+plain SQL there, and a third with ``GATEWAY_AUDIT_DSN=memory:`` (not durable; a reference
+that shows what the durable audit costs). When the protected SQL is cheap on PostgreSQL,
+these rows show what HTTP, authentication, planning and the audit cost.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Run the gateway benchmarks and print the tables; results also go to
 benchmarks/results/<time>[-quick].json.
 
-    .venv/bin/python -m benchmarks.run            # full run, ~7 minutes
-    .venv/bin/python -m benchmarks.run --quick    # smoke run, well under a minute
+    .venv/bin/python -m benchmarks.run            # full run, about 9 minutes
+    .venv/bin/python -m benchmarks.run --quick    # smoke run, about 30 s
 
 Sections: 1 per-stage cost, 2 overhead over a direct query (both in-process, SQLite and
-PostgreSQL), 3 HTTP load (wrk; SQLite). See benchmarks/README.md.
+PostgreSQL), 3 HTTP load (wrk; SQLite, and PostgreSQL when reachable). See
+benchmarks/README.md.
 """
 
 from __future__ import annotations

@@ -84,17 +84,23 @@ _MYSQL_FENCE = 18446744073709551615
 
 def protect_tables(query: exp.Query, derived: DerivedTableFactory, *, dialect: str) -> exp.Query:
     """Replace each catalog table node of the qualified ``query`` (in place) by its
-    protected form, whose only source is the derived select of that table: a reference
-    to a ``MATERIALIZED`` CTE shared by every reference to the same table (SQLite,
-    PostgreSQL, DuckDB), or ``(<derived select> LIMIT 2**64-1) AS <alias>`` (MySQL).
+    protected form, whose only source is the derived select of that table: inline
+    ``(<derived select>) AS <alias>`` for a one-table, one-SELECT query; otherwise a
+    reference to a ``MATERIALIZED`` CTE shared by every reference to the same table
+    (SQLite, PostgreSQL, DuckDB), or ``(<derived select> LIMIT 2**64-1) AS <alias>`` (MySQL).
     Consumer CTE names cannot collide: resolve.py reserves the ``gw_`` prefix.
     """
     tables = catalog_tables(query)
-    if dialect in _CTE_DIALECTS:
+    # A single table read by a single SELECT cannot make the engine evaluate a mask per
+    # row *pair*: there the derived table stays inline, so the engine can push the
+    # consumer's predicates and LIMIT into the scan (materialising it made a simple
+    # filtered select 12 ms instead of 0.1 ms on SQLite, measured).
+    fenced = len(tables) > 1 or len(list(query.find_all(exp.Select))) > 1
+    if fenced and dialect in _CTE_DIALECTS:
         return _protect_with_ctes(query, tables, derived)
     for table in tables:
         select = derived(f"{table.db}.{table.name}").copy()
-        if dialect == "mysql":
+        if fenced and dialect == "mysql":
             select = select.limit(_MYSQL_FENCE, copy=False)
         subquery = exp.Subquery(
             this=select,

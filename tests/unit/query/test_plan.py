@@ -73,7 +73,7 @@ def test_sqlite_protects_tables_with_one_materialized_cte_per_table() -> None:
     assert plan.sql.index('"gw_t1"') < plan.sql.index('"mine" AS (')
 
 
-def test_derived_tables_are_never_merged_into_the_outer_query() -> None:
+def test_derived_tables_are_fenced_when_masks_could_run_per_row_pair() -> None:
     for dialect, fence in (
         ("postgres", 'WITH "gw_t0" AS MATERIALIZED ('),
         ("duckdb", 'WITH "gw_t0" AS MATERIALIZED ('),
@@ -87,8 +87,15 @@ def test_derived_tables_are_never_merged_into_the_outer_query() -> None:
             max_rows_ceiling=150,
             cache_size=4,
         )
-        plan, _ = p.plan("SELECT name FROM population.people", RSJ, SNAP)
+        joined = (
+            "SELECT p.name FROM population.people AS p "
+            "JOIN subsidies.grants AS g ON g.recipient_id_number = p.id_number"
+        )
+        plan, _ = p.plan(joined, RSJ, SNAP)
         assert fence in plan.sql, dialect
+        # one table, one SELECT: inline, so predicates and LIMIT reach the scan
+        single, _ = p.plan("SELECT name FROM population.people WHERE person_id = 1", RSJ, SNAP)
+        assert "MATERIALIZED" not in single.sql and "18446744073709551615" not in single.sql
 
 
 def test_deeply_nested_sql_is_refused_not_crashed() -> None:
