@@ -127,8 +127,9 @@ def query(state: State, data: Body) -> Response[bytes]:
 def query_pg(state: State, data: Body) -> Response[bytes]:
     pool: Pool[psycopg.Connection[tuple[Any, ...]]] | None = state.pg
     if pool is None:
-        return Response(content=b'{"error":"BENCH_PG_DSN not set"}', status_code=404,
-                        media_type=MediaType.JSON)
+        return Response(
+            content=b'{"error":"BENCH_PG_DSN not set"}', status_code=404, media_type=MediaType.JSON
+        )
     with pool.connection() as conn:
         cursor = conn.execute(data.sql)
         columns = [d.name for d in cursor.description or ()]
@@ -148,9 +149,11 @@ def create_app() -> Litestar:
     pg_dsn = os.environ.get("BENCH_PG_DSN")
     return Litestar(
         route_handlers=[query, query_pg, healthz],
-        state=State({
-            "sqlite": sqlite_pool(path),
-            "pg": pg_pool(pg_dsn) if pg_dsn else None,
-        }),
+        state=State(
+            {
+                "sqlite": sqlite_pool(path),
+                "pg": pg_pool(pg_dsn) if pg_dsn else None,
+            }
+        ),
         debug=False,
     )

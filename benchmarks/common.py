@@ -302,8 +302,10 @@ def prepare_targets(tmp: Path, pg_base: str | None, log: Callable[[str], None]) 
     sqlite_dsn = f"sqlite:{tmp / 'demo.sqlite'}"
     started = time.perf_counter()
     loaded = ensure_demo_database(sqlite_dsn)
-    log(f"demo data: {sqlite_dsn} ({'loaded' if loaded else 'current'}, "
-        f"{time.perf_counter() - started:.1f} s)")
+    log(
+        f"demo data: {sqlite_dsn} ({'loaded' if loaded else 'current'}, "
+        f"{time.perf_counter() - started:.1f} s)"
+    )
     targets.append(Target("sqlite", sqlite_dsn, "sqlite", "SQLite file"))
     if pg_base is None:
         return targets
@@ -321,8 +323,10 @@ def prepare_targets(tmp: Path, pg_base: str | None, log: Callable[[str], None]) 
                 load_demo(dsn)
                 loaded = True
             state = "no planner statistics"
-        log(f"demo data: PostgreSQL schema {schema} ({'loaded' if loaded else 'current'}, "
-            f"{state}, {time.perf_counter() - started:.1f} s)")
+        log(
+            f"demo data: PostgreSQL schema {schema} ({'loaded' if loaded else 'current'}, "
+            f"{state}, {time.perf_counter() - started:.1f} s)"
+        )
         targets.append(Target("postgres", dsn, label, f"PostgreSQL schema {schema}, {state}"))
     return targets
 
@@ -443,9 +447,7 @@ def build_gateway(
 def client_assertion(system: str, audience: str) -> str:
     key = load_private_key(KEY_DIR / f"{system}.demo.key.pem")
     alg = "EdDSA" if type(key).__name__.startswith("Ed25519") else "ES256"
-    return make_client_assertion(
-        system, key, alg, jwk_thumbprint(key), audience, datetime.now(UTC)
-    )
+    return make_client_assertion(system, key, alg, jwk_thumbprint(key), audience, datetime.now(UTC))
 
 
 def issue_token(services: Services, system: str = SYSTEM) -> str:

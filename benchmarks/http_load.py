@@ -116,7 +116,11 @@ class Server:
     def start(self) -> None:
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            self.argv, env=self.env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
+            self.argv,
+            env=self.env,
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() reaches the workers
         )
 
@@ -174,23 +178,28 @@ class Scenario:
 def _gateway_env(
     state_dir: Path, dsn: str, port: int, audit_dsn: str | None = None
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("GATEWAY_") or k == "GATEWAY_AUDIT_DSN"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("GATEWAY_") or k == "GATEWAY_AUDIT_DSN"
+    }
     if audit_dsn is not None:
         env["GATEWAY_AUDIT_DSN"] = audit_dsn
-    env.update({
-        "GATEWAY_POLICY_DIR": str(POLICY_DIR),
-        "GATEWAY_KEY_DIR": str(KEY_DIR),
-        "GATEWAY_STATE_DIR": str(state_dir),
-        "GATEWAY_BACKEND_DEMO_DSN": dsn,
-        "GATEWAY_WORKERS": str(WORKERS),
-        "GATEWAY_HOST": "127.0.0.1",
-        "GATEWAY_PORT": str(port),
-        "GATEWAY_ISSUER": f"http://127.0.0.1:{port}",
-        "GATEWAY_TRACES_EXPORTER": "none",
-        "GATEWAY_METRICS_EXPORTER": "none",
-        "GATEWAY_LOG_LEVEL": "WARNING",
-    })
+    env.update(
+        {
+            "GATEWAY_POLICY_DIR": str(POLICY_DIR),
+            "GATEWAY_KEY_DIR": str(KEY_DIR),
+            "GATEWAY_STATE_DIR": str(state_dir),
+            "GATEWAY_BACKEND_DEMO_DSN": dsn,
+            "GATEWAY_WORKERS": str(WORKERS),
+            "GATEWAY_HOST": "127.0.0.1",
+            "GATEWAY_PORT": str(port),
+            "GATEWAY_ISSUER": f"http://127.0.0.1:{port}",
+            "GATEWAY_TRACES_EXPORTER": "none",
+            "GATEWAY_METRICS_EXPORTER": "none",
+            "GATEWAY_LOG_LEVEL": "WARNING",
+        }
+    )
     return env
 
 
@@ -206,35 +215,64 @@ def _servers(db: Path, pg: Target | None, workdir: Path) -> dict[str, Server]:
     servers: dict[str, Server] = {}
     port = free_port()
     servers["gateway"] = Server(
-        "gateway", [python, "-m", "gateway.cli", "serve"],
-        _gateway_env(workdir / "http-state", f"sqlite:{db}", port), port, "/healthz",
+        "gateway",
+        [python, "-m", "gateway.cli", "serve"],
+        _gateway_env(workdir / "http-state", f"sqlite:{db}", port),
+        port,
+        "/healthz",
         workdir / "gateway.log",
     )
     if pg is not None:
         port = free_port()
         servers["gateway-pg"] = Server(
-            "gateway-pg", [python, "-m", "gateway.cli", "serve"],
-            _gateway_env(workdir / "http-state-pg", pg.dsn, port), port, "/healthz",
+            "gateway-pg",
+            [python, "-m", "gateway.cli", "serve"],
+            _gateway_env(workdir / "http-state-pg", pg.dsn, port),
+            port,
+            "/healthz",
             workdir / "gateway-pg.log",
         )
         port = free_port()
         servers["gateway-pg-memaudit"] = Server(
-            "gateway-pg-memaudit", [python, "-m", "gateway.cli", "serve"],
+            "gateway-pg-memaudit",
+            [python, "-m", "gateway.cli", "serve"],
             _gateway_env(workdir / "http-state-pg-mem", pg.dsn, port, audit_dsn="memory:"),
-            port, "/healthz", workdir / "gateway-pg-memaudit.log",
+            port,
+            "/healthz",
+            workdir / "gateway-pg-memaudit.log",
         )
     port = free_port()
     servers["bare"] = Server(
         "bare",
-        [python, "-m", "uvicorn", "benchmarks.bare_app:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS),
-         "--no-access-log", "--log-level", "warning"],
-        bare_env, port, "/healthz", workdir / "bare.log",
+        [
+            python,
+            "-m",
+            "uvicorn",
+            "benchmarks.bare_app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(WORKERS),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        bare_env,
+        port,
+        "/healthz",
+        workdir / "bare.log",
     )
     port = free_port()
     servers["datasette"] = Server(
-        "datasette", [datasette, "serve", str(db), "-h", "127.0.0.1", "-p", str(port)],
-        plain_env, port, "/-/versions.json", workdir / "datasette.log",
+        "datasette",
+        [datasette, "serve", str(db), "-h", "127.0.0.1", "-p", str(port)],
+        plain_env,
+        port,
+        "/-/versions.json",
+        workdir / "datasette.log",
     )
     return servers
 
@@ -267,8 +305,7 @@ def _bodies(target: Target, workdir: Path) -> tuple[str, str, str, str]:
             backend.close()
     gateway_body = json.dumps({"sql": SIMPLE.consumer.format(n="__N__"), "purpose": PURPOSE})
     plain_sql = SIMPLE.plain_sql(0, district)
-    return (gateway_body, json.dumps({"sql": plain_sql}), json.dumps({"sql": rewritten}),
-            plain_sql)
+    return (gateway_body, json.dumps({"sql": plain_sql}), json.dumps({"sql": rewritten}), plain_sql)
 
 
 def _check(scenario: Scenario, token: str) -> None:
@@ -276,8 +313,12 @@ def _check(scenario: Scenario, token: str) -> None:
     headers = {"Authorization": f"Bearer {token}"} if scenario.token else {}
     body = scenario.body.replace("__N__", "0")
     if scenario.method == "POST":
-        resp = httpx.post(scenario.url, content=body.encode(), timeout=30,
-                          headers={**headers, "Content-Type": "application/json"})
+        resp = httpx.post(
+            scenario.url,
+            content=body.encode(),
+            timeout=30,
+            headers={**headers, "Content-Type": "application/json"},
+        )
     else:
         resp = httpx.get(scenario.url, timeout=30)
     if resp.status_code != 200:
@@ -298,22 +339,42 @@ def _warm_up(scenario: Scenario, token: str, budget: Budget, wrk: str) -> None:
 
 def _wrk(scenario: Scenario, token: str, budget: Budget, wrk: str, seconds: int) -> dict[str, Any]:
     argv = [
-        wrk, f"-t{budget.wrk_threads}", f"-c{budget.wrk_connections}", f"-d{seconds}s",
-        "--timeout", "10s", "--latency", "-s", str(WRK_SCRIPT), scenario.url, "--",
-        scenario.method, scenario.body, "vary" if scenario.vary else "fixed",
-        token if scenario.token else "", str(next(_RUN_IDS)),
+        wrk,
+        f"-t{budget.wrk_threads}",
+        f"-c{budget.wrk_connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(WRK_SCRIPT),
+        scenario.url,
+        "--",
+        scenario.method,
+        scenario.body,
+        "vary" if scenario.vary else "fixed",
+        token if scenario.token else "",
+        str(next(_RUN_IDS)),
     ]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60,
-                          check=False)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
     for line in proc.stdout.splitlines():
         if line.startswith("BENCH_JSON "):
             result: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
             result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
-            result["errors"] = sum(result[k] for k in (
-                "connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
+            result["errors"] = sum(
+                result[k]
+                for k in (
+                    "connect_errors",
+                    "read_errors",
+                    "write_errors",
+                    "status_errors",
+                    "timeouts",
+                )
+            )
             return result
-    raise RuntimeError(f"wrk gave no result (exit {proc.returncode}):\n{proc.stdout}\n"
-                       f"{proc.stderr}")
+    raise RuntimeError(
+        f"wrk gave no result (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    )
 
 
 def _audit_rows(state_dirs: list[Path]) -> int | None:
@@ -351,23 +412,38 @@ def run(
         Scenario("gateway warm", gw, "POST", "/v1/query", gateway_body, False, True, rows),
         Scenario("gateway cold", gw, "POST", "/v1/query", gateway_body, True, True, rows),
         Scenario("bare plain SQL", bare, "POST", "/query", plain_body, False, False, rows),
-        Scenario("bare rewritten SQL", bare, "POST", "/query", rewritten_body, False, False,
-                 rows),
-        Scenario("datasette", ds, "GET",
-                 f"/{db.stem}.json?" + urlencode({"sql": plain_sql, "_shape": "array"}),
-                 "", False, False, rows),
+        Scenario("bare rewritten SQL", bare, "POST", "/query", rewritten_body, False, False, rows),
+        Scenario(
+            "datasette",
+            ds,
+            "GET",
+            f"/{db.stem}.json?" + urlencode({"sql": plain_sql, "_shape": "array"}),
+            "",
+            False,
+            False,
+            rows,
+        ),
     ]
     if pg is not None:
         gw_pg = servers["gateway-pg"]
         scenarios += [
-            Scenario("gateway→pg warm", gw_pg, "POST", "/v1/query", gateway_body, False, True,
-                     rows),
-            Scenario("gateway→pg cold", gw_pg, "POST", "/v1/query", gateway_body, True, True,
-                     rows),
-            Scenario("bare→pg plain SQL", bare, "POST", "/query-pg", plain_body, False, False,
-                     rows),
-            Scenario(MEMAUDIT, servers["gateway-pg-memaudit"], "POST", "/v1/query",
-                     gateway_body, False, True, rows),
+            Scenario(
+                "gateway→pg warm", gw_pg, "POST", "/v1/query", gateway_body, False, True, rows
+            ),
+            Scenario("gateway→pg cold", gw_pg, "POST", "/v1/query", gateway_body, True, True, rows),
+            Scenario(
+                "bare→pg plain SQL", bare, "POST", "/query-pg", plain_body, False, False, rows
+            ),
+            Scenario(
+                MEMAUDIT,
+                servers["gateway-pg-memaudit"],
+                "POST",
+                "/v1/query",
+                gateway_body,
+                False,
+                True,
+                rows,
+            ),
         ]
     state_dirs = [workdir / "http-state", workdir / "http-state-pg"]
     audit_before: int | None = None
@@ -412,8 +488,16 @@ def _report(
     floor = summary["bare plain SQL"]["rps"]
     ds = summary["datasette"]["rps"]
     rows = [
-        [name, fmt(v["rps"]), " / ".join(fmt(x) for x in v["rps_rounds"]), fmt(v["p50_ms"], 2),
-         fmt(v["p99_ms"], 2), str(v["errors"]), fmt(v["rps"] / floor, 3), fmt(v["rps"] / ds, 2)]
+        [
+            name,
+            fmt(v["rps"]),
+            " / ".join(fmt(x) for x in v["rps_rounds"]),
+            fmt(v["p50_ms"], 2),
+            fmt(v["p99_ms"], 2),
+            str(v["errors"]),
+            fmt(v["rps"] / floor, 3),
+            fmt(v["rps"] / ds, 2),
+        ]
         for name, v in summary.items()
     ]
     warm, cold = summary["gateway warm"], summary["gateway cold"]
@@ -440,25 +524,37 @@ def _report(
     audit = os.environ.get("GATEWAY_AUDIT_DSN") or "SQLite file in GATEWAY_STATE_DIR"
     if "memory" in audit:
         audit += " — NOT durable"
-    written = (audit_after - audit_before
-               if audit_before is not None and audit_after is not None else None)
+    written = (
+        audit_after - audit_before if audit_before is not None and audit_after is not None else None
+    )
     lines.append(
         f"every gateway request (but ³) includes an audit append ({audit})"
-        + (f"; {written:,} audit records written during the load" if written is not None
-           else "")
+        + (f"; {written:,} audit records written during the load" if written is not None else "")
     )
     print_table(
         f"3. HTTP load on 127.0.0.1: wrk -t{budget.wrk_threads} -c{budget.wrk_connections} "
         f"-d{budget.wrk_seconds}s, {budget.http_rounds} interleaved round(s), "
         f"{WORKERS} uvicorn workers (datasette: 1 process); simple select",
-        ["scenario", "req/s", "per round", "p50 ms", "p99 ms", "errors", "÷ bare plain",
-         "÷ datasette"],
+        [
+            "scenario",
+            "req/s",
+            "per round",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "÷ bare plain",
+            "÷ datasette",
+        ],
         rows,
         note="\n".join(f"   {line}" for line in lines),
     )
     return {
-        "wrk": {"threads": budget.wrk_threads, "connections": budget.wrk_connections,
-                "seconds": budget.wrk_seconds, "rounds": budget.http_rounds},
+        "wrk": {
+            "threads": budget.wrk_threads,
+            "connections": budget.wrk_connections,
+            "seconds": budget.wrk_seconds,
+            "rounds": budget.http_rounds,
+        },
         "audit": audit,
         "audit_records_written": written,
         "scenarios": summary,

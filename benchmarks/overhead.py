@@ -72,9 +72,7 @@ class _Config:
     direct: Direct
     principal: Principal
     district: str
-    samples: dict[str, list[float]] = field(
-        default_factory=lambda: {name: [] for name in VARIANTS}
-    )
+    samples: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in VARIANTS})
 
     @property
     def key(self) -> str:
@@ -155,8 +153,9 @@ def run(
             district = district_of(services)
             for query in QUERIES:
                 for mode in MODES:
-                    configs.append(_Config(target, query, mode, services, helper, direct,
-                                           principal, district))
+                    configs.append(
+                        _Config(target, query, mode, services, helper, direct, principal, district)
+                    )
         for cfg in configs:
             if cfg.mode == "warm" and failures.get(cfg.target, cfg.query) is None:
                 try:
@@ -186,8 +185,11 @@ def run(
 
     results: list[dict[str, Any]] = []
     for cfg in configs:
-        entry: dict[str, Any] = {"backend": cfg.target.label, "query": cfg.query.name,
-                                 "mode": cfg.mode}
+        entry: dict[str, Any] = {
+            "backend": cfg.target.label,
+            "query": cfg.query.name,
+            "mode": cfg.mode,
+        }
         failed = failures.get(cfg.target, cfg.query)
         if failed:
             entry["failed"] = failed
@@ -195,24 +197,38 @@ def run(
             continue
         stats = {name: summarize(values) for name, values in cfg.samples.items()}
         plain, rewritten, gateway = (stats[v] for v in VARIANTS)
-        entry.update({
-            "variants": stats,
-            "added_p50_ms": (gateway["p50_us"] - plain["p50_us"]) / 1000,
-            "added_p99_ms": (gateway["p99_us"] - plain["p99_us"]) / 1000,
-            "ratio_p50": gateway["p50_us"] / plain["p50_us"],
-            "ratio_p99": gateway["p99_us"] / plain["p99_us"],
-            "sql_cost_p50_ms": (rewritten["p50_us"] - plain["p50_us"]) / 1000,
-            "pipeline_p50_ms": (gateway["p50_us"] - rewritten["p50_us"]) / 1000,
-        })
+        entry.update(
+            {
+                "variants": stats,
+                "added_p50_ms": (gateway["p50_us"] - plain["p50_us"]) / 1000,
+                "added_p99_ms": (gateway["p99_us"] - plain["p99_us"]) / 1000,
+                "ratio_p50": gateway["p50_us"] / plain["p50_us"],
+                "ratio_p99": gateway["p99_us"] / plain["p99_us"],
+                "sql_cost_p50_ms": (rewritten["p50_us"] - plain["p50_us"]) / 1000,
+                "pipeline_p50_ms": (gateway["p50_us"] - rewritten["p50_us"]) / 1000,
+            }
+        )
         results.append(entry)
     _print(results)
     return results
 
 
 def _print(results: list[dict[str, Any]]) -> None:
-    headers = ["backend/query/plan", "n", "plain p50", "rewritten p50", "gateway p50",
-               "added p50", "× p50", "plain p99", "gateway p99", "added p99", "× p99",
-               "SQL cost p50", "pipeline p50"]
+    headers = [
+        "backend/query/plan",
+        "n",
+        "plain p50",
+        "rewritten p50",
+        "gateway p50",
+        "added p50",
+        "× p50",
+        "plain p99",
+        "gateway p99",
+        "added p99",
+        "× p99",
+        "SQL cost p50",
+        "pipeline p50",
+    ]
     rows = []
     failed_notes = []
     for r in results:
@@ -222,25 +238,28 @@ def _print(results: list[dict[str, Any]]) -> None:
             failed_notes.append(f"\n   failed: {name}: {r['failed']}")
             continue
         v = r["variants"]
-        rows.append([
-            name,
-            str(v["gateway"]["n"]),
-            fmt(v["plain"]["p50_us"] / 1000, 3),
-            fmt(v["rewritten"]["p50_us"] / 1000, 3),
-            fmt(v["gateway"]["p50_us"] / 1000, 3),
-            fmt(r["added_p50_ms"], 3),
-            fmt(r["ratio_p50"], 1),
-            fmt(v["plain"]["p99_us"] / 1000, 3),
-            fmt(v["gateway"]["p99_us"] / 1000, 3),
-            fmt(r["added_p99_ms"], 3),
-            fmt(r["ratio_p99"], 1),
-            fmt(r["sql_cost_p50_ms"], 3),
-            fmt(r["pipeline_p50_ms"], 3),
-        ])
+        rows.append(
+            [
+                name,
+                str(v["gateway"]["n"]),
+                fmt(v["plain"]["p50_us"] / 1000, 3),
+                fmt(v["rewritten"]["p50_us"] / 1000, 3),
+                fmt(v["gateway"]["p50_us"] / 1000, 3),
+                fmt(r["added_p50_ms"], 3),
+                fmt(r["ratio_p50"], 1),
+                fmt(v["plain"]["p99_us"] / 1000, 3),
+                fmt(v["gateway"]["p99_us"] / 1000, 3),
+                fmt(r["added_p99_ms"], 3),
+                fmt(r["ratio_p99"], 1),
+                fmt(r["sql_cost_p50_ms"], 3),
+                fmt(r["pipeline_p50_ms"], 3),
+            ]
+        )
     warm = [r for r in results if r["mode"] == "warm"]
     verdicts = ", ".join(
-        f"{r['backend']}/{r['query']} failed" if "failed" in r else
-        f"{r['backend']}/{r['query']} {r['added_p50_ms']:.3f} ms "
+        f"{r['backend']}/{r['query']} failed"
+        if "failed" in r
+        else f"{r['backend']}/{r['query']} {r['added_p50_ms']:.3f} ms "
         f"({'met' if r['added_p50_ms'] < TARGET_WARM_P50_MS else 'missed'})"
         for r in warm
     )

@@ -87,10 +87,10 @@ def environment(targets: list[Target]) -> dict[str, Any]:
     return {
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{_cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} "
-                   f"{platform.release()}",
+        f"{platform.release()}",
         "python": platform.python_version(),
         "sqlglot": f"{_version('sqlglot')} "
-                   f"({'compiled, sqlglotc' if sqlglot_compiled() else 'pure Python'})",
+        f"({'compiled, sqlglotc' if sqlglot_compiled() else 'pure Python'})",
         "litestar": _version("litestar"),
         "uvicorn": _version("uvicorn"),
         "datasette": _version("datasette"),
@@ -104,22 +104,39 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run",
         description="Benchmarks of the gateway: per-stage cost, overhead over a direct "
-                    "query, HTTP throughput. Prints tables and writes JSON to "
-                    "benchmarks/results/.",
+        "query, HTTP throughput. Prints tables and writes JSON to "
+        "benchmarks/results/.",
     )
-    parser.add_argument("--quick", action="store_true",
-                        help="short smoke run (tiny batches, 1 s of load per scenario)")
-    parser.add_argument("--sections", default=",".join(SECTIONS),
-                        help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)")
-    parser.add_argument("--pg-dsn", default=os.environ.get("BENCH_PG_DSN", DEFAULT_PG_DSN),
-                        help="PostgreSQL to load the demo world into (schema gw_bench); "
-                             "default $BENCH_PG_DSN or %(default)s")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="short smoke run (tiny batches, 1 s of load per scenario)",
+    )
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)",
+    )
+    parser.add_argument(
+        "--pg-dsn",
+        default=os.environ.get("BENCH_PG_DSN", DEFAULT_PG_DSN),
+        help="PostgreSQL to load the demo world into (schema gw_bench); "
+        "default $BENCH_PG_DSN or %(default)s",
+    )
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="where the demo SQLite file, audit logs and server logs go "
-                             "(default: a fresh temporary directory, removed afterwards)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="JSON results file (default benchmarks/results/<time>.json)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="where the demo SQLite file, audit logs and server logs go "
+        "(default: a fresh temporary directory, removed afterwards)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="JSON results file (default benchmarks/results/<time>.json)",
+    )
     args = parser.parse_args(argv)
 
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -147,8 +164,17 @@ def main(argv: list[str] | None = None) -> int:
         results["environment"] = env = environment(targets)
         print(f"Gateway benchmarks{' (quick)' if args.quick else ''} — {env['time']}")
         results["targets"] = {t.label: t.description for t in targets}
-        for key in ("machine", "python", "sqlglot", "litestar", "uvicorn", "datasette",
-                    "psycopg", "backends", "wrk"):
+        for key in (
+            "machine",
+            "python",
+            "sqlglot",
+            "litestar",
+            "uvicorn",
+            "datasette",
+            "psycopg",
+            "backends",
+            "wrk",
+        ):
             value = env[key]
             print(f"  {key:10} {', '.join(value) if isinstance(value, list) else value}")
         literals = Literals()
@@ -157,23 +183,25 @@ def main(argv: list[str] | None = None) -> int:
         if "stages" in sections:
             _log(f"load average {_load()}")
             results["stages"] = stages.run(targets, budget, workdir, literals, failures, _log)
-            results["plan_drift"] = stages.plan_drift(targets[0], budget, workdir, literals,
-                                                      _log)
+            results["plan_drift"] = stages.plan_drift(targets[0], budget, workdir, literals, _log)
         if "overhead" in sections:
             _log(f"load average {_load()}")
-            results["overhead"] = overhead.run(targets, budget, workdir, literals, failures,
-                                               _log)
+            results["overhead"] = overhead.run(targets, budget, workdir, literals, failures, _log)
         for target in targets:
             if statistics_appeared(target):
-                print(f"\nWARNING: {target.label} gained planner statistics during the run "
-                      "(autovacuum?): its figures mix two plans.")
+                print(
+                    f"\nWARNING: {target.label} gained planner statistics during the run "
+                    "(autovacuum?): its figures mix two plans."
+                )
         if "http" in sections:
             _log(f"load average {_load()}")
             results["http"] = http_load.run(targets, budget, workdir, _log)
         results["load_average"]["end"] = _load()
-        print(f"\nLoad average (1, 5, 15 min) at start {results['load_average']['start']}, "
-              f"at end {results['load_average']['end']}. The run itself adds about 1 "
-              "(sections 1-2) or 2-3 (section 3); more means something else was running.")
+        print(
+            f"\nLoad average (1, 5, 15 min) at start {results['load_average']['start']}, "
+            f"at end {results['load_average']['end']}. The run itself adds about 1 "
+            "(sections 1-2) or 2-3 (section 3); more means something else was running."
+        )
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -182,8 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + ("-quick" if args.quick else "") + ".json"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n",
-                   encoding="utf-8")
+    out.write_text(
+        json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+    )
     print(f"\nResults: {out}  ({results['elapsed_s']} s)")
     return 0
 

@@ -67,8 +67,16 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("other", "other ²"),
     ("total", "QueryService.run total"),
 )
-_PIPELINE_STAGES = ("decide", "parse", "validate", "resolve", "rewrite", "execute", "respond",
-                    "audit")
+_PIPELINE_STAGES = (
+    "decide",
+    "parse",
+    "validate",
+    "resolve",
+    "rewrite",
+    "execute",
+    "respond",
+    "audit",
+)
 
 
 class _Timed(AbstractContextManager[Span]):
@@ -165,8 +173,9 @@ def _step(cfg: _Config, literals: Literals) -> Callable[[], None]:
         t1 = time.perf_counter()
         timer.durations.clear()
         t2 = time.perf_counter()
-        result = cfg.services.query.run(principal, QueryRequest(sql=sql, purpose=PURPOSE),
-                                        request_ctx)
+        result = cfg.services.query.run(
+            principal, QueryRequest(sql=sql, purpose=PURPOSE), request_ctx
+        )
         t3 = time.perf_counter()
         if result.plan_cache_hit != warm:
             raise AssertionError(f"{cfg.key}: plan cache hit={result.plan_cache_hit}")
@@ -200,8 +209,18 @@ def run(
             engine = cold_engine(services)
             for query in QUERIES:
                 for mode in MODES:
-                    configs.append(_Config(target, query, mode, services, timer, engine, bearer,
-                                           {"authenticate": [], "total": [], "other": []}))
+                    configs.append(
+                        _Config(
+                            target,
+                            query,
+                            mode,
+                            services,
+                            timer,
+                            engine,
+                            bearer,
+                            {"authenticate": [], "total": [], "other": []},
+                        )
+                    )
         for cfg in configs:  # connections, statement caches, the warm plans
             if failures.get(cfg.target, cfg.query) is None:
                 _prime(cfg, failures, log)
@@ -232,8 +251,11 @@ def run(
 
     results: list[dict[str, Any]] = []
     for cfg in configs:
-        entry: dict[str, Any] = {"backend": cfg.target.label, "query": cfg.query.name,
-                                 "mode": cfg.mode}
+        entry: dict[str, Any] = {
+            "backend": cfg.target.label,
+            "query": cfg.query.name,
+            "mode": cfg.mode,
+        }
         failed = failures.get(cfg.target, cfg.query)
         if failed:
             entry["failed"] = failed
@@ -290,10 +312,15 @@ def _print(results: list[dict[str, Any]], targets: list[Target]) -> None:
                 else:
                     row.append(fmt(stat["p50_us"]) if stat and stat["n"] else "—")
             rows.append(row)
-        rows.append(["samples per column"]
-                    + [str(r["stages"]["total"]["n"]) if "stages" in r else "0" for r in cols])
-        failed = "".join(f"\n   failed: {r['backend']}/{r['query']}/{r['mode']}: {r['failed']}"
-                         for r in cols if "failed" in r)
+        rows.append(
+            ["samples per column"]
+            + [str(r["stages"]["total"]["n"]) if "stages" in r else "0" for r in cols]
+        )
+        failed = "".join(
+            f"\n   failed: {r['backend']}/{r['query']}/{r['mode']}: {r['failed']}"
+            for r in cols
+            if "failed" in r
+        )
         print_table(
             f"1. Per-stage cost on {target.label} — {target.description} "
             "(median µs; cold = plan cache miss, warm = hit)",
@@ -311,7 +338,10 @@ def _print(results: list[dict[str, Any]], targets: list[Target]) -> None:
 
 
 def plan_drift(
-    target: Target, budget: Budget, workdir: Path, literals: Literals,
+    target: Target,
+    budget: Budget,
+    workdir: Path,
+    literals: Literals,
     log: Callable[[str], None],
 ) -> dict[str, Any]:
     """Section 1b: ``Planner.plan`` alone, cold, ``budget.drift_plans`` times in a row
