@@ -3,7 +3,6 @@ console and OTLP/HTTP exporters against stdout and a local HTTP sink."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -500,32 +499,3 @@ def test_otlp_exporters_post_to_the_signal_paths_and_flush_on_shutdown() -> None
     paths = {path for path, _, _ in received}
     assert paths == {"/v1/traces", "/v1/metrics"}
     assert all(ctype == "application/x-protobuf" and size > 0 for _, ctype, size in received)
-
-
-# -- litestar ------------------------------------------------------------------------
-
-
-def _asgi_instrumentation_installed() -> bool:
-    try:
-        return importlib.util.find_spec("opentelemetry.instrumentation.asgi") is not None
-    except ModuleNotFoundError:  # the parent package is missing too
-        return False
-
-
-@pytest.mark.skipif(
-    _asgi_instrumentation_installed(), reason="opentelemetry-instrumentation-asgi is installed"
-)
-def test_litestar_config_names_the_missing_dependency(telemetry: Telemetry) -> None:
-    with pytest.raises(ConfigurationError, match="opentelemetry-instrumentation-asgi"):
-        telemetry.litestar_config()
-
-
-@pytest.mark.skipif(
-    not _asgi_instrumentation_installed(),
-    reason="needs opentelemetry-instrumentation-asgi, not a gateway dependency",
-)
-def test_litestar_config_uses_our_providers(telemetry: Telemetry) -> None:
-    config = telemetry.litestar_config()
-    assert config.tracer_provider is telemetry.tracer_provider
-    assert config.meter_provider is telemetry.meter_provider
-    assert config.exclude_spans == ["receive", "send"]
