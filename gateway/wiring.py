@@ -23,6 +23,7 @@ from gateway.auth.tokens import TokenService, VerifiedTokenCache
 from gateway.backends import Backend, BackendConfig, load_backend_configs, open_backend
 from gateway.catalog import Catalog, load_catalog
 from gateway.domain import Principal
+from gateway.errors import ConfigurationError
 from gateway.policy.engine import CasbinPolicyEngine, PolicyFiles
 from gateway.query.pipeline import QueryService
 from gateway.query.plan import Planner
@@ -76,8 +77,6 @@ def load_policy_bundle(settings: Settings, env: Mapping[str, str] | None = None)
         overrides=settings.backend_dsns,
     )
     version = policy_version(policy_dir)
-    from gateway.errors import ConfigurationError
-
     for ds in catalog.datasets.values():
         if ds.backend not in backends:
             raise ConfigurationError(

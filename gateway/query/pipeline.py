@@ -218,22 +218,18 @@ class QueryService:
             started=started,
             error=exc,
         )
+        department = principal.department if principal else None
         try:
             self._audit.append(record)
         except AuditUnavailableError as audit_exc:
+            # No record, no answer: whatever the refusal was, the client gets 503.
             self._telemetry.record_request(
-                principal.department if principal else None,
-                Outcome.FAILED.value,
-                503,
-                time.perf_counter() - started,
+                department, Outcome.FAILED.value, audit_exc.status, time.perf_counter() - started
             )
             raise audit_exc from exc
         exc.audit_id = audit_id
         self._telemetry.record_request(
-            principal.department if principal else None,
-            outcome.value,
-            exc.status,
-            time.perf_counter() - started,
+            department, outcome.value, exc.status, time.perf_counter() - started
         )
 
     def _record(
