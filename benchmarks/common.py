@@ -18,6 +18,7 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
+from gateway.audit.signing import CheckpointSigner, load_log_signer
 from gateway.audit.store import AuditStore
 from gateway.auth.keys import jwk_thumbprint, load_private_key
 from gateway.auth.replay import MemoryReplayCache
@@ -425,6 +426,11 @@ def gateway_settings(target: Target, state_dir: Path, issuer: str = ISSUER) -> S
         issuer=issuer,
         backend_dsns={"demo": target.dsn},
     )
+
+
+def demo_signer() -> CheckpointSigner:
+    """The demo audit log key (keys/demo/audit-log.demo.key)."""
+    return load_log_signer(Path(__file__).resolve().parents[1] / "keys" / "demo")
 
 
 def build_gateway(

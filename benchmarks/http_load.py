@@ -59,6 +59,7 @@ from benchmarks.common import (
     Target,
     build_gateway,
     client_assertion,
+    demo_signer,
     district_of,
     fmt,
     issue_token,
@@ -294,7 +295,7 @@ def _token(gateway: Server) -> str:
 
 def _bodies(target: Target, workdir: Path) -> tuple[str, str, str, str]:
     """(gateway body template, bare plain body, bare rewritten body, plain SQL)."""
-    services = build_gateway(target, workdir / "state", audit=MemoryAuditStore())
+    services = build_gateway(target, workdir / "state", audit=MemoryAuditStore(demo_signer()))
     try:
         principal = principal_of(services, issue_token(services))
         district = district_of(services)

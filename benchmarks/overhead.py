@@ -39,6 +39,7 @@ from benchmarks.common import (
     Literals,
     Target,
     build_gateway,
+    demo_signer,
     district_of,
     fmt,
     issue_token,
@@ -138,7 +139,7 @@ def run(
     failures: Failures,
     log: Callable[[str], None],
 ) -> list[dict[str, Any]]:
-    audit = open_audit_store(f"sqlite:{workdir / 'overhead-audit.sqlite'}")
+    audit = open_audit_store(f"sqlite:{workdir / 'overhead-audit.sqlite'}", demo_signer())
     configs: list[_Config] = []
     opened: list[Services] = []
     directs: list[Direct] = []

@@ -37,6 +37,7 @@ from benchmarks.common import (
     Literals,
     Target,
     build_gateway,
+    demo_signer,
     fmt,
     issue_token,
     literal_for,
@@ -197,7 +198,7 @@ def run(
     failures: Failures,
     log: Callable[[str], None],
 ) -> list[dict[str, Any]]:
-    audit = open_audit_store(f"sqlite:{workdir / 'stages-audit.sqlite'}")
+    audit = open_audit_store(f"sqlite:{workdir / 'stages-audit.sqlite'}", demo_signer())
     configs: list[_Config] = []
     opened: list[Services] = []
     try:
@@ -350,7 +351,7 @@ def plan_drift(
     the longer a gateway serves ad-hoc queries.)"""
     from gateway.audit.memory import MemoryAuditStore
 
-    services = build_gateway(target, workdir / "state", audit=MemoryAuditStore())
+    services = build_gateway(target, workdir / "state", audit=MemoryAuditStore(demo_signer()))
     try:
         principal = services.tokens.authenticate(f"Bearer {issue_token(services)}")
         snapshot = services.bundle.engine.snapshot(principal, PURPOSE, datetime.now(UTC))

@@ -10,9 +10,10 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
+from gateway.api.audit_routes import AUDIT_ROUTES
 from gateway.api.problems import problem_handlers
 from gateway.api.routes import ROUTES
-from gateway.errors import InvalidRequestError, RequestTooLargeError
+from gateway.errors import GatewayError, InvalidRequestError, RequestTooLargeError
 from gateway.query.pipeline import QueryContext
 from gateway.settings import Settings
 from gateway.wiring import Services, build_services
@@ -26,7 +27,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     services = services or build_services(settings)
     telemetry = services.telemetry
     return Litestar(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, *AUDIT_ROUTES],
         exception_handlers=problem_handlers(
             telemetry.current_trace_id, _framework_rejection_auditor(services)
         ),
@@ -50,8 +51,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
 def _framework_rejection_auditor(
     services: Services,
-) -> Callable[[Request[Any, Any, Any], int, str, str], str | None]:
-    def audit(request: Request[Any, Any, Any], status: int, _code: str, detail: str) -> str | None:
+) -> Callable[[Request[Any, Any, Any], int, str, str], GatewayError]:
+    def audit(
+        request: Request[Any, Any, Any], status: int, _code: str, detail: str
+    ) -> GatewayError:
         error_type = RequestTooLargeError if status == 413 else InvalidRequestError
         exc = error_type(detail)
         ctx = QueryContext(
@@ -59,6 +62,6 @@ def _framework_rejection_auditor(
             client_ip=request.client.host if request.client else None,
         )
         services.query.audit_rejection(exc, principal=None, request=None, ctx=ctx)
-        return exc.audit_id
+        return exc
 
     return audit

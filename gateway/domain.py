@@ -40,6 +40,8 @@ class Principal:
     token_id: str = ""
     #: Human officer on whose behalf the system acts, if the system said so.
     officer: str | None = None
+    #: Registered roles (``auditor``, ``provider_officer``); none for a plain consumer.
+    roles: frozenset[str] = frozenset()
 
     def template_values(self) -> dict[str, str]:
         """Values a row-filter template may use, keyed by the name after ``principal.``."""

@@ -79,6 +79,8 @@ class GatewayError(Exception):
         self.internal_detail = internal_detail
         #: Id of the audit record of this refusal, once it has been written.
         self.audit_id: str | None = None
+        #: The signed receipt of that record (gateway/audit/receipt.py), once written.
+        self.receipt: dict[str, Any] | None = None
 
 
 class ClientError(GatewayError):

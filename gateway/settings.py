@@ -52,6 +52,14 @@ class Settings:
     plan_cache_size: int = 2_048
     #: ``sqlite:<path>`` or a ``postgresql://`` DSN. Empty: ``state_dir/audit.sqlite``.
     audit_dsn: str = ""
+    #: Group commit: most records per audit batch (one transaction, one signature).
+    audit_batch_max: int = 256
+    #: Group commit: how long a batch may wait for more records, milliseconds. 0 commits
+    #: whatever is queued as soon as the writer is free (batches still form under load).
+    audit_batch_wait_ms: float = 0.0
+    #: Keep audit records at least this many days (PIPL practice: 3 years or more).
+    #: ``gateway audit prune`` refuses anything younger.
+    audit_retention_days: int = 1096
     #: ``sqlite:<path>`` or a ``postgresql://`` DSN for the assertion replay cache.
     replay_dsn: str = ""
     #: Overrides of ``backends.toml``: name → DSN (``GATEWAY_BACKEND_<NAME>_DSN``).
@@ -122,7 +130,7 @@ class Settings:
         ):
             if value not in {"none", "console", "otlp"}:
                 raise ConfigurationError(f"GATEWAY_{name} must be none, console or otlp")
-        return cls(
+        settings = cls(
             policy_dir=Path(s("POLICY_DIR", str(d.policy_dir))),
             state_dir=Path(s("STATE_DIR", str(d.state_dir))),
             key_dir=Path(s("KEY_DIR", str(d.key_dir))),
@@ -137,6 +145,9 @@ class Settings:
             statement_timeout_s=f("STATEMENT_TIMEOUT", d.statement_timeout_s),
             plan_cache_size=i("PLAN_CACHE_SIZE", d.plan_cache_size),
             audit_dsn=s("AUDIT_DSN", d.audit_dsn),
+            audit_batch_max=i("AUDIT_BATCH_MAX", d.audit_batch_max),
+            audit_batch_wait_ms=f("AUDIT_BATCH_WAIT_MS", d.audit_batch_wait_ms),
+            audit_retention_days=i("AUDIT_RETENTION_DAYS", d.audit_retention_days),
             replay_dsn=s("REPLAY_DSN", d.replay_dsn),
             backend_dsns=backend_dsns,
             host=s("HOST", d.host),
@@ -145,3 +156,10 @@ class Settings:
             log_level=s("LOG_LEVEL", d.log_level),
             telemetry=telemetry,
         )
+        if not 1 <= settings.audit_batch_max <= 10_000:
+            raise ConfigurationError("GATEWAY_AUDIT_BATCH_MAX must be between 1 and 10000")
+        if not 0 <= settings.audit_batch_wait_ms <= 1_000:
+            raise ConfigurationError("GATEWAY_AUDIT_BATCH_WAIT_MS must be between 0 and 1000")
+        if settings.audit_retention_days < 1:
+            raise ConfigurationError("GATEWAY_AUDIT_RETENTION_DAYS must be a positive number")
+        return settings

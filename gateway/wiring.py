@@ -15,6 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.audit import open_audit_store
+from gateway.audit.commit import GroupCommitter
+from gateway.audit.evidence import EvidenceKeys, load_audit_secret
+from gateway.audit.signing import CheckpointSigner, load_log_signer
 from gateway.audit.store import AuditStore
 from gateway.auth.keys import GatewayKeyStore, load_pseudonym_secret
 from gateway.auth.replay import ReplayCache, open_replay_cache
@@ -103,6 +106,10 @@ class Services:
     query: QueryService
     planner: Planner
     audit: AuditStore
+    #: Group commit in front of ``audit``: what the request path appends through.
+    audit_log: GroupCommitter
+    audit_signer: CheckpointSigner
+    evidence: EvidenceKeys
     backends: Mapping[str, Backend]
     telemetry: Telemetry
     replay: ReplayCache
@@ -110,6 +117,7 @@ class Services:
     def close(self) -> None:
         for backend in self.backends.values():
             backend.close()
+        self.audit_log.close()
         self.audit.close()
         self.replay.close()
         self.telemetry.shutdown()
@@ -135,7 +143,14 @@ def build_services(
     telemetry = telemetry or Telemetry.from_settings(settings.telemetry)
     replay = replay or open_replay_cache(settings.replay_location, clock=clock)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    audit = audit or open_audit_store(settings.audit_location)
+    signer = load_log_signer(settings.key_dir)
+    evidence = EvidenceKeys.from_secret(load_audit_secret(settings.key_dir))
+    audit = audit or open_audit_store(settings.audit_location, signer)
+    audit_log = GroupCommitter(
+        audit,
+        max_batch=settings.audit_batch_max,
+        max_wait_s=settings.audit_batch_wait_ms / 1000,
+    )
     if backends is None:
         udfs = sqlite_functions()
         backends = {
@@ -170,7 +185,8 @@ def build_services(
         engine=bundle.engine,
         planner=planner,
         backends=backends,
-        audit=audit,
+        audit=audit_log,
+        evidence=evidence,
         telemetry=telemetry,
         clock=clock,
         statement_timeout_s=settings.statement_timeout_s,
@@ -183,6 +199,9 @@ def build_services(
         query=query,
         planner=planner,
         audit=audit,
+        audit_log=audit_log,
+        audit_signer=signer,
+        evidence=evidence,
         backends=backends,
         telemetry=telemetry,
         replay=replay,

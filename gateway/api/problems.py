@@ -48,6 +48,7 @@ def problem_response(
     audit_id: str | None,
     extra: dict[str, Any] | None = None,
     retry_after: int | None = None,
+    receipt: dict[str, Any] | None = None,
 ) -> Response[bytes]:
     body: dict[str, Any] = {
         "type": TYPE_BASE + code,
@@ -61,6 +62,9 @@ def problem_response(
     }
     for key, value in (extra or {}).items():
         body.setdefault(key, value)
+    if receipt is not None:
+        # The refusal's signed evidence: the consumer can prove it was refused, and why.
+        body["receipt"] = receipt
     headers = {"Cache-Control": "no-store"}
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
@@ -78,10 +82,11 @@ def problem_response(
 
 def problem_handlers(
     trace_id: Callable[[], str],
-    on_rejected: Callable[[Request[Any, Any, Any], int, str, str], str | None] | None = None,
+    on_rejected: Callable[[Request[Any, Any, Any], int, str, str], GatewayError] | None = None,
 ) -> dict[type[Exception] | int, Callable[[Request[Any, Any, Any], Any], Response[bytes]]]:
     """Exception handlers for the Litestar app. ``on_rejected`` audits a request the
-    framework refused before any handler ran and returns the audit id."""
+    framework refused before any handler ran and returns the audited error (its
+    ``audit_id`` and ``receipt`` set)."""
 
     def gateway_error(request: Request[Any, Any, Any], exc: GatewayError) -> Response[bytes]:
         if exc.internal_detail:
@@ -99,6 +104,7 @@ def problem_handlers(
             audit_id=exc.audit_id,
             extra=exc.extra,
             retry_after=exc.retry_after,
+            receipt=exc.receipt,
         )
 
     def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
@@ -127,13 +133,15 @@ def problem_handlers(
         if status == 413:
             detail = "The request body is too large; send a shorter query."
         audit_id = None
+        receipt = None
         if on_rejected is not None and request.method == "POST":
             # Framework-level refusals (malformed JSON, oversized body) are audited too:
             # every request to a data endpoint leaves a record. No record, no answer.
             try:
-                audit_id = on_rejected(request, status, code, detail)
+                audited = on_rejected(request, status, code, detail)
             except GatewayError as audit_exc:
                 return gateway_error(request, audit_exc)
+            audit_id, receipt = audited.audit_id, audited.receipt
         return problem_response(
             status=status,
             code=code,
@@ -143,6 +151,7 @@ def problem_handlers(
             trace_id=trace_id(),
             audit_id=audit_id,
             extra=extra,
+            receipt=receipt,
         )
 
     def unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

@@ -46,8 +46,10 @@ __all__ = [
     "new_audit_id",
 ]
 
-#: The only version of the canonical encoding this code reads or writes.
-ENCODING_VERSION: Final = 1
+#: The only version of the canonical encoding this code reads or writes. Version 2 added
+#: ``grants`` (approvals relied upon) and ``rows_root`` (commitment to the delivered rows);
+#: version 1 logs predate the Merkle log and are not read.
+ENCODING_VERSION: Final = 2
 
 #: RFC 6962 §2.1: ``MTH({d(0)}) = SHA-256(0x00 || d(0))``. The 0x00 prefix for leaves
 #: (0x01 for interior nodes) separates the two hash domains, so that no interior node can
@@ -279,8 +281,15 @@ class AuditRecord:
     max_rows: int | None
     row_count: int | None
     truncated: bool
-    #: Lowercase hex SHA-256 of the exact response body bytes.
+    #: Lowercase hex SHA-256 of the exact response bytes (without the receipt, which can
+    #: only exist after this record was committed; see gateway/audit/receipt.py).
     response_sha256: str | None
+    #: Lowercase hex RFC 6962 root over the salted hashes of the delivered rows, sorted
+    #: (gateway/audit/rows.py): proves later whether one row was or was not delivered.
+    rows_root: str | None
+    #: Approvals/grants the decision relied upon (policy rules of conditional datasets,
+    #: later the ids of approved requests), sorted; empty when none was needed.
+    grants: tuple[str, ...]
     outcome: Outcome
     #: HTTP status returned.
     status: int
@@ -316,13 +325,16 @@ class AuditRecord:
             "backend",
             "policy_version",
             "response_sha256",
+            "rows_root",
             "error_code",
             "reason",
             "internal_reason",
         ):
             _check_optional_str(name, getattr(self, name))
-        if self.response_sha256 is not None and not _SHA256_HEX_RE.fullmatch(self.response_sha256):
-            raise ValueError("AuditRecord.response_sha256 must be 64 lowercase hex digits")
+        for name in ("response_sha256", "rows_root"):
+            value = getattr(self, name)
+            if value is not None and not _SHA256_HEX_RE.fullmatch(value):
+                raise ValueError(f"AuditRecord.{name} must be 64 lowercase hex digits")
         for name in ("max_rows", "row_count", "duration_us"):
             _check_optional_int(name, getattr(self, name))
         if not isinstance(self.truncated, bool):
@@ -340,6 +352,7 @@ class AuditRecord:
         object.__setattr__(self, "outcome", Outcome(self.outcome))
         object.__setattr__(self, "tables", _str_tuple("tables", self.tables))
         object.__setattr__(self, "row_filters", _str_tuple("row_filters", self.row_filters))
+        object.__setattr__(self, "grants", _str_tuple("grants", self.grants))
         object.__setattr__(self, "decisions", _str_mapping("decisions", self.decisions))
         object.__setattr__(self, "rules", _str_mapping("rules", self.rules))
 
@@ -403,7 +416,7 @@ class AuditRecord:
             missing = sorted(_FIELD_SET - obj.keys())
             extra = sorted(obj.keys() - _FIELD_SET)
             raise ValueError(f"audit record members differ: missing {missing}, extra {extra}")
-        for name in ("tables", "row_filters"):
+        for name in ("tables", "row_filters", "grants"):
             if not isinstance(obj[name], list):
                 raise ValueError(f"audit record member {name} must be an array")
         for name in ("decisions", "rules"):

@@ -29,19 +29,32 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Self, TypeVar
 from urllib.parse import quote
 
-from gateway.audit.record import AuditRecord, Outcome, leaf_hash_of
+from gateway.audit.merkle import EMPTY_ROOT
+from gateway.audit.record import AuditRecord, Outcome
+from gateway.audit.sequencer import Appended, Sequencer, TreeHead
+from gateway.audit.signing import CheckpointSigner
 from gateway.audit.store import (
+    MAX_SEARCH_LIMIT,
     META_ROWS,
     SCHEMA_VERSION,
     ConnectionPool,
+    KeyEpoch,
+    SearchColumns,
+    StoredEntry,
     StoredRow,
+    check_consistency_args,
+    check_current_key,
+    check_proof_args,
+    check_range,
     decode_stored,
+    encode_batch,
+    entries_checked,
     unavailable,
     validate_search,
     verify_rows,
@@ -58,7 +71,8 @@ _DDL: Final[tuple[str, ...]] = (
     "CREATE TABLE audit_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) STRICT",
     "CREATE TABLE audit_state ("
     " id INTEGER PRIMARY KEY CHECK (id = 0),"
-    " size INTEGER NOT NULL CHECK (size >= 0)"
+    " size INTEGER NOT NULL CHECK (size >= 0),"
+    " root BLOB NOT NULL CHECK (length(root) = 32)"
     ") STRICT",
     "CREATE TABLE audit_log ("
     " idx INTEGER PRIMARY KEY CHECK (idx >= 0),"
@@ -66,32 +80,54 @@ _DDL: Final[tuple[str, ...]] = (
     " time TEXT NOT NULL,"
     " department TEXT,"
     " system TEXT,"
+    " purpose TEXT,"
     " outcome TEXT NOT NULL CHECK (outcome IN ('served', 'refused', 'failed')),"
+    " datasets TEXT NOT NULL,"
+    " sql TEXT,"
     " record BLOB NOT NULL,"
     " leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32)"
     ") STRICT",
     "CREATE INDEX audit_log_time ON audit_log (time)",
     "CREATE INDEX audit_log_department ON audit_log (department, idx)",
     "CREATE INDEX audit_log_system ON audit_log (system, idx)",
+    "CREATE TABLE audit_checkpoints ("
+    " seq INTEGER PRIMARY KEY,"
+    " size INTEGER NOT NULL CHECK (size >= 0),"
+    " origin TEXT NOT NULL,"
+    " root BLOB NOT NULL CHECK (length(root) = 32),"
+    " note TEXT NOT NULL,"
+    " UNIQUE (origin, size)"
+    ") STRICT",
+    "CREATE INDEX audit_checkpoints_size ON audit_checkpoints (size)",
+    "CREATE TABLE audit_keys ("
+    " seq INTEGER PRIMARY KEY,"
+    " from_size INTEGER NOT NULL CHECK (from_size >= 0),"
+    " origin TEXT NOT NULL UNIQUE,"
+    " vkey TEXT NOT NULL,"
+    " handover TEXT"
+    ") STRICT",
     # Append-only: a stray UPDATE/DELETE (a bug, a careless operator) is refused by the
-    # database itself; someone who drops the triggers is caught by check() and, later,
-    # by the signed checkpoints.
-    "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log"
-    " BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
-    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
-    " BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
-    "INSERT INTO audit_state (id, size) VALUES (0, 0)",
+    # database itself; someone who drops the triggers is caught by check() and by the
+    # signed checkpoints held outside.
+    *(
+        f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table}"
+        f" BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+        for table in ("audit_log", "audit_checkpoints", "audit_keys")
+        for verb in ("UPDATE", "DELETE")
+    ),
 )
 
-_TABLES: Final = frozenset({"audit_meta", "audit_state", "audit_log"})
+_TABLES: Final = frozenset(
+    {"audit_meta", "audit_state", "audit_log", "audit_checkpoints", "audit_keys"}
+)
 
 _INSERT: Final = (
-    "INSERT INTO audit_log (idx, audit_id, time, department, system, outcome, record,"
-    " leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO audit_log (idx, audit_id, time, department, system, purpose, outcome,"
+    " datasets, sql, record, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _SELECT_ROWS: Final = (
-    "SELECT idx, audit_id, time, department, system, outcome, record, leaf_hash"
-    " FROM audit_log ORDER BY idx"
+    "SELECT idx, audit_id, time, department, system, purpose, outcome, datasets, sql,"
+    " record, leaf_hash FROM audit_log ORDER BY idx"
 )
 
 
@@ -198,7 +234,12 @@ class SqliteAuditStore:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, busy_timeout_s: float = 5.0, max_idle: int = 4
+        self,
+        path: str | os.PathLike[str],
+        signer: CheckpointSigner,
+        *,
+        busy_timeout_s: float = 5.0,
+        max_idle: int = 4,
     ) -> None:
         text = os.fspath(path)
         if not text or text == ":memory:" or text.startswith("file:"):
@@ -208,6 +249,7 @@ class SqliteAuditStore:
         self._path = Path(text).absolute()
         self._uri = f"file:{quote(str(self._path), safe='/')}?mode=rw"
         self._busy_timeout_s = busy_timeout_s
+        self._sequencer = Sequencer(signer)
         self._pid = os.getpid()
         self._write_lock = threading.Lock()
         try:
@@ -316,10 +358,23 @@ class SqliteAuditStore:
                 for statement in _DDL:
                     conn.execute(statement)
                 conn.executemany("INSERT INTO audit_meta (key, value) VALUES (?, ?)", META_ROWS)
+                signer = self._sequencer.signer
+                conn.execute(
+                    "INSERT INTO audit_state (id, size, root) VALUES (0, 0, ?)", (EMPTY_ROOT,)
+                )
+                conn.execute(
+                    "INSERT INTO audit_keys (from_size, origin, vkey, handover)"
+                    " VALUES (0, ?, ?, NULL)",
+                    (signer.origin, signer.verifier.encode()),
+                )
+                conn.execute(
+                    "INSERT INTO audit_checkpoints (size, origin, root, note) VALUES (0, ?, ?, ?)",
+                    (signer.origin, EMPTY_ROOT, signer.sign(0, EMPTY_ROOT)),
+                )
             elif ours != _TABLES:
                 raise ConfigurationError(
-                    f"SQLite audit log {self._path} is incomplete (has {sorted(ours)}); "
-                    "refusing to use it"
+                    f"SQLite audit log {self._path} is incomplete or of an older layout "
+                    f"(has {sorted(ours)}); refusing to use it"
                 )
             else:
                 row = conn.execute(
@@ -331,56 +386,48 @@ class SqliteAuditStore:
                         f"SQLite audit log {self._path} has schema version {version!r}; "
                         f"this gateway writes only version {SCHEMA_VERSION!r}"
                     )
+                check_current_key(self._current_key(conn), self._sequencer.signer)
             conn.execute("COMMIT")
         except BaseException:
             self._rollback_quietly(conn)
             raise
 
-    # -- AuditStore --------------------------------------------------------------------
+    @staticmethod
+    def _current_key(conn: sqlite3.Connection) -> tuple[str, str] | None:
+        row = conn.execute(
+            "SELECT origin, vkey FROM audit_keys ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
 
-    def append(self, record: AuditRecord) -> int:
-        """See :meth:`AuditStore.append`: durable (WAL fsync'd) when it returns.
+    @staticmethod
+    def _read_state(conn: sqlite3.Connection) -> tuple[int, bytes]:
+        row = conn.execute("SELECT size, root FROM audit_state WHERE id = 0").fetchone()
+        if row is None:
+            raise unavailable(None, "audit_state row is missing")
+        return int(row[0]), bytes(row[1])
 
-        Raises AuditUnavailableError on any failure, including a duplicate ``audit_id``,
-        a busy database beyond ``busy_timeout_s``, a replaced file, or an ``audit_state``
-        that disagrees with the rows (a truncated log: the store then refuses to append
-        until an operator has investigated).
-        """
-        try:
-            data = record.canonical_bytes()
-        except (TypeError, ValueError) as exc:
-            raise unavailable(exc, "audit record cannot be encoded") from exc
-        leaf = leaf_hash_of(data)
-        params = (
-            record.audit_id,
-            record.time,
-            record.department,
-            record.system,
-            record.outcome.value,
-            data,
-            leaf,
-        )
+    @staticmethod
+    def _read_entries(
+        conn: sqlite3.Connection, start: int, end: int
+    ) -> Iterator[tuple[int, bytes, bytes]]:
+        for r in conn.execute(
+            "SELECT idx, record, leaf_hash FROM audit_log WHERE idx >= ? AND idx < ? ORDER BY idx",
+            (start, end),
+        ):
+            yield int(r[0]), bytes(r[1]), bytes(r[2])
 
-        def insert(conn: sqlite3.Connection) -> int:
+    def _locked_write(self, what: str, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``fn`` inside BEGIN IMMEDIATE .. COMMIT holding both writer locks."""
+
+        def tx(conn: sqlite3.Connection) -> _T:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                row = conn.execute("SELECT coalesce(max(idx) + 1, 0) FROM audit_log").fetchone()
-                idx = int(row[0])
-                # Compare-and-swap: the stored size must be exactly the next index, or
-                # the log and its size disagree (rows removed behind our back).
-                cur = conn.execute(
-                    "UPDATE audit_state SET size = ? WHERE id = 0 AND size = ?", (idx + 1, idx)
-                )
-                if cur.rowcount != 1:
-                    raise unavailable(
-                        None, f"audit_state.size disagrees with next index {idx}; run check"
-                    )
-                conn.execute(_INSERT, (idx, *params))
+                result = fn(conn)
                 conn.execute("COMMIT")
             except BaseException:
                 self._rollback_quietly(conn)
                 raise
-            return idx
+            return result
 
         self._check_process()
         deadline = time.monotonic() + self._busy_timeout_s
@@ -394,11 +441,193 @@ class SqliteAuditStore:
             if not locked:
                 raise unavailable(None, "timed out waiting for the audit writer lock (processes)")
             try:
-                return self._run("appending to the SQLite audit log", insert)
+                return self._run(what, tx)
             finally:
                 self._file_lock.release()
         finally:
             self._write_lock.release()
+
+    # -- AuditStore --------------------------------------------------------------------
+
+    @property
+    def origin(self) -> str:
+        return self._sequencer.signer.origin
+
+    def append(self, record: AuditRecord) -> int:
+        """See :meth:`AuditStore.append`."""
+        return self.append_batch([record]).first
+
+    def append_batch(self, records: Sequence[AuditRecord]) -> Appended:
+        """See :meth:`AuditStore.append_batch`: durable (WAL fsync'd) when it returns.
+
+        Raises AuditUnavailableError on any failure, including a duplicate ``audit_id``,
+        a busy database beyond ``busy_timeout_s``, a replaced file, a tree state that
+        disagrees with the rows, or a log whose key was rotated by another process.
+        """
+        encoded = encode_batch(records)
+        sequencer = self._sequencer
+
+        def insert(conn: sqlite3.Connection) -> Appended:
+            check_current_key(self._current_key(conn), sequencer.signer, writing=True)
+            size, root = self._read_state(conn)
+            sequencer.catch_up(size, root, lambda a, b: self._read_entries(conn, a, b))
+            try:
+                conn.executemany(
+                    _INSERT,
+                    [
+                        (size + i, *columns, data, leaf)
+                        for i, (columns, data, leaf) in enumerate(encoded)
+                    ],
+                )
+                stored = [
+                    bytes(r[0])
+                    for r in conn.execute(
+                        "SELECT record FROM audit_log WHERE idx >= ? ORDER BY idx", (size,)
+                    )
+                ]
+                head = sequencer.seal(size, [data for _, data, _ in encoded], stored)
+                cur = conn.execute(
+                    "UPDATE audit_state SET size = ?, root = ? WHERE id = 0 AND size = ?"
+                    " AND root = ?",
+                    (head.size, head.root, size, root),
+                )
+                if cur.rowcount != 1:
+                    raise unavailable(None, "audit_state changed under the writer lock")
+                conn.execute(
+                    "INSERT INTO audit_checkpoints (size, origin, root, note) VALUES (?, ?, ?, ?)",
+                    (head.size, sequencer.signer.origin, head.root, head.checkpoint),
+                )
+            except BaseException:
+                sequencer.rollback(size)
+                raise
+            return Appended(size, len(encoded), head)
+
+        try:
+            return self._locked_write("appending to the SQLite audit log", insert)
+        except BaseException:
+            # COMMIT itself may have failed after seal(): forget what did not commit.
+            self._resync_after_failure()
+            raise
+
+    def _resync_after_failure(self) -> None:
+        try:
+            committed = self.size()
+        except AuditUnavailableError:
+            committed = 0
+        self._sequencer.rollback(committed)
+
+    def _sync_tree(self, size: int) -> None:
+        """Make the in-memory tree cover at least ``size`` committed entries."""
+        if self._sequencer.size >= size:
+            return
+        with self._write_lock:
+
+            def read(conn: sqlite3.Connection) -> None:
+                conn.execute("BEGIN")  # one read snapshot for state and rows
+                try:
+                    state_size, root = self._read_state(conn)
+                    self._sequencer.catch_up(
+                        state_size, root, lambda a, b: self._read_entries(conn, a, b)
+                    )
+                finally:
+                    self._rollback_quietly(conn)
+
+            self._run("reading the SQLite audit log", read)
+        if self._sequencer.size < size:
+            raise ValueError(f"the log has {self._sequencer.size} entries, not {size}")
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """See :meth:`AuditStore.inclusion_proof`."""
+        check_proof_args(index, size)
+        self._sync_tree(size)
+        return self._sequencer.inclusion_proof(index, size)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """See :meth:`AuditStore.consistency_proof`."""
+        check_consistency_args(old_size, new_size)
+        self._sync_tree(new_size)
+        return self._sequencer.consistency_proof(old_size, new_size)
+
+    def head(self) -> TreeHead:
+        """See :meth:`AuditStore.head`."""
+
+        def read(conn: sqlite3.Connection) -> TreeHead:
+            row = conn.execute(
+                "SELECT size, root, note FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                raise unavailable(None, "audit log has no checkpoint")
+            return TreeHead(int(row[0]), bytes(row[1]), str(row[2]))
+
+        return self._run("reading the SQLite audit log head", read)
+
+    def checkpoint(self, size: int) -> str | None:
+        """See :meth:`AuditStore.checkpoint`."""
+
+        def read(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT note FROM audit_checkpoints WHERE size = ? ORDER BY seq DESC LIMIT 1",
+                (size,),
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return self._run("reading the SQLite audit log checkpoints", read)
+
+    def checkpoints(self, start_size: int, limit: int = 100) -> list[str]:
+        """See :meth:`AuditStore.checkpoints`."""
+
+        def read(conn: sqlite3.Connection) -> list[str]:
+            return [
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT note FROM audit_checkpoints WHERE size >= ? ORDER BY seq LIMIT ?",
+                    (start_size, min(max(limit, 1), MAX_SEARCH_LIMIT)),
+                )
+            ]
+
+        return self._run("reading the SQLite audit log checkpoints", read)
+
+    def key_history(self) -> list[KeyEpoch]:
+        """See :meth:`AuditStore.key_history`."""
+
+        def read(conn: sqlite3.Connection) -> list[KeyEpoch]:
+            return [
+                KeyEpoch(str(r[0]), str(r[1]), int(r[2]), None if r[3] is None else str(r[3]))
+                for r in conn.execute(
+                    "SELECT origin, vkey, from_size, handover FROM audit_keys ORDER BY seq"
+                )
+            ]
+
+        return self._run("reading the SQLite audit log keys", read)
+
+    def rotate(self, new_signer: CheckpointSigner, handover: Callable[[TreeHead], str]) -> KeyEpoch:
+        """See :meth:`AuditStore.rotate`."""
+        sequencer = self._sequencer
+
+        def switch(conn: sqlite3.Connection) -> KeyEpoch:
+            check_current_key(self._current_key(conn), sequencer.signer, writing=True)
+            size, root = self._read_state(conn)
+            sequencer.catch_up(size, root, lambda a, b: self._read_entries(conn, a, b))
+            final = TreeHead(size, root, sequencer.signer.sign(size, root))
+            conn.execute(
+                "INSERT OR IGNORE INTO audit_checkpoints (size, origin, root, note)"
+                " VALUES (?, ?, ?, ?)",
+                (size, sequencer.signer.origin, root, final.checkpoint),
+            )
+            epoch = KeyEpoch(new_signer.origin, new_signer.verifier.encode(), size, handover(final))
+            conn.execute(
+                "INSERT INTO audit_keys (from_size, origin, vkey, handover) VALUES (?, ?, ?, ?)",
+                (epoch.from_size, epoch.origin, epoch.vkey, epoch.handover),
+            )
+            conn.execute(
+                "INSERT INTO audit_checkpoints (size, origin, root, note) VALUES (?, ?, ?, ?)",
+                (size, new_signer.origin, root, new_signer.sign(size, root)),
+            )
+            return epoch
+
+        epoch = self._locked_write("rotating the SQLite audit log key", switch)
+        sequencer.signer = new_signer
+        return epoch
 
     def get(self, audit_id: str) -> tuple[int, AuditRecord] | None:
         """See :meth:`AuditStore.get`."""
@@ -412,6 +641,15 @@ class SqliteAuditStore:
         found = self._run("reading the SQLite audit log", read)
         return None if found is None else decode_stored(*found)
 
+    def entries(self, start: int, end: int) -> list[StoredEntry]:
+        """See :meth:`AuditStore.entries`."""
+        start, end = check_range(start, end)
+        rows = self._run(
+            "reading the SQLite audit log",
+            lambda conn: list(self._read_entries(conn, start, end)),
+        )
+        return entries_checked(rows)
+
     def search(
         self,
         *,
@@ -420,10 +658,14 @@ class SqliteAuditStore:
         outcome: Outcome | None = None,
         since: str | None = None,
         until: str | None = None,
+        dataset: str | None = None,
+        purpose: str | None = None,
+        text: str | None = None,
+        before: int | None = None,
         limit: int = 100,
     ) -> list[tuple[int, AuditRecord]]:
         """See :meth:`AuditStore.search`."""
-        validate_search(since, until, limit)
+        validate_search(since, until, limit, before)
         where: list[str] = []
         args: list[object] = []
         for clause, value in (
@@ -432,6 +674,11 @@ class SqliteAuditStore:
             ("outcome = ?", None if outcome is None else Outcome(outcome).value),
             ("time >= ?", since),
             ("time < ?", until),
+            ("purpose = ?", purpose),
+            # instr, not LIKE: '_' and '%' in a name or text are literal characters here.
+            ("instr(datasets, ?) > 0", None if dataset is None else f" {dataset} "),
+            ("instr(sql, ?) > 0", text),
+            ("idx < ?", before),
         ):
             if value is not None:
                 where.append(clause)
@@ -453,14 +700,7 @@ class SqliteAuditStore:
 
     def size(self) -> int:
         """See :meth:`AuditStore.size`."""
-
-        def read(conn: sqlite3.Connection) -> int:
-            row = conn.execute("SELECT size FROM audit_state WHERE id = 0").fetchone()
-            if row is None:
-                raise unavailable(None, "audit_state row is missing")
-            return int(row[0])
-
-        return self._run("reading the SQLite audit log size", read)
+        return self._run("reading the SQLite audit log size", lambda c: self._read_state(c)[0])
 
     def check(self) -> None:
         """See :meth:`AuditStore.check`. Reads inside one read transaction, so appends by
@@ -468,17 +708,22 @@ class SqliteAuditStore:
 
         def rows(conn: sqlite3.Connection) -> Iterator[StoredRow]:
             for r in conn.execute(_SELECT_ROWS):
-                yield StoredRow(int(r[0]), r[1], r[2], r[3], r[4], r[5], bytes(r[6]), bytes(r[7]))
+                yield StoredRow(
+                    int(r[0]),
+                    SearchColumns(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]),
+                    bytes(r[9]),
+                    bytes(r[10]),
+                )
 
         def verify(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN")  # deferred: a WAL read snapshot, no write lock
             try:
-                state = conn.execute("SELECT size FROM audit_state WHERE id = 0").fetchone()
-                if state is None:
-                    raise AuditUnavailableError(
-                        "audit_state row is missing", internal_detail="audit_state row is missing"
-                    )
-                verify_rows(rows(conn), state_size=int(state[0]))
+                size, root = self._read_state(conn)
+                verify_rows(rows(conn), state_size=size, state_root=root)
+            except AuditUnavailableError as exc:
+                raise AuditUnavailableError(
+                    exc.detail, internal_detail=exc.internal_detail
+                ) from exc
             finally:
                 self._rollback_quietly(conn)
 

@@ -54,7 +54,13 @@ _SYSTEM_ID = re.compile(r"^[a-z][a-z0-9-]{1,62}[a-z0-9]$")
 _ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # Template values the Principal itself provides; an attribute must not shadow them.
 _RESERVED_ATTRIBUTES = frozenset({"department", "system"})
-_SYSTEM_FIELDS = frozenset({"department", "name", "attributes", "purposes", "status", "keys"})
+_SYSTEM_FIELDS = frozenset(
+    {"department", "name", "attributes", "purposes", "status", "keys", "roles"}
+)
+#: Roles beyond consuming data. ``auditor``: search and export the whole audit log;
+#: ``provider_officer``: the audit records (with receipts) of every access to the
+#: datasets its department owns.
+ROLES = frozenset({"auditor", "provider_officer"})
 _KEY_FIELDS = frozenset({"alg", "public_key"})
 
 
@@ -83,6 +89,8 @@ class RegisteredSystem:
     status: Status
     #: kid → key.
     keys: Mapping[str, SystemKey]
+    #: Extra roles (see ROLES); empty for a plain consumer system.
+    roles: frozenset[str] = frozenset()
 
     @property
     def is_active(self) -> bool:
@@ -239,6 +247,15 @@ def _parse_system(
     if status not in _STATUSES:
         raise ConfigurationError(f'{where}.status must be "active" or "suspended"')
 
+    roles = raw.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise ConfigurationError(f"{where}.roles must be a list of role names")
+    unknown_roles = set(roles) - ROLES
+    if unknown_roles:
+        raise ConfigurationError(
+            f"{where}.roles: unknown role(s) {sorted(unknown_roles)}; known: {sorted(ROLES)}"
+        )
+
     keys_raw = raw.get("keys", [])
     if not isinstance(keys_raw, list):
         raise ConfigurationError(f"{where}.keys must be an array of tables ([[{where}.keys]])")
@@ -261,6 +278,7 @@ def _parse_system(
         purposes=frozenset(purposes),
         status=status,
         keys=MappingProxyType(keys),
+        roles=frozenset(roles),
     )
 
 

@@ -387,6 +387,7 @@ class TokenService:
             purposes=system.purposes,
             token_id=claims.jti,
             officer=claims.officer,
+            roles=system.roles,
         )
 
     def _verify_access_token(self, token: str) -> _AccessClaims:

@@ -1,11 +1,14 @@
 """The consumer query path, end to end (after authentication):
 
     purpose check → decide → plan (parse, validate, resolve, rewrite) → execute
-    → respond (serialise) → audit (durable) → hand the bytes back
+    → respond (serialise) → audit (durable, signed) → attach the receipt → hand back
 
-Nothing leaves without its audit record: the body is serialised first, its SHA-256 goes
-into the record, the record is appended durably, and only then are the bytes returned. A
-refusal or failure is audited too, and its ``audit_id`` travels with the error.
+Nothing leaves without its audit record: the result is serialised first, its SHA-256 and
+the root over its salted row hashes go into the record, the record is committed durably
+and covered by a signed checkpoint (group commit), and only then is the receipt attached
+and the body returned. A refusal or failure is audited too, and its ``audit_id`` and
+receipt travel with the error. Identifier-shaped literals in the SQL are stored as keyed
+HMAC tokens (gateway/audit/evidence.py).
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from gateway.audit.commit import AuditWriter
+from gateway.audit.evidence import EvidenceKeys
+from gateway.audit.receipt import Receipt, attach_receipt
 from gateway.audit.record import AuditRecord, Outcome, format_time, new_audit_id
-from gateway.audit.store import AuditStore
+from gateway.audit.rows import row_salt, rows_root
 from gateway.backends.base import Backend
 from gateway.catalog import Catalog
 from gateway.domain import Principal
@@ -29,7 +35,7 @@ from gateway.errors import (
 )
 from gateway.policy.engine import PolicyEngine
 from gateway.query.plan import Plan, Planner
-from gateway.query.respond import encode_result, sha256_hex
+from gateway.query.respond import encode_result, json_rows, sha256_hex
 from gateway.telemetry import Telemetry
 
 __all__ = ["QueryContext", "QueryRequest", "QueryResult", "QueryService"]
@@ -53,9 +59,11 @@ class QueryContext:
 
 @dataclass(frozen=True, slots=True)
 class QueryResult:
+    #: The result bytes with the receipt attached (see gateway/audit/receipt.py).
     body: bytes
     audit_id: str
     audit_index: int
+    receipt: Receipt
     row_count: int
     truncated: bool
     plan_cache_hit: bool
@@ -69,7 +77,8 @@ class QueryService:
         engine: PolicyEngine,
         planner: Planner,
         backends: Mapping[str, Backend],
-        audit: AuditStore,
+        audit: AuditWriter,
+        evidence: EvidenceKeys,
         telemetry: Telemetry,
         clock: Callable[[], datetime],
         statement_timeout_s: float,
@@ -79,6 +88,8 @@ class QueryService:
         self._planner = planner
         self._backends = backends
         self._audit = audit
+        self._row_key = evidence.row_key
+        self._redactor = evidence.redactor()
         self._telemetry = telemetry
         self._clock = clock
         self._timeout_s = statement_timeout_s
@@ -112,8 +123,9 @@ class QueryService:
             ):
                 result = backend.execute(plan.sql, max_rows=plan.cap.fetch, timeout_s=timeout)
             truncated = plan.cap.is_truncated(len(result.rows))
-            rows = result.rows[: plan.cap.allowed]
+            rows = json_rows(result.rows[: plan.cap.allowed])
             with self._telemetry.stage("respond"):
+                salt = row_salt(self._row_key, audit_id)
                 body = encode_result(
                     audit_id=audit_id,
                     columns=plan.columns,
@@ -121,7 +133,9 @@ class QueryService:
                     truncated=truncated,
                     purpose=request.purpose,
                     policy_version=plan.policy_version,
+                    row_salt=salt,
                 )
+                committed_rows = rows_root(salt, rows).hex()
             record = self._record(
                 audit_id,
                 now,
@@ -134,10 +148,12 @@ class QueryService:
                 row_count=len(rows),
                 truncated=truncated,
                 response_sha256=sha256_hex(body),
+                rows_root=committed_rows,
                 started=started,
             )
             with self._telemetry.stage("audit"):
-                index = self._audit.append(record)
+                receipt = self._audit.append(record)
+            body = attach_receipt(body, receipt)
         except GatewayError as exc:
             self._audit_error(exc, audit_id, now, principal, request, ctx, plan, started)
             raise
@@ -154,7 +170,8 @@ class QueryService:
         return QueryResult(
             body=body,
             audit_id=audit_id,
-            audit_index=index,
+            audit_index=receipt.index,
+            receipt=receipt,
             row_count=len(rows),
             truncated=truncated,
             plan_cache_hit=hit,
@@ -215,12 +232,13 @@ class QueryService:
             row_count=None,
             truncated=False,
             response_sha256=None,
+            rows_root=None,
             started=started,
             error=exc,
         )
         department = principal.department if principal else None
         try:
-            self._audit.append(record)
+            receipt = self._audit.append(record)
         except AuditUnavailableError as audit_exc:
             # No record, no answer: whatever the refusal was, the client gets 503.
             self._telemetry.record_request(
@@ -228,6 +246,7 @@ class QueryService:
             )
             raise audit_exc from exc
         exc.audit_id = audit_id
+        exc.receipt = receipt.to_json()
         self._telemetry.record_request(
             department, outcome.value, exc.status, time.perf_counter() - started
         )
@@ -246,9 +265,11 @@ class QueryService:
         row_count: int | None,
         truncated: bool,
         response_sha256: str | None,
+        rows_root: str | None,
         started: float,
         error: GatewayError | None = None,
     ) -> AuditRecord:
+        redact = self._redactor.redact_optional
         return AuditRecord(
             audit_id=audit_id,
             time=format_time(now),
@@ -259,8 +280,8 @@ class QueryService:
             officer=principal.officer if principal else None,
             purpose=request.purpose if request else None,
             client_ip=ctx.client_ip,
-            sql=request.sql if request else None,
-            rewritten_sql=plan.audit_sql if plan else None,
+            sql=redact(request.sql) if request else None,
+            rewritten_sql=redact(plan.audit_sql) if plan else None,
             backend=plan.backend if plan else None,
             policy_version=plan.policy_version if plan else self._engine.version,
             tables=plan.tables if plan else (),
@@ -271,13 +292,31 @@ class QueryService:
             row_count=row_count,
             truncated=truncated,
             response_sha256=response_sha256,
+            rows_root=rows_root,
+            grants=self._grants(plan) if plan else (),
             outcome=outcome,
             status=status,
             error_code=error.code if error else None,
-            reason=error.detail if error else None,
-            internal_reason=error.internal_detail if error else None,
+            # Error texts may quote the SQL (a parse error near a literal).
+            reason=redact(error.detail) if error else None,
+            internal_reason=redact(error.internal_detail) if error else None,
             duration_us=int((time.perf_counter() - started) * 1_000_000),
         )
+
+    def _grants(self, plan: Plan) -> tuple[str, ...]:
+        """The rules that granted access to columns of *conditional* datasets: each one
+        is an approval the provider gave (有条件共享), so the record names it."""
+        granted: set[str] = set()
+        for column, rule in plan.rules.items():
+            dataset = self._catalog.datasets.get(column.split(".", 1)[0])
+            decision = plan.decisions.get(column, "deny")
+            if (
+                dataset is not None
+                and dataset.sharing_class == "conditional"
+                and decision != "deny"
+            ):
+                granted.add(rule)
+        return tuple(sorted(granted))
 
 
 _DB_SYSTEM = {"postgres": "postgresql", "mysql": "mysql", "sqlite": "sqlite", "duckdb": "duckdb"}

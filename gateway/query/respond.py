@@ -17,7 +17,7 @@ from typing import Any
 
 from gateway.domain import ResultColumn
 
-__all__ = ["encode_result", "json_value", "sha256_hex"]
+__all__ = ["encode_result", "json_rows", "json_value", "sha256_hex"]
 
 
 def json_value(value: Any) -> Any:
@@ -40,23 +40,32 @@ def json_value(value: Any) -> Any:
     return str(value)
 
 
+def json_rows(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """Rows as the JSON values the response carries (and the row commitment hashes)."""
+    return [[json_value(v) for v in row] for row in rows]
+
+
 def encode_result(
     *,
     audit_id: str,
     columns: Sequence[ResultColumn],
-    rows: Sequence[Sequence[Any]],
+    rows: list[list[Any]],
     truncated: bool,
     purpose: str,
     policy_version: str,
+    row_salt: bytes,
 ) -> bytes:
+    """The result object's exact bytes. ``rows`` come from :func:`json_rows`;
+    ``row_salt`` lets the consumer prove single rows later (gateway/audit/rows.py)."""
     body = {
         "audit_id": audit_id,
         "purpose": purpose,
         "policy_version": policy_version,
         "columns": [c.to_json() for c in columns],
-        "rows": [[json_value(v) for v in row] for row in rows],
+        "rows": rows,
         "row_count": len(rows),
         "truncated": truncated,
+        "row_salt": base64.b64encode(row_salt).decode("ascii"),
     }
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(
         "utf-8"

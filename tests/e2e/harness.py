@@ -17,6 +17,7 @@ from litestar.testing import TestClient
 
 from gateway.app import create_app
 from gateway.audit.memory import MemoryAuditStore
+from gateway.audit.signing import CheckpointSigner, load_log_signer
 from gateway.audit.store import AuditStore
 from gateway.auth.keys import jwk_thumbprint, load_private_key
 from gateway.auth.replay import MemoryReplayCache
@@ -27,6 +28,13 @@ from gateway.telemetry import Telemetry
 from gateway.wiring import Services, build_services
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def demo_signer() -> CheckpointSigner:
+    """The demo audit log key (keys/demo/audit-log.demo.key)."""
+    return load_log_signer(ROOT / "keys" / "demo")
+
+
 ISSUER = "http://gateway.test"
 
 PURPOSES = {
@@ -36,6 +44,8 @@ PURPOSES = {
     "swj-tax": "tax_administration",
     "tjj-stats": "statistics",
     "mzj-suspended": "statistics",
+    "sjj-audit": "audit_supervision",
+    "gaj-officer": "audit_supervision",
 }
 
 E2E_SCHEMA = "gw_e2e"
@@ -100,6 +110,11 @@ class Gateway:
             "/v1/query", json=body, headers={"Authorization": f"Bearer {self.token(system)}"}
         )
 
+    def get(self, system: str | None, path: str, **params: Any) -> httpx.Response:
+        """GET ``path`` as ``system`` (None: without a token)."""
+        headers = {} if system is None else {"Authorization": f"Bearer {self.token(system)}"}
+        return self.client.get(path, params=params, headers=headers)
+
     def rows(self, system: str, sql: str, **extra: Any) -> list[list[Any]]:
         resp = self.query(system, sql, **extra)
         assert resp.status_code == 200, resp.text
@@ -127,7 +142,7 @@ def running_gateway(
     )
     services = build_services(
         settings,
-        audit=audit or MemoryAuditStore(),
+        audit=audit or MemoryAuditStore(demo_signer()),
         replay=MemoryReplayCache(),
         telemetry=telemetry,
     )

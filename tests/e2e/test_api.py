@@ -9,6 +9,7 @@ import json
 import httpx
 import pytest
 
+from gateway.audit.receipt import split_receipt
 from gateway.audit.record import Outcome
 from gateway.auth.keys import load_pseudonym_secret
 from gateway.query.rewrite.masks import derive_pseudonym_key
@@ -60,7 +61,10 @@ def test_served_query_is_audited_with_the_digest_of_the_exact_body(sqlite_gatewa
     index, record = stored
     assert str(index) == resp.headers["gateway-audit-index"]
     assert record.outcome is Outcome.SERVED
-    assert record.response_sha256 == hashlib.sha256(resp.content).hexdigest()
+    result_bytes, receipt = split_receipt(resp.content)
+    assert record.response_sha256 == hashlib.sha256(result_bytes).hexdigest()
+    assert receipt.index == index and receipt.audit_id == record.audit_id
+    assert receipt.leaf_hash == record.leaf_hash()
     assert record.system == "rsj-subsidy" and record.department == "rsj"
     assert record.purpose == "employment_subsidy_review"
     assert record.sql is not None and "GROUP BY program" in record.sql

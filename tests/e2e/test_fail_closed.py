@@ -11,7 +11,7 @@ import pytest
 
 from gateway.audit.memory import MemoryAuditStore
 from gateway.audit.record import Outcome
-from tests.e2e.harness import Gateway, demo_dsn, running_gateway
+from tests.e2e.harness import Gateway, demo_dsn, demo_signer, running_gateway
 
 HEAVY = (
     "SELECT COUNT(*) AS n FROM population.people AS a, population.people AS b, "
@@ -21,7 +21,7 @@ HEAVY = (
 
 @pytest.fixture
 def broken_audit(tmp_path: Path) -> Iterator[tuple[Gateway, MemoryAuditStore]]:
-    store = MemoryAuditStore()
+    store = MemoryAuditStore(demo_signer())
     with running_gateway("sqlite", demo_dsn("sqlite", tmp_path), tmp_path, audit=store) as gw:
         gw.token("rsj-subsidy")  # obtain the token while the store still works
         store.unavailable = True
@@ -60,7 +60,7 @@ def test_token_endpoint_refusals_fail_closed_too(
 
 def test_backend_down_is_503_with_retry_after(tmp_path: Path) -> None:
     dead = "postgresql://postgres@127.0.0.1:1/test?connect_timeout=2"
-    with running_gateway("postgres", dead, tmp_path, audit=MemoryAuditStore()) as gw:
+    with running_gateway("postgres", dead, tmp_path, audit=MemoryAuditStore(demo_signer())) as gw:
         started = time.monotonic()
         resp = gw.query("rsj-subsidy", "SELECT name FROM population.people LIMIT 1")
         elapsed = time.monotonic() - started

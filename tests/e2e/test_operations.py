@@ -23,7 +23,7 @@ from gateway.cli import main
 from gateway.settings import Settings, TelemetrySettings
 from gateway.telemetry import Telemetry
 from gateway.wiring import build_services
-from tests.e2e.harness import ROOT, demo_dsn, running_gateway
+from tests.e2e.harness import ROOT, demo_dsn, demo_signer, running_gateway
 
 
 def test_one_span_per_stage_and_request_metrics(tmp_path: Path) -> None:
@@ -71,7 +71,7 @@ def test_one_span_per_stage_and_request_metrics(tmp_path: Path) -> None:
 
 def test_postgres_audit_store_end_to_end(tmp_path: Path, pg_dsn: str) -> None:
     schema = f"gw_e2e_audit_{int(time.time() * 1000) % 10_000_000}"
-    store = open_audit_store(f"{pg_dsn}?schema={schema}")
+    store = open_audit_store(f"{pg_dsn}?schema={schema}", demo_signer())
     try:
         with running_gateway("sqlite", demo_dsn("sqlite", tmp_path), tmp_path, audit=store) as gw:
             ok = gw.query("rsj-subsidy", "SELECT COUNT(*) AS n FROM population.people")

@@ -7,9 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from audit_support import drop_pg_schema, new_pg_schema
+from audit_support import drop_pg_schema, new_pg_schema, test_signer
 
 from gateway.audit import AuditStore, open_audit_store
+from gateway.audit.signing import CheckpointSigner
+
+_POSTGRES = pytest.param("postgres", marks=pytest.mark.services)
 
 
 @pytest.fixture
@@ -22,20 +25,46 @@ def pg_schema(pg_dsn: str) -> Iterator[tuple[str, str]]:
         drop_pg_schema(pg_dsn, schema)
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.services)])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An audit location of each kind (the PostgreSQL one skips without the service)."""
-    if request.param == "memory":
+def _location(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if kind == "memory":
         return "memory:"
-    if request.param == "sqlite":
+    if kind == "sqlite":
         return f"sqlite:{tmp_path / 'audit.sqlite'}"
     dsn, schema = request.getfixturevalue("pg_schema")
     return f"{dsn}?schema={schema}"
 
 
+@pytest.fixture(params=["memory", "sqlite", _POSTGRES])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An audit location of each kind (the PostgreSQL one skips without the service)."""
+    return _location(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", _POSTGRES])
+def durable_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A location whose log outlives the store object (so it can be reopened or edited
+    behind the store's back)."""
+    return _location(request.param, request, tmp_path)
+
+
 @pytest.fixture
-def store(location: str) -> Iterator[AuditStore]:
-    s = open_audit_store(location)
+def signer() -> CheckpointSigner:
+    """The deterministic TEST key every store of these tests is created with."""
+    return test_signer()
+
+
+@pytest.fixture
+def store(location: str, signer: CheckpointSigner) -> Iterator[AuditStore]:
+    s = open_audit_store(location, signer)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def durable_store(durable_location: str, signer: CheckpointSigner) -> Iterator[AuditStore]:
+    s = open_audit_store(durable_location, signer)
     try:
         yield s
     finally:

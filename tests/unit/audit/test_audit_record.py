@@ -1,5 +1,5 @@
-"""AuditRecord: canonical encoding (golden bytes), round trip, float rejection, RFC 6962
-leaf hash, ids and times."""
+"""AuditRecord: canonical encoding v2 (golden bytes), round trip, float rejection, the v2
+fields (rows_root, grants), RFC 6962 leaf hash, ids and times."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.audit import (
+    ENCODING_VERSION,
     AuditRecord,
     Outcome,
     canonical_json,
@@ -53,6 +54,8 @@ def golden_record(**changes: Any) -> AuditRecord:
         "row_count": 12,
         "truncated": True,
         "response_sha256": "ab" * 32,
+        "rows_root": "cd" * 32,
+        "grants": ("approval:2026-0042", "rule:conditional/population"),
         "outcome": Outcome.SERVED,
         "status": 200,
         "error_code": None,
@@ -69,19 +72,21 @@ GOLDEN = (
     '"client_ip":"10.0.0.7","decisions":{"population.households.id":"allow",'
     '"population.people.id_number":"deny","population.people.name":"mask:name"},'
     '"department":"市公安局","duration_us":1834,"error_code":null,'
+    '"grants":["approval:2026-0042","rule:conditional/population"],'
     '"internal_reason":"line1\\nline2\\t\\"quoted\\"","max_rows":1000,"officer":"张伟",'
     '"outcome":"served","policy_version":"sha256:0f1e","purpose":"social_assistance",'
     '"reason":null,"request_id":"req-1","response_sha256":"' + "ab" * 32 + '",'
     '"rewritten_sql":null,"row_count":12,"row_filters":["district = \'海淀区\'"],'
+    '"rows_root":"' + "cd" * 32 + '",'
     '"rules":{"population.people.name":"p, civil_affairs, population.people.name, mask:name"},'
     '"sql":"SELECT name FROM population.people WHERE district = \'海淀区\'","status":200,'
     '"system":"population-portal","tables":["population.people","population.households"],'
     '"time":"2026-11-23T19:00:00.123456Z","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736",'
-    '"truncated":true,"v":1}'
+    '"truncated":true,"v":2}'
 ).encode("utf-8")
 
 #: SHA-256(0x00 || GOLDEN), pinned so that any change of the encoding is noticed.
-GOLDEN_LEAF_HEX = "a6f2d07a071a8f425b9b8c2d6ca2d6a821b26b4f40ae0dfeddcae9767801e004"
+GOLDEN_LEAF_HEX = "67a7c95514f22bfbcea061655ed63666f3791b1d45241a18ce9b9d423c67d4da"
 
 
 class TestCanonicalBytes:
@@ -105,7 +110,18 @@ class TestCanonicalBytes:
         assert b'"tables":["z.t","a.t"]' in data
 
     def test_version_member_present(self) -> None:
-        assert json.loads(golden_record().canonical_bytes())["v"] == 1
+        assert ENCODING_VERSION == 2
+        assert json.loads(golden_record().canonical_bytes())["v"] == 2
+
+    def test_members_are_exactly_the_v2_fields(self) -> None:
+        members = list(json.loads(golden_record().canonical_bytes()))
+        assert members == sorted(f.name for f in dataclasses.fields(AuditRecord))
+        assert {"rows_root", "grants", "v"} <= set(members)
+        assert len(members) == 30
+
+    def test_grants_keep_their_order(self) -> None:
+        data = golden_record(grants=("z", "a")).canonical_bytes()
+        assert b'"grants":["z","a"]' in data
 
     def test_lists_are_accepted_and_stored_as_tuples(self) -> None:
         record = golden_record(tables=["a.t"], row_filters=[])
@@ -205,6 +221,8 @@ class TestRoundTrip:
             row_count=None,
             truncated=False,
             response_sha256=None,
+            rows_root=None,
+            grants=(),
             outcome=Outcome.REFUSED,
             status=401,
             error_code="unauthenticated",
@@ -225,7 +243,13 @@ class TestRoundTrip:
         self, text: str, keys: dict[str, str], items: list[str], count: int | None
     ) -> None:
         record = golden_record(
-            reason=text, sql=text, decisions=keys, rules=keys, tables=items, row_count=count
+            reason=text,
+            sql=text,
+            decisions=keys,
+            rules=keys,
+            tables=items,
+            grants=items,
+            row_count=count,
         )
         data = record.canonical_bytes()
         assert AuditRecord.from_canonical(data) == record
@@ -234,14 +258,34 @@ class TestRoundTrip:
     @pytest.mark.parametrize(
         ("description", "data"),
         [
-            ("whitespace", GOLDEN.replace(b'"v":1', b'"v": 1')),
+            ("whitespace", GOLDEN.replace(b'"v":2', b'"v": 2')),
             ("escaped non-ASCII", GOLDEN.replace("张伟".encode(), b"\\u5f20\\u4f1f")),
-            ("key order", b'{"v":1,' + GOLDEN[1 : -len(b',"v":1}')] + b"}"),
-            ("duplicate key", GOLDEN[:-1] + b',"v":1}'),
+            ("key order", b'{"v":2,' + GOLDEN[1 : -len(b',"v":2}')] + b"}"),
+            ("duplicate key", GOLDEN[:-1] + b',"v":2}'),
             ("missing member", GOLDEN.replace(b'"backend":"demo",', b"")),
-            ("extra member", GOLDEN.replace(b'"v":1}', b'"v":1,"x":null}')),
-            ("other version", GOLDEN.replace(b'"v":1}', b'"v":2}')),
-            ("bool version", GOLDEN.replace(b'"v":1}', b'"v":true}')),
+            ("extra member", GOLDEN.replace(b'"v":2}', b'"v":2,"x":null}')),
+            ("version 1", GOLDEN.replace(b'"v":2}', b'"v":1}')),
+            ("other version", GOLDEN.replace(b'"v":2}', b'"v":3}')),
+            ("bool version", GOLDEN.replace(b'"v":2}', b'"v":true}')),
+            (
+                "v1 member set",
+                GOLDEN.replace(
+                    b'"grants":["approval:2026-0042","rule:conditional/population"],', b""
+                )
+                .replace(b'"rows_root":"' + b"cd" * 32 + b'",', b"")
+                .replace(b'"v":2}', b'"v":1}'),
+            ),
+            ("missing grants", GOLDEN.replace(b'"grants":["approval:2026-0042",', b'"x":[')),
+            (
+                "grants not an array",
+                GOLDEN.replace(
+                    b'"grants":["approval:2026-0042","rule:conditional/population"]',
+                    b'"grants":"approval:2026-0042"',
+                ),
+            ),
+            ("grants holding a number", GOLDEN.replace(b'"approval:2026-0042"', b"42")),
+            ("rows_root uppercase", GOLDEN.replace(b"cd" * 32, b"CD" * 32)),
+            ("rows_root short", GOLDEN.replace(b"cd" * 32, b"cd" * 31)),
             (
                 "wrong member type",
                 GOLDEN.replace(b'"tables":[', b'"tables":{"a":[').replace(
@@ -296,7 +340,14 @@ class TestValidation:
             {"status": 99},
             {"status": 600},
             {"outcome": "maybe"},
-            {"v": 2},
+            {"v": 1},
+            {"v": 3},
+            {"rows_root": "CD" * 32},
+            {"rows_root": "cd" * 31},
+            {"rows_root": "cd" * 33},
+            {"rows_root": "xy" * 32},
+            {"rows_root": ""},
+            {"rows_root": "cd" * 32 + "\n"},
         ],
     )
     def test_bad_values(self, changes: dict[str, Any]) -> None:
@@ -315,11 +366,35 @@ class TestValidation:
             {"status": True},
             {"max_rows": True},
             {"request_id": None},
+            {"rows_root": 5},
+            {"rows_root": b"\xcd" * 32},
+            {"grants": "approval:2026-0042"},
+            {"grants": ("a", 1)},
+            {"grants": None},
+            {"grants": {"a": "b"}},
+            {"v": True},
         ],
     )
     def test_bad_types(self, changes: dict[str, Any]) -> None:
         with pytest.raises(TypeError):
             golden_record(**changes)
+
+    def test_grants_list_becomes_tuple(self) -> None:
+        record = golden_record(grants=["b", "a"])
+        assert record.grants == ("b", "a")
+        assert AuditRecord.from_canonical(record.canonical_bytes()) == record
+
+    def test_optional_v2_fields(self) -> None:
+        record = golden_record(rows_root=None, grants=())
+        data = record.canonical_bytes()
+        assert b'"rows_root":null' in data
+        assert b'"grants":[]' in data
+        assert AuditRecord.from_canonical(data) == record
+
+    def test_rows_root_changes_leaf_hash(self) -> None:
+        base = golden_record()
+        assert dataclasses.replace(base, rows_root="ce" * 32).leaf_hash() != base.leaf_hash()
+        assert dataclasses.replace(base, grants=()).leaf_hash() != base.leaf_hash()
 
     def test_outcome_given_as_text_becomes_enum(self) -> None:
         assert golden_record(outcome="failed").outcome is Outcome.FAILED

@@ -1,5 +1,6 @@
 """SQLite store: durability settings, schema versioning, tamper detection, failures that
-must leave nothing behind, and two processes appending to one file."""
+must leave nothing behind, and two processes appending to one file (the contract shared
+with the other stores is in test_audit_stores.py)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from audit_support import interleaved, make_record, run_two_processes
+from audit_support import (
+    assert_log_consistent,
+    interleaved,
+    make_record,
+    run_two_processes,
+    test_signer,
+)
 
 from gateway.audit import open_audit_store
+from gateway.audit.merkle import EMPTY_ROOT
 from gateway.audit.sqlite import SqliteAuditStore
 from gateway.errors import AuditUnavailableError, ConfigurationError
 
@@ -29,7 +37,7 @@ def db(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(db: Path) -> Iterator[SqliteAuditStore]:
-    s = SqliteAuditStore(db)
+    s = SqliteAuditStore(db, test_signer())
     try:
         yield s
     finally:
@@ -67,16 +75,16 @@ class TestDurabilitySettings:
         assert level == 2
 
     def test_records_survive_reopen(self, db: Path) -> None:
-        with SqliteAuditStore(db) as first:
+        with SqliteAuditStore(db, test_signer()) as first:
             record = make_record(0)
             first.append(record)
-        with SqliteAuditStore(db) as second:
+        with SqliteAuditStore(db, test_signer()) as second:
             assert second.size() == 1
             assert second.get(record.audit_id) == (0, record)
             assert second.append(make_record(1)) == 1
 
     def test_open_via_location(self, db: Path) -> None:
-        store = open_audit_store(f"sqlite:{db}")
+        store = open_audit_store(f"sqlite:{db}", test_signer())
         try:
             assert isinstance(store, SqliteAuditStore)
             assert store.append(make_record(0)) == 0
@@ -92,47 +100,88 @@ class TestSchemaVersion:
             columns = [r[1] for r in conn.execute("PRAGMA table_info(audit_log)")]
         finally:
             conn.close()
-        assert meta["schema_version"] == "1"
+        assert meta["schema_version"] == "2"
         assert "RFC 6962" in meta["leaf_hash"]
+        assert "v2" in meta["record_encoding"]
         assert columns == [
             "idx",
             "audit_id",
             "time",
             "department",
             "system",
+            "purpose",
             "outcome",
+            "datasets",
+            "sql",
             "record",
             "leaf_hash",
         ]
 
-    def test_unknown_schema_version_is_refused(self, db: Path) -> None:
-        SqliteAuditStore(db).close()
+    def test_tables_and_triggers(self, store: SqliteAuditStore, db: Path) -> None:
         conn = raw(db)
-        conn.execute("UPDATE audit_meta SET value = '2' WHERE key = 'schema_version'")
+        try:
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            triggers = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            }
+            state = conn.execute("SELECT size, root FROM audit_state").fetchall()
+        finally:
+            conn.close()
+        assert tables == {
+            "audit_meta",
+            "audit_state",
+            "audit_log",
+            "audit_checkpoints",
+            "audit_keys",
+        }
+        assert triggers == {
+            f"{t}_no_{v}"
+            for t in ("audit_log", "audit_checkpoints", "audit_keys")
+            for v in ("update", "delete")
+        }
+        assert state == [(0, EMPTY_ROOT)]
+
+    def test_unknown_schema_version_is_refused(self, db: Path) -> None:
+        SqliteAuditStore(db, test_signer()).close()
+        conn = raw(db)
+        conn.execute("UPDATE audit_meta SET value = '3' WHERE key = 'schema_version'")
         conn.close()
-        with pytest.raises(ConfigurationError, match="schema version '2'"):
-            SqliteAuditStore(db)
+        with pytest.raises(ConfigurationError, match="schema version '3'"):
+            SqliteAuditStore(db, test_signer())
+
+    def test_schema_1_log_is_refused(self, db: Path) -> None:
+        # The layout of the previous milestone: no tree state, checkpoints or keys.
+        conn = raw(db)
+        conn.execute("CREATE TABLE audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO audit_meta VALUES ('schema_version', '1')")
+        conn.execute("CREATE TABLE audit_state (id INTEGER PRIMARY KEY, size INTEGER)")
+        conn.execute("CREATE TABLE audit_log (idx INTEGER PRIMARY KEY, record BLOB)")
+        conn.close()
+        with pytest.raises(ConfigurationError):
+            SqliteAuditStore(db, test_signer())
 
     def test_missing_schema_version_is_refused(self, db: Path) -> None:
-        SqliteAuditStore(db).close()
+        SqliteAuditStore(db, test_signer()).close()
         conn = raw(db)
         conn.execute("DELETE FROM audit_meta")
         conn.close()
         with pytest.raises(ConfigurationError):
-            SqliteAuditStore(db)
+            SqliteAuditStore(db, test_signer())
 
     def test_partial_schema_is_refused(self, db: Path) -> None:
         conn = raw(db)
         conn.execute("CREATE TABLE audit_log (idx INTEGER PRIMARY KEY, record BLOB)")
         conn.close()
         with pytest.raises(ConfigurationError, match="incomplete"):
-            SqliteAuditStore(db)
+            SqliteAuditStore(db, test_signer())
 
     def test_unrelated_tables_are_left_alone(self, db: Path) -> None:
         conn = raw(db)
         conn.execute("CREATE TABLE other (x INTEGER)")
         conn.close()
-        with SqliteAuditStore(db) as s:
+        with SqliteAuditStore(db, test_signer()) as s:
             assert s.append(make_record(0)) == 0
 
 
@@ -219,35 +268,60 @@ class TestCheckDetectsTampering:
         self.tamper(db, "DELETE FROM audit_log WHERE idx = 3")
         with pytest.raises(AuditUnavailableError, match="size is 4 but 3 rows"):
             store.check()
+        # A process that reads the log (here: a new store) refuses to extend it.
+        with SqliteAuditStore(db, test_signer()) as fresh:
+            with pytest.raises(AuditUnavailableError) as info:
+                fresh.append(make_record(9))
+            assert "3 entries stored" in (info.value.internal_detail or "")
+            # Still refused on the next attempt: the detection does not wear off.
+            with pytest.raises(AuditUnavailableError):
+                fresh.append(make_record(10))
+        assert count_rows(db) == 3
+
+    def test_rolled_back_state_is_refused_by_a_process_that_saw_more(
+        self, store: SqliteAuditStore, db: Path
+    ) -> None:
+        fill(store, 3)
+        conn = raw(db)
+        root_at_3 = bytes(conn.execute("SELECT root FROM audit_state").fetchone()[0])
+        conn.close()
+        fill(store, 2)
+        # Roll the log back to its first 3 entries, consistently (rows and state).
+        self.tamper(
+            db,
+            "DELETE FROM audit_log WHERE idx >= 3",
+        )
+        conn = raw(db)
+        conn.execute("UPDATE audit_state SET size = 3, root = ?", (root_at_3,))
+        conn.close()
         with pytest.raises(AuditUnavailableError) as info:
             store.append(make_record(9))
-        assert "disagrees" in (info.value.internal_detail or "")
-        assert count_rows(db) == 3
+        assert "rolled back" in (info.value.internal_detail or "")
 
 
 class TestUnavailable:
     def test_nonexistent_directory(self, tmp_path: Path) -> None:
         missing = tmp_path / "no" / "such" / "dir"
         with pytest.raises(AuditUnavailableError) as info:
-            open_audit_store(f"sqlite:{missing / 'audit.sqlite'}")
+            open_audit_store(f"sqlite:{missing / 'audit.sqlite'}", test_signer())
         assert info.value.status == 503
         assert info.value.internal_detail  # the OS reason, for the operator
         assert not missing.exists()
 
     def test_path_is_a_directory(self, tmp_path: Path) -> None:
         with pytest.raises(AuditUnavailableError):
-            open_audit_store(f"sqlite:{tmp_path}")
+            open_audit_store(f"sqlite:{tmp_path}", test_signer())
 
     @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
     def test_read_only_directory(self, tmp_path: Path) -> None:
         folder = tmp_path / "ro"
         folder.mkdir()
-        SqliteAuditStore(folder / "audit.sqlite").close()
+        SqliteAuditStore(folder / "audit.sqlite", test_signer()).close()
         (folder / "audit.sqlite").chmod(0o400)
         folder.chmod(0o500)
         try:
             with pytest.raises(AuditUnavailableError):
-                s = SqliteAuditStore(folder / "audit.sqlite")
+                s = SqliteAuditStore(folder / "audit.sqlite", test_signer())
                 try:
                     s.append(make_record(0))
                 finally:
@@ -255,7 +329,7 @@ class TestUnavailable:
         finally:
             folder.chmod(0o700)
             (folder / "audit.sqlite").chmod(0o600)
-        with SqliteAuditStore(folder / "audit.sqlite") as s:
+        with SqliteAuditStore(folder / "audit.sqlite", test_signer()) as s:
             assert s.size() == 0
 
     def test_files_made_immutable_after_open(self, store: SqliteAuditStore, db: Path) -> None:
@@ -282,7 +356,7 @@ class TestUnavailable:
         finally:
             assert run("-i").returncode == 0
         store.close()
-        with SqliteAuditStore(db) as again:
+        with SqliteAuditStore(db, test_signer()) as again:
             assert again.size() == 2
             again.check()
             assert again.append(make_record(3)) == 2
@@ -300,7 +374,7 @@ class TestUnavailable:
         # Put the file back: nothing was written while it was away.
         db.rmdir()
         moved.rename(db)
-        with SqliteAuditStore(db) as again:
+        with SqliteAuditStore(db, test_signer()) as again:
             assert again.size() == 3
             again.check()
 
@@ -316,6 +390,7 @@ class TestUnavailable:
         self, store: SqliteAuditStore, db: Path
     ) -> None:
         fill(store, 3)
+        head = store.head()
         conn = raw(db)
         # Fault injection: the INSERT fails after the size was advanced in the same
         # transaction (as a full disk or an I/O error would).
@@ -329,15 +404,16 @@ class TestUnavailable:
         assert "injected fault" in (info.value.internal_detail or "")
         assert "injected fault" not in info.value.detail  # database text stays internal
         assert store.size() == 3
+        assert store.head() == head
         assert count_rows(db) == 3
         conn = raw(db)
         conn.execute("DROP TRIGGER fault")
         conn.close()
         assert store.append(make_record(4)) == 3
-        store.check()
+        assert_log_consistent(store)
 
     def test_locked_database_times_out(self, db: Path) -> None:
-        with SqliteAuditStore(db, busy_timeout_s=0.2) as store:
+        with SqliteAuditStore(db, test_signer(), busy_timeout_s=0.2) as store:
             fill(store, 1)
             holder = raw(db)
             holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
@@ -355,7 +431,7 @@ class TestUnavailable:
             store.check()
 
     def test_other_process_holding_the_writer_lock_times_out(self, db: Path) -> None:
-        with SqliteAuditStore(db, busy_timeout_s=0.2) as store:
+        with SqliteAuditStore(db, test_signer(), busy_timeout_s=0.2) as store:
             fill(store, 1)
             # flock locks belong to an open file description: this fd is "another process".
             fd = os.open(f"{db}-gwlock", os.O_RDWR)
@@ -377,7 +453,7 @@ class TestUnavailable:
                 os.close(fd)
 
     def test_writer_waits_for_other_process_then_proceeds(self, db: Path) -> None:
-        with SqliteAuditStore(db, busy_timeout_s=10) as store:
+        with SqliteAuditStore(db, test_signer(), busy_timeout_s=10) as store:
             fd = os.open(f"{db}-gwlock", os.O_RDWR)
             fcntl.flock(fd, fcntl.LOCK_EX)
 
@@ -432,14 +508,25 @@ def test_store_inherited_through_fork_refuses_to_write(store: SqliteAuditStore, 
 
 
 def test_two_processes_append_contiguously(db: Path) -> None:
-    SqliteAuditStore(db).close()
+    SqliteAuditStore(db, test_signer()).close()
     got = run_two_processes(f"sqlite:{db}", 200)
     all_indices = sorted(got["proc-a"] + got["proc-b"])
     assert all_indices == list(range(400))
     # Both processes were really appending at the same time.
     assert interleaved(got["proc-a"])
     assert interleaved(got["proc-b"])
-    with SqliteAuditStore(db) as store:
+    with SqliteAuditStore(db, test_signer()) as store:
         assert store.size() == 400
-        store.check()
+        assert_log_consistent(store)
         assert len(store.search(system="proc-a", limit=1000)) == 200
+        # One checkpoint per append, each for a distinct size.
+        assert len(store.checkpoints(0, limit=1000)) == 401
+
+
+def test_two_processes_append_batches_contiguously(db: Path) -> None:
+    SqliteAuditStore(db, test_signer()).close()
+    got = run_two_processes(f"sqlite:{db}", 120, batch=8)
+    assert sorted(got["proc-a"] + got["proc-b"]) == list(range(240))
+    with SqliteAuditStore(db, test_signer()) as store:
+        assert store.size() == 240
+        assert_log_consistent(store)

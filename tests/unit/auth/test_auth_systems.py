@@ -40,8 +40,12 @@ def test_demo_registry_loads_against_the_catalog(root_dir: Path, policy_dir: Pat
                     {"tax_administration"}, "EdDSA", "active"),
         "tjj-stats": ("tjj", {"city": "济南市"}, {"statistics"}, "EdDSA", "active"),
         "mzj-suspended": ("mzj", {"city": "济南市"}, {"statistics"}, "EdDSA", "suspended"),
+        "sjj-audit": ("sjj", {}, {"audit_supervision"}, "EdDSA", "active"),
+        "gaj-officer": ("gaj", {}, {"audit_supervision"}, "EdDSA", "active"),
     }  # fmt: skip
     assert {s.system_id for s in registry.all()} == set(expected)
+    roles = {s.system_id: s.roles for s in registry.all() if s.roles}
+    assert roles == {"sjj-audit": {"auditor"}, "gaj-officer": {"provider_officer"}}
     assert registry.get("rsj-subsidy") is not None
     assert registry.get("rsj-subsidy").name.zh == "人社局就业补贴审核系统"  # type: ignore[union-attr]
     for system_id, (dept, attrs, purposes, alg, status) in expected.items():
@@ -286,3 +290,11 @@ def test_register_system_refuses_a_key_of_another_system(tmp_path: Path) -> None
     system = registry.get("sys-a")
     assert system is not None
     assert dict(system.attributes) == {}
+
+
+def test_unknown_role_is_refused(root_dir: Path, policy_dir: Path, tmp_path: Path) -> None:
+    text = (policy_dir / "systems.toml").read_text(encoding="utf-8")
+    bad = tmp_path / "systems.toml"
+    bad.write_text(text.replace('roles = ["auditor"]', 'roles = ["superuser"]'), encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="unknown role"):
+        SystemRegistry.load(bad, base_dir=root_dir)

@@ -1,0 +1,371 @@
+"""The auditors' API: search the log, read records with receipts, proofs, checkpoints and
+evidence bundles.
+
+Who sees what (:func:`scope_of`):
+
+* ``auditor`` role - every record; may export any record or range;
+* ``provider_officer`` role - the records of every access to datasets its department
+  owns (the provider's side of the evidence), with receipts; may export those records;
+* any other authenticated system - its own system's records and receipts (without the
+  diagnostic ``internal_reason``, which is never shown to consumers).
+
+Checkpoints and the log's public keys are public: publishing tree heads widely is what
+makes a later rewrite of the log detectable.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from litestar import Request, Response, get
+from litestar.datastructures import State
+from litestar.enums import MediaType
+from litestar.params import HeaderParameter, PathParameter, QueryParameter
+
+from gateway.audit.bundle import build_bundle, checkpoint_size, keys_json
+from gateway.audit.receipt import Receipt
+from gateway.audit.record import AuditRecord, Outcome
+from gateway.audit.store import MAX_EXPORT_ENTRIES, AuditStore
+from gateway.catalog import Catalog
+from gateway.domain import Principal
+from gateway.errors import AccessDeniedError, InvalidRequestError, UnknownDatasetError
+from gateway.wiring import Services
+
+__all__ = ["AUDIT_ROUTES", "AuditScope", "scope_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditScope:
+    """What one principal may read of the audit log."""
+
+    everything: bool
+    #: Datasets whose access records are visible (provider officers).
+    datasets: frozenset[str]
+    #: The system whose own records are visible (plain consumers).
+    system: str | None
+    #: Whether diagnostic fields and full record bytes may be shown.
+    full_records: bool
+    can_export: bool
+
+    def allows(self, record: AuditRecord) -> bool:
+        if self.everything:
+            return True
+        if self.system is not None and record.system == self.system:
+            return True
+        touched = {t.split(".", 1)[0] for t in record.tables}
+        return bool(touched & self.datasets)
+
+
+def scope_of(principal: Principal, catalog: Catalog) -> AuditScope:
+    if "auditor" in principal.roles:
+        return AuditScope(True, frozenset(), None, True, True)
+    if "provider_officer" in principal.roles:
+        owned = frozenset(
+            name for name, ds in catalog.datasets.items() if ds.owner == principal.department
+        )
+        return AuditScope(False, owned, None, True, True)
+    return AuditScope(False, frozenset(), principal.system, False, False)
+
+
+def _services(request: Request[Any, Any, State]) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _authenticate(services: Services, authorization: str | None) -> tuple[Principal, AuditScope]:
+    principal = services.tokens.authenticate(authorization)
+    return principal, scope_of(principal, services.bundle.catalog)
+
+
+def _receipt(store: AuditStore, index: int, record: AuditRecord) -> Receipt:
+    """A fresh receipt: the record's audit path to the latest signed head."""
+    head = store.head()
+    return Receipt(
+        origin=head.checkpoint.split("\n", 1)[0],
+        index=index,
+        audit_id=record.audit_id,
+        leaf_hash=record.leaf_hash(),
+        checkpoint=head.checkpoint,
+        inclusion_proof=tuple(store.inclusion_proof(index, head.size)),
+    )
+
+
+def _record_view(store: AuditStore, scope: AuditScope, index: int, record: AuditRecord) -> Any:
+    view: dict[str, Any] = {"index": index}
+    if scope.full_records:
+        # The exact canonical text: its UTF-8 bytes are the leaf the receipt proves.
+        view["record_text"] = record.canonical_bytes().decode("utf-8")
+        view["record"] = record.to_json_object()
+    else:
+        shown = record.to_json_object()
+        shown["internal_reason"] = None if record.internal_reason is None else "(withheld)"
+        view["record"] = shown
+    view["receipt"] = _receipt(store, index, record).to_json()
+    return view
+
+
+def _parse_outcome(outcome: str | None) -> Outcome | None:
+    if outcome is None:
+        return None
+    try:
+        return Outcome(outcome)
+    except ValueError:
+        raise InvalidRequestError(
+            f"outcome must be one of {', '.join(o.value for o in Outcome)}"
+        ) from None
+
+
+@get(
+    "/v1/audit/records",
+    sync_to_thread=True,
+    summary="Search audit records (auditors; providers: their datasets; others: own)",
+    description=(
+        "Newest first. Filters: department, system, dataset, purpose, outcome, since/until "
+        "(RFC 3339 UTC with microseconds), q (substring of the consumer's SQL as stored; "
+        "identifiers appear as ⟦id:…⟧ tokens, see `gateway audit lookup-id`), before (page "
+        "below this index), limit. Each item has the record and a receipt proving it is in "
+        "the log. 审计记录检索。"
+    ),
+    tags=["audit"],
+)
+def search_records(
+    request: Request[Any, Any, State],
+    authorization: Annotated[str | None, HeaderParameter(name="Authorization")] = None,
+    department: Annotated[str | None, QueryParameter()] = None,
+    system: Annotated[str | None, QueryParameter()] = None,
+    dataset: Annotated[str | None, QueryParameter()] = None,
+    purpose: Annotated[str | None, QueryParameter()] = None,
+    outcome: Annotated[str | None, QueryParameter()] = None,
+    since: Annotated[str | None, QueryParameter()] = None,
+    until: Annotated[str | None, QueryParameter()] = None,
+    q: Annotated[str | None, QueryParameter()] = None,
+    before: Annotated[int | None, QueryParameter(ge=0)] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+) -> Response[dict[str, Any]]:
+    services = _services(request)
+    _, scope = _authenticate(services, authorization)
+    store = services.audit
+    if dataset is not None and dataset not in services.bundle.catalog.datasets:
+        raise UnknownDatasetError(f"No dataset {dataset!r} in the catalog.")
+    if not scope.everything:
+        if scope.system is not None:
+            if system not in (None, scope.system):
+                raise AccessDeniedError("You may read only your own system's audit records.")
+            system = scope.system
+        else:
+            if dataset is None or dataset not in scope.datasets:
+                raise AccessDeniedError(
+                    "Name one of your department's datasets: dataset="
+                    + " | ".join(sorted(scope.datasets) or ["(none)"]),
+                    extra={"datasets": sorted(scope.datasets)},
+                )
+    try:
+        found = store.search(
+            department=department,
+            system=system,
+            dataset=dataset,
+            purpose=purpose,
+            outcome=_parse_outcome(outcome),
+            since=since,
+            until=until,
+            text=q,
+            before=before,
+            limit=limit,
+        )
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequestError(str(exc)) from exc
+    items = [_record_view(store, scope, i, r) for i, r in found if scope.allows(r)]
+    page: dict[str, Any] = {"items": items, "count": len(items)}
+    if len(found) == limit and found:
+        page["next_before"] = found[-1][0]
+    return Response(page, headers={"Cache-Control": "no-store"})
+
+
+@get(
+    "/v1/audit/records/{audit_id:str}",
+    sync_to_thread=True,
+    summary="One audit record with a fresh receipt",
+    tags=["audit"],
+)
+def get_record(
+    request: Request[Any, Any, State],
+    audit_id: Annotated[str, PathParameter()],
+    authorization: Annotated[str | None, HeaderParameter(name="Authorization")] = None,
+) -> Response[dict[str, Any]]:
+    services = _services(request)
+    _, scope = _authenticate(services, authorization)
+    found = services.audit.get(audit_id)
+    # Not found and not yours look the same: ids of others' records are not confirmed.
+    if found is None or not scope.allows(found[1]):
+        raise UnknownDatasetError(f"No audit record {audit_id!r} that you may read.")
+    return Response(
+        _record_view(services.audit, scope, *found), headers={"Cache-Control": "no-store"}
+    )
+
+
+@get(
+    "/v1/audit/checkpoint",
+    sync_to_thread=True,
+    summary="The latest signed tree head (C2SP tlog-checkpoint signed note), public",
+    tags=["audit"],
+    media_type=MediaType.TEXT,
+)
+def latest_checkpoint(request: Request[Any, Any, State]) -> Response[str]:
+    note = _services(request).audit.head().checkpoint
+    return Response(note, media_type="text/plain; charset=utf-8")
+
+
+@get(
+    "/v1/audit/checkpoints",
+    sync_to_thread=True,
+    summary="Stored signed checkpoints from a tree size on, oldest first, public",
+    tags=["audit"],
+)
+def list_checkpoints(
+    request: Request[Any, Any, State],
+    from_size: Annotated[int, QueryParameter(ge=0)] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    return {"checkpoints": _services(request).audit.checkpoints(from_size, limit)}
+
+
+@get(
+    "/v1/audit/keys",
+    sync_to_thread=True,
+    summary="The log's signing keys (origins, verifier keys, signed hand-overs), public",
+    tags=["audit"],
+)
+def log_keys(request: Request[Any, Any, State]) -> dict[str, Any]:
+    store = _services(request).audit
+    return {"origin": store.origin, "keys": keys_json(store.key_history())}
+
+
+@get(
+    "/v1/audit/proof/inclusion",
+    sync_to_thread=True,
+    summary="RFC 6962 inclusion proof of entry `index` in the tree of `size` entries",
+    tags=["audit"],
+)
+def inclusion_proof(
+    request: Request[Any, Any, State],
+    index: Annotated[int, QueryParameter(ge=0)],
+    size: Annotated[int, QueryParameter(ge=1)],
+    authorization: Annotated[str | None, HeaderParameter(name="Authorization")] = None,
+) -> dict[str, Any]:
+    services = _services(request)
+    _authenticate(services, authorization)
+    try:
+        proof = services.audit.inclusion_proof(index, size)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc)) from exc
+    return {
+        "index": index,
+        "size": size,
+        "checkpoint": services.audit.checkpoint(size),
+        "inclusion_proof": [_b64(h) for h in proof],
+    }
+
+
+@get(
+    "/v1/audit/proof/consistency",
+    sync_to_thread=True,
+    summary="RFC 6962 consistency proof between tree sizes `first` and `second`",
+    tags=["audit"],
+)
+def consistency_proof(
+    request: Request[Any, Any, State],
+    first: Annotated[int, QueryParameter(ge=0)],
+    second: Annotated[int, QueryParameter(ge=0)],
+    authorization: Annotated[str | None, HeaderParameter(name="Authorization")] = None,
+) -> dict[str, Any]:
+    services = _services(request)
+    _authenticate(services, authorization)
+    try:
+        proof = services.audit.consistency_proof(first, second)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc)) from exc
+    return {"first": first, "second": second, "consistency_proof": [_b64(h) for h in proof]}
+
+
+@get(
+    "/v1/audit/export",
+    sync_to_thread=True,
+    summary="Evidence bundle: records + proofs + checkpoints + public keys, offline-verifiable",
+    description=(
+        "Either audit_id (repeatable) or start/end (an index range, auditors only). "
+        "earlier_size (repeatable): also prove consistency from the stored checkpoint of that "
+        "size (e.g. one a consumer holds in a receipt) to the latest head. Verify with "
+        "`gateway audit verify bundle.json --key <log key>`. 导出可离线核验的证据包。"
+    ),
+    tags=["audit"],
+)
+def export_bundle(
+    request: Request[Any, Any, State],
+    authorization: Annotated[str | None, HeaderParameter(name="Authorization")] = None,
+    audit_id: Annotated[list[str] | None, QueryParameter(name="audit_id")] = None,
+    start: Annotated[int | None, QueryParameter(ge=0)] = None,
+    end: Annotated[int | None, QueryParameter(ge=0)] = None,
+    earlier_size: Annotated[list[int] | None, QueryParameter(name="earlier_size")] = None,
+) -> Response[dict[str, Any]]:
+    services = _services(request)
+    _, scope = _authenticate(services, authorization)
+    store = services.audit
+    if not scope.can_export:
+        raise AccessDeniedError(
+            "Exporting evidence needs the auditor or provider_officer role; consumers keep "
+            "their receipts and response bodies."
+        )
+    if audit_id:
+        if start is not None or end is not None:
+            raise InvalidRequestError("Give either audit_id or start/end, not both.")
+        entries = []
+        for one in audit_id[:1000]:
+            found = store.get(one)
+            if found is None or not scope.allows(found[1]):
+                raise UnknownDatasetError(f"No audit record {one!r} that you may read.")
+            entries.extend(store.entries(found[0], found[0] + 1))
+    elif start is not None and end is not None:
+        if not scope.everything:
+            raise AccessDeniedError("Exporting an index range needs the auditor role.")
+        if end <= start or end - start > MAX_EXPORT_ENTRIES:
+            raise InvalidRequestError(
+                f"Need start < end and at most {MAX_EXPORT_ENTRIES} entries per bundle."
+            )
+        if end > store.size():
+            raise InvalidRequestError(f"The log has {store.size()} entries; end is beyond it.")
+        entries = store.entries(start, end)
+    else:
+        raise InvalidRequestError("Give audit_id=... or start=...&end=...")
+    earlier: list[str] = []
+    for size in earlier_size or []:
+        note = store.checkpoint(size)
+        if note is None:
+            raise InvalidRequestError(f"No stored checkpoint of size {size}.")
+        earlier.append(note)
+    bundle = build_bundle(store, entries, earlier=earlier)
+    head_size = checkpoint_size(bundle["checkpoint"])
+    return Response(
+        bundle,
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="audit-evidence-{head_size}.json"',
+        },
+    )
+
+
+AUDIT_ROUTES = [
+    search_records,
+    get_record,
+    latest_checkpoint,
+    list_checkpoints,
+    log_keys,
+    inclusion_proof,
+    consistency_proof,
+    export_bundle,
+]

@@ -1,0 +1,95 @@
+"""The audit secret and the keys derived from it.
+
+One 32-byte secret per deployment (``audit-secret.bin`` in the key directory, or
+``audit-secret.demo.bin`` in a demo directory), held by the gateway operator and handed to
+auditors. Two keys are derived from it with HMAC-SHA256 (distinct labels, so one key never
+serves two purposes):
+
+* the *identifier key*: ID numbers, credit codes, bank cards and phone numbers in the
+  consumer's SQL are stored in the audit log as keyed HMAC tokens
+  (:mod:`gateway.audit.identifiers`); an auditor with this key and a candidate number can
+  compute its token (``gateway audit lookup-id``) and search for it; anybody else who
+  reads the log cannot brute-force the small identifier space;
+* the *row key*: the salt of each response's row commitment
+  (:func:`gateway.audit.rows.row_salt`), so that the root in the record plus a proof's
+  sibling hashes do not let a reader confirm guessed rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from gateway.audit.identifiers import IdentifierRedactor
+from gateway.errors import ConfigurationError
+
+__all__ = [
+    "AUDIT_SECRET_FILE",
+    "AUDIT_SECRET_FILE_DEMO",
+    "EvidenceKeys",
+    "load_audit_secret",
+    "write_audit_secret",
+]
+
+AUDIT_SECRET_FILE: Final = "audit-secret.bin"
+AUDIT_SECRET_FILE_DEMO: Final = "audit-secret.demo.bin"
+
+
+def _derive(secret: bytes, label: str) -> bytes:
+    return hmac.new(secret, b"gateway/audit-key/v1\x00" + label.encode(), hashlib.sha256).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceKeys:
+    """Keys derived from the audit secret (see the module docstring)."""
+
+    identifier_key: bytes
+    row_key: bytes
+
+    @classmethod
+    def from_secret(cls, secret: bytes) -> EvidenceKeys:
+        if len(secret) < 32:
+            raise ConfigurationError("the audit secret must be at least 32 bytes")
+        return cls(_derive(secret, "identifiers"), _derive(secret, "rows"))
+
+    def redactor(self) -> IdentifierRedactor:
+        return IdentifierRedactor(self.identifier_key)
+
+    def __repr__(self) -> str:  # never print key bytes into a log
+        return "EvidenceKeys(<redacted>)"
+
+
+def load_audit_secret(key_dir: Path) -> bytes:
+    """The audit secret of ``key_dir`` (the real file wins over the demo one): 32 raw bytes
+    or 64 hex digits. Raises ConfigurationError when missing or malformed."""
+    for name in (AUDIT_SECRET_FILE, AUDIT_SECRET_FILE_DEMO):
+        path = key_dir / name
+        if not path.exists():
+            continue
+        data = path.read_bytes()
+        text = data.strip()
+        if len(text) == 64:
+            try:
+                return bytes.fromhex(text.decode("ascii"))
+            except (UnicodeDecodeError, ValueError):
+                pass
+        if len(data) == 32:
+            return data
+        raise ConfigurationError(f"{path}: the audit secret must be 32 bytes or 64 hex digits")
+    raise ConfigurationError(
+        f"no audit secret in {key_dir} ({AUDIT_SECRET_FILE}); create one with "
+        "`gateway keys generate`"
+    )
+
+
+def write_audit_secret(directory: Path, name: str = AUDIT_SECRET_FILE) -> Path:
+    """A fresh random secret, mode 0600; refuses to overwrite."""
+    path = directory / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(os.urandom(32).hex() + "\n")
+    return path

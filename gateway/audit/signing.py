@@ -1,0 +1,106 @@
+"""The audit log's signing key: checkpoints (C2SP tlog-checkpoint in a signed note).
+
+The log is named by its *origin*, which is also the name of its Ed25519 note key (the
+C2SP convention), e.g. ``audit.gateway.example.gov.cn/2026-11-23``. Key files in the key
+directory (``Settings.key_dir``, see keys/README.md)::
+
+    audit-log.key          PRIVATE+KEY+<origin>+<hash>+<base64>   (mode 0600, never shared)
+    audit-log.vkey         <origin>+<hash>+<base64>                (publish; verifiers pin it)
+
+Demo directories use ``audit-log.demo.key`` / ``audit-log.demo.vkey`` instead, so that a
+demo key is recognisable by its name. Rotating the key starts a new origin (see
+:mod:`gateway.audit.rotation`), because a verifier pins (origin, key) pairs: one origin
+never has two keys.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+from gateway.audit.note import Checkpoint, Signer, Verifier, generate_key, sign_checkpoint
+from gateway.errors import ConfigurationError
+
+__all__ = [
+    "LOG_KEY_FILE",
+    "LOG_KEY_FILE_DEMO",
+    "CheckpointSigner",
+    "default_origin",
+    "load_log_signer",
+    "write_log_key",
+]
+
+LOG_KEY_FILE: Final = "audit-log.key"
+LOG_KEY_FILE_DEMO: Final = "audit-log.demo.key"
+
+# A key name may not contain '+' or whitespace (signed-note); keep origins to a plain,
+# URL-like schema-less name as C2SP tlog-checkpoint recommends.
+_ORIGIN_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-/:]{2,200}")
+
+
+class CheckpointSigner:
+    """Signs checkpoints of one log origin with one Ed25519 note key."""
+
+    def __init__(self, signer: Signer) -> None:
+        if _ORIGIN_RE.fullmatch(signer.name) is None:
+            raise ConfigurationError(
+                f"audit log key name {signer.name!r} is not a usable origin: use letters, "
+                "digits and . _ - / : (e.g. audit.gateway.example.gov.cn/2026-11-23)"
+            )
+        self._signer = signer
+        self.verifier: Verifier = signer.verifier()
+
+    @property
+    def origin(self) -> str:
+        return self._signer.name
+
+    @property
+    def note_signer(self) -> Signer:
+        return self._signer
+
+    def sign(self, size: int, root: bytes, extensions: Sequence[str] = ()) -> str:
+        """The signed note of the checkpoint (origin, size, root)."""
+        return sign_checkpoint(Checkpoint(self.origin, size, root, tuple(extensions)), self._signer)
+
+
+def default_origin(host: str, now: datetime) -> str:
+    """``audit.<host>/<UTC date and time>``: unique per key, readable by a human."""
+    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    return f"audit.{host}/{stamp}"
+
+
+def write_log_key(directory: Path, origin: str, *, demo: bool = False) -> tuple[Path, Path]:
+    """Create a fresh log key (private 0600, public 0644); refuses to overwrite."""
+    if _ORIGIN_RE.fullmatch(origin) is None:
+        raise ConfigurationError(f"{origin!r} is not a usable audit log origin")
+    skey, vkey = generate_key(origin)
+    private = directory / (LOG_KEY_FILE_DEMO if demo else LOG_KEY_FILE)
+    public = private.with_suffix(".vkey")
+    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(skey + "\n")
+    public.write_text(vkey + "\n", encoding="utf-8")
+    return private, public
+
+
+def load_log_signer(key_dir: Path) -> CheckpointSigner:
+    """The current log key of ``key_dir`` (the real file wins over the demo one).
+
+    Raises ConfigurationError when neither exists or the file is not a note key: the
+    gateway refuses to start rather than publish unsigned (unverifiable) checkpoints.
+    """
+    for name in (LOG_KEY_FILE, LOG_KEY_FILE_DEMO):
+        path = key_dir / name
+        if path.exists():
+            try:
+                return CheckpointSigner(Signer.parse(path.read_text(encoding="utf-8").strip()))
+            except ValueError as exc:
+                raise ConfigurationError(f"{path}: not a signed-note private key: {exc}") from exc
+    raise ConfigurationError(
+        f"no audit log signing key in {key_dir} ({LOG_KEY_FILE}); "
+        "create one with `gateway audit init-key --origin audit.<your host>/<date>`"
+    )
