@@ -17,6 +17,7 @@ from typing import Any
 import click
 import httpx
 
+from gateway.cli_audit import audit
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.settings import Settings
 
@@ -452,6 +453,144 @@ def _bundle(loader: Any) -> Any:
         return loader(_settings())
     except ConfigurationError as exc:
         raise click.ClickException(exc.detail) from exc
+
+
+# ------------------------------------------------------------------------------- audit
+#
+# ``gateway audit verify`` and ``lookup-id`` (auditors, offline) live in cli_audit.py; the
+# operator's commands below need the key directory and the audit store.
+
+
+main.add_command(audit)
+
+
+def _open_store(settings: Settings, signer: Any) -> Any:
+    from gateway.audit.store import open_audit_store
+
+    try:
+        return open_audit_store(settings.audit_location, signer)
+    except GatewayError as exc:
+        raise click.ClickException(exc.internal_detail or exc.detail) from exc
+
+
+@audit.command("init-key")
+@click.option(
+    "--origin",
+    required=True,
+    help="Log origin = key name, e.g. audit.gateway.example.gov.cn/2026-11-23 (unique per key).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Key directory (default GATEWAY_KEY_DIR).",
+)
+def audit_init_key(origin: str, out_dir: Path | None) -> None:
+    """Create the audit log signing key and the audit secret 创建审计日志签名密钥.
+
+    Writes audit-log.key (private, 0600), audit-log.vkey (publish it: verifiers pin it)
+    and, if missing, audit-secret.bin (keys identifier tokens and row salts; give it to
+    auditors). Refuses to overwrite existing files.
+    """
+    from gateway.audit.evidence import AUDIT_SECRET_FILE, write_audit_secret
+    from gateway.audit.signing import write_log_key
+
+    directory = out_dir or _settings().key_dir
+    try:
+        private, public = write_log_key(directory, origin)
+    except (FileExistsError, ConfigurationError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"private key: {private}\nverifier key ({public}):\n{public.read_text().strip()}")
+    if not (directory / AUDIT_SECRET_FILE).exists():
+        click.echo(f"audit secret: {write_audit_secret(directory)}")
+
+
+@audit.command("rotate-key")
+@click.option("--origin", required=True, help="Origin of the NEW key (must differ from the old).")
+def audit_rotate_key(origin: str) -> None:
+    """Rotate the audit signing key: a new origin, hand-over signed by both keys 轮换密钥.
+
+    Run with the gateway stopped. Signs a final checkpoint with the old key, stores the
+    hand-over note (old + new signatures) in the log, then moves the old private key aside
+    (audit-log.key.retired-<n>; destroy it once the hand-over is published) and writes the
+    new key in its place. Verifiers that pinned the old key accept the new one through the
+    hand-over.
+    """
+    from gateway.audit.note import Signer, generate_key
+    from gateway.audit.rotation import sign_handover
+    from gateway.audit.signing import LOG_KEY_FILE, CheckpointSigner, load_log_signer
+
+    settings = _settings()
+    old = _bundle(lambda _s: load_log_signer(settings.key_dir))
+    if origin == old.origin:
+        raise click.ClickException("the new origin must differ from the current one")
+    new = CheckpointSigner(Signer.parse(generate_key(origin)[0]))
+    store = _open_store(settings, old)
+    try:
+        epoch = store.rotate(new, lambda head: sign_handover(old, new, head))
+    except GatewayError as exc:
+        raise click.ClickException(exc.internal_detail or exc.detail) from exc
+    finally:
+        store.close()
+    current = settings.key_dir / LOG_KEY_FILE
+    if current.exists():
+        n = 1
+        while (settings.key_dir / f"{LOG_KEY_FILE}.retired-{n}").exists():
+            n += 1
+        current.rename(settings.key_dir / f"{LOG_KEY_FILE}.retired-{n}")
+    fd = os.open(current, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(new.note_signer.encode() + "\n")
+    current.with_suffix(".vkey").write_text(new.verifier.encode() + "\n", encoding="utf-8")
+    click.echo(f"rotated at size {epoch.from_size}: {old.origin} -> {new.origin}")
+    click.echo(f"new verifier key: {new.verifier.encode()}")
+    click.echo(f"hand-over note:\n{epoch.handover}")
+
+
+@audit.command("export")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Where to write the evidence bundle (JSON).",
+)
+def audit_export(out_file: Path) -> None:
+    """Export the whole log as a complete evidence bundle 导出完整审计日志.
+
+    Every record and every stored checkpoint, with the key history. Verify it anywhere
+    with: gateway audit verify FILE --key <pinned audit-log.vkey>
+    """
+    from gateway.audit.bundle import full_log_bundle
+    from gateway.audit.signing import load_log_signer
+
+    settings = _settings()
+    store = _open_store(settings, _bundle(lambda _s: load_log_signer(settings.key_dir)))
+    try:
+        bundle = full_log_bundle(store)
+    except GatewayError as exc:
+        raise click.ClickException(exc.internal_detail or exc.detail) from exc
+    finally:
+        store.close()
+    out_file.write_text(json.dumps(bundle, ensure_ascii=False), encoding="utf-8")
+    click.echo(f"{len(bundle['entries'])} records, {len(bundle['checkpoints']) + 1} checkpoints")
+
+
+@audit.command("check")
+def audit_check() -> None:
+    """Check the stored log: contiguous indices, leaf hashes, stored root 检查审计库."""
+    from gateway.audit.signing import load_log_signer
+
+    settings = _settings()
+    store = _open_store(settings, _bundle(lambda _s: load_log_signer(settings.key_dir)))
+    try:
+        store.check()
+        click.echo(f"ok: {store.size()} records; head {store.head().checkpoint.splitlines()[1]}")
+    except GatewayError as exc:
+        raise click.ClickException(exc.detail) from exc
+    finally:
+        store.close()
 
 
 if __name__ == "__main__":

@@ -84,12 +84,14 @@ def build_bundle(
     out_checkpoints = []
     for note in earlier:
         size = checkpoint_size(note)
-        out_checkpoints.append(
-            {
-                "checkpoint": note,
-                "consistency_proof": [_b64(h) for h in store.consistency_proof(size, head.size)],
-            }
+        # A checkpoint beyond the head is itself the evidence of a cut log: ship it
+        # without a proof and let the verifier say so.
+        proof = (
+            None
+            if size > head.size
+            else [_b64(h) for h in store.consistency_proof(size, head.size)]
         )
+        out_checkpoints.append({"checkpoint": note, "consistency_proof": proof})
     return {
         "type": BUNDLE_TYPE,
         "v": BUNDLE_VERSION,
@@ -115,8 +117,10 @@ def full_log_bundle(store: AuditStore, *, batch: int = 50_000) -> dict[str, Any]
         checkpoints.extend({"checkpoint": note} for note in page if note != head.checkpoint)
         if len(page) < 10_000:
             break
-        start_size = checkpoint_size(page[-1])
-        if start_size >= head.size:
+        # Sizes only grow with seq; +1 skips the page's last size (two checkpoints of one
+        # size exist only at a key rotation, where either one proves the same root).
+        start_size = checkpoint_size(page[-1]) + 1
+        if start_size > head.size:
             break
     return {
         "type": BUNDLE_TYPE,

@@ -202,7 +202,10 @@ class MemoryAuditStore:
             old = self._sequencer.signer
             final = TreeHead(size, self._root, old.sign(size, self._root))
             epoch = KeyEpoch(new_signer.origin, new_signer.verifier.encode(), size, handover(final))
-            self._checkpoints.append((size, final.checkpoint))
+            # Like the durable stores: the old key's checkpoint at this size is stored
+            # once (a batch may already have left one at exactly this size).
+            if (size, final.checkpoint) not in self._checkpoints:
+                self._checkpoints.append((size, final.checkpoint))
             self._checkpoints.append((size, new_signer.sign(size, self._root)))
             self._keys.append(epoch)
             self._sequencer.signer = new_signer

@@ -519,6 +519,10 @@ class PostgresAuditStore:
     def _sync_tree(self, size: int) -> None:
         """Make the in-memory tree cover at least ``size`` committed entries (ValueError
         if the log has fewer)."""
+        self._check_process()
+        if self._pool.closed:
+            # Proofs come from memory; a closed store still answers like a closed one.
+            raise unavailable(None, "audit store is closed")
         if size <= self._committed:
             return
         with self._writer():

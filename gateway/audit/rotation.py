@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -76,7 +77,7 @@ def _parse(text: str) -> Handover:
             raise NoteError(f"hand-over note: expected a {key!r} line, got {line!r}")
         fields[key] = value
     size_text = fields["size"]
-    if not size_text.isdigit() or (size_text.startswith("0") and size_text != "0"):
+    if re.fullmatch(r"0|[1-9][0-9]{0,18}", size_text) is None:
         raise NoteError("hand-over note: size is not a decimal number")
     try:
         root = base64.b64decode(fields["root"], validate=True)
@@ -84,6 +85,8 @@ def _parse(text: str) -> Handover:
         raise NoteError("hand-over note: root is not base64") from exc
     if len(root) != 32:
         raise NoteError("hand-over note: root is not 32 bytes")
+    if base64.b64encode(root).decode("ascii") != fields["root"]:
+        raise NoteError("hand-over note: root is not canonical base64")
     return Handover(
         fields["from-origin"], fields["to-origin"], int(size_text), root, fields["to-key"]
     )

@@ -569,6 +569,11 @@ def _check_partial(ctx: _Context, checks: _Checks) -> None:
         )
 
 
+_CUT: Final = "the log was cut"
+_FORK: Final = "the log was rolled back or forked"
+_UNCHECKABLE: Final = "cannot be checked"
+
+
 def _check_extras(ctx: _Context, raw: list[object], checks: _Checks) -> None:
     """The bundle's earlier checkpoints: signed, in their key's epoch, consistent."""
     good = 0
@@ -583,7 +588,9 @@ def _check_extras(ctx: _Context, raw: list[object], checks: _Checks) -> None:
             continue
         what = f"earlier checkpoint of size {checkpoint.size} (origin {checkpoint.origin})"
         proof: list[bytes] | None = None
-        if not ctx.complete:
+        head = ctx.head
+        # A checkpoint beyond the head can have no consistency proof; it proves a cut.
+        if not ctx.complete and (head is None or checkpoint.size <= head.size):
             try:
                 proof = _hash_list(item.get("consistency_proof"), f"{what}: consistency proof")
             except _MalformedError as exc:
@@ -613,11 +620,6 @@ def _check_extras(ctx: _Context, raw: list[object], checks: _Checks) -> None:
             "checkpoints",
             f"the bundle's {good} earlier checkpoint(s) are signed and consistent with the log",
         )
-
-
-_CUT: Final = "the log was cut"
-_FORK: Final = "the log was rolled back or forked"
-_UNCHECKABLE: Final = "cannot be checked"
 
 
 def _inconsistency(

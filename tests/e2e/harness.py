@@ -110,9 +110,9 @@ class Gateway:
             "/v1/query", json=body, headers={"Authorization": f"Bearer {self.token(system)}"}
         )
 
-    def get(self, system: str | None, path: str, **params: Any) -> httpx.Response:
-        """GET ``path`` as ``system`` (None: without a token)."""
-        headers = {} if system is None else {"Authorization": f"Bearer {self.token(system)}"}
+    def get(self, caller: str | None, path: str, /, **params: Any) -> httpx.Response:
+        """GET ``path`` as system ``caller`` (None: without a token)."""
+        headers = {} if caller is None else {"Authorization": f"Bearer {self.token(caller)}"}
         return self.client.get(path, params=params, headers=headers)
 
     def rows(self, system: str, sql: str, **extra: Any) -> list[list[Any]]:

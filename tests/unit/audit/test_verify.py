@@ -384,6 +384,19 @@ class TestCutTail:
             report, "the log was cut: you hold a checkpoint of size 42 but the log now has size 40"
         )
 
+    def test_carried_checkpoint_beyond_the_head_proves_a_cut(self, log: Log) -> None:
+        # build_bundle cannot prove consistency from a size above the head, so such a
+        # checkpoint travels without a proof; it is evidence of the cut by itself.
+        cut = MemoryAuditStore(log.signer)
+        cut.append_batch(log.records[:40])
+        bundle = build_bundle(cut, cut.entries(30, 35))
+        bundle["checkpoints"].append({"checkpoint": log.held(42), "consistency_proof": None})
+        assert_fails(
+            verify_bundle(bundle, [log.key]),
+            "earlier checkpoint of size 42 (origin audit.verify.test/1) is not a state of "
+            "this log: it is larger than the log's head of size 40; the log was cut",
+        )
+
 
 # --------------------------------------------------------------------------- rollback
 

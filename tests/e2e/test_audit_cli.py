@@ -1,0 +1,106 @@
+"""Operators' audit commands end to end: serve traffic into a SQLite log, export it,
+verify it offline with the pinned key, rotate the key, tamper with the database."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gateway.audit.signing import load_log_signer
+from gateway.audit.store import open_audit_store
+from gateway.cli import main
+from tests.e2e.harness import ROOT, demo_dsn, running_gateway
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A key directory (a copy of the demo keys) and a state directory with a SQLite log
+    holding some served and refused requests."""
+    keys = tmp_path / "keys"
+    shutil.copytree(ROOT / "keys" / "demo", keys)
+    state = tmp_path / "state"
+    state.mkdir()
+    store = open_audit_store(f"sqlite:{state / 'audit.sqlite'}", load_log_signer(keys))
+    with running_gateway("sqlite", demo_dsn("sqlite", tmp_path), tmp_path, audit=store) as gw:
+        for _ in range(3):
+            gw.query("rsj-subsidy", "SELECT person_id FROM population.people LIMIT 5")
+        gw.query("ybj-insurance", "SELECT address FROM population.people")
+    store.close()
+    env = {
+        "GATEWAY_KEY_DIR": str(keys),
+        "GATEWAY_STATE_DIR": str(state),
+        "GATEWAY_POLICY_DIR": str(ROOT / "policies"),
+    }
+    return env, keys
+
+
+def _run(env: dict[str, str], *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_export_verify_rotate_and_verify_again(
+    deployment: tuple[dict[str, str], Path], tmp_path: Path
+) -> None:
+    env, keys = deployment
+    pinned = tmp_path / "pinned.vkey"
+    shutil.copy(keys / "audit-log.demo.vkey", pinned)
+    code, out = _run(env, "audit", "check")
+    assert code == 0 and "ok: " in out, out
+    bundle = tmp_path / "log.json"
+    code, out = _run(env, "audit", "export", "--out", str(bundle))
+    assert code == 0, out
+    code, out = _run(env, "audit", "verify", str(bundle), "--key", str(pinned))
+    assert code == 0, out
+    # Rotate: the old key signs the hand-over with the new one; the old key file is
+    # moved aside only if it is the real (non-demo) key file, so copy it there first.
+    shutil.copy(keys / "audit-log.demo.key", keys / "audit-log.key")
+    code, out = _run(env, "audit", "rotate-key", "--origin", "audit.gateway.test/rotated")
+    assert code == 0, out
+    assert (keys / "audit-log.key.retired-1").exists()
+    assert load_log_signer(keys).origin == "audit.gateway.test/rotated"
+    rotated = tmp_path / "rotated.json"
+    code, out = _run(env, "audit", "export", "--out", str(rotated))
+    assert code == 0, out
+    # Only the OLD key is pinned: the hand-over carries trust to the new one.
+    code, out = _run(env, "audit", "verify", str(rotated), "--key", str(pinned))
+    assert code == 0, out
+    # A verifier that pinned an unrelated key accepts nothing.
+    other = tmp_path / "other.vkey"
+    other.write_text("audit.elsewhere/1+00000000+AQ" + "A" * 42 + "=\n")
+    code, out = _run(env, "audit", "verify", str(rotated), "--key", str(other))
+    assert code != 0
+
+
+def test_a_tampered_database_fails_check_and_verification(
+    deployment: tuple[dict[str, str], Path], tmp_path: Path
+) -> None:
+    env, keys = deployment
+    db = Path(env["GATEWAY_STATE_DIR"]) / "audit.sqlite"
+    with sqlite3.connect(db) as conn:
+        # An insider with database access: drop the guard, rewrite a refusal as served,
+        # and keep the leaf hash consistent with the new bytes.
+        conn.execute("DROP TRIGGER audit_log_no_update")
+        record = conn.execute("SELECT record FROM audit_log WHERE idx = 3").fetchone()[0]
+        forged = bytes(record).replace(b'"outcome":"refused"', b'"outcome":"served"')
+        assert forged != bytes(record)
+        import hashlib
+
+        conn.execute(
+            "UPDATE audit_log SET record = ?, leaf_hash = ?, outcome = 'served' WHERE idx = 3",
+            (forged, hashlib.sha256(b"\x00" + forged).digest()),
+        )
+    code, out = _run(env, "audit", "check")
+    assert code != 0 and "root" in out, out
+    bundle = tmp_path / "log.json"
+    code, out = _run(env, "audit", "export", "--out", str(bundle))
+    assert code == 0, out
+    code, out = _run(
+        env, "audit", "verify", str(bundle), "--key", str(keys / "audit-log.demo.vkey")
+    )
+    assert code == 1, out
+    assert "FAILED" in out
