@@ -36,7 +36,7 @@ from typing import Final, Self, TypeVar
 from urllib.parse import quote
 
 from gateway.audit.merkle import EMPTY_ROOT
-from gateway.audit.record import AuditRecord, Outcome
+from gateway.audit.record import AuditRecord, Outcome, leaf_hash_of
 from gateway.audit.sequencer import Appended, Sequencer, TreeHead
 from gateway.audit.signing import CheckpointSigner
 from gateway.audit.store import (
@@ -250,6 +250,9 @@ class SqliteAuditStore:
         self._uri = f"file:{quote(str(self._path), safe='/')}?mode=rw"
         self._busy_timeout_s = busy_timeout_s
         self._sequencer = Sequencer(signer)
+        #: Largest tree size known to be committed (proofs are served up to it).
+        self._committed = 0
+        self._commit_lock = threading.Lock()
         self._pid = os.getpid()
         self._write_lock = threading.Lock()
         try:
@@ -466,60 +469,61 @@ class SqliteAuditStore:
         """
         encoded = encode_batch(records)
         sequencer = self._sequencer
+        started: list[int] = []
 
         def insert(conn: sqlite3.Connection) -> Appended:
             check_current_key(self._current_key(conn), sequencer.signer, writing=True)
             size, root = self._read_state(conn)
             sequencer.catch_up(size, root, lambda a, b: self._read_entries(conn, a, b))
-            try:
-                conn.executemany(
-                    _INSERT,
-                    [
-                        (size + i, *columns, data, leaf)
-                        for i, (columns, data, leaf) in enumerate(encoded)
-                    ],
-                )
-                stored = [
-                    bytes(r[0])
-                    for r in conn.execute(
-                        "SELECT record FROM audit_log WHERE idx >= ? ORDER BY idx", (size,)
-                    )
-                ]
-                head = sequencer.seal(size, [data for _, data, _ in encoded], stored)
-                cur = conn.execute(
-                    "UPDATE audit_state SET size = ?, root = ? WHERE id = 0 AND size = ?"
-                    " AND root = ?",
-                    (head.size, head.root, size, root),
-                )
-                if cur.rowcount != 1:
-                    raise unavailable(None, "audit_state changed under the writer lock")
-                conn.execute(
-                    "INSERT INTO audit_checkpoints (size, origin, root, note) VALUES (?, ?, ?, ?)",
-                    (head.size, sequencer.signer.origin, head.root, head.checkpoint),
-                )
-            except BaseException:
-                sequencer.rollback(size)
-                raise
+            started.append(size)
+            conn.executemany(
+                _INSERT,
+                [
+                    (size + i, *columns, data, leaf)
+                    for i, (columns, data, leaf) in enumerate(encoded)
+                ],
+            )
+            # Read back from the entry before the batch: an open store must also notice
+            # that the last committed entry was deleted or rewritten behind its back.
+            back = list(self._read_entries(conn, max(size - 1, 0), size + len(encoded)))
+            if size > 0:
+                idx, data, _ = back.pop(0) if back else (-1, b"", b"")
+                if idx != size - 1 or leaf_hash_of(data) != sequencer.leaf(size - 1):
+                    raise unavailable(None, f"audit log entry {size - 1} changed or vanished")
+            head = sequencer.seal(size, [data for _, data, _ in encoded], [d for _, d, _ in back])
+            cur = conn.execute(
+                "UPDATE audit_state SET size = ?, root = ? WHERE id = 0 AND size = ? AND root = ?",
+                (head.size, head.root, size, root),
+            )
+            if cur.rowcount != 1:
+                raise unavailable(None, "audit_state changed under the writer lock")
+            conn.execute(
+                "INSERT INTO audit_checkpoints (size, origin, root, note) VALUES (?, ?, ?, ?)",
+                (head.size, sequencer.signer.origin, head.root, head.checkpoint),
+            )
             return Appended(size, len(encoded), head)
 
         try:
-            return self._locked_write("appending to the SQLite audit log", insert)
+            appended = self._locked_write("appending to the SQLite audit log", insert)
         except BaseException:
-            # COMMIT itself may have failed after seal(): forget what did not commit.
-            self._resync_after_failure()
+            # Forget the batch's leaves (sealed or not, the COMMIT did not happen). Never
+            # below the batch's start: a detected rollback of the stored state must go on
+            # being refused, not be adopted.
+            if started:
+                sequencer.rollback(started[0])
             raise
-
-    def _resync_after_failure(self) -> None:
-        try:
-            committed = self.size()
-        except AuditUnavailableError:
-            committed = 0
-        self._sequencer.rollback(committed)
+        with self._commit_lock:
+            self._committed = max(self._committed, appended.head.size)
+        return appended
 
     def _sync_tree(self, size: int) -> None:
-        """Make the in-memory tree cover at least ``size`` committed entries."""
-        if self._sequencer.size >= size:
-            return
+        """Make the in-memory tree cover at least ``size`` *committed* entries (a batch
+        may be sealed in the tree but not yet committed: no proofs for it)."""
+        if self._pool.closed:
+            raise unavailable(None, "audit store is closed")
+        with self._commit_lock:
+            if self._committed >= size:
+                return
         with self._write_lock:
 
             def read(conn: sqlite3.Connection) -> None:
@@ -531,10 +535,14 @@ class SqliteAuditStore:
                     )
                 finally:
                     self._rollback_quietly(conn)
+                with self._commit_lock:
+                    self._committed = max(self._committed, state_size)
 
             self._run("reading the SQLite audit log", read)
-        if self._sequencer.size < size:
-            raise ValueError(f"the log has {self._sequencer.size} entries, not {size}")
+        with self._commit_lock:
+            committed = self._committed
+        if committed < size:
+            raise ValueError(f"the log has {committed} entries, not {size}")
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         """See :meth:`AuditStore.inclusion_proof`."""

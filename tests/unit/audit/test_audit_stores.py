@@ -752,3 +752,33 @@ def test_memory_store_can_be_made_unavailable(signer: CheckpointSigner) -> None:
     store.unavailable = False
     assert store.size() == 1
     assert store.append(make_record(2)) == 1
+
+
+def test_an_open_store_keeps_refusing_a_rolled_back_log(
+    durable_location: str, durable_store: AuditStore
+) -> None:
+    """A consistent rollback (rows, state, checkpoints) behind an open store's back is
+    refused on every later append, not only the first."""
+    for n in range(5):
+        durable_store.append(make_record(n))
+    raw = RawLog(durable_location)
+    raw.drop_triggers()
+    root3 = durable_store.head().root  # any root: state no longer matches what was seen
+    raw.execute("DELETE FROM {t}audit_log WHERE idx >= 3")
+    raw.execute("UPDATE {t}audit_state SET size = 3, root = %s", (root3,))
+    for attempt in range(3):
+        with pytest.raises(AuditUnavailableError):
+            durable_store.append(make_record(100 + attempt))
+
+
+def test_an_open_store_notices_its_last_entry_vanished(
+    durable_location: str, durable_store: AuditStore
+) -> None:
+    for n in range(4):
+        durable_store.append(make_record(n))
+    raw = RawLog(durable_location)
+    raw.drop_triggers()
+    raw.execute("DELETE FROM {t}audit_log WHERE idx = 3")
+    with pytest.raises(AuditUnavailableError):
+        durable_store.append(make_record(50))
+    assert raw.count() == 3  # nothing was written past the hole
