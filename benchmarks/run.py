@@ -5,7 +5,8 @@ benchmarks/results/<time>[-quick].json.
     .venv/bin/python -m benchmarks.run --quick    # smoke run, about 30 s
 
 Sections: 1 per-stage cost, 2 overhead over a direct query (both in-process, SQLite and
-PostgreSQL), 3 HTTP load (wrk; SQLite, and PostgreSQL when reachable). See
+PostgreSQL), 3 HTTP load (wrk; SQLite, and PostgreSQL when reachable), 4 the audit log
+(group commit throughput and latency, full-log verification, receipt size). See
 benchmarks/README.md.
 """
 
@@ -26,7 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import http_load, overhead, stages
+from benchmarks import audit_log, http_load, overhead, stages
 from benchmarks.common import (
     DEFAULT_PG_DSN,
     FULL,
@@ -43,7 +44,7 @@ from benchmarks.common import (
     statistics_appeared,
 )
 
-SECTIONS = ("stages", "overhead", "http")
+SECTIONS = ("stages", "overhead", "http", "audit")
 
 
 def _log(message: str) -> None:
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run",
         description="Benchmarks of the gateway: per-stage cost, overhead over a direct "
-        "query, HTTP throughput. Prints tables and writes JSON to "
+        "query, HTTP throughput, the audit log. Prints tables and writes JSON to "
         "benchmarks/results/.",
     )
     parser.add_argument(
@@ -196,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         if "http" in sections:
             _log(f"load average {_load()}")
             results["http"] = http_load.run(targets, budget, workdir, _log)
+        if "audit" in sections:
+            _log(f"load average {_load()}")
+            results["audit"] = audit_log.run(args.quick, workdir, pg_base, _log)
         results["load_average"]["end"] = _load()
         print(
             f"\nLoad average (1, 5, 15 min) at start {results['load_average']['start']}, "

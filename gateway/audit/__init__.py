@@ -1,12 +1,18 @@
-"""The audit log: one durable record per request, written before any data leaves.
+"""The audit log: a verifiable RFC 6962 Merkle log with one record per request.
 
-``open_audit_store(settings.audit_location)`` gives an :class:`AuditStore`; build an
-:class:`AuditRecord` (ids from :func:`new_audit_id`, times from :func:`format_time`, both
-from the injected clock) and :meth:`AuditStore.append` it. If that raises
-:class:`~gateway.errors.AuditUnavailableError`, the consumer gets 503 and no data.
+``open_audit_store(settings.audit_location, signer)`` gives an :class:`AuditStore`; the
+request path appends through a :class:`~gateway.audit.commit.GroupCommitter`, which
+batches records into one durable transaction with one signed checkpoint
+(:mod:`gateway.audit.sequencer`) and hands back a :class:`~gateway.audit.receipt.Receipt`.
+If that raises :class:`~gateway.errors.AuditUnavailableError`, the consumer gets 503 and
+no data.
 
-Records are stored in a canonical encoding with RFC 6962 leaf hashes at contiguous
-indices, ready for the Merkle log with signed checkpoints of the next milestone.
+Module map: ``record`` (canonical encoding), ``merkle`` (RFC 6962 hashing and proofs),
+``note`` (C2SP signed notes and checkpoints), ``signing`` / ``rotation`` (log keys and
+hand-overs), ``store`` + ``sqlite`` / ``postgres`` / ``memory`` (storage), ``sequencer``
+and ``commit`` (batches), ``receipt``, ``rows`` (row commitments), ``identifiers`` and
+``evidence`` (keyed identifier tokens), ``bundle`` (evidence export) and ``verify`` (the
+offline verifier).
 """
 
 from __future__ import annotations
