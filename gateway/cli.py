@@ -587,6 +587,21 @@ def audit_check() -> None:
     try:
         store.check()
         click.echo(f"ok: {store.size()} records; head {store.head().checkpoint.splitlines()[1]}")
+        from datetime import timedelta
+
+        from gateway.audit.record import format_time
+
+        cutoff = format_time(datetime.now(UTC) - timedelta(days=settings.audit_retention_days))
+        older = store.search(until=cutoff, limit=1)
+        click.echo(
+            f"retention {settings.audit_retention_days} days: "
+            + (
+                f"records up to index {older[0][0]} are past it (the gateway never deletes; "
+                "archive them with `gateway audit export`)"
+                if older
+                else "no record is past it"
+            )
+        )
     except GatewayError as exc:
         raise click.ClickException(exc.detail) from exc
     finally:

@@ -51,6 +51,7 @@ def test_export_verify_rotate_and_verify_again(
     shutil.copy(keys / "audit-log.demo.vkey", pinned)
     code, out = _run(env, "audit", "check")
     assert code == 0 and "ok: " in out, out
+    assert "retention 1096 days: no record is past it" in out
     bundle = tmp_path / "log.json"
     code, out = _run(env, "audit", "export", "--out", str(bundle))
     assert code == 0, out
