@@ -25,7 +25,7 @@ from litestar.enums import MediaType
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
 
 from gateway.audit.bundle import build_bundle, checkpoint_size, keys_json
-from gateway.audit.receipt import Receipt
+from gateway.audit.commit import receipt_for
 from gateway.audit.record import AuditRecord, Outcome
 from gateway.audit.store import MAX_EXPORT_ENTRIES, AuditStore
 from gateway.catalog import Catalog
@@ -83,19 +83,6 @@ def _authenticate(services: Services, authorization: str | None) -> tuple[Princi
     return principal, scope_of(principal, services.bundle.catalog)
 
 
-def _receipt(store: AuditStore, index: int, record: AuditRecord) -> Receipt:
-    """A fresh receipt: the record's audit path to the latest signed head."""
-    head = store.head()
-    return Receipt(
-        origin=head.checkpoint.split("\n", 1)[0],
-        index=index,
-        audit_id=record.audit_id,
-        leaf_hash=record.leaf_hash(),
-        checkpoint=head.checkpoint,
-        inclusion_proof=tuple(store.inclusion_proof(index, head.size)),
-    )
-
-
 def _record_view(store: AuditStore, scope: AuditScope, index: int, record: AuditRecord) -> Any:
     view: dict[str, Any] = {"index": index}
     if scope.full_records:
@@ -106,7 +93,8 @@ def _record_view(store: AuditStore, scope: AuditScope, index: int, record: Audit
         shown = record.to_json_object()
         shown["internal_reason"] = None if record.internal_reason is None else "(withheld)"
         view["record"] = shown
-    view["receipt"] = _receipt(store, index, record).to_json()
+    # A fresh receipt: the record's audit path to the latest signed head.
+    view["receipt"] = receipt_for(store, store.head(), index, record).to_json()
     return view
 
 

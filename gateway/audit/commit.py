@@ -27,11 +27,11 @@ from typing import Protocol
 
 from gateway.audit.receipt import Receipt
 from gateway.audit.record import AuditRecord
-from gateway.audit.sequencer import Appended
+from gateway.audit.sequencer import Appended, TreeHead
 from gateway.audit.store import AuditStore, unavailable
 from gateway.errors import AuditUnavailableError
 
-__all__ = ["AuditWriter", "BatchStats", "GroupCommitter"]
+__all__ = ["AuditWriter", "BatchStats", "GroupCommitter", "receipt_for"]
 
 
 class AuditWriter(Protocol):
@@ -173,17 +173,20 @@ class GroupCommitter:
             future.set_result(receipt)
 
     def _receipts(self, appended: Appended, records: list[AuditRecord]) -> list[Receipt]:
-        head = appended.head
-        # The origin the checkpoint itself names (a rotation may follow at any moment).
-        origin = head.checkpoint.split("\n", 1)[0]
         return [
-            Receipt(
-                origin=origin,
-                index=appended.first + i,
-                audit_id=record.audit_id,
-                leaf_hash=record.leaf_hash(),
-                checkpoint=head.checkpoint,
-                inclusion_proof=tuple(self.store.inclusion_proof(appended.first + i, head.size)),
-            )
+            receipt_for(self.store, appended.head, appended.first + i, record)
             for i, record in enumerate(records)
         ]
+
+
+def receipt_for(store: AuditStore, head: TreeHead, index: int, record: AuditRecord) -> Receipt:
+    """The receipt of ``record`` at ``index``: its audit path to the signed ``head``."""
+    return Receipt(
+        # The origin the checkpoint itself names (a rotation may follow at any moment).
+        origin=head.checkpoint.split("\n", 1)[0],
+        index=index,
+        audit_id=record.audit_id,
+        leaf_hash=record.leaf_hash(),
+        checkpoint=head.checkpoint,
+        inclusion_proof=tuple(store.inclusion_proof(index, head.size)),
+    )
