@@ -209,6 +209,8 @@ class _Run:
     exhausted: bool = False
     #: Paced runs: appends that started more than 1 ms after their slot.
     late: int = 0
+    #: CPU seconds of this process (appenders and the committer's writer) during the run.
+    cpu_s: float = 0.0
 
 
 def _run_threads(
@@ -216,9 +218,9 @@ def _run_threads(
     pools: list[list[AuditRecord]],
     body: Callable[[int, list[AuditRecord], list[float], float], None],
     seconds: float,
-) -> tuple[float, list[float], list[float]]:
+) -> tuple[float, list[float], list[float], float]:
     """Start ``threads`` workers together; ``body(i, pool, latencies, start)`` runs in
-    each. Returns (start, end time of each worker, all latencies)."""
+    each. Returns (start, end time of each worker, all latencies, CPU seconds used)."""
     barrier = threading.Barrier(threads + 1)
     latencies: list[list[float]] = [[] for _ in range(threads)]
     ends = [0.0] * threads
@@ -239,15 +241,17 @@ def _run_threads(
     ]
     for w in workers:
         w.start()
+    cpu = time.process_time()
     start_box[0] = time.perf_counter()
     barrier.wait()
     for w in workers:
         w.join(timeout=seconds + 60)
+    cpu = time.process_time() - cpu
     if errors:
         raise errors[0]
     if any(w.is_alive() for w in workers):
         raise RuntimeError("an appender thread did not finish")
-    return start_box[0], ends, [x for chunk in latencies for x in chunk]
+    return start_box[0], ends, [x for chunk in latencies for x in chunk], cpu
 
 
 def closed_loop(
@@ -258,7 +262,7 @@ def closed_loop(
     estimate: float,
 ) -> _Run:
     """``threads`` appenders, each appending again as soon as its call returns."""
-    quota = max(50, math.ceil(estimate * seconds * 2 / threads))
+    quota = max(100, math.ceil(max(estimate, 1_000.0) * seconds * 3 / threads))
     pools = [records.pool(quota) for _ in range(threads)]
     exhausted = [False]
 
@@ -276,8 +280,8 @@ def closed_loop(
             append(record)
             out.append(time.perf_counter() - now)
 
-    start, ends, latencies = _run_threads(threads, pools, body, seconds)
-    return _Run(len(latencies), max(ends) - start, latencies, exhausted[0])
+    start, ends, latencies, cpu = _run_threads(threads, pools, body, seconds)
+    return _Run(len(latencies), max(ends) - start, latencies, exhausted[0], cpu_s=cpu)
 
 
 def paced(
@@ -306,8 +310,8 @@ def paced(
             append(record)
             out.append(time.perf_counter() - began)
 
-    start, ends, latencies = _run_threads(threads, pools, body, seconds)
-    return _Run(len(latencies), max(ends) - start, latencies, late=sum(late))
+    start, ends, latencies, cpu = _run_threads(threads, pools, body, seconds)
+    return _Run(len(latencies), max(ends) - start, latencies, late=sum(late), cpu_s=cpu)
 
 
 # ------------------------------------------------------------------------------ stores
@@ -413,6 +417,11 @@ class _Config:
             "mean_batch": (self.batched_records / self.batches if self.batches else 1.0),
             "largest_batch": self.largest if self.mode == "group" else 1,
             "pool_exhausted": any(r.exhausted for r in self.rounds),
+            # Cores this process kept busy; 1.0 = one core, all the GIL lets Python use.
+            "cpu_cores": sum(r.cpu_s for r in self.rounds) / sum(r.elapsed_s for r in self.rounds),
+            "cpu_us_per_append": sum(r.cpu_s for r in self.rounds)
+            / max(1, sum(r.appended for r in self.rounds))
+            * 1e6,
         }
         if self.rate is not None:
             appended = sum(r.appended for r in self.rounds)
@@ -523,9 +532,19 @@ def verification(budget: AuditBudget, log: Callable[[str], None]) -> dict[str, A
             lambda: verify_bundle(bundle, [verifier]).ok,
         ),
         (
+            "verify_bundle --fast",
+            "verify_bundle(decode_records=False) (`gateway audit verify --fast`)",
+            lambda: verify_bundle(bundle, [verifier], decode_records=False).ok,
+        ),
+        (
             "verify_bundle_json",
             "verify_bundle_json (from the file's bytes: + JSON parse)",
             lambda: verify_bundle_json(data, [verifier]).ok,
+        ),
+        (
+            "verify_bundle_json --fast",
+            "verify_bundle_json(decode_records=False) (file bytes, `--fast`)",
+            lambda: verify_bundle_json(data, [verifier], decode_records=False).ok,
         ),
     ]
     results: list[dict[str, Any]] = []
@@ -671,6 +690,8 @@ def _print(results: dict[str, Any], budget: AuditBudget) -> None:
                 str(r["largest_batch"]),
                 fmt(r["p50_ms"], 2),
                 fmt(r["p99_ms"], 2),
+                fmt(r["cpu_cores"], 2),
+                fmt(r["cpu_us_per_append"]),
             ]
         )
     best = {
@@ -698,6 +719,8 @@ def _print(results: dict[str, Any], budget: AuditBudget) -> None:
             "largest",
             "p50 ms",
             "p99 ms",
+            "CPU cores",
+            "CPU µs/append",
         ],
         rows,
         note=(
@@ -705,6 +728,8 @@ def _print(results: dict[str, Any], budget: AuditBudget) -> None:
             "Ed25519 checkpoint a batch,\n"
             "   receipt with inclusion proof); store.append = one record per transaction, "
             f"no committer. max_batch {results['max_batch']}.\n"
+            "   CPU = this process's CPU time (appenders + writer thread; not the database "
+            "server's) ÷ wall time, and per append.\n"
             f"   target ≥ {TARGET_APPENDS_PER_S:,}/s: {verdicts}"
             + (
                 "\n   * an appender ran out of pre-built records: rate understated"
@@ -727,6 +752,7 @@ def _print(results: dict[str, Any], budget: AuditBudget) -> None:
                 fmt(r["max_ms"], 1),
                 fmt(r["mean_batch"], 1),
                 f"{r['late_fraction'] * 100:.1f}",
+                fmt(r["cpu_cores"], 2),
             ]
         )
     verdicts = ", ".join(
@@ -748,6 +774,7 @@ def _print(results: dict[str, Any], budget: AuditBudget) -> None:
             "max ms",
             "mean batch",
             "late %",
+            "CPU cores",
         ],
         rows,
         note=(

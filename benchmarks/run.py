@@ -1,8 +1,8 @@
 """Run the gateway benchmarks and print the tables; results also go to
 benchmarks/results/<time>[-quick].json.
 
-    .venv/bin/python -m benchmarks.run            # full run, about 9 minutes
-    .venv/bin/python -m benchmarks.run --quick    # smoke run, about 30 s
+    .venv/bin/python -m benchmarks.run            # full run, about 13 minutes
+    .venv/bin/python -m benchmarks.run --quick    # smoke run, about 1 minute
 
 Sections: 1 per-stage cost, 2 overhead over a direct query (both in-process, SQLite and
 PostgreSQL), 3 HTTP load (wrk; SQLite, and PostgreSQL when reachable), 4 the audit log

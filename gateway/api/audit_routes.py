@@ -94,7 +94,9 @@ def _record_view(store: AuditStore, scope: AuditScope, index: int, record: Audit
         shown["internal_reason"] = None if record.internal_reason is None else "(withheld)"
         view["record"] = shown
     # A fresh receipt: the record's audit path to the latest signed head.
-    view["receipt"] = receipt_for(store, store.head(), index, record).to_json()
+    view["receipt"] = receipt_for(
+        store, store.head(), index, record.audit_id, record.leaf_hash()
+    ).to_json()
     return view
 
 

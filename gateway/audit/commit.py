@@ -28,7 +28,7 @@ from typing import Protocol
 from gateway.audit.receipt import Receipt
 from gateway.audit.record import AuditRecord
 from gateway.audit.sequencer import Appended, TreeHead
-from gateway.audit.store import AuditStore, unavailable
+from gateway.audit.store import AuditStore, EncodedRecord, encode_record, unavailable
 from gateway.errors import AuditUnavailableError
 
 __all__ = ["AuditWriter", "BatchStats", "GroupCommitter", "receipt_for"]
@@ -53,7 +53,7 @@ class BatchStats:
     failures: int = 0
 
 
-_Pending = tuple[AuditRecord, "Future[Receipt]"]
+_Pending = tuple[EncodedRecord, "Future[Receipt]"]
 
 
 class GroupCommitter:
@@ -82,13 +82,12 @@ class GroupCommitter:
 
     def append(self, record: AuditRecord) -> Receipt:
         """Queue ``record`` and wait for its receipt. Raises AuditUnavailableError."""
-        try:
-            record.canonical_bytes()  # a bad record fails alone, not its whole batch
-        except (TypeError, ValueError) as exc:
-            raise unavailable(exc, "audit record cannot be encoded") from exc
+        # Encoded here, once, in the request's thread: a bad record fails alone (not its
+        # whole batch), and the single writer thread only stores and signs.
+        encoded = encode_record(record)
         future: Future[Receipt] = Future()
         self._ensure_writer()
-        self._queue.put((record, future))
+        self._queue.put((encoded, future))
         try:
             return future.result(timeout=self._timeout_s)
         except FutureTimeout as exc:
@@ -172,21 +171,25 @@ class GroupCommitter:
         for (_, future), receipt in zip(live, receipts, strict=True):
             future.set_result(receipt)
 
-    def _receipts(self, appended: Appended, records: list[AuditRecord]) -> list[Receipt]:
+    def _receipts(self, appended: Appended, records: list[EncodedRecord]) -> list[Receipt]:
         return [
-            receipt_for(self.store, appended.head, appended.first + i, record)
-            for i, record in enumerate(records)
+            receipt_for(
+                self.store, appended.head, appended.first + i, enc.columns.audit_id, enc.leaf
+            )
+            for i, enc in enumerate(records)
         ]
 
 
-def receipt_for(store: AuditStore, head: TreeHead, index: int, record: AuditRecord) -> Receipt:
-    """The receipt of ``record`` at ``index``: its audit path to the signed ``head``."""
+def receipt_for(
+    store: AuditStore, head: TreeHead, index: int, audit_id: str, leaf_hash: bytes
+) -> Receipt:
+    """The receipt of the entry at ``index``: its audit path to the signed ``head``."""
     return Receipt(
         # The origin the checkpoint itself names (a rotation may follow at any moment).
         origin=head.checkpoint.split("\n", 1)[0],
         index=index,
-        audit_id=record.audit_id,
-        leaf_hash=record.leaf_hash(),
+        audit_id=audit_id,
+        leaf_hash=leaf_hash,
         checkpoint=head.checkpoint,
         inclusion_proof=tuple(store.inclusion_proof(index, head.size)),
     )

@@ -17,6 +17,7 @@ from gateway.audit.record import AuditRecord, Outcome
 from gateway.audit.sequencer import Appended, Sequencer, TreeHead
 from gateway.audit.signing import CheckpointSigner
 from gateway.audit.store import (
+    EncodedRecord,
     KeyEpoch,
     StoredEntry,
     StoredRow,
@@ -67,7 +68,7 @@ class MemoryAuditStore:
         """See :meth:`AuditStore.append`."""
         return self.append_batch([record]).first
 
-    def append_batch(self, records: Sequence[AuditRecord]) -> Appended:
+    def append_batch(self, records: Sequence[AuditRecord | EncodedRecord]) -> Appended:
         """See :meth:`AuditStore.append_batch`. Raises AuditUnavailableError when closed,
         set unavailable, for a duplicate ``audit_id`` or a record that cannot be encoded."""
         encoded = encode_batch(records)

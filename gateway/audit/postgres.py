@@ -71,6 +71,7 @@ from gateway.audit.store import (
     META_ROWS,
     SCHEMA_VERSION,
     ConnectionPool,
+    EncodedRecord,
     KeyEpoch,
     SearchColumns,
     StoredEntry,
@@ -541,7 +542,7 @@ class PostgresAuditStore:
         """See :meth:`AuditStore.append`."""
         return self.append_batch([record]).first
 
-    def append_batch(self, records: Sequence[AuditRecord]) -> Appended:
+    def append_batch(self, records: Sequence[AuditRecord | EncodedRecord]) -> Appended:
         """See :meth:`AuditStore.append_batch`: committed with ``synchronous_commit = on``
         when it returns.
 

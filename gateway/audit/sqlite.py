@@ -44,6 +44,7 @@ from gateway.audit.store import (
     META_ROWS,
     SCHEMA_VERSION,
     ConnectionPool,
+    EncodedRecord,
     KeyEpoch,
     SearchColumns,
     StoredEntry,
@@ -460,7 +461,7 @@ class SqliteAuditStore:
         """See :meth:`AuditStore.append`."""
         return self.append_batch([record]).first
 
-    def append_batch(self, records: Sequence[AuditRecord]) -> Appended:
+    def append_batch(self, records: Sequence[AuditRecord | EncodedRecord]) -> Appended:
         """See :meth:`AuditStore.append_batch`: durable (WAL fsync'd) when it returns.
 
         Raises AuditUnavailableError on any failure, including a duplicate ``audit_id``,

@@ -47,11 +47,13 @@ __all__ = [
     "SCHEMA_VERSION",
     "AuditStore",
     "ConnectionPool",
+    "EncodedRecord",
     "KeyEpoch",
     "SearchColumns",
     "StoredEntry",
     "StoredRow",
     "decode_stored",
+    "encode_record",
     "open_audit_store",
     "search_columns",
     "unavailable",
@@ -102,7 +104,7 @@ class AuditStore(Protocol):
         """Append one record (a batch of one) and return its index."""
         ...
 
-    def append_batch(self, records: Sequence[AuditRecord]) -> Appended:
+    def append_batch(self, records: Sequence[AuditRecord | EncodedRecord]) -> Appended:
         """Store ``records`` at the next contiguous indices, in order, and sign a
         checkpoint covering them, all in one durable transaction (see
         :mod:`gateway.audit.sequencer`). When this returns, the records and the checkpoint
@@ -331,25 +333,38 @@ def verify_rows(rows: Iterable[StoredRow], *, state_size: int, state_root: bytes
     return expected
 
 
-def encode_batch(
-    records: Sequence[AuditRecord],
-) -> list[tuple[SearchColumns, bytes, bytes]]:
-    """(searchable columns, canonical bytes, leaf hash) per record, in order. Raises
+class EncodedRecord(NamedTuple):
+    """A record ready to store: searchable columns, canonical bytes, leaf hash."""
+
+    columns: SearchColumns
+    data: bytes
+    leaf: bytes
+
+
+def encode_record(record: AuditRecord) -> EncodedRecord:
+    """Encode once (the group committer does it in the request's thread, so the single
+    writer thread does not). Raises AuditUnavailableError if ``record`` cannot be encoded."""
+    try:
+        data = record.canonical_bytes()
+    except (TypeError, ValueError) as exc:
+        raise unavailable(exc, "audit record cannot be encoded") from exc
+    return EncodedRecord(search_columns(record), data, leaf_hash_of(data))
+
+
+def encode_batch(records: Sequence[AuditRecord | EncodedRecord]) -> list[EncodedRecord]:
+    """:func:`encode_record` of each record not encoded yet, in order. Raises
     AuditUnavailableError for an empty batch, a record that cannot be encoded or two
     records with the same ``audit_id``."""
     if not records:
         raise unavailable(None, "empty audit batch")
-    out: list[tuple[SearchColumns, bytes, bytes]] = []
+    out: list[EncodedRecord] = []
     seen: set[str] = set()
     for record in records:
-        try:
-            data = record.canonical_bytes()
-        except (TypeError, ValueError) as exc:
-            raise unavailable(exc, "audit record cannot be encoded") from exc
-        if record.audit_id in seen:
-            raise unavailable(None, f"duplicate audit_id {record.audit_id} in one batch")
-        seen.add(record.audit_id)
-        out.append((search_columns(record), data, leaf_hash_of(data)))
+        encoded = record if isinstance(record, EncodedRecord) else encode_record(record)
+        if encoded.columns.audit_id in seen:
+            raise unavailable(None, f"duplicate audit_id {encoded.columns.audit_id} in one batch")
+        seen.add(encoded.columns.audit_id)
+        out.append(encoded)
     return out
 
 
