@@ -608,5 +608,66 @@ def audit_check() -> None:
         store.close()
 
 
+@audit.command("witness-push")
+@click.option(
+    "--url", required=True, help="Base URL of the witness gateway, e.g. https://gw.ybj.example"
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the cosigned checkpoint here (default: print it).",
+)
+def audit_witness_push(url: str, out_file: Path | None) -> None:
+    """Have a witness cosign the latest checkpoint 请见证方联署最新检查点.
+
+    Sends the log's latest signed checkpoint with a consistency proof from the size the
+    witness last cosigned (C2SP tlog-witness; a 409 answer tells that size and the request
+    is repeated). The cosigned note then verifies with
+    gateway audit verify --key <log key> --checkpoint FILE --witness <witness key> --min-witnesses 1
+    """
+    from gateway.audit.signing import load_log_signer
+    from gateway.audit.witness import add_checkpoint_body, parse_size_answer
+
+    settings = _settings()
+    store = _open_store(settings, _bundle(lambda _s: load_log_signer(settings.key_dir)))
+    try:
+        head = store.head()
+        old, proof = 0, store.consistency_proof(0, head.size)
+        for _ in range(3):
+            resp = httpx.post(
+                url.rstrip("/") + "/v1/witness/add-checkpoint",
+                content=add_checkpoint_body(old, proof, head.checkpoint).encode("utf-8"),
+                headers={"Content-Type": "text/plain; charset=utf-8"},
+                timeout=30,
+            )
+            if resp.status_code == 409:
+                old = parse_size_answer(resp.text)
+                if old > head.size:
+                    raise click.ClickException(
+                        f"the witness has cosigned size {old}, beyond this log's {head.size}: "
+                        "the log was cut or rolled back"
+                    )
+                proof = store.consistency_proof(old, head.size)
+                continue
+            if resp.status_code != 200:
+                raise click.ClickException(
+                    f"the witness refused ({resp.status_code}): {resp.text.strip()}"
+                )
+            cosigned = head.checkpoint + resp.text
+            if out_file is None:
+                click.echo(cosigned, nl=False)
+            else:
+                out_file.write_text(cosigned, encoding="utf-8")
+                click.echo(f"cosigned checkpoint of size {head.size} written to {out_file}")
+            return
+        raise click.ClickException("the witness kept changing its size; try again")
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach the witness: {exc}") from exc
+    finally:
+        store.close()
+
+
 if __name__ == "__main__":
     main()

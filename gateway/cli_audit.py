@@ -22,6 +22,7 @@ from gateway.audit.verify import (
     verify_body,
     verify_bundle_json,
     verify_checkpoint,
+    verify_cosignatures,
     verify_receipt,
 )
 from gateway.errors import ConfigurationError
@@ -213,8 +214,10 @@ def verify_command(
         raise click.UsageError(
             "nothing to verify: give a BUNDLE, --receipt, --checkpoint or --body"
         )
-    if bundle is None and min_witnesses:
-        raise click.UsageError("--min-witnesses applies to a BUNDLE's checkpoint; give one")
+    if bundle is None and min_witnesses and not checkpoints:
+        raise click.UsageError(
+            "--min-witnesses applies to a BUNDLE's checkpoint or to --checkpoint notes"
+        )
 
     unreadable: list[Check] = []
     receipt_values: list[tuple[Path, Receipt]] = []
@@ -250,6 +253,8 @@ def verify_command(
             report += _labelled(verify_receipt(receipt, pinned), path)
         for path, note in notes:
             report += _labelled(verify_checkpoint(note, pinned), path)
+            if min_witnesses or witness_keys:
+                report += _labelled(verify_cosignatures(note, witness_keys, min_witnesses), path)
         if body is not None and body_bytes is not None:
             report += _labelled(verify_body(body_bytes, pinned), body)
 

@@ -19,6 +19,7 @@ from gateway.audit.commit import GroupCommitter
 from gateway.audit.evidence import EvidenceKeys, load_audit_secret
 from gateway.audit.signing import CheckpointSigner, load_log_signer
 from gateway.audit.store import AuditStore
+from gateway.audit.witness import SqliteWitnessState, Witness, load_witness
 from gateway.auth.keys import GatewayKeyStore, load_pseudonym_secret
 from gateway.auth.replay import ReplayCache, open_replay_cache
 from gateway.auth.systems import SystemRegistry
@@ -110,6 +111,8 @@ class Services:
     audit_log: GroupCommitter
     audit_signer: CheckpointSigner
     evidence: EvidenceKeys
+    #: Cosigns other gateways' checkpoints when the key directory holds a witness key.
+    witness: Witness | None
     backends: Mapping[str, Backend]
     telemetry: Telemetry
     replay: ReplayCache
@@ -146,6 +149,11 @@ def build_services(
     signer = load_log_signer(settings.key_dir)
     evidence = EvidenceKeys.from_secret(load_audit_secret(settings.key_dir))
     audit = audit or open_audit_store(settings.audit_location, signer)
+    witness = load_witness(
+        settings.key_dir,
+        lambda: SqliteWitnessState(settings.state_dir / "witness.sqlite"),
+        lambda: int(clock().timestamp()),
+    )
     audit_log = GroupCommitter(
         audit,
         max_batch=settings.audit_batch_max,
@@ -202,6 +210,7 @@ def build_services(
         audit_log=audit_log,
         audit_signer=signer,
         evidence=evidence,
+        witness=witness,
         backends=backends,
         telemetry=telemetry,
         replay=replay,

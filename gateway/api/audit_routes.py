@@ -19,7 +19,8 @@ import base64
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from litestar import Request, Response, get
+import anyio.to_thread
+from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.enums import MediaType
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
@@ -349,6 +350,40 @@ def export_bundle(
     )
 
 
+@post(
+    "/v1/witness/add-checkpoint",
+    status_code=200,
+    summary="Witness: cosign another log's checkpoint (C2SP tlog-witness add-checkpoint)",
+    description=(
+        "Body: 'old <size>', the consistency proof (base64, one hash per line), a blank "
+        "line, the signed checkpoint. 200: cosignature line(s); 409 (text/x.tlog.size): "
+        "the witness's size, retry with a proof from it; 404: a log this witness does not "
+        "follow; 403: bad log signature; 422: inconsistent (fork or rollback). Served only "
+        "when the key directory holds witness.key. 见证方联署检查点。"
+    ),
+    tags=["audit"],
+)
+async def witness_add_checkpoint(request: Request[Any, Any, State]) -> Response[str]:
+    witness = _services(request).witness
+    if witness is None:
+        return Response(
+            "this gateway is not configured as a witness\n",
+            status_code=404,
+            media_type="text/plain; charset=utf-8",
+        )
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        return Response(
+            "the body is not UTF-8\n", status_code=400, media_type="text/plain; charset=utf-8"
+        )
+    # Signature check, proof and a durable SQLite write: off the event loop.
+    answer = await anyio.to_thread.run_sync(witness.add_checkpoint, text)
+    return Response(
+        answer.text, status_code=answer.status, media_type=f"{answer.media_type}; charset=utf-8"
+    )
+
+
 AUDIT_ROUTES = [
     search_records,
     get_record,
@@ -358,4 +393,5 @@ AUDIT_ROUTES = [
     inclusion_proof,
     consistency_proof,
     export_bundle,
+    witness_add_checkpoint,
 ]

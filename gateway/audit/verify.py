@@ -1063,6 +1063,14 @@ def verify_bundle_json(
     )
 
 
+def verify_cosignatures(note: str, witnesses: Sequence[Verifier], minimum: int) -> Report:
+    """Whether a checkpoint note carries at least ``minimum`` valid cosignatures by the
+    ``witnesses`` keys (the log's own signature is checked by :func:`verify_checkpoint`)."""
+    checks = _Checks()
+    _check_witnesses(note, witnesses, minimum, checks)
+    return checks.report()
+
+
 def verify_receipt(receipt: Receipt, pinned: Sequence[Verifier]) -> Report:
     """Verify a receipt by itself: its checkpoint is signed by the pinned key named like
     the receipt's origin, and its inclusion proof takes its leaf hash at its index to that

@@ -132,14 +132,14 @@ def running_gateway(
     telemetry: Telemetry | None = None,
     settings_overrides: dict[str, Any] | None = None,
 ) -> Iterator[Gateway]:
-    settings = Settings(
-        policy_dir=ROOT / "policies",
-        key_dir=ROOT / "keys" / "demo",
-        state_dir=tmp / "state",
-        issuer=ISSUER,
-        backend_dsns={"demo": dsn},
-        **(settings_overrides or {}),
-    )
+    options: dict[str, Any] = {
+        "policy_dir": ROOT / "policies",
+        "key_dir": ROOT / "keys" / "demo",
+        "state_dir": tmp / "state",
+        "issuer": ISSUER,
+        "backend_dsns": {"demo": dsn},
+    }
+    settings = Settings(**(options | (settings_overrides or {})))
     services = build_services(
         settings,
         audit=audit or MemoryAuditStore(demo_signer()),

@@ -6,7 +6,9 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -105,3 +107,64 @@ def test_a_tampered_database_fails_check_and_verification(
     )
     assert code == 1, out
     assert "FAILED" in out
+
+
+def test_another_gateway_witnesses_the_log(
+    deployment: tuple[dict[str, str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Department B's gateway cosigns A's checkpoints; the verifier requires it."""
+    from gateway.audit.note import ALG_COSIGNATURE_V1, generate_key
+
+    env, keys = deployment
+    witness_keys = tmp_path / "witness-keys"
+    shutil.copytree(ROOT / "keys" / "demo", witness_keys)
+    skey, vkey = generate_key("witness.ybj.gateway.test", alg=ALG_COSIGNATURE_V1)
+    (witness_keys / "witness.key").write_text(skey + "\n")
+    (witness_keys / "witnessed-logs.vkeys").write_text((keys / "audit-log.demo.vkey").read_text())
+    witness_vkey = tmp_path / "witness.vkey"
+    witness_vkey.write_text(vkey + "\n")
+    wdir = tmp_path / "witness"
+    wdir.mkdir()
+    with running_gateway(
+        "sqlite",
+        demo_dsn("sqlite", wdir),
+        wdir,
+        settings_overrides={"key_dir": witness_keys},
+    ) as witness:
+
+        def post(url: str, **kwargs: Any) -> Any:
+            assert url == "https://witness.test/v1/witness/add-checkpoint"
+            kwargs.pop("timeout", None)
+            return witness.client.post("/v1/witness/add-checkpoint", **kwargs)
+
+        monkeypatch.setattr(httpx, "post", post)
+        out = tmp_path / "cosigned.note"
+        push = ("audit", "witness-push", "--url", "https://witness.test")
+        code, text = _run(env, *push, "--out", str(out))
+        assert code == 0, text
+        pinned = str(keys / "audit-log.demo.vkey")
+        args = ["audit", "verify", "--key", pinned, "--checkpoint", str(out)]
+        code, text = _run(env, *args, "--witness", str(witness_vkey), "--min-witnesses", "1")
+        assert code == 0, text
+        code, text = _run(env, *args, "--witness", str(witness_vkey), "--min-witnesses", "2")
+        assert code == 1, text
+        # The log grows; the next push starts from the witness's size (409, then a proof).
+        store = open_audit_store(
+            f"sqlite:{Path(env['GATEWAY_STATE_DIR']) / 'audit.sqlite'}", load_log_signer(keys)
+        )
+        from tests.unit.audit.audit_support import make_record
+
+        store.append_batch([make_record(n) for n in range(3)])
+        store.close()
+        code, text = _run(env, *push, "--out", str(out))
+        assert code == 0, text
+        # A rewritten log (same key, other history) is refused by the witness.
+        db = Path(env["GATEWAY_STATE_DIR"]) / "audit.sqlite"
+        db.unlink()
+        Path(str(db) + "-wal").unlink(missing_ok=True)
+        Path(str(db) + "-shm").unlink(missing_ok=True)
+        fresh = open_audit_store(f"sqlite:{db}", load_log_signer(keys))
+        fresh.append_batch([make_record(100 + n) for n in range(20)])
+        fresh.close()
+        code, text = _run(env, *push)
+        assert code != 0 and "422" in text, text
