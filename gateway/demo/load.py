@@ -659,8 +659,14 @@ def ensure_demo_database(
     """
     key = demo_data_key(seed, people)
     with _session(dsn) as session:
-        if _is_current(session, key):
-            return False
+        try:
+            if _is_current(session, key):
+                return False
+        except BackendQueryError:
+            # Unlocked fast path: on MariaDB/MySQL, DDL is not transactional, so a
+            # concurrent loader may have dropped a table this check reads. Decide again
+            # under the lock.
+            pass
         with session.exclusive():
             if _is_current(session, key):
                 return False
