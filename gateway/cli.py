@@ -494,11 +494,11 @@ def audit_init_key(origin: str, out_dir: Path | None) -> None:
     auditors). Refuses to overwrite existing files.
     """
     from gateway.audit.evidence import AUDIT_SECRET_FILE, write_audit_secret
-    from gateway.audit.signing import write_log_key
+    from gateway.audit.signing import new_log_signer, write_log_key
 
     directory = out_dir or _settings().key_dir
     try:
-        private, public = write_log_key(directory, origin)
+        private, public = write_log_key(directory, new_log_signer(origin))
     except (FileExistsError, ConfigurationError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"private key: {private}\nverifier key ({public}):\n{public.read_text().strip()}")
@@ -517,31 +517,40 @@ def audit_rotate_key(origin: str) -> None:
     new key in its place. Verifiers that pinned the old key accept the new one through the
     hand-over.
     """
-    from gateway.audit.note import Signer, generate_key
     from gateway.audit.rotation import sign_handover
-    from gateway.audit.signing import LOG_KEY_FILE, CheckpointSigner, load_log_signer
+    from gateway.audit.signing import LOG_KEY_FILE, load_log_signer, new_log_signer
+    from gateway.auth.keys import write_private
 
     settings = _settings()
     old = _bundle(lambda _s: load_log_signer(settings.key_dir))
     if origin == old.origin:
         raise click.ClickException("the new origin must differ from the current one")
-    new = CheckpointSigner(Signer.parse(generate_key(origin)[0]))
+    new = _bundle(lambda _s: new_log_signer(origin))
+    # The new private key is on disk BEFORE the log switches to it: a log whose current
+    # key nobody holds could never be appended to again.
+    current = settings.key_dir / LOG_KEY_FILE
+    pending = settings.key_dir / f"{LOG_KEY_FILE}.next"
+    try:
+        write_private(pending, (new.note_signer.encode() + "\n").encode("utf-8"))
+    except FileExistsError as exc:
+        raise click.ClickException(
+            f"{pending} exists: an earlier rotation did not finish; check the log's key "
+            "history (GET /v1/audit/keys) and move the right key in place"
+        ) from exc
     store = _open_store(settings, old)
     try:
         epoch = store.rotate(new, lambda head: sign_handover(old, new, head))
     except GatewayError as exc:
+        pending.unlink()
         raise click.ClickException(exc.internal_detail or exc.detail) from exc
     finally:
         store.close()
-    current = settings.key_dir / LOG_KEY_FILE
     if current.exists():
         n = 1
         while (settings.key_dir / f"{LOG_KEY_FILE}.retired-{n}").exists():
             n += 1
         current.rename(settings.key_dir / f"{LOG_KEY_FILE}.retired-{n}")
-    fd = os.open(current, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(new.note_signer.encode() + "\n")
+    pending.rename(current)
     current.with_suffix(".vkey").write_text(new.verifier.encode() + "\n", encoding="utf-8")
     click.echo(f"rotated at size {epoch.from_size}: {old.origin} -> {new.origin}")
     click.echo(f"new verifier key: {new.verifier.encode()}")

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from gateway.audit.identifiers import IdentifierRedactor
+from gateway.auth.keys import load_secret, write_secret
 from gateway.errors import ConfigurationError
 
 __all__ = [
@@ -64,32 +64,11 @@ class EvidenceKeys:
 
 
 def load_audit_secret(key_dir: Path) -> bytes:
-    """The audit secret of ``key_dir`` (the real file wins over the demo one): 32 raw bytes
-    or 64 hex digits. Raises ConfigurationError when missing or malformed."""
-    for name in (AUDIT_SECRET_FILE, AUDIT_SECRET_FILE_DEMO):
-        path = key_dir / name
-        if not path.exists():
-            continue
-        data = path.read_bytes()
-        text = data.strip()
-        if len(text) == 64:
-            try:
-                return bytes.fromhex(text.decode("ascii"))
-            except (UnicodeDecodeError, ValueError):
-                pass
-        if len(data) == 32:
-            return data
-        raise ConfigurationError(f"{path}: the audit secret must be 32 bytes or 64 hex digits")
-    raise ConfigurationError(
-        f"no audit secret in {key_dir} ({AUDIT_SECRET_FILE}); create one with "
-        "`gateway keys generate`"
-    )
+    """The audit secret of ``key_dir`` (at least 32 bytes, raw or hex). Raises
+    ConfigurationError when missing, ambiguous or too short."""
+    return load_secret(key_dir, AUDIT_SECRET_FILE, AUDIT_SECRET_FILE_DEMO, "audit secret")
 
 
 def write_audit_secret(directory: Path, name: str = AUDIT_SECRET_FILE) -> Path:
     """A fresh random secret, mode 0600; refuses to overwrite."""
-    path = directory / name
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(os.urandom(32).hex() + "\n")
-    return path
+    return write_secret(directory, name)

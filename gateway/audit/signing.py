@@ -15,7 +15,6 @@ never has two keys.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Final
 
 from gateway.audit.note import Checkpoint, Signer, Verifier, generate_key, sign_checkpoint
+from gateway.auth.keys import write_private
 from gateway.errors import ConfigurationError
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "CheckpointSigner",
     "default_origin",
     "load_log_signer",
+    "new_log_signer",
     "write_log_key",
 ]
 
@@ -73,17 +74,21 @@ def default_origin(host: str, now: datetime) -> str:
     return f"audit.{host}/{stamp}"
 
 
-def write_log_key(directory: Path, origin: str, *, demo: bool = False) -> tuple[Path, Path]:
-    """Create a fresh log key (private 0600, public 0644); refuses to overwrite."""
+def new_log_signer(origin: str) -> CheckpointSigner:
+    """A fresh random log key named ``origin``; ConfigurationError for an unusable name."""
     if _ORIGIN_RE.fullmatch(origin) is None:
         raise ConfigurationError(f"{origin!r} is not a usable audit log origin")
-    skey, vkey = generate_key(origin)
+    return CheckpointSigner(Signer.parse(generate_key(origin)[0]))
+
+
+def write_log_key(
+    directory: Path, signer: CheckpointSigner, *, demo: bool = False
+) -> tuple[Path, Path]:
+    """Write ``signer``'s private key (0600, never overwriting) and its verifier key."""
     private = directory / (LOG_KEY_FILE_DEMO if demo else LOG_KEY_FILE)
     public = private.with_suffix(".vkey")
-    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(skey + "\n")
-    public.write_text(vkey + "\n", encoding="utf-8")
+    write_private(private, (signer.note_signer.encode() + "\n").encode("utf-8"))
+    public.write_text(signer.verifier.encode() + "\n", encoding="utf-8")
     return private, public
 
 

@@ -62,9 +62,12 @@ __all__ = [
     "load_private_key",
     "load_pseudonym_secret",
     "load_public_key",
+    "load_secret",
     "public_jwk",
     "write_keypair",
+    "write_private",
     "write_pseudonym_secret",
+    "write_secret",
 ]
 
 Algorithm: TypeAlias = Literal["EdDSA", "ES256"]
@@ -127,7 +130,7 @@ def write_keypair(directory: Path, name: str, alg: Algorithm) -> tuple[Path, Pat
             raise ConfigurationError(f"{path} already exists; refusing to overwrite a key")
     private_pem, public_pem = generate_keypair(alg)
     directory.mkdir(parents=True, exist_ok=True)
-    _write_private(private_path, private_pem)
+    write_private(private_path, private_pem)
     public_path.write_bytes(public_pem)
     return private_path, public_path
 
@@ -138,16 +141,25 @@ def write_pseudonym_secret(directory: Path, name: str = PSEUDONYM_SECRET_FILE) -
     Never overwrites: changing the secret changes every pseudonym ever served, so an
     existing file raises ConfigurationError.
     """
+    return write_secret(directory, name)
+
+
+def write_secret(directory: Path, name: str) -> Path:
+    """Write a new random 32-byte secret as hex (mode 0600) to ``directory/name``.
+
+    Never overwrites (a secret in use keys data that must stay verifiable): an existing
+    file raises ConfigurationError.
+    """
     _check_file_stem(name)
     path = directory / name
     if path.exists():
         raise ConfigurationError(f"{path} already exists; refusing to overwrite the secret")
     directory.mkdir(parents=True, exist_ok=True)
-    _write_private(path, secrets.token_hex(PSEUDONYM_SECRET_BYTES).encode("ascii") + b"\n")
+    write_private(path, secrets.token_hex(PSEUDONYM_SECRET_BYTES).encode("ascii") + b"\n")
     return path
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     # O_EXCL: never clobber a key written concurrently; 0600 from creation, not chmod after,
     # so the secret is never readable by others even for an instant.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -354,19 +366,25 @@ def load_pseudonym_secret(key_dir: Path) -> bytes:
     directory) and holds at least 32 bytes: either raw, or as hex text. Raises
     ConfigurationError if it is missing, ambiguous (both files), or too short.
     """
-    prod, demo = key_dir / PSEUDONYM_SECRET_FILE, key_dir / PSEUDONYM_SECRET_FILE_DEMO
+    return load_secret(
+        key_dir, PSEUDONYM_SECRET_FILE, PSEUDONYM_SECRET_FILE_DEMO, "pseudonym secret"
+    )
+
+
+def load_secret(key_dir: Path, name: str, demo_name: str, what: str) -> bytes:
+    """A secret of at least 32 bytes (raw, or as hex text) from ``key_dir/name``, or from
+    ``key_dir/demo_name`` in a demo directory. Raises ConfigurationError if it is missing,
+    ambiguous (both files), or too short."""
+    prod, demo = key_dir / name, key_dir / demo_name
     if prod.exists() and demo.exists():
-        raise ConfigurationError(
-            f"{key_dir} holds both {PSEUDONYM_SECRET_FILE} and {PSEUDONYM_SECRET_FILE_DEMO}"
-        )
-    path = prod if prod.exists() or not demo.exists() else demo
+        raise ConfigurationError(f"{key_dir} holds both {name} and {demo_name}")
+    if not prod.exists() and not demo.exists():
+        raise ConfigurationError(f"no {what} in {key_dir} (expected {name})")
+    path = prod if prod.exists() else demo
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigurationError(
-            f"cannot read pseudonym secret {path}: {exc.strerror} "
-            f"(expected {PSEUDONYM_SECRET_FILE} in the key directory)"
-        ) from None
+        raise ConfigurationError(f"cannot read {what} {path}: {exc.strerror}") from None
     secret = _decode_secret(data)
     if secret is None or len(secret) < PSEUDONYM_SECRET_BYTES:
         raise ConfigurationError(
