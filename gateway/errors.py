@@ -144,6 +144,15 @@ class UnknownDatasetError(ClientError):
     code = "unknown_object"
 
 
+class NotFoundError(ClientError):
+    """A named thing (e.g. an audit record) does not exist, or the caller may not see it
+    (the two are not told apart, so ids of others' records are not confirmed)."""
+
+    status = 404
+    title = "Not found"
+    code = "not_found"
+
+
 class AccessDeniedError(ClientError):
     status = 403
     title = "Access denied"

@@ -27,11 +27,17 @@ from litestar.params import HeaderParameter, PathParameter, QueryParameter
 
 from gateway.audit.bundle import build_bundle, checkpoint_size, keys_json
 from gateway.audit.commit import receipt_for
-from gateway.audit.record import AuditRecord, Outcome
+from gateway.audit.record import AuditRecord, Outcome, leaf_hash_of
+from gateway.audit.sequencer import TreeHead
 from gateway.audit.store import MAX_EXPORT_ENTRIES, AuditStore
 from gateway.catalog import Catalog
 from gateway.domain import Principal
-from gateway.errors import AccessDeniedError, InvalidRequestError, UnknownDatasetError
+from gateway.errors import (
+    AccessDeniedError,
+    InvalidRequestError,
+    NotFoundError,
+    UnknownDatasetError,
+)
 from gateway.wiring import Services
 
 __all__ = ["AUDIT_ROUTES", "AuditScope", "scope_of"]
@@ -84,20 +90,21 @@ def _authenticate(services: Services, authorization: str | None) -> tuple[Princi
     return principal, scope_of(principal, services.bundle.catalog)
 
 
-def _record_view(store: AuditStore, scope: AuditScope, index: int, record: AuditRecord) -> Any:
+def _record_view(
+    store: AuditStore, head: TreeHead, scope: AuditScope, index: int, record: AuditRecord
+) -> Any:
+    """One record as a reader in ``scope`` may see it, with a fresh receipt: its audit
+    path to ``head`` (read once per request, not once per record)."""
+    data = record.canonical_bytes()
+    shown = record.to_json_object()
     view: dict[str, Any] = {"index": index}
     if scope.full_records:
         # The exact canonical text: its UTF-8 bytes are the leaf the receipt proves.
-        view["record_text"] = record.canonical_bytes().decode("utf-8")
-        view["record"] = record.to_json_object()
+        view["record_text"] = data.decode("utf-8")
     else:
-        shown = record.to_json_object()
         shown["internal_reason"] = None if record.internal_reason is None else "(withheld)"
-        view["record"] = shown
-    # A fresh receipt: the record's audit path to the latest signed head.
-    view["receipt"] = receipt_for(
-        store, store.head(), index, record.audit_id, record.leaf_hash()
-    ).to_json()
+    view["record"] = shown
+    view["receipt"] = receipt_for(store, head, index, record.audit_id, leaf_hash_of(data)).to_json()
     return view
 
 
@@ -171,7 +178,8 @@ def search_records(
         )
     except (TypeError, ValueError) as exc:
         raise InvalidRequestError(str(exc)) from exc
-    items = [_record_view(store, scope, i, r) for i, r in found if scope.allows(r)]
+    head = store.head()
+    items = [_record_view(store, head, scope, i, r) for i, r in found if scope.allows(r)]
     page: dict[str, Any] = {"items": items, "count": len(items)}
     if len(found) == limit and found:
         page["next_before"] = found[-1][0]
@@ -194,9 +202,10 @@ def get_record(
     found = services.audit.get(audit_id)
     # Not found and not yours look the same: ids of others' records are not confirmed.
     if found is None or not scope.allows(found[1]):
-        raise UnknownDatasetError(f"No audit record {audit_id!r} that you may read.")
+        raise NotFoundError(f"No audit record {audit_id!r} that you may read.")
     return Response(
-        _record_view(services.audit, scope, *found), headers={"Cache-Control": "no-store"}
+        _record_view(services.audit, services.audit.head(), scope, *found),
+        headers={"Cache-Control": "no-store"},
     )
 
 
@@ -319,7 +328,7 @@ def export_bundle(
         for one in audit_id[:1000]:
             found = store.get(one)
             if found is None or not scope.allows(found[1]):
-                raise UnknownDatasetError(f"No audit record {one!r} that you may read.")
+                raise NotFoundError(f"No audit record {one!r} that you may read.")
             entries.extend(store.entries(found[0], found[0] + 1))
     elif start is not None and end is not None:
         if not scope.everything:
