@@ -110,8 +110,9 @@ class GroupCommitter:
         with self._lock:
             if self._closed:
                 raise unavailable(None, "audit committer is closed")
-            # A forked child (a server worker) has no writer thread: start its own.
-            if self._thread is None or self._pid != os.getpid():
+            # A forked child (a server worker) has no writer thread, and a writer killed by
+            # a bug would leave every later request waiting out its timeout: start one.
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
                 self._pid = os.getpid()
                 self._thread = threading.Thread(
                     target=self._run, name="audit-group-commit", daemon=True

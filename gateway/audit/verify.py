@@ -832,15 +832,12 @@ def _check_receipt_in_bundle(
             "altered or removed",
         )
         return None
-    if (
-        entry.fields() is not None
-        and entry.record is not None
-        and entry.record.audit_id != receipt.audit_id
-    ):
+    record = entry.fields()
+    if record is not None and record.audit_id != receipt.audit_id:
         checks.fail(
             "receipt",
             f"{what} names audit_id {receipt.audit_id}, but entry {receipt.index} is "
-            f"{entry.record.audit_id}",
+            f"{record.audit_id}",
         )
         return None
     checks.ok("receipt", f"entry {receipt.index} is the record your receipt proves")
@@ -862,16 +859,17 @@ def _check_body(ctx: _Context, body: bytes, checks: _Checks) -> None:
                 "against its record; export a bundle with it",
             )
         return
-    if entry.fields() is None or entry.record is None:
+    record = entry.fields()
+    if record is None:
         checks.fail("body", f"entry {receipt.index} is not a readable record")
         return
     digest = hashlib.sha256(result).hexdigest()
-    if entry.record.response_sha256 != digest:
+    if record.response_sha256 != digest:
         checks.fail(
             "body",
             f"the body you kept is not what the log says was delivered (entry "
             f"{receipt.index}: the result's SHA-256 is {digest[:16]}…, the record says "
-            f"{(entry.record.response_sha256 or 'none')[:16]}…)",
+            f"{(record.response_sha256 or 'none')[:16]}…)",
         )
         return
     checks.ok(
