@@ -293,7 +293,7 @@ class QueryService:
             truncated=truncated,
             response_sha256=response_sha256,
             rows_root=rows_root,
-            grants=self._grants(plan) if plan else (),
+            grants=plan.grants if plan else (),
             outcome=outcome,
             status=status,
             error_code=error.code if error else None,
@@ -302,21 +302,6 @@ class QueryService:
             internal_reason=redact(error.internal_detail) if error else None,
             duration_us=int((time.perf_counter() - started) * 1_000_000),
         )
-
-    def _grants(self, plan: Plan) -> tuple[str, ...]:
-        """The rules that granted access to columns of *conditional* datasets: each one
-        is an approval the provider gave (有条件共享), so the record names it."""
-        granted: set[str] = set()
-        for column, rule in plan.rules.items():
-            dataset = self._catalog.datasets.get(column.split(".", 1)[0])
-            decision = plan.decisions.get(column, "deny")
-            if (
-                dataset is not None
-                and dataset.sharing_class == "conditional"
-                and decision != "deny"
-            ):
-                granted.add(rule)
-        return tuple(sorted(granted))
 
 
 _DB_SYSTEM = {"postgres": "postgresql", "mysql": "mysql", "sqlite": "sqlite", "duckdb": "duckdb"}

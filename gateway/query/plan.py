@@ -88,6 +88,8 @@ class Plan:
     rules: Mapping[str, str]
     row_filters: tuple[str, ...]
     policy_version: str
+    #: Rules that granted columns of *conditional* datasets (approvals relied upon).
+    grants: tuple[str, ...] = ()
 
 
 class Planner:
@@ -170,6 +172,8 @@ class Planner:
             )
             cap = cap_row_limit(protected, allowed)
             backend_sql = to_backend_sql(protected, dialect)
+        decisions = snapshot_decisions(snapshot, resolved.tables)
+        rules = _rules(snapshot, resolved.tables)
         return Plan(
             sql=backend_sql,
             audit_sql=redact_key_material(backend_sql, self._mask_context(principal)),
@@ -178,11 +182,25 @@ class Planner:
             tables=resolved.tables,
             columns=columns,
             cap=cap,
-            decisions=snapshot_decisions(snapshot, resolved.tables),
-            rules=_rules(snapshot, resolved.tables),
+            decisions=decisions,
+            rules=rules,
             row_filters=tuple(f for t in resolved.tables for f in snapshot.tables[t].row_filters),
             policy_version=snapshot.policy_version,
+            grants=self._grants(decisions, rules),
         )
+
+    def _grants(self, decisions: Mapping[str, str], rules: Mapping[str, str]) -> tuple[str, ...]:
+        """The rules that granted access to columns of *conditional* datasets: each one
+        is an approval the provider gave (有条件共享), so the audit record names it.
+        Computed once per plan (plans are cached), not once per request."""
+        granted = {
+            rule
+            for column, rule in rules.items()
+            if decisions.get(column, "deny") != "deny"
+            and (dataset := self._catalog.datasets.get(column.split(".", 1)[0])) is not None
+            and dataset.sharing_class == "conditional"
+        }
+        return tuple(sorted(granted))
 
     def _allowed_rows(
         self, snapshot: DecisionSnapshot, tables: tuple[str, ...], requested: int | None
