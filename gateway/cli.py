@@ -10,9 +10,9 @@ import json
 import os
 import string
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import httpx
@@ -20,6 +20,10 @@ import httpx
 from gateway.cli_audit import audit
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.audit.signing import CheckpointSigner
+    from gateway.audit.store import AuditStore
 
 DEMO_SYSTEMS = {
     "rsj-subsidy": "employment_subsidy_review",
@@ -464,7 +468,7 @@ def _bundle(loader: Any) -> Any:
 main.add_command(audit)
 
 
-def _open_store(settings: Settings, signer: Any) -> Any:
+def _open_store(settings: Settings, signer: CheckpointSigner) -> AuditStore:
     from gateway.audit.store import open_audit_store
 
     try:
@@ -596,8 +600,6 @@ def audit_check() -> None:
     try:
         store.check()
         click.echo(f"ok: {store.size()} records; head {store.head().checkpoint.splitlines()[1]}")
-        from datetime import timedelta
-
         from gateway.audit.record import format_time
 
         cutoff = format_time(datetime.now(UTC) - timedelta(days=settings.audit_retention_days))
