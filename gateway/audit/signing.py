@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
@@ -29,7 +28,6 @@ __all__ = [
     "LOG_KEY_FILE",
     "LOG_KEY_FILE_DEMO",
     "CheckpointSigner",
-    "default_origin",
     "load_log_signer",
     "new_log_signer",
     "write_log_key",
@@ -66,12 +64,6 @@ class CheckpointSigner:
     def sign(self, size: int, root: bytes, extensions: Sequence[str] = ()) -> str:
         """The signed note of the checkpoint (origin, size, root)."""
         return sign_checkpoint(Checkpoint(self.origin, size, root, tuple(extensions)), self._signer)
-
-
-def default_origin(host: str, now: datetime) -> str:
-    """``audit.<host>/<UTC date and time>``: unique per key, readable by a human."""
-    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H%M%SZ")
-    return f"audit.{host}/{stamp}"
 
 
 def new_log_signer(origin: str) -> CheckpointSigner:
