@@ -38,6 +38,7 @@ from gateway.errors import (
     NotFoundError,
     UnknownDatasetError,
 )
+from gateway.query.pipeline import QueryContext
 from gateway.wiring import Services
 
 __all__ = ["AUDIT_ROUTES", "AuditScope", "scope_of"]
@@ -88,6 +89,27 @@ def _b64(data: bytes) -> str:
 def _authenticate(services: Services, authorization: str | None) -> tuple[Principal, AuditScope]:
     principal = services.tokens.authenticate(authorization)
     return principal, scope_of(principal, services.bundle.catalog)
+
+
+def _audited(
+    services: Services,
+    request: Request[Any, Any, State],
+    principal: Principal,
+    content: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> Response[dict[str, Any]]:
+    """Return audit records only once the read itself is durably audited (who read
+    which records); no record of the read, no records."""
+    line = f"GET {request.url.path}" + (f"?{request.url.query}" if request.url.query else "")
+    ctx = QueryContext(
+        request_id=(request.headers.get("x-request-id") or "")[:128] or "-",
+        client_ip=request.client.host if request.client else None,
+    )
+    audit_id = services.query.audit_read(principal, ctx, line)
+    return Response(
+        content,
+        headers={"Cache-Control": "no-store", "Gateway-Audit-Id": audit_id, **(headers or {})},
+    )
 
 
 def _record_view(
@@ -147,7 +169,7 @@ def search_records(
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
 ) -> Response[dict[str, Any]]:
     services = _services(request)
-    _, scope = _authenticate(services, authorization)
+    principal, scope = _authenticate(services, authorization)
     store = services.audit
     if dataset is not None and dataset not in services.bundle.catalog.datasets:
         raise UnknownDatasetError(f"No dataset {dataset!r} in the catalog.")
@@ -183,7 +205,7 @@ def search_records(
     page: dict[str, Any] = {"items": items, "count": len(items)}
     if len(found) == limit and found:
         page["next_before"] = found[-1][0]
-    return Response(page, headers={"Cache-Control": "no-store"})
+    return _audited(services, request, principal, page)
 
 
 @get(
@@ -198,15 +220,13 @@ def get_record(
     authorization: Annotated[str | None, HeaderParameter(name="Authorization")] = None,
 ) -> Response[dict[str, Any]]:
     services = _services(request)
-    _, scope = _authenticate(services, authorization)
+    principal, scope = _authenticate(services, authorization)
     found = services.audit.get(audit_id)
     # Not found and not yours look the same: ids of others' records are not confirmed.
     if found is None or not scope.allows(found[1]):
         raise NotFoundError(f"No audit record {audit_id!r} that you may read.")
-    return Response(
-        _record_view(services.audit, services.audit.head(), scope, *found),
-        headers={"Cache-Control": "no-store"},
-    )
+    view = _record_view(services.audit, services.audit.head(), scope, *found)
+    return _audited(services, request, principal, view)
 
 
 @get(
@@ -314,7 +334,7 @@ def export_bundle(
     earlier_size: Annotated[list[int] | None, QueryParameter(name="earlier_size")] = None,
 ) -> Response[dict[str, Any]]:
     services = _services(request)
-    _, scope = _authenticate(services, authorization)
+    principal, scope = _authenticate(services, authorization)
     store = services.audit
     if not scope.can_export:
         raise AccessDeniedError(
@@ -350,13 +370,8 @@ def export_bundle(
         earlier.append(note)
     bundle = build_bundle(store, entries, earlier=earlier)
     head_size = checkpoint_size(bundle["checkpoint"])
-    return Response(
-        bundle,
-        headers={
-            "Cache-Control": "no-store",
-            "Content-Disposition": f'attachment; filename="audit-evidence-{head_size}.json"',
-        },
-    )
+    disposition = f'attachment; filename="audit-evidence-{head_size}.json"'
+    return _audited(services, request, principal, bundle, {"Content-Disposition": disposition})
 
 
 @post(

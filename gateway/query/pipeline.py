@@ -38,7 +38,10 @@ from gateway.query.plan import Plan, Planner
 from gateway.query.respond import encode_result, json_rows, sha256_hex
 from gateway.telemetry import Telemetry
 
-__all__ = ["QueryContext", "QueryRequest", "QueryResult", "QueryService"]
+__all__ = ["AUDIT_READ_PURPOSE", "QueryContext", "QueryRequest", "QueryResult", "QueryService"]
+
+#: The purpose recorded for reads of the audit log through the auditors' API.
+AUDIT_READ_PURPOSE = "audit_log_read"
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +195,33 @@ class QueryService:
         self._audit_error(
             exc, new_audit_id(now), now, principal, request, ctx, None, time.perf_counter()
         )
+
+    def audit_read(self, principal: Principal, ctx: QueryContext, what: str) -> str:
+        """Audit a read of the audit log itself (who looked at which records: the
+        auditors are accountable too) and return its audit id. ``what`` is the request
+        line, stored like a consumer's SQL (identifiers tokenised). Raises
+        AuditUnavailableError, and then nothing may be returned."""
+        started = time.perf_counter()
+        now = self._clock()
+        audit_id = new_audit_id(now)
+        request = QueryRequest(sql=what, purpose=AUDIT_READ_PURPOSE)
+        record = self._record(
+            audit_id,
+            now,
+            principal,
+            request,
+            ctx,
+            None,
+            outcome=Outcome.SERVED,
+            status=200,
+            row_count=None,
+            truncated=False,
+            response_sha256=None,
+            rows_root=None,
+            started=started,
+        )
+        self._audit.append(record)
+        return audit_id
 
     # -- helpers -----------------------------------------------------------------------
 

@@ -290,3 +290,31 @@ def test_auditor_exports_a_bundle_that_proves_its_records(sqlite_gateway: Gatewa
     ranged = sqlite_gateway.get("sjj-audit", "/v1/audit/export", start=0, end=3)
     assert ranged.status_code == 200 and len(ranged.json()["entries"]) == 3
     assert sqlite_gateway.get("gaj-officer", "/v1/audit/export", start=0, end=3).status_code == 403
+
+
+def test_reading_the_log_is_itself_audited(sqlite_gateway: Gateway) -> None:
+    resp = sqlite_gateway.get("gaj-officer", "/v1/audit/records", dataset="population")
+    assert resp.status_code == 200
+    found = sqlite_gateway.services.audit.get(resp.headers["gateway-audit-id"])
+    assert found is not None
+    _, record = found
+    assert record.system == "gaj-officer" and record.purpose == "audit_log_read"
+    assert record.sql == "GET /v1/audit/records?dataset=population"
+
+
+def test_no_record_of_the_read_no_records(
+    sqlite_gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.errors import AuditUnavailableError
+
+    def unavailable(*_args: Any) -> str:
+        raise AuditUnavailableError("The audit log is unavailable.")
+
+    monkeypatch.setattr(sqlite_gateway.services.query, "audit_read", unavailable)
+    for path, params in (
+        ("/v1/audit/records", {}),
+        ("/v1/audit/export", {"start": 0, "end": 1}),
+    ):
+        resp = sqlite_gateway.get("sjj-audit", path, **params)
+        assert resp.status_code == 503, path
+        assert "items" not in resp.json() and "entries" not in resp.json()
