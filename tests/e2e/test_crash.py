@@ -321,7 +321,11 @@ def _check_log(
     for answer in answers:
         receipt = answer.receipt
         assert receipt is not None, f"{context}: a {answer.status} answer without a receipt"
-        assert answer.status == answer.expected, f"{context}: got {answer.status}"
+        if answer.status != answer.expected:
+            # Say why: the refusal's own audit record holds the code and the internal reason.
+            found = store.get(receipt.audit_id)
+            why = "no record" if found is None else (found[1].error_code, found[1].internal_reason)
+            raise AssertionError(f"{context}: got {answer.status} ({why})")
         known = by_index.setdefault(receipt.index, (receipt.audit_id, receipt.leaf_hash))
         assert known == (receipt.audit_id, receipt.leaf_hash), (
             f"{context}: index {receipt.index} was given to two records "
