@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import Scratch
 from tests.e2e.harness import Gateway, demo_dsn, running_gateway
 
 BACKENDS = ("sqlite", "postgres", "mysql", "duckdb")
@@ -20,7 +21,13 @@ def gateway(
     tmp: Path = tmp_path_factory.mktemp(f"e2e-{kind}")
     pg = request.getfixturevalue("pg_dsn") if kind == "postgres" else None
     my = request.getfixturevalue("mysql_dsn") if kind == "mysql" else None
-    dsn = demo_dsn(kind, tmp, pg, my)
+    scratch: Scratch = request.getfixturevalue("scratch")
+    schema = ""
+    if pg is not None:
+        schema = scratch.pg_schema(pg, "gw_e2e")
+    if my is not None:
+        schema = scratch.mysql_database(my, "gw_e2e")
+    dsn = demo_dsn(kind, tmp, pg, my, schema=schema)
     with running_gateway(kind, dsn, tmp) as gw:
         yield gw
 

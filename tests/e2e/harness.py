@@ -48,11 +48,20 @@ PURPOSES = {
     "gaj-officer": "audit_supervision",
 }
 
-E2E_SCHEMA = "gw_e2e"
 
-
-def demo_dsn(kind: str, tmp: Path, pg_dsn: str | None = None, mysql_dsn: str | None = None) -> str:
-    """Where the demo world lives for ``kind``; loads it there if needed."""
+def demo_dsn(
+    kind: str,
+    tmp: Path,
+    pg_dsn: str | None = None,
+    mysql_dsn: str | None = None,
+    *,
+    schema: str = "",
+) -> str:
+    """Where the demo world lives for ``kind``; loads it there if needed. On PostgreSQL
+    and MariaDB it is ``schema`` (a schema / database of this test run, from the
+    ``scratch`` fixture, which drops it after the session)."""
+    if kind in {"postgres", "mysql"} and not schema:
+        raise ValueError(f"a {kind} demo needs the name of a scratch schema")
     if kind == "sqlite":
         dsn = f"sqlite:{tmp / 'demo.sqlite'}"
     elif kind == "duckdb":
@@ -60,10 +69,10 @@ def demo_dsn(kind: str, tmp: Path, pg_dsn: str | None = None, mysql_dsn: str | N
     elif kind == "postgres":
         assert pg_dsn is not None
         sep = "&" if "?" in pg_dsn else "?"
-        dsn = f"{pg_dsn}{sep}options={quote(f'-csearch_path={E2E_SCHEMA}')}"
+        dsn = f"{pg_dsn}{sep}options={quote(f'-csearch_path={schema}')}"
     elif kind == "mysql":
         assert mysql_dsn is not None
-        dsn = mysql_dsn.rsplit("/", 1)[0] + f"/{E2E_SCHEMA}"
+        dsn = mysql_dsn.rsplit("/", 1)[0] + f"/{schema}"
     else:
         raise ValueError(kind)
     ensure_demo_database(dsn)

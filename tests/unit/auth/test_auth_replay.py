@@ -22,6 +22,7 @@ from gateway.auth import (
     open_replay_cache,
 )
 from gateway.errors import AuthenticationError, BackendUnavailableError, ConfigurationError
+from tests.conftest import Scratch
 
 LATER = FIXED_NOW + timedelta(seconds=90)
 
@@ -134,11 +135,12 @@ def test_sqlite_race_between_processes_has_one_winner(tmp_path: Path) -> None:
 
 
 @pytest.mark.services
-def test_postgres_contract_across_two_instances(pg_dsn: str) -> None:
+def test_postgres_contract_across_two_instances(pg_dsn: str, scratch: Scratch) -> None:
     clock = FakeClock()
-    table = f"t_auth.replay_{uuid.uuid4().hex[:12]}"
+    schema = scratch.pg_schema(pg_dsn, "t_auth")
+    table = f"{schema}.replay_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute("CREATE SCHEMA IF NOT EXISTS t_auth")
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     a = PostgresReplayCache(pg_dsn, table=table, clock=clock, purge_every=1)
     b = PostgresReplayCache(pg_dsn, table=table, clock=clock)
     try:

@@ -9,8 +9,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from gateway.backends import Backend, BackendConfig, open_backend
+from tests.conftest import run_scoped
 
 KINDS = ("sqlite", "duckdb", "postgres", "mysql")
+
+#: This run's PostgreSQL schema and MariaDB database for the backend tests.
+SCHEMA = run_scoped("t_backends")
 
 PEOPLE = (
     (1, "张三", date(1990, 1, 2), "北京市"),

@@ -1,8 +1,8 @@
 """Fixtures for the backend tests: the same small ``people`` table on every engine.
 
-PostgreSQL data lives in schema ``t_backends`` and MariaDB data in database
-``t_backends``, so that other suites running concurrently on the same servers are not
-disturbed. SQLite and DuckDB use files under a temporary directory.
+PostgreSQL data lives in schema ``t_backends_<run>`` and MariaDB data in database
+``t_backends_<run>`` (dropped after the session), so that other test runs on the same
+servers are not disturbed. SQLite and DuckDB use files under a temporary directory.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import duckdb
 import psycopg
 import pymysql
 import pytest
-from backends_support import KINDS, PEOPLE, Target, dsn_with_database
+from backends_support import KINDS, PEOPLE, SCHEMA, Target, dsn_with_database
 
 from gateway.backends import Backend
+from tests.conftest import Scratch
 
 
 @pytest.fixture(scope="session")
@@ -51,21 +52,23 @@ def duckdb_target(tmp_path_factory: pytest.TempPathFactory) -> Target:
 
 
 @pytest.fixture(scope="session")
-def postgres_target(pg_dsn: str) -> Target:
+def postgres_target(pg_dsn: str, scratch: Scratch) -> Target:
+    scratch.pg_schema(pg_dsn, "t_backends")
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute("CREATE SCHEMA IF NOT EXISTS t_backends")
-        conn.execute("DROP TABLE IF EXISTS t_backends.people")
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        conn.execute(f"DROP TABLE IF EXISTS {SCHEMA}.people")
         conn.execute(
-            "CREATE TABLE t_backends.people "
+            f"CREATE TABLE {SCHEMA}.people "
             "(id integer PRIMARY KEY, name text, birth date, city text)"
         )
         with conn.cursor() as cur:
-            cur.executemany("INSERT INTO t_backends.people VALUES (%s, %s, %s, %s)", PEOPLE)
-    return Target("postgres", pg_dsn, "t_backends.people")
+            cur.executemany(f"INSERT INTO {SCHEMA}.people VALUES (%s, %s, %s, %s)", PEOPLE)
+    return Target("postgres", pg_dsn, f"{SCHEMA}.people")
 
 
 @pytest.fixture(scope="session")
-def mysql_target(mysql_dsn: str) -> Target:
+def mysql_target(mysql_dsn: str, scratch: Scratch) -> Target:
+    scratch.mysql_database(mysql_dsn, "t_backends")
     parts = urlsplit(mysql_dsn)
     conn = pymysql.connect(
         host=parts.hostname or "127.0.0.1",
@@ -77,16 +80,16 @@ def mysql_target(mysql_dsn: str) -> Target:
     )
     try:
         with conn.cursor() as cur:
-            cur.execute("CREATE DATABASE IF NOT EXISTS t_backends CHARACTER SET utf8mb4")
-            cur.execute("DROP TABLE IF EXISTS t_backends.people")
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS {SCHEMA} CHARACTER SET utf8mb4")
+            cur.execute(f"DROP TABLE IF EXISTS {SCHEMA}.people")
             cur.execute(
-                "CREATE TABLE t_backends.people "
+                f"CREATE TABLE {SCHEMA}.people "
                 "(id INT PRIMARY KEY, name VARCHAR(100), birth DATE, city VARCHAR(100))"
             )
-            cur.executemany("INSERT INTO t_backends.people VALUES (%s, %s, %s, %s)", PEOPLE)
+            cur.executemany(f"INSERT INTO {SCHEMA}.people VALUES (%s, %s, %s, %s)", PEOPLE)
     finally:
         conn.close()
-    return Target("mysql", dsn_with_database(mysql_dsn, "t_backends"), "people")
+    return Target("mysql", dsn_with_database(mysql_dsn, SCHEMA), "people")
 
 
 @pytest.fixture(params=KINDS)

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
-from backends_support import PEOPLE, Target
+from backends_support import PEOPLE, SCHEMA, Target
 
 from gateway.backends import Backend, BackendResult
 from gateway.errors import BackendQueryError, BackendUnavailableError, QueryTimeoutError
@@ -147,7 +147,7 @@ def test_percent_signs_reach_the_database_untouched(backend: Backend, target: Ta
 def test_writes_are_refused_even_as_raw_sql(
     backend: Backend, target: Target, statement: str
 ) -> None:
-    schema = "t_backends." if target.kind == "postgres" else ""
+    schema = f"{SCHEMA}." if target.kind == "postgres" else ""
     with pytest.raises(BackendQueryError):
         backend.execute(
             statement.format(people=target.people, schema=schema), max_rows=10, timeout_s=5

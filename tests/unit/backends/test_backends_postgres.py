@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
-from backends_support import Target
+from backends_support import SCHEMA, Target
 
 from gateway.backends import Backend, BackendConfig, open_backend
 from gateway.backends.postgres import PostgresBackend
@@ -78,18 +78,18 @@ def test_settings_changed_by_a_select_are_rolled_back(
 ) -> None:
     backend = open_target(postgres_target, pool_size=1)
     changed = backend.execute(
-        "SELECT set_config('search_path', 't_backends', false),"
+        f"SELECT set_config('search_path', '{SCHEMA}', false),"
         " set_config('default_transaction_read_only', 'off', false)",
         max_rows=1,
         timeout_s=5,
     )
-    assert changed.rows == [("t_backends", "off")]
+    assert changed.rows == [(SCHEMA, "off")]
     after = backend.execute(
         "SELECT current_setting('search_path'), current_setting('default_transaction_read_only')",
         max_rows=1,
         timeout_s=5,
     )
-    assert after.rows[0][0] != "t_backends"
+    assert after.rows[0][0] != SCHEMA
     assert after.rows[0][1] == "on"
 
 
@@ -111,7 +111,7 @@ def test_options_in_the_dsn_are_kept_alongside_the_read_only_default(
     postgres_target: Target, open_target: OpenTarget
 ) -> None:
     sep = "&" if "?" in postgres_target.dsn else "?"
-    dsn = f"{postgres_target.dsn}{sep}options={quote('-c search_path=t_backends')}"
+    dsn = f"{postgres_target.dsn}{sep}options={quote(f'-c search_path={SCHEMA}')}"
     backend = open_target(postgres_target.with_dsn(dsn))
     result = backend.execute(
         "SELECT count(*), current_setting('default_transaction_read_only') FROM people",

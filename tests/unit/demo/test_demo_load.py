@@ -31,9 +31,11 @@ from gateway.demo.load import (
     table_ddl,
 )
 from gateway.errors import BackendUnavailableError, ConfigurationError
+from tests.conftest import Scratch, run_scoped
 
 KINDS: list[BackendKind] = ["sqlite", "duckdb", "postgres", "mysql"]
-SCHEMA = "t_demo"
+#: This run's PostgreSQL schema / MariaDB database for the loader tests (see ``scratch``).
+SCHEMA = run_scoped("t_demo")
 # What each driver raises when a constraint (primary key, unique index) refuses a row.
 INTEGRITY_ERRORS: dict[str, type[Exception]] = {
     "sqlite": sqlite3.IntegrityError,
@@ -53,7 +55,9 @@ def _mysql_demo_dsn(mysql_dsn: str) -> str:
 
 
 @pytest.fixture
-def dsn_for(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str]:
+def dsn_for(
+    request: pytest.FixtureRequest, tmp_path: Path, scratch: Scratch
+) -> Callable[[str], str]:
     """kind -> a DSN of this test's own target (skips when the service is missing)."""
 
     def make(kind: str) -> str:
@@ -62,8 +66,12 @@ def dsn_for(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], s
         if kind == "duckdb":
             return f"duckdb:{tmp_path / 'nested' / 'demo.duckdb'}"
         if kind == "postgres":
-            return _pg_demo_dsn(request.getfixturevalue("pg_dsn"))
-        return _mysql_demo_dsn(request.getfixturevalue("mysql_dsn"))
+            pg_dsn: str = request.getfixturevalue("pg_dsn")
+            scratch.pg_schema(pg_dsn, "t_demo")
+            return _pg_demo_dsn(pg_dsn)
+        mysql_dsn: str = request.getfixturevalue("mysql_dsn")
+        scratch.mysql_database(mysql_dsn, "t_demo")
+        return _mysql_demo_dsn(mysql_dsn)
 
     return make
 
