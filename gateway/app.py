@@ -1,36 +1,82 @@
-"""create_app(settings) -> Litestar: wiring only."""
+"""create_app(settings, services) -> Litestar: routes, dependency providers, guards and the
+problem handler. Wiring only: every service is built by gateway/wiring.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from litestar import Litestar, Request
-from litestar.datastructures import State
+from litestar import Litestar, Router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
-from gateway.api.audit_routes import AUDIT_ROUTES
+from gateway.api.audit_routes import (
+    consistency_proof,
+    export_bundle,
+    get_record,
+    inclusion_proof,
+    latest_checkpoint,
+    list_checkpoints,
+    log_keys,
+    search_records,
+    witness_add_checkpoint,
+)
+from gateway.api.auth import jwks, token
+from gateway.api.catalog import read_catalog
+from gateway.api.deps import constant, provide_context, provide_principal
+from gateway.api.guards import role_guard
+from gateway.api.health import healthz, readyz
 from gateway.api.problems import problem_handlers
-from gateway.api.routes import ROUTES
-from gateway.errors import GatewayError, InvalidRequestError, RequestTooLargeError
-from gateway.query.pipeline import QueryContext
+from gateway.api.query import query
 from gateway.settings import Settings
 from gateway.wiring import Services, build_services
 
 __all__ = ["create_app"]
 
 
-def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Litestar:
-    """Build the HTTP application. ``services`` replaces the default wiring (tests)."""
-    settings = settings or Settings.from_env()
+def create_app(settings: Settings, services: Services | None = None) -> Litestar:
+    """Build the HTTP application from settings built once by the caller. ``services``
+    replaces the default wiring (tests, benchmarks)."""
     services = services or build_services(settings)
-    telemetry = services.telemetry
+    # Handlers that need an authenticated caller (of a role named in their opt).
+    authenticated = Router(
+        path="/",
+        route_handlers=[read_catalog, search_records, get_record, export_bundle],
+        guards=[role_guard(services.tokens)],
+    )
+    # Proofs need a caller too (they confirm which indices exist); checkpoints and the
+    # log's keys are public: publishing tree heads widely is what makes rewrites visible.
+    proofs = Router(
+        path="/",
+        route_handlers=[inclusion_proof, consistency_proof],
+        guards=[role_guard(services.tokens)],
+    )
     return Litestar(
-        route_handlers=[*ROUTES, *AUDIT_ROUTES],
-        exception_handlers=problem_handlers(
-            telemetry.current_trace_id, _framework_rejection_auditor(services)
-        ),
+        route_handlers=[
+            query,
+            token,
+            jwks,
+            healthz,
+            readyz,
+            latest_checkpoint,
+            list_checkpoints,
+            log_keys,
+            witness_add_checkpoint,
+            authenticated,
+            proofs,
+        ],
+        dependencies={
+            "query_service": constant(services.query),
+            "telemetry": constant(services.telemetry),
+            "tokens": constant(services.tokens),
+            "trail": constant(services.trail),
+            "keystore": constant(services.keystore),
+            "engine": constant(services.bundle.engine),
+            "catalog": constant(services.bundle.catalog),
+            "audit_store": constant(services.audit),
+            "backends": constant(services.backends),
+            "witness": constant(services.witness),
+            "context": provide_context(services.trail),
+            "principal": provide_principal(services.tokens),
+        },
+        exception_handlers=problem_handlers(services.trail, services.telemetry.current_trace_id),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Data-sharing gateway 数据共享网关",
@@ -44,24 +90,5 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             render_plugins=[ScalarRenderPlugin()],
         ),
         on_shutdown=[services.close],
-        state=State({"services": services}),
         debug=False,
     )
-
-
-def _framework_rejection_auditor(
-    services: Services,
-) -> Callable[[Request[Any, Any, Any], int, str, str], GatewayError]:
-    def audit(
-        request: Request[Any, Any, Any], status: int, _code: str, detail: str
-    ) -> GatewayError:
-        error_type = RequestTooLargeError if status == 413 else InvalidRequestError
-        exc = error_type(detail)
-        ctx = QueryContext(
-            request_id=(request.headers.get("x-request-id") or "")[:128] or "-",
-            client_ip=request.client.host if request.client else None,
-        )
-        services.query.audit_rejection(exc, principal=None, request=None, ctx=ctx)
-        return exc
-
-    return audit

@@ -71,8 +71,15 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
-    import uvicorn
+    """Serve with ``settings`` as built here, once: each worker process receives them
+    (pickled by uvicorn's spawn-based supervisor) and builds its own services from them;
+    no worker reads the environment."""
+    import functools
 
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from gateway.app import create_app
     from gateway.logs import configure_logging, uvicorn_log_config
     from gateway.wiring import load_policy_bundle
 
@@ -81,8 +88,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         load_policy_bundle(settings)  # fail before forking workers
     except ConfigurationError as exc:
         raise click.ClickException(f"configuration error: {exc.detail}") from exc
-    uvicorn.run(
-        "gateway.app:create_app",
+    config = uvicorn.Config(
+        functools.partial(create_app, settings),
         factory=True,
         host=host,
         port=port,
@@ -90,6 +97,13 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         log_config=uvicorn_log_config(settings.log_level),
         access_log=False,
     )
+    if workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise click.ClickException("the server did not start (see the log above)")
 
 
 @main.command()
@@ -115,8 +129,7 @@ def demo(port: int | None, workers: int, no_serve: bool) -> None:
     click.echo("  created." if loaded else "  already up to date.", err=True)
     base = f"http://{settings.host}:{port}"
     if "GATEWAY_ISSUER" not in os.environ:
-        # Tokens name the URL they were issued for; the workers read it from the env.
-        os.environ["GATEWAY_ISSUER"] = base
+        # Tokens name the URL they were issued for: the demo's own address.
         settings = settings.with_overrides(issuer=base)
     click.echo(_demo_banner(base), err=True)
     if not no_serve:

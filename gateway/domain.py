@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from gateway.policy.roles import Role
+
 __all__ = [
     "ColumnAction",
     "ColumnDecision",
@@ -40,8 +42,9 @@ class Principal:
     token_id: str = ""
     #: Human officer on whose behalf the system acts, if the system said so.
     officer: str | None = None
-    #: Registered roles (``auditor``, ``provider_officer``); none for a plain consumer.
-    roles: frozenset[str] = frozenset()
+    #: Roles beyond consuming data (``auditor``, ``provider_officer``); none for a plain
+    #: consumer system.
+    roles: frozenset[Role] = frozenset()
 
     def template_values(self) -> dict[str, str]:
         """Values a row-filter template may use, keyed by the name after ``principal.``."""

@@ -9,7 +9,11 @@ only place that turns them into RFC 9457 ``application/problem+json`` responses.
     GatewayError                       500 internal
     ├── ClientError                    400 bad_request
     │   ├── InvalidRequestError        400 invalid_request     malformed JSON, missing fields
+    │   ├── NotFoundError              404 not_found           no such route or record
+    │   ├── MethodNotAllowedError      405 method_not_allowed
     │   ├── RequestTooLargeError       413 request_too_large
+    │   ├── UnsupportedMediaTypeError  415 unsupported_media_type
+    │   ├── TooManyRequestsError       429 too_many_requests   + Retry-After
     │   ├── AuthenticationError        401 unauthenticated     always the same vague detail
     │   ├── SqlSyntaxError             400 sql_syntax          with line/column
     │   ├── UnsupportedStatementError  400 unsupported_sql     anything but one read-only SELECT
@@ -23,6 +27,10 @@ only place that turns them into RFC 9457 ``application/problem+json`` responses.
     ├── PolicyEngineError              503 policy_unavailable   fail closed
     ├── AuditUnavailableError          503 audit_unavailable    no audit record, no data
     └── ConfigurationError             500 configuration_error  start-up and `gateway check`
+
+Framework refusals (an unknown route, a wrong method, an oversized body) are mapped to
+these classes by HTTP status with :func:`error_for_status`, so every response's code and
+title come from this one table.
 
 Messages (``detail``) are written for the consumer: they say what to fix and never contain
 values read from a protected table. Anything that might (a database error text) goes to
@@ -44,14 +52,19 @@ __all__ = [
     "ConfigurationError",
     "GatewayError",
     "InvalidRequestError",
+    "MethodNotAllowedError",
+    "NotFoundError",
     "PolicyEngineError",
     "PurposeNotAllowedError",
     "QueryTimeoutError",
     "QueryTooExpensiveError",
     "RequestTooLargeError",
     "SqlSyntaxError",
+    "TooManyRequestsError",
     "UnknownDatasetError",
+    "UnsupportedMediaTypeError",
     "UnsupportedStatementError",
+    "error_for_status",
 ]
 
 
@@ -94,10 +107,29 @@ class InvalidRequestError(ClientError):
     code = "invalid_request"
 
 
+class MethodNotAllowedError(ClientError):
+    status = 405
+    title = "Method not allowed"
+    code = "method_not_allowed"
+
+
 class RequestTooLargeError(ClientError):
     status = 413
     title = "Request too large"
     code = "request_too_large"
+
+
+class UnsupportedMediaTypeError(ClientError):
+    status = 415
+    title = "Unsupported media type"
+    code = "unsupported_media_type"
+
+
+class TooManyRequestsError(ClientError):
+    status = 429
+    title = "Too many requests"
+    code = "too_many_requests"
+    retry_after = 60
 
 
 class AuthenticationError(ClientError):
@@ -210,3 +242,27 @@ class AuditUnavailableError(GatewayError):
 class ConfigurationError(GatewayError):
     title = "Configuration error"
     code = "configuration_error"
+
+
+_BY_STATUS: dict[int, type[GatewayError]] = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    403: AccessDeniedError,
+    404: NotFoundError,
+    405: MethodNotAllowedError,
+    413: RequestTooLargeError,
+    415: UnsupportedMediaTypeError,
+    429: TooManyRequestsError,
+    500: GatewayError,
+    502: BackendQueryError,
+    503: BackendUnavailableError,
+    504: QueryTimeoutError,
+}
+
+
+def error_for_status(status: int) -> type[GatewayError]:
+    """The error class that stands for an HTTP status the framework produced (an unknown
+    route is 404 NotFoundError); ClientError for another 4xx, GatewayError otherwise."""
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    return ClientError if 400 <= status < 500 else GatewayError

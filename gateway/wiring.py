@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.audit import open_audit_store
@@ -19,6 +18,7 @@ from gateway.audit.commit import GroupCommitter
 from gateway.audit.evidence import EvidenceKeys, load_audit_secret
 from gateway.audit.signing import CheckpointSigner, load_log_signer
 from gateway.audit.store import AuditStore
+from gateway.audit.trail import AuditTrail
 from gateway.audit.witness import SqliteWitnessState, Witness, load_witness
 from gateway.auth.keys import GatewayKeyStore, load_pseudonym_secret
 from gateway.auth.replay import ReplayCache, open_replay_cache
@@ -26,10 +26,11 @@ from gateway.auth.systems import SystemRegistry
 from gateway.auth.tokens import TokenService, VerifiedTokenCache
 from gateway.backends import Backend, BackendConfig, load_backend_configs, open_backend
 from gateway.catalog import Catalog, load_catalog
+from gateway.clock import Clock, utc_now
 from gateway.domain import Principal
 from gateway.errors import ConfigurationError
 from gateway.policy.engine import CasbinPolicyEngine, PolicyFiles
-from gateway.query.pipeline import QueryService
+from gateway.query.pipeline import QueryDeps, QueryService
 from gateway.query.plan import Planner
 from gateway.query.rewrite.masks import (
     MaskContext,
@@ -110,6 +111,8 @@ class Services:
     #: Group commit in front of ``audit``: what the request path appends through.
     audit_log: GroupCommitter
     audit_signer: CheckpointSigner
+    #: The one way any request writes its audit record.
+    trail: AuditTrail
     evidence: EvidenceKeys
     #: Cosigns other gateways' checkpoints when the key directory holds a witness key.
     witness: Witness | None
@@ -126,14 +129,10 @@ class Services:
         self.telemetry.shutdown()
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def build_services(
     settings: Settings,
     *,
-    clock: Callable[[], datetime] = utc_now,
+    clock: Clock = utc_now,
     audit: AuditStore | None = None,
     telemetry: Telemetry | None = None,
     replay: ReplayCache | None = None,
@@ -188,16 +187,22 @@ def build_services(
     tokens = TokenService(
         settings, bundle.registry, keystore, replay, clock, token_cache=VerifiedTokenCache()
     )
-    query = QueryService(
-        catalog=bundle.catalog,
-        engine=bundle.engine,
-        planner=planner,
-        backends=backends,
-        audit=audit_log,
-        evidence=evidence,
-        telemetry=telemetry,
-        clock=clock,
-        statement_timeout_s=settings.statement_timeout_s,
+    trail = AuditTrail(
+        audit_log, evidence, telemetry, clock=clock, policy_version=lambda: bundle.engine.version
+    )
+    query = QueryService.build(
+        QueryDeps(
+            tokens=tokens,
+            engine=bundle.engine,
+            purposes=frozenset(bundle.catalog.purposes),
+            planner=planner,
+            backends=backends,
+            trail=trail,
+            telemetry=telemetry,
+            row_key=evidence.row_key,
+            max_sql_chars=settings.max_sql_chars,
+            statement_timeout_s=settings.statement_timeout_s,
+        )
     )
     return Services(
         settings=settings,
@@ -209,6 +214,7 @@ def build_services(
         audit=audit,
         audit_log=audit_log,
         audit_signer=signer,
+        trail=trail,
         evidence=evidence,
         witness=witness,
         backends=backends,

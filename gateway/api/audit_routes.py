@@ -21,15 +21,17 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 from litestar import Request, Response, get, post
-from litestar.datastructures import State
 from litestar.enums import MediaType
-from litestar.params import HeaderParameter, PathParameter, QueryParameter
+from litestar.params import PathParameter, QueryParameter
 
+from gateway.api.deps import Injected
 from gateway.audit.bundle import build_bundle, checkpoint_size, keys_json
 from gateway.audit.commit import receipt_for
 from gateway.audit.record import AuditRecord, Outcome, leaf_hash_of
 from gateway.audit.sequencer import TreeHead
 from gateway.audit.store import MAX_EXPORT_ENTRIES, AuditStore
+from gateway.audit.trail import AccessKind, AuditTrail
+from gateway.audit.witness import Witness
 from gateway.catalog import Catalog
 from gateway.domain import Principal
 from gateway.errors import (
@@ -37,9 +39,10 @@ from gateway.errors import (
     InvalidRequestError,
     NotFoundError,
     UnknownDatasetError,
+    error_for_status,
 )
-from gateway.query.pipeline import QueryContext
-from gateway.wiring import Services
+from gateway.policy.roles import Role
+from gateway.query.state import RequestContext
 
 __all__ = ["AUDIT_ROUTES", "AuditScope", "scope_of"]
 
@@ -67,9 +70,9 @@ class AuditScope:
 
 
 def scope_of(principal: Principal, catalog: Catalog) -> AuditScope:
-    if "auditor" in principal.roles:
+    if Role.AUDITOR in principal.roles:
         return AuditScope(True, frozenset(), None, True, True)
-    if "provider_officer" in principal.roles:
+    if Role.PROVIDER_OFFICER in principal.roles:
         owned = frozenset(
             name for name, ds in catalog.datasets.items() if ds.owner == principal.department
         )
@@ -77,38 +80,28 @@ def scope_of(principal: Principal, catalog: Catalog) -> AuditScope:
     return AuditScope(False, frozenset(), principal.system, False, False)
 
 
-def _services(request: Request[Any, Any, State]) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _authenticate(services: Services, authorization: str | None) -> tuple[Principal, AuditScope]:
-    principal = services.tokens.authenticate(authorization)
-    return principal, scope_of(principal, services.bundle.catalog)
-
-
 def _audited(
-    services: Services,
-    request: Request[Any, Any, State],
-    principal: Principal,
+    trail: Injected[AuditTrail],
+    context: Injected[RequestContext],
+    principal: Injected[Principal],
     content: dict[str, Any],
     headers: dict[str, str] | None = None,
 ) -> Response[dict[str, Any]]:
     """Return audit records only once the read itself is durably audited (who read
     which records); no record of the read, no records."""
-    line = f"GET {request.url.path}" + (f"?{request.url.query}" if request.url.query else "")
-    ctx = QueryContext(
-        request_id=(request.headers.get("x-request-id") or "")[:128] or "-",
-        client_ip=request.client.host if request.client else None,
-    )
-    audit_id = services.query.audit_read(principal, ctx, line)
+    trail.accessed(context, principal, kind=AccessKind.AUDIT_LOG_READ)
     return Response(
         content,
-        headers={"Cache-Control": "no-store", "Gateway-Audit-Id": audit_id, **(headers or {})},
+        headers={
+            "Cache-Control": "no-store",
+            "Gateway-Audit-Id": context.audit_id,
+            "X-Request-Id": context.request_id,
+            **(headers or {}),
+        },
     )
 
 
@@ -155,8 +148,11 @@ def _parse_outcome(outcome: str | None) -> Outcome | None:
     tags=["audit"],
 )
 def search_records(
-    request: Request[Any, Any, State],
-    authorization: Annotated[str | None, HeaderParameter(name="Authorization")] = None,
+    principal: Injected[Principal],
+    context: Injected[RequestContext],
+    trail: Injected[AuditTrail],
+    audit_store: Injected[AuditStore],
+    catalog: Injected[Catalog],
     department: Annotated[str | None, QueryParameter()] = None,
     system: Annotated[str | None, QueryParameter()] = None,
     dataset: Annotated[str | None, QueryParameter()] = None,
@@ -168,10 +164,9 @@ def search_records(
     before: Annotated[int | None, QueryParameter(ge=0)] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
 ) -> Response[dict[str, Any]]:
-    services = _services(request)
-    principal, scope = _authenticate(services, authorization)
-    store = services.audit
-    if dataset is not None and dataset not in services.bundle.catalog.datasets:
+    scope = scope_of(principal, catalog)
+    store = audit_store
+    if dataset is not None and dataset not in catalog.datasets:
         raise UnknownDatasetError(f"No dataset {dataset!r} in the catalog.")
     if not scope.everything:
         if scope.system is not None:
@@ -205,7 +200,7 @@ def search_records(
     page: dict[str, Any] = {"items": items, "count": len(items)}
     if len(found) == limit and found:
         page["next_before"] = found[-1][0]
-    return _audited(services, request, principal, page)
+    return _audited(trail, context, principal, page)
 
 
 @get(
@@ -215,18 +210,20 @@ def search_records(
     tags=["audit"],
 )
 def get_record(
-    request: Request[Any, Any, State],
     audit_id: Annotated[str, PathParameter()],
-    authorization: Annotated[str | None, HeaderParameter(name="Authorization")] = None,
+    principal: Injected[Principal],
+    context: Injected[RequestContext],
+    trail: Injected[AuditTrail],
+    audit_store: Injected[AuditStore],
+    catalog: Injected[Catalog],
 ) -> Response[dict[str, Any]]:
-    services = _services(request)
-    principal, scope = _authenticate(services, authorization)
-    found = services.audit.get(audit_id)
+    scope = scope_of(principal, catalog)
+    found = audit_store.get(audit_id)
     # Not found and not yours look the same: ids of others' records are not confirmed.
     if found is None or not scope.allows(found[1]):
         raise NotFoundError(f"No audit record {audit_id!r} that you may read.")
-    view = _record_view(services.audit, services.audit.head(), scope, *found)
-    return _audited(services, request, principal, view)
+    view = _record_view(audit_store, audit_store.head(), scope, *found)
+    return _audited(trail, context, principal, view)
 
 
 @get(
@@ -236,8 +233,8 @@ def get_record(
     tags=["audit"],
     media_type=MediaType.TEXT,
 )
-def latest_checkpoint(request: Request[Any, Any, State]) -> Response[str]:
-    note = _services(request).audit.head().checkpoint
+def latest_checkpoint(audit_store: Injected[AuditStore]) -> Response[str]:
+    note = audit_store.head().checkpoint
     return Response(note, media_type="text/plain; charset=utf-8")
 
 
@@ -248,11 +245,11 @@ def latest_checkpoint(request: Request[Any, Any, State]) -> Response[str]:
     tags=["audit"],
 )
 def list_checkpoints(
-    request: Request[Any, Any, State],
+    audit_store: Injected[AuditStore],
     from_size: Annotated[int, QueryParameter(ge=0)] = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    return {"checkpoints": _services(request).audit.checkpoints(from_size, limit)}
+    return {"checkpoints": audit_store.checkpoints(from_size, limit)}
 
 
 @get(
@@ -261,9 +258,8 @@ def list_checkpoints(
     summary="The log's signing keys (origins, verifier keys, signed hand-overs), public",
     tags=["audit"],
 )
-def log_keys(request: Request[Any, Any, State]) -> dict[str, Any]:
-    store = _services(request).audit
-    return {"origin": store.origin, "keys": keys_json(store.key_history())}
+def log_keys(audit_store: Injected[AuditStore]) -> dict[str, Any]:
+    return {"origin": audit_store.origin, "keys": keys_json(audit_store.key_history())}
 
 
 @get(
@@ -273,23 +269,24 @@ def log_keys(request: Request[Any, Any, State]) -> dict[str, Any]:
     tags=["audit"],
 )
 def inclusion_proof(
-    request: Request[Any, Any, State],
     index: Annotated[int, QueryParameter(ge=0)],
     size: Annotated[int, QueryParameter(ge=1)],
-    authorization: Annotated[str | None, HeaderParameter(name="Authorization")] = None,
-) -> dict[str, Any]:
-    services = _services(request)
-    _authenticate(services, authorization)
+    audit_store: Injected[AuditStore],
+    principal: Injected[Principal],
+    context: Injected[RequestContext],
+    trail: Injected[AuditTrail],
+) -> Response[dict[str, Any]]:
     try:
-        proof = services.audit.inclusion_proof(index, size)
+        proof = audit_store.inclusion_proof(index, size)
     except ValueError as exc:
         raise InvalidRequestError(str(exc)) from exc
-    return {
+    content = {
         "index": index,
         "size": size,
-        "checkpoint": services.audit.checkpoint(size),
+        "checkpoint": audit_store.checkpoint(size),
         "inclusion_proof": [_b64(h) for h in proof],
     }
+    return _audited(trail, context, principal, content)
 
 
 @get(
@@ -299,18 +296,19 @@ def inclusion_proof(
     tags=["audit"],
 )
 def consistency_proof(
-    request: Request[Any, Any, State],
     first: Annotated[int, QueryParameter(ge=0)],
     second: Annotated[int, QueryParameter(ge=0)],
-    authorization: Annotated[str | None, HeaderParameter(name="Authorization")] = None,
-) -> dict[str, Any]:
-    services = _services(request)
-    _authenticate(services, authorization)
+    audit_store: Injected[AuditStore],
+    principal: Injected[Principal],
+    context: Injected[RequestContext],
+    trail: Injected[AuditTrail],
+) -> Response[dict[str, Any]]:
     try:
-        proof = services.audit.consistency_proof(first, second)
+        proof = audit_store.consistency_proof(first, second)
     except ValueError as exc:
         raise InvalidRequestError(str(exc)) from exc
-    return {"first": first, "second": second, "consistency_proof": [_b64(h) for h in proof]}
+    content = {"first": first, "second": second, "consistency_proof": [_b64(h) for h in proof]}
+    return _audited(trail, context, principal, content)
 
 
 @get(
@@ -326,16 +324,18 @@ def consistency_proof(
     tags=["audit"],
 )
 def export_bundle(
-    request: Request[Any, Any, State],
-    authorization: Annotated[str | None, HeaderParameter(name="Authorization")] = None,
+    principal: Injected[Principal],
+    context: Injected[RequestContext],
+    trail: Injected[AuditTrail],
+    audit_store: Injected[AuditStore],
+    catalog: Injected[Catalog],
     audit_id: Annotated[list[str] | None, QueryParameter(name="audit_id")] = None,
     start: Annotated[int | None, QueryParameter(ge=0)] = None,
     end: Annotated[int | None, QueryParameter(ge=0)] = None,
     earlier_size: Annotated[list[int] | None, QueryParameter(name="earlier_size")] = None,
 ) -> Response[dict[str, Any]]:
-    services = _services(request)
-    principal, scope = _authenticate(services, authorization)
-    store = services.audit
+    scope = scope_of(principal, catalog)
+    store = audit_store
     if not scope.can_export:
         raise AccessDeniedError(
             "Exporting evidence needs the auditor or provider_officer role; consumers keep "
@@ -371,7 +371,7 @@ def export_bundle(
     bundle = build_bundle(store, entries, earlier=earlier)
     head_size = checkpoint_size(bundle["checkpoint"])
     disposition = f'attachment; filename="audit-evidence-{head_size}.json"'
-    return _audited(services, request, principal, bundle, {"Content-Disposition": disposition})
+    return _audited(trail, context, principal, bundle, {"Content-Disposition": disposition})
 
 
 @post(
@@ -387,24 +387,40 @@ def export_bundle(
     ),
     tags=["audit"],
 )
-async def witness_add_checkpoint(request: Request[Any, Any, State]) -> Response[str]:
-    witness = _services(request).witness
-    if witness is None:
-        return Response(
-            "this gateway is not configured as a witness\n",
-            status_code=404,
-            media_type="text/plain; charset=utf-8",
-        )
+async def witness_add_checkpoint(
+    request: Request[Any, Any, Any],
+    witness: Injected[Witness | None],
+    trail: Injected[AuditTrail],
+    context: Injected[RequestContext],
+) -> Response[str]:
     try:
-        text = (await request.body()).decode("utf-8")
+        # Read first: an oversized body is refused (413) whether or not this is a witness.
+        body: str | None = (await request.body()).decode("utf-8")
     except UnicodeDecodeError:
-        return Response(
-            "the body is not UTF-8\n", status_code=400, media_type="text/plain; charset=utf-8"
+        body = None
+    if witness is None:
+        status, text = 404, "this gateway is not configured as a witness\n"
+        media_type = "text/plain"
+    elif body is None:
+        status, text, media_type = 400, "the body is not UTF-8\n", "text/plain"
+    else:
+        # Signature check, proof and a durable SQLite write: off the event loop.
+        answer = await anyio.to_thread.run_sync(witness.add_checkpoint, body)
+        status, text, media_type = answer.status, answer.text, answer.media_type
+    # The witness protocol answers in text (C2SP tlog-witness), but the request is
+    # audited like any other: cosigned, or refused with the witness's reason.
+    if status == 200:
+        await anyio.to_thread.run_sync(
+            lambda: trail.accessed(context, None, kind=AccessKind.WITNESS_COSIGN)
         )
-    # Signature check, proof and a durable SQLite write: off the event loop.
-    answer = await anyio.to_thread.run_sync(witness.add_checkpoint, text)
+    else:
+        refusal = error_for_status(status)(text.strip())
+        await anyio.to_thread.run_sync(lambda: trail.refused(refusal, context))
     return Response(
-        answer.text, status_code=answer.status, media_type=f"{answer.media_type}; charset=utf-8"
+        text,
+        status_code=status,
+        media_type=f"{media_type}; charset=utf-8",
+        headers={"Gateway-Audit-Id": context.audit_id, "X-Request-Id": context.request_id},
     )
 
 

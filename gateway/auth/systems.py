@@ -42,6 +42,7 @@ from gateway.auth.keys import (
 )
 from gateway.catalog.model import Text
 from gateway.errors import ConfigurationError
+from gateway.policy.roles import ASSIGNABLE_ROLES, Role
 
 __all__ = ["RegisteredSystem", "SystemKey", "SystemRegistry", "register_system"]
 
@@ -57,10 +58,6 @@ _RESERVED_ATTRIBUTES = frozenset({"department", "system"})
 _SYSTEM_FIELDS = frozenset(
     {"department", "name", "attributes", "purposes", "status", "keys", "roles"}
 )
-#: Roles beyond consuming data. ``auditor``: search and export the whole audit log;
-#: ``provider_officer``: the audit records (with receipts) of every access to the
-#: datasets its department owns.
-ROLES = frozenset({"auditor", "provider_officer"})
 _KEY_FIELDS = frozenset({"alg", "public_key"})
 
 
@@ -89,8 +86,8 @@ class RegisteredSystem:
     status: Status
     #: kid → key.
     keys: Mapping[str, SystemKey]
-    #: Extra roles (see ROLES); empty for a plain consumer system.
-    roles: frozenset[str] = frozenset()
+    #: Roles beyond consuming data (gateway.policy.roles); empty for a plain consumer.
+    roles: frozenset[Role] = frozenset()
 
     @property
     def is_active(self) -> bool:
@@ -250,10 +247,11 @@ def _parse_system(
     roles = raw.get("roles", [])
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise ConfigurationError(f"{where}.roles must be a list of role names")
-    unknown_roles = set(roles) - ROLES
+    known = sorted(r.value for r in ASSIGNABLE_ROLES)
+    unknown_roles = set(roles) - set(known)
     if unknown_roles:
         raise ConfigurationError(
-            f"{where}.roles: unknown role(s) {sorted(unknown_roles)}; known: {sorted(ROLES)}"
+            f"{where}.roles: unknown role(s) {sorted(unknown_roles)}; known: {known}"
         )
 
     keys_raw = raw.get("keys", [])
@@ -278,7 +276,7 @@ def _parse_system(
         purposes=frozenset(purposes),
         status=status,
         keys=MappingProxyType(keys),
-        roles=frozenset(roles),
+        roles=frozenset(Role(r) for r in roles),
     )
 
 

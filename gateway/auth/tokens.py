@@ -81,6 +81,10 @@ class TokenResponse:
     access_token: str
     token_type: str = "Bearer"  # noqa: S105 - RFC 6750 token type, not a secret
     expires_in: int = 0
+    #: Who the token was issued to (for the audit record; not part of the JSON).
+    system: str = ""
+    department: str = ""
+    officer: str | None = None
 
     def to_json(self) -> dict[str, str | int]:
         return {
@@ -245,7 +249,14 @@ class TokenService:
             algorithm=_GATEWAY_ALG,
             headers={"kid": self._keystore.kid, "typ": ACCESS_TOKEN_TYP},
         )
-        return TokenResponse(access_token=token, token_type="Bearer", expires_in=ttl)  # noqa: S106
+        return TokenResponse(
+            access_token=token,
+            token_type="Bearer",  # noqa: S106 - RFC 6750 token type
+            expires_in=ttl,
+            system=system_id,
+            department=department,
+            officer=officer,
+        )
 
     def _verify_assertion(self, assertion: str, client_id: str | None) -> tuple[str, str]:
         """RFC 7523 §3 processing. Returns (system id, department)."""

@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlglot import exp
 from sqlglot.schema import MappingSchema
@@ -32,9 +32,10 @@ from gateway.query.rewrite.masks import (
     masked_type,
     redact_key_material,
 )
+from gateway.query.state import QueryState
 from gateway.query.validate import check_query_is_allowed
 
-__all__ = ["STAGES", "LruCache", "Plan", "Planner"]
+__all__ = ["STAGES", "LruCache", "Plan", "PlanQuery", "Planner"]
 
 #: The planning stages, in order (each is a telemetry span of the same name).
 STAGES = ("parse", "validate", "resolve", "rewrite")
@@ -263,3 +264,26 @@ def _rules(snapshot: DecisionSnapshot, tables: tuple[str, ...]) -> dict[str, str
 
 def _no_stage(_name: str) -> AbstractContextManager[Any]:
     return nullcontext()
+
+
+class PlanQuery:
+    """Step 4, plan: the consumer's SQL -> the protected SQL for its backend (cached).
+    Raises the ClientError subclasses of parse, validate, resolve and rewrite."""
+
+    name: ClassVar[str] = "plan"
+    #: Its own stages (parse, validate, resolve, rewrite) are the spans.
+    span: ClassVar[bool] = False
+
+    def __init__(self, planner: Planner, stage: StageFactory) -> None:
+        self._planner = planner
+        self._stage = stage
+
+    def __call__(self, state: QueryState) -> QueryState:
+        plan, hit = self._planner.plan(
+            state.request.sql,
+            state.need_principal(),
+            state.need_snapshot(),
+            requested_max_rows=state.request.max_rows,
+            stage=self._stage,
+        )
+        return state.evolve(plan=plan, plan_cache_hit=hit)

@@ -1,7 +1,8 @@
-"""Respond: rows → the exact JSON bytes sent to the consumer.
+"""Step 6, respond: rows → the exact JSON bytes sent to the consumer.
 
 The body is serialised once, here, so that its SHA-256 can be written into the audit
-record before the same bytes leave (the digest proves what was delivered).
+record before the same bytes leave (the digest proves what was delivered), together with
+the root over the salted row hashes (one row can later be proved delivered or not).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import json
 import math
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
+from gateway.audit.rows import row_salt, rows_root
 from gateway.domain import ResultColumn
+from gateway.query.state import QueryState
 
-__all__ = ["encode_result", "json_rows", "json_value", "sha256_hex"]
+__all__ = ["Respond", "encode_result", "json_rows", "json_value", "sha256_hex"]
 
 
 def json_value(value: Any) -> Any:
@@ -74,3 +77,28 @@ def encode_result(
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+class Respond:
+    name: ClassVar[str] = "respond"
+    span: ClassVar[bool] = True
+
+    def __init__(self, row_key: bytes) -> None:
+        self._row_key = row_key
+
+    def __call__(self, state: QueryState) -> QueryState:
+        plan = state.need_plan()
+        rows = state.need_rows()
+        salt = row_salt(self._row_key, state.context.audit_id)
+        body = encode_result(
+            audit_id=state.context.audit_id,
+            columns=plan.columns,
+            rows=rows,
+            truncated=state.truncated,
+            purpose=state.request.purpose,
+            policy_version=plan.policy_version,
+            row_salt=salt,
+        )
+        return state.evolve(
+            body=body, response_sha256=sha256_hex(body), rows_root=rows_root(salt, rows).hex()
+        )

@@ -9,17 +9,23 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway.audit.evidence import EvidenceKeys, load_audit_secret
+from gateway.audit.memory import MemoryAuditStore
 from gateway.audit.merkle import verify_consistency, verify_inclusion
 from gateway.audit.note import Verifier, open_checkpoint
 from gateway.audit.receipt import Receipt, split_receipt
 from gateway.audit.record import AuditRecord
 from gateway.audit.rows import prove_row, verify_row
-from tests.e2e.harness import ROOT, Gateway
+from gateway.audit.sequencer import Appended
+from gateway.audit.store import EncodedRecord
+from gateway.errors import AuditUnavailableError
+from tests.e2e.harness import ROOT, Gateway, demo_dsn, demo_signer, running_gateway
 
 PEOPLE = "SELECT person_id, gender, district FROM population.people ORDER BY person_id LIMIT 20"
 
@@ -302,19 +308,28 @@ def test_reading_the_log_is_itself_audited(sqlite_gateway: Gateway) -> None:
     assert record.sql == "GET /v1/audit/records?dataset=population"
 
 
-def test_no_record_of_the_read_no_records(
-    sqlite_gateway: Gateway, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from gateway.errors import AuditUnavailableError
+class _AppendsFail(MemoryAuditStore):
+    """A log that can still be read but no longer written (a full disk, a lost lock)."""
 
-    def unavailable(*_args: Any) -> str:
-        raise AuditUnavailableError("The audit log is unavailable.")
+    fail_appends = False
 
-    monkeypatch.setattr(sqlite_gateway.services.query, "audit_read", unavailable)
-    for path, params in (
-        ("/v1/audit/records", {}),
-        ("/v1/audit/export", {"start": 0, "end": 1}),
-    ):
-        resp = sqlite_gateway.get("sjj-audit", path, **params)
-        assert resp.status_code == 503, path
-        assert "items" not in resp.json() and "entries" not in resp.json()
+    def append_batch(self, records: Sequence[AuditRecord | EncodedRecord]) -> Appended:
+        if self.fail_appends:
+            raise AuditUnavailableError("The audit log is unavailable.")
+        return super().append_batch(records)
+
+
+def test_no_record_of_the_read_no_records(tmp_path: Path) -> None:
+    store = _AppendsFail(demo_signer())
+    with running_gateway("sqlite", demo_dsn("sqlite", tmp_path), tmp_path, audit=store) as gw:
+        gw.query("rsj-subsidy", PEOPLE)  # something to read
+        gw.token("sjj-audit")
+        store.fail_appends = True
+        for path, params in (
+            ("/v1/audit/records", {}),
+            ("/v1/audit/export", {"start": 0, "end": 1}),
+        ):
+            resp = gw.get("sjj-audit", path, **params)
+            assert resp.status_code == 503, path
+            assert resp.json()["code"] == "audit_unavailable"
+            assert "items" not in resp.json() and "entries" not in resp.json()

@@ -88,14 +88,16 @@ def test_a_tampered_database_fails_check_and_verification(
         # An insider with database access: drop the guard, rewrite a refusal as served,
         # and keep the leaf hash consistent with the new bytes.
         conn.execute("DROP TRIGGER audit_log_no_update")
-        record = conn.execute("SELECT record FROM audit_log WHERE idx = 3").fetchone()[0]
+        idx, record = conn.execute(
+            "SELECT idx, record FROM audit_log WHERE outcome = 'refused' ORDER BY idx LIMIT 1"
+        ).fetchone()
         forged = bytes(record).replace(b'"outcome":"refused"', b'"outcome":"served"')
         assert forged != bytes(record)
         import hashlib
 
         conn.execute(
-            "UPDATE audit_log SET record = ?, leaf_hash = ?, outcome = 'served' WHERE idx = 3",
-            (forged, hashlib.sha256(b"\x00" + forged).digest()),
+            "UPDATE audit_log SET record = ?, leaf_hash = ?, outcome = 'served' WHERE idx = ?",
+            (forged, hashlib.sha256(b"\x00" + forged).digest(), idx),
         )
     code, out = _run(env, "audit", "check")
     assert code != 0 and "root" in out, out

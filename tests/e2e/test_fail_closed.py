@@ -54,8 +54,11 @@ def test_token_endpoint_refusals_fail_closed_too(
 ) -> None:
     gw, _store = broken_audit
     resp = gw.token_response({"grant_type": "client_credentials"})
-    # a malformed token request is refused; with no audit it must still not succeed
-    assert resp.status_code in (400, 503)
+    # A malformed token request is refused (400) only once its refusal is audited; with no
+    # audit record possible, the answer is 503 and nothing else.
+    assert resp.status_code == 503
+    assert resp.json()["code"] == "audit_unavailable"
+    assert resp.json()["audit_id"] is None
 
 
 def test_backend_down_is_503_with_retry_after(tmp_path: Path) -> None:
