@@ -69,6 +69,10 @@ class Settings:
     workers: int = 1
     log_level: str = "INFO"
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    #: The environment the settings were built from, for ``${VAR}`` references in the
+    #: policy files (backends.toml). Captured once here so that nothing below the entry
+    #: points reads ``os.environ``; out of ``repr`` because it holds secrets.
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def audit_location(self) -> str:
@@ -155,6 +159,7 @@ class Settings:
             workers=i("WORKERS", d.workers),
             log_level=s("LOG_LEVEL", d.log_level),
             telemetry=telemetry,
+            environment=dict(env),
         )
         if not 1 <= settings.audit_batch_max <= 10_000:
             raise ConfigurationError("GATEWAY_AUDIT_BATCH_MAX must be between 1 and 10000")

@@ -8,7 +8,6 @@ the gateway with a ConfigurationError instead of serving with a partial configur
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +65,7 @@ def policy_version(policy_dir: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def load_policy_bundle(settings: Settings, env: Mapping[str, str] | None = None) -> PolicyBundle:
+def load_policy_bundle(settings: Settings) -> PolicyBundle:
     """Load and cross-check the policy directory. Raises ConfigurationError."""
     policy_dir = settings.policy_dir
     catalog = load_catalog(policy_dir / "catalog.toml")
@@ -78,7 +77,7 @@ def load_policy_bundle(settings: Settings, env: Mapping[str, str] | None = None)
     )
     backends = load_backend_configs(
         policy_dir / "backends.toml",
-        env=dict(os.environ if env is None else env),
+        env=settings.environment,
         overrides=settings.backend_dsns,
     )
     version = policy_version(policy_dir)
