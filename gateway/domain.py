@@ -27,7 +27,11 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated consumer system acting for its department.
+    """An authenticated caller acting for its department: a consumer system (``system``
+    set, ``officer`` the person on whose behalf it says it acts, if any), or a person on
+    the administration plane (``system`` empty, ``officer`` the account's username). A
+    person querying through one of their department's systems is that system with
+    ``officer`` set to them.
 
     ``attributes`` are the registered attributes (e.g. ``district``) that row-filter
     templates may reference as ``{principal.<name>}``; ``department`` and ``system`` are
@@ -45,6 +49,10 @@ class Principal:
     #: Roles beyond consuming data (``auditor``, ``provider_officer``); none for a plain
     #: consumer system.
     roles: frozenset[Role] = frozenset()
+
+    @property
+    def is_person(self) -> bool:
+        return not self.system
 
     def template_values(self) -> dict[str, str]:
         """Values a row-filter template may use, keyed by the name after ``principal.``."""

@@ -11,6 +11,7 @@ only place that turns them into RFC 9457 ``application/problem+json`` responses.
     │   ├── InvalidRequestError        400 invalid_request     malformed JSON, missing fields
     │   ├── NotFoundError              404 not_found           no such route or record
     │   ├── MethodNotAllowedError      405 method_not_allowed
+    │   ├── ConflictError              409 conflict            state changed meanwhile, name taken
     │   ├── RequestTooLargeError       413 request_too_large
     │   ├── UnsupportedMediaTypeError  415 unsupported_media_type
     │   ├── TooManyRequestsError       429 too_many_requests   + Retry-After
@@ -49,6 +50,7 @@ __all__ = [
     "BackendQueryError",
     "BackendUnavailableError",
     "ClientError",
+    "ConflictError",
     "ConfigurationError",
     "GatewayError",
     "InvalidRequestError",
@@ -111,6 +113,12 @@ class MethodNotAllowedError(ClientError):
     status = 405
     title = "Method not allowed"
     code = "method_not_allowed"
+
+
+class ConflictError(ClientError):
+    status = 409
+    title = "Conflict"
+    code = "conflict"
 
 
 class RequestTooLargeError(ClientError):
@@ -250,6 +258,7 @@ _BY_STATUS: dict[int, type[GatewayError]] = {
     403: AccessDeniedError,
     404: NotFoundError,
     405: MethodNotAllowedError,
+    409: ConflictError,
     413: RequestTooLargeError,
     415: UnsupportedMediaTypeError,
     429: TooManyRequestsError,

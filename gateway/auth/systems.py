@@ -42,7 +42,7 @@ from gateway.auth.keys import (
 )
 from gateway.catalog.model import Text
 from gateway.errors import ConfigurationError
-from gateway.policy.roles import ASSIGNABLE_ROLES, Role
+from gateway.policy.roles import SYSTEM_ROLES, Role
 
 __all__ = ["RegisteredSystem", "SystemKey", "SystemRegistry", "register_system"]
 
@@ -247,7 +247,7 @@ def _parse_system(
     roles = raw.get("roles", [])
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise ConfigurationError(f"{where}.roles must be a list of role names")
-    known = sorted(r.value for r in ASSIGNABLE_ROLES)
+    known = sorted(r.value for r in SYSTEM_ROLES)
     unknown_roles = set(roles) - set(known)
     if unknown_roles:
         raise ConfigurationError(
