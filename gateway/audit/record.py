@@ -46,10 +46,15 @@ __all__ = [
     "new_audit_id",
 ]
 
-#: The only version of the canonical encoding this code reads or writes. Version 2 added
-#: ``grants`` (approvals relied upon) and ``rows_root`` (commitment to the delivered rows);
-#: version 1 logs predate the Merkle log and are not read.
-ENCODING_VERSION: Final = 2
+#: The version of the canonical encoding this code writes. Version 3 added ``event`` (what
+#: an administrative action changed: an application decided, a grant revoked, an account
+#: created); version 2 added ``grants`` (approvals relied upon) and ``rows_root``
+#: (commitment to the delivered rows). Versions 2 and 3 are read; version 1 logs predate
+#: the Merkle log and are not.
+ENCODING_VERSION: Final = 3
+
+#: Versions :meth:`AuditRecord.from_canonical` accepts.
+READABLE_VERSIONS: Final = frozenset({2, 3})
 
 #: RFC 6962 §2.1: ``MTH({d(0)}) = SHA-256(0x00 || d(0))``. The 0x00 prefix for leaves
 #: (0x01 for interior nodes) separates the two hash domains, so that no interior node can
@@ -299,6 +304,9 @@ class AuditRecord:
     #: Diagnostic text (e.g. a database error); never sent to clients.
     internal_reason: str | None
     duration_us: int | None
+    #: What an administrative action changed (a JSON object: ``type`` plus the details),
+    #: or None for a data access. Absent from version 2 records.
+    event: Mapping[str, Any] | None = None
     #: Version of the canonical encoding.
     v: int = ENCODING_VERSION
 
@@ -345,8 +353,16 @@ class AuditRecord:
             raise ValueError("AuditRecord.status must be an HTTP status (100..599)")
         if isinstance(self.v, bool) or not isinstance(self.v, int):
             raise TypeError("AuditRecord.v must be int")
-        if self.v != ENCODING_VERSION:
+        if self.v not in READABLE_VERSIONS:
             raise ValueError(f"unsupported audit record encoding version {self.v}")
+        if self.event is not None:
+            if self.v < 3:
+                raise ValueError("AuditRecord.event needs encoding version 3")
+            if not isinstance(self.event, Mapping):
+                raise TypeError("AuditRecord.event must be a JSON object (a mapping)")
+            # A canonical copy: later changes to the caller's dict cannot change the record.
+            frozen = _canonical_value(self.event, "event")
+            object.__setattr__(self, "event", MappingProxyType(frozen))  # type: ignore[arg-type]
         if not isinstance(self.outcome, str):
             raise TypeError("AuditRecord.outcome must be an Outcome")
         object.__setattr__(self, "outcome", Outcome(self.outcome))
@@ -360,7 +376,7 @@ class AuditRecord:
         """The record as a JSON-ready dict: every field, plain types, members (and those
         of ``decisions``/``rules``) in canonical order. Raises as :meth:`canonical_bytes`."""
         out: dict[str, object] = {}
-        for name in _SORTED_FIELDS:
+        for name in _FIELDS_OF[self.v]:
             value = getattr(self, name)
             kind = type(value)
             # Fast path for the common scalar types; everything else (ints with their
@@ -410,11 +426,13 @@ class AuditRecord:
             raise ValueError(f"not a canonical audit record: {exc}") from exc
         if not isinstance(obj, dict):
             raise ValueError("not a canonical audit record: top level is not an object")
-        if obj.get("v") != ENCODING_VERSION or isinstance(obj.get("v"), bool):
-            raise ValueError(f"unsupported audit record encoding version {obj.get('v')!r}")
-        if obj.keys() != _FIELD_SET:
-            missing = sorted(_FIELD_SET - obj.keys())
-            extra = sorted(obj.keys() - _FIELD_SET)
+        version = obj.get("v")
+        if version not in READABLE_VERSIONS or isinstance(version, bool):
+            raise ValueError(f"unsupported audit record encoding version {version!r}")
+        expected = frozenset(_FIELDS_OF[version])
+        if obj.keys() != expected:
+            missing = sorted(expected - obj.keys())
+            extra = sorted(obj.keys() - expected)
             raise ValueError(f"audit record members differ: missing {missing}, extra {extra}")
         for name in ("tables", "row_filters", "grants"):
             if not isinstance(obj[name], list):
@@ -422,6 +440,8 @@ class AuditRecord:
         for name in ("decisions", "rules"):
             if not isinstance(obj[name], dict):
                 raise ValueError(f"audit record member {name} must be an object")
+        if obj.get("event") is not None and not isinstance(obj["event"], dict):
+            raise ValueError("audit record member event must be an object or null")
         try:
             record = cls(**obj)
         except TypeError as exc:
@@ -433,4 +453,10 @@ class AuditRecord:
 
 #: Field names in canonical (sorted) order; all ASCII, so code-point order is RFC 8785's.
 _SORTED_FIELDS: Final[tuple[str, ...]] = tuple(sorted(f.name for f in fields(AuditRecord)))
-_FIELD_SET: Final[frozenset[str]] = frozenset(_SORTED_FIELDS)
+#: The members of each readable version (version 2 has no ``event``).
+_FIELDS_OF: Final[Mapping[int, tuple[str, ...]]] = MappingProxyType(
+    {
+        2: tuple(f for f in _SORTED_FIELDS if f != "event"),
+        3: _SORTED_FIELDS,
+    }
+)

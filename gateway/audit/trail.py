@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from gateway.audit.commit import AuditWriter
 from gateway.audit.evidence import EvidenceKeys
@@ -48,6 +48,11 @@ class AccessKind:
     CATALOG_READ = "catalog_read"
     TOKEN_EXCHANGE = "token_exchange"  # noqa: S105 - a purpose code
     WITNESS_COSIGN = "witness_cosign"
+    #: A person's session (login, logout) and administrative reads.
+    SESSION = "session"
+    ADMINISTRATION_READ = "administration_read"
+    #: A change on the administration plane (the record's ``event`` says what changed).
+    ADMINISTRATION = "administration"
 
 
 def clean_request_id(raw: str | None) -> str | None:
@@ -157,6 +162,32 @@ class AuditTrail:
         )
         return self._commit(record, principal, Outcome.SERVED, 200, context)
 
+    def acted(
+        self,
+        context: RequestContext,
+        principal: Principal | None,
+        event: Mapping[str, Any],
+        *,
+        kind: str = AccessKind.ADMINISTRATION,
+    ) -> Receipt:
+        """Commit the record of an administrative action; ``event`` (a JSON object with a
+        ``type``) says what changed and becomes the record's ``event`` member, so the
+        change itself is evidence in the log. Call it in the same request as the change,
+        after the change is durable: an audit failure then answers 503 and the caller
+        reports that the outcome must be checked (the change stands, its record does
+        not — see docs/design.md "Administrative changes")."""
+        record = self._record(
+            context,
+            principal=principal,
+            purpose=kind,
+            sql=context.request_line or None,
+            plan=None,
+            outcome=Outcome.SERVED,
+            status=200,
+            event=event,
+        )
+        return self._commit(record, principal, Outcome.SERVED, 200, context)
+
     # -- helpers -----------------------------------------------------------------------
 
     def _commit(
@@ -194,6 +225,7 @@ class AuditTrail:
         response_sha256: str | None = None,
         rows_root: str | None = None,
         error: GatewayError | None = None,
+        event: Mapping[str, Any] | None = None,
     ) -> AuditRecord:
         redact = self._redact
         return AuditRecord(
@@ -202,7 +234,7 @@ class AuditTrail:
             request_id=context.request_id,
             trace_id=self._telemetry.current_trace_id(),
             department=principal.department if principal else None,
-            system=principal.system if principal else None,
+            system=(principal.system or None) if principal else None,
             officer=principal.officer if principal else None,
             purpose=purpose,
             client_ip=context.client_ip,
@@ -227,6 +259,7 @@ class AuditTrail:
             reason=redact(error.detail) if error else None,
             internal_reason=redact(error.internal_detail) if error else None,
             duration_us=int(_elapsed(context) * 1_000_000),
+            event=event,
         )
 
 

@@ -62,6 +62,9 @@ def golden_record(**changes: Any) -> AuditRecord:
         "reason": None,
         "internal_reason": 'line1\nline2\t"quoted"',
         "duration_us": 1834,
+        # The golden bytes below are a version 2 record: still read and re-encoded
+        # byte for byte; version 3 has its own golden value (TestVersion3).
+        "v": 2,
     }
     fields.update(changes)
     return AuditRecord(**fields)
@@ -110,12 +113,13 @@ class TestCanonicalBytes:
         assert b'"tables":["z.t","a.t"]' in data
 
     def test_version_member_present(self) -> None:
-        assert ENCODING_VERSION == 2
+        assert ENCODING_VERSION == 3
         assert json.loads(golden_record().canonical_bytes())["v"] == 2
 
     def test_members_are_exactly_the_v2_fields(self) -> None:
         members = list(json.loads(golden_record().canonical_bytes()))
-        assert members == sorted(f.name for f in dataclasses.fields(AuditRecord))
+        v2 = sorted(f.name for f in dataclasses.fields(AuditRecord) if f.name != "event")
+        assert members == v2
         assert {"rows_root", "grants", "v"} <= set(members)
         assert len(members) == 30
 
@@ -341,7 +345,7 @@ class TestValidation:
             {"status": 600},
             {"outcome": "maybe"},
             {"v": 1},
-            {"v": 3},
+            {"v": 4},
             {"rows_root": "CD" * 32},
             {"rows_root": "cd" * 31},
             {"rows_root": "cd" * 33},
@@ -450,3 +454,52 @@ class TestIdsAndTimes:
     def test_make_record_helper_builds_valid_records(self) -> None:
         record = make_record(3)
         assert AuditRecord.from_canonical(record.canonical_bytes()) == record
+
+
+GOLDEN_V3_EVENT = {
+    "type": "application.approved",
+    "application": "APP-2026-0042",
+    "narrowed": {"dropped": ["population.people.phone"], "row_cap": 100},
+    "from": "under_review",
+    "to": "approved",
+}
+
+
+class TestVersion3:
+    """Version 3 adds ``event`` (what an administrative action changed)."""
+
+    def test_new_records_are_version_3_with_an_event_member(self) -> None:
+        record = golden_record(v=3, event=GOLDEN_V3_EVENT)
+        data = record.canonical_bytes()
+        obj = json.loads(data)
+        assert obj["v"] == 3 and len(obj) == 31
+        assert list(obj["event"]) == sorted(GOLDEN_V3_EVENT)
+        assert AuditRecord.from_canonical(data) == record
+        assert AuditRecord.from_canonical(data).canonical_bytes() == data
+
+    def test_a_data_access_has_a_null_event(self) -> None:
+        data = golden_record(v=3).canonical_bytes()
+        assert b'"event":null' in data
+        assert AuditRecord.from_canonical(data).event is None
+
+    def test_version_2_records_have_no_event_and_cannot_carry_one(self) -> None:
+        assert b'"event"' not in GOLDEN
+        with pytest.raises(ValueError, match="version 3"):
+            golden_record(v=2, event={"type": "x"})
+        with pytest.raises(ValueError, match="members differ"):
+            AuditRecord.from_canonical(
+                GOLDEN.replace(b'"error_code"', b'"event":null,"error_code"')
+            )
+
+    def test_a_v3_record_without_its_event_member_is_refused(self) -> None:
+        data = golden_record(v=3).canonical_bytes().replace(b'"event":null,', b"")
+        with pytest.raises(ValueError, match="members differ"):
+            AuditRecord.from_canonical(data)
+
+    def test_the_event_is_a_frozen_canonical_copy(self) -> None:
+        event: dict[str, object] = {"type": "grant.revoked", "grant": "GR-1"}
+        record = golden_record(v=3, event=event)
+        event["grant"] = "GR-2"
+        assert record.event is not None and record.event["grant"] == "GR-1"
+        with pytest.raises(TypeError):
+            golden_record(v=3, event={"type": "x", "amount": 1.5})
