@@ -172,10 +172,13 @@ class AuditTrail:
     ) -> Receipt:
         """Commit the record of an administrative action; ``event`` (a JSON object with a
         ``type``) says what changed and becomes the record's ``event`` member, so the
-        change itself is evidence in the log. Call it in the same request as the change,
-        after the change is durable: an audit failure then answers 503 and the caller
-        reports that the outcome must be checked (the change stands, its record does
-        not — see docs/design.md "Administrative changes")."""
+        change itself is evidence in the log.
+
+        Call it inside the change's database transaction, after every check passed and
+        just before the transaction commits: if the record cannot be written the change
+        is rolled back (AuditUnavailableError, 503). At worst a record names a change
+        whose commit then failed — the caller records that failure too — never a change
+        without its record (docs/design.md "Administrative changes")."""
         record = self._record(
             context,
             principal=principal,
