@@ -39,14 +39,14 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     authenticated = Router(
         path="/",
         route_handlers=[read_catalog, search_records, get_record, export_bundle],
-        guards=[role_guard(services.tokens)],
+        guards=[role_guard(services.callers)],
     )
     # Proofs need a caller too (they confirm which indices exist); checkpoints and the
     # log's keys are public: publishing tree heads widely is what makes rewrites visible.
     proofs = Router(
         path="/",
         route_handlers=[inclusion_proof, consistency_proof],
-        guards=[role_guard(services.tokens)],
+        guards=[role_guard(services.callers)],
     )
     return Litestar(
         route_handlers=[
@@ -74,7 +74,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             "backends": constant(services.backends),
             "witness": constant(services.witness),
             "context": provide_context(services.trail),
-            "principal": provide_principal(services.tokens),
+            "principal": provide_principal(services.callers),
         },
         exception_handlers=problem_handlers(services.trail, services.telemetry.current_trace_id),
         request_max_body_size=settings.max_body_bytes,

@@ -62,6 +62,22 @@ class Settings:
     audit_retention_days: int = 1096
     #: ``sqlite:<path>`` or a ``postgresql://`` DSN for the assertion replay cache.
     replay_dsn: str = ""
+    #: ``sqlite:<path>`` or a ``postgresql://`` DSN for the administration store (accounts,
+    #: applications, grants, quotas). Empty: ``state_dir/admin.sqlite``.
+    admin_dsn: str = ""
+    #: Lifetime of a person's API bearer session, seconds.
+    person_token_ttl_s: int = 900
+    #: Lifetime of a console (cookie) session, seconds.
+    console_session_ttl_s: int = 8 * 3600
+    #: Consecutive failed logins before an account is locked.
+    login_max_failures: int = 5
+    #: First lock-out after too many failed logins, seconds (doubles after each further failure).
+    login_lockout_s: int = 900
+    #: OpenID Connect identity provider of the deployment (optional): issuer, the audience
+    #: its ID tokens name, and a JWKS file with its public keys (offline deployments).
+    oidc_issuer: str = ""
+    oidc_audience: str = ""
+    oidc_jwks_file: str = ""
     #: Overrides of ``backends.toml``: name → DSN (``GATEWAY_BACKEND_<NAME>_DSN``).
     backend_dsns: Mapping[str, str] = field(default_factory=dict)
     host: str = "127.0.0.1"
@@ -77,6 +93,10 @@ class Settings:
     @property
     def audit_location(self) -> str:
         return self.audit_dsn or f"sqlite:{self.state_dir / 'audit.sqlite'}"
+
+    @property
+    def admin_location(self) -> str:
+        return self.admin_dsn or f"sqlite:{self.state_dir / 'admin.sqlite'}"
 
     @property
     def replay_location(self) -> str:
@@ -153,6 +173,14 @@ class Settings:
             audit_batch_wait_ms=f("AUDIT_BATCH_WAIT_MS", d.audit_batch_wait_ms),
             audit_retention_days=i("AUDIT_RETENTION_DAYS", d.audit_retention_days),
             replay_dsn=s("REPLAY_DSN", d.replay_dsn),
+            admin_dsn=s("ADMIN_DSN", d.admin_dsn),
+            person_token_ttl_s=i("PERSON_TOKEN_TTL", d.person_token_ttl_s),
+            console_session_ttl_s=i("CONSOLE_SESSION_TTL", d.console_session_ttl_s),
+            login_max_failures=i("LOGIN_MAX_FAILURES", d.login_max_failures),
+            login_lockout_s=i("LOGIN_LOCKOUT", d.login_lockout_s),
+            oidc_issuer=s("OIDC_ISSUER", d.oidc_issuer),
+            oidc_audience=s("OIDC_AUDIENCE", d.oidc_audience),
+            oidc_jwks_file=s("OIDC_JWKS_FILE", d.oidc_jwks_file),
             backend_dsns=backend_dsns,
             host=s("HOST", d.host),
             port=i("PORT", d.port),

@@ -10,8 +10,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+from gateway.admin.accounts import AccountStore, LoginPolicy
+from gateway.admin.db import AdminDb, open_admin_db
+from gateway.admin.identity import LocalIdentity, OidcIdentity, load_oidc_identity
+from gateway.admin.sessions import SessionStore
 from gateway.audit import open_audit_store
 from gateway.audit.commit import GroupCommitter
 from gateway.audit.evidence import EvidenceKeys, load_audit_secret
@@ -19,6 +24,7 @@ from gateway.audit.signing import CheckpointSigner, load_log_signer
 from gateway.audit.store import AuditStore
 from gateway.audit.trail import AuditTrail
 from gateway.audit.witness import SqliteWitnessState, Witness, load_witness
+from gateway.auth.callers import Callers
 from gateway.auth.keys import GatewayKeyStore, load_pseudonym_secret
 from gateway.auth.replay import ReplayCache, open_replay_cache
 from gateway.auth.systems import SystemRegistry
@@ -40,7 +46,14 @@ from gateway.query.rewrite.masks import (
 from gateway.settings import Settings
 from gateway.telemetry import Telemetry
 
-__all__ = ["PolicyBundle", "Services", "build_services", "load_policy_bundle"]
+__all__ = [
+    "AdminServices",
+    "PolicyBundle",
+    "Services",
+    "build_admin",
+    "build_services",
+    "load_policy_bundle",
+]
 
 POLICY_FILES = ("catalog.toml", "systems.toml", "backends.toml", "model.conf", "policy.csv")
 
@@ -99,6 +112,45 @@ def load_policy_bundle(settings: Settings) -> PolicyBundle:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminServices:
+    """The administration plane: its store and what is built on it."""
+
+    db: AdminDb
+    accounts: AccountStore
+    sessions: SessionStore
+    local_identity: LocalIdentity
+    #: The deployment's OpenID Connect provider, when configured.
+    oidc: OidcIdentity | None
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def build_admin(settings: Settings, db: AdminDb | None = None) -> AdminServices:
+    db = db or open_admin_db(settings.admin_location)
+    accounts = AccountStore(
+        db,
+        policy=LoginPolicy(
+            max_failures=settings.login_max_failures,
+            lockout=timedelta(seconds=settings.login_lockout_s),
+        ),
+    )
+    sessions = SessionStore(
+        db,
+        accounts,
+        bearer_ttl=timedelta(seconds=settings.person_token_ttl_s),
+        cookie_ttl=timedelta(seconds=settings.console_session_ttl_s),
+    )
+    oidc = load_oidc_identity(
+        accounts,
+        issuer=settings.oidc_issuer,
+        audience=settings.oidc_audience,
+        jwks_file=settings.oidc_jwks_file,
+    )
+    return AdminServices(db, accounts, sessions, LocalIdentity(accounts), oidc)
+
+
+@dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
     bundle: PolicyBundle
@@ -118,6 +170,9 @@ class Services:
     backends: Mapping[str, Backend]
     telemetry: Telemetry
     replay: ReplayCache
+    admin: AdminServices
+    #: Who is calling: systems (access tokens) and people (sessions).
+    callers: Callers
 
     def close(self) -> None:
         for backend in self.backends.values():
@@ -125,6 +180,7 @@ class Services:
         self.audit_log.close()
         self.audit.close()
         self.replay.close()
+        self.admin.close()
         self.telemetry.shutdown()
 
 
@@ -136,6 +192,7 @@ def build_services(
     telemetry: Telemetry | None = None,
     replay: ReplayCache | None = None,
     backends: Mapping[str, Backend] | None = None,
+    admin_db: AdminDb | None = None,
 ) -> Services:
     """Construct every service. Optional arguments replace a seam (tests, benchmarks)."""
     bundle = load_policy_bundle(settings)
@@ -186,6 +243,8 @@ def build_services(
     tokens = TokenService(
         settings, bundle.registry, keystore, replay, clock, token_cache=VerifiedTokenCache()
     )
+    admin = build_admin(settings, admin_db)
+    callers = Callers(tokens, admin.sessions, clock)
     trail = AuditTrail(
         audit_log, evidence, telemetry, clock=clock, policy_version=lambda: bundle.engine.version
     )
@@ -219,4 +278,6 @@ def build_services(
         backends=backends,
         telemetry=telemetry,
         replay=replay,
+        admin=admin,
+        callers=callers,
     )

@@ -17,7 +17,7 @@ from litestar.di import Dependency, Provide
 from litestar.params import SkipValidationMarker
 
 from gateway.audit.trail import AuditTrail
-from gateway.auth.tokens import TokenService
+from gateway.auth.callers import Callers
 from gateway.domain import Principal
 from gateway.query.state import RequestContext
 
@@ -29,6 +29,7 @@ __all__ = [
     "principal_of",
     "provide_context",
     "provide_principal",
+    "remember_principal",
 ]
 
 T = TypeVar("T")
@@ -79,14 +80,24 @@ def known_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal
     return found if isinstance(found, Principal) else None
 
 
-def principal_of(connection: ASGIConnection[Any, Any, Any, Any], tokens: TokenService) -> Principal:
-    """Authenticate the bearer token once per request. Raises AuthenticationError."""
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any], callers: Callers) -> Principal:
+    """Authenticate the caller (a system's access token, a person's session) once per
+    request. Raises AuthenticationError, or AccessDeniedError for a missing CSRF token."""
     found = known_principal(connection)
     if found is not None:
         return found
-    principal = tokens.authenticate(connection.headers.get("authorization"))
+    principal = callers.authenticate(
+        str(connection.scope.get("method", "GET")), connection.headers, connection.cookies
+    )
     connection.state[_PRINCIPAL] = principal
     return principal
+
+
+def remember_principal(
+    connection: ASGIConnection[Any, Any, Any, Any], principal: Principal
+) -> None:
+    """Name the caller once it is known by other means (a login), for the audit record."""
+    connection.state[_PRINCIPAL] = principal
 
 
 def provide_context(trail: AuditTrail) -> Provide:
@@ -96,8 +107,8 @@ def provide_context(trail: AuditTrail) -> Provide:
     return Provide(provide, sync_to_thread=False)
 
 
-def provide_principal(tokens: TokenService) -> Provide:
+def provide_principal(callers: Callers) -> Provide:
     def provide(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
-        return principal_of(request, tokens)
+        return principal_of(request, callers)
 
     return Provide(provide, sync_to_thread=False)

@@ -13,7 +13,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from gateway.api.deps import principal_of
-from gateway.auth.tokens import TokenService
+from gateway.auth.callers import Callers
 from gateway.errors import AccessDeniedError
 from gateway.policy.roles import Role
 
@@ -25,16 +25,17 @@ ROLES_OPT = "roles"
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
 
 
-def role_guard(tokens: TokenService) -> Guard:
+def role_guard(callers: Callers) -> Guard:
     """The guard: authenticated (AuthenticationError) and in one of the handler's roles
     (AccessDeniedError naming them)."""
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-        principal = principal_of(connection, tokens)
+        principal = principal_of(connection, callers)
         allowed: frozenset[Role] | None = handler.opt.get(ROLES_OPT)
         if allowed is None:
             return
-        held = principal.roles | {Role.CONSUMER}
+        # Every registered system consumes; people hold only their account's roles.
+        held = principal.roles if principal.is_person else principal.roles | {Role.CONSUMER}
         if not held & allowed:
             raise AccessDeniedError(
                 "This needs one of the roles: " + ", ".join(sorted(r.value for r in allowed)),

@@ -23,6 +23,9 @@ ENV_NAMES = {
     "statement_timeout_s": "STATEMENT_TIMEOUT",
     "backend_dsns": "BACKEND_<NAME>_DSN",
     "sample_ratio": "TRACE_SAMPLE_RATIO",
+    "person_token_ttl_s": "PERSON_TOKEN_TTL",
+    "console_session_ttl_s": "CONSOLE_SESSION_TTL",
+    "login_lockout_s": "LOGIN_LOCKOUT",
 }
 
 
