@@ -23,6 +23,7 @@ from gateway.api.catalog import read_catalog
 from gateway.api.deps import constant, provide_context, provide_principal
 from gateway.api.guards import role_guard
 from gateway.api.health import healthz, readyz
+from gateway.api.people import PEOPLE_ROUTES, PUBLIC_PEOPLE_ROUTES
 from gateway.api.problems import problem_handlers
 from gateway.api.query import query
 from gateway.settings import Settings
@@ -38,7 +39,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     # Handlers that need an authenticated caller (of a role named in their opt).
     authenticated = Router(
         path="/",
-        route_handlers=[read_catalog, search_records, get_record, export_bundle],
+        route_handlers=[read_catalog, search_records, get_record, export_bundle, *PEOPLE_ROUTES],
         guards=[role_guard(services.callers)],
     )
     # Proofs need a caller too (they confirm which indices exist); checkpoints and the
@@ -59,6 +60,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             list_checkpoints,
             log_keys,
             witness_add_checkpoint,
+            *PUBLIC_PEOPLE_ROUTES,
             authenticated,
             proofs,
         ],
@@ -75,6 +77,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             "witness": constant(services.witness),
             "context": provide_context(services.trail),
             "principal": provide_principal(services.callers),
+            "admin": constant(services.admin),
+            "clock": constant(services.clock),
+            "known_departments": constant(frozenset(services.bundle.catalog.departments)),
         },
         exception_handlers=problem_handlers(services.trail, services.telemetry.current_trace_id),
         request_max_body_size=settings.max_body_bytes,

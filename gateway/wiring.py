@@ -173,6 +173,7 @@ class Services:
     admin: AdminServices
     #: Who is calling: systems (access tokens) and people (sessions).
     callers: Callers
+    clock: Clock
 
     def close(self) -> None:
         for backend in self.backends.values():
@@ -280,4 +281,5 @@ def build_services(
         replay=replay,
         admin=admin,
         callers=callers,
+        clock=clock,
     )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -41,7 +41,17 @@ from gateway.errors import (
 )
 from gateway.policy.roles import PERSON_ROLES, Role
 
-__all__ = ["Account", "AccountStore", "LoginPolicy", "TotpEnrolment"]
+__all__ = ["Account", "AccountStore", "LoginPolicy", "Recorder", "TotpEnrolment"]
+
+#: Called inside a change's transaction, after the change and before the commit, with a
+#: description of the change (docs/design.md "Administrative changes"): the caller
+#: writes the audit record there; if it raises, the change is rolled back.
+Recorder = Callable[[dict[str, Any]], object]
+
+
+def _no_record(_event: dict[str, Any]) -> object:
+    return None
+
 
 _USERNAME = re.compile(r"[a-z][a-z0-9._-]{1,63}")
 _MIN_PASSWORD = 12
@@ -190,6 +200,7 @@ class AccountStore:
         now: datetime,
         systems: Iterable[str] = (),
         contact: str = "",
+        record: Recorder = _no_record,
     ) -> Account:
         """Create an account. ``password`` None: the person signs in through the
         deployment's identity provider only. Raises InvalidRequestError for a malformed
@@ -226,6 +237,16 @@ class AccountStore:
                 )
             )
             self._db.bump(conn, "accounts")
+            record(
+                {
+                    "type": "account.created",
+                    "username": username,
+                    "department": department,
+                    "roles": sorted(r.value for r in role_set),
+                    "systems": sorted(set(systems)),
+                    "local_password": password is not None,
+                }
+            )
         return self.get(username)
 
     def update(
@@ -238,6 +259,7 @@ class AccountStore:
         display_name: str | None = None,
         contact: str | None = None,
         status: str | None = None,
+        record: Recorder = _no_record,
     ) -> Account:
         values: dict[str, Any] = {"updated_at": now}
         if roles is not None:
@@ -255,10 +277,13 @@ class AccountStore:
             if status == "active":
                 values["failed_logins"] = 0
                 values["locked_until"] = None
-        self._change(username, values)
+        shown = {k: v for k, v in values.items() if k not in ("updated_at", "locked_until")}
+        self._change(username, values, record, {"type": "account.updated", **shown})
         return self.get(username)
 
-    def set_password(self, username: str, password: str, *, now: datetime) -> None:
+    def set_password(
+        self, username: str, password: str, *, now: datetime, record: Recorder = _no_record
+    ) -> None:
         check_password_strength(password, username)
         self._change(
             username,
@@ -268,16 +293,27 @@ class AccountStore:
                 "locked_until": None,
                 "updated_at": now,
             },
+            record,
+            {"type": "account.password_set"},
         )
 
-    def start_totp(self, username: str, *, now: datetime) -> TotpEnrolment:
+    def start_totp(
+        self, username: str, *, now: datetime, record: Recorder = _no_record
+    ) -> TotpEnrolment:
         """A new TOTP secret for ``username`` (not active until :meth:`confirm_totp`)."""
         secret = pyotp.random_base32()
-        self._change(username, {"totp_secret": secret, "totp_last_step": None, "updated_at": now})
+        self._change(
+            username,
+            {"totp_secret": secret, "totp_last_step": None, "updated_at": now},
+            record,
+            {"type": "account.totp_started"},
+        )
         uri = pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=self._issuer_name)
         return TotpEnrolment(secret=secret, provisioning_uri=uri)
 
-    def confirm_totp(self, username: str, code: str, *, now: datetime) -> Account:
+    def confirm_totp(
+        self, username: str, code: str, *, now: datetime, record: Recorder = _no_record
+    ) -> Account:
         """Activate the second factor with a first valid code. Raises InvalidRequestError."""
         with self._db.transaction() as conn:
             row = self._row(conn, username)
@@ -292,10 +328,16 @@ class AccountStore:
                 .values(totp_last_step=step, updated_at=now)
             )
             self._db.bump(conn, "accounts")
+            record({"type": "account.totp_enabled", "username": username})
         return self.get(username)
 
-    def remove_totp(self, username: str, *, now: datetime) -> None:
-        self._change(username, {"totp_secret": None, "totp_last_step": None, "updated_at": now})
+    def remove_totp(self, username: str, *, now: datetime, record: Recorder = _no_record) -> None:
+        self._change(
+            username,
+            {"totp_secret": None, "totp_last_step": None, "updated_at": now},
+            record,
+            {"type": "account.totp_removed"},
+        )
 
     # -- logging in --------------------------------------------------------------------
 
@@ -370,11 +412,18 @@ class AccountStore:
             raise NotFoundError(f"No account {username!r}.")
         return row
 
-    def _change(self, username: str, values: dict[str, Any]) -> None:
+    def _change(
+        self,
+        username: str,
+        values: dict[str, Any],
+        record: Recorder = _no_record,
+        event: dict[str, Any] | None = None,
+    ) -> None:
         with self._db.transaction() as conn:
             self._row(conn, username)
             conn.execute(update(accounts).where(accounts.c.username == username).values(**values))
             self._db.bump(conn, "accounts")
+            record({"username": username, **(event or {"type": "account.updated"})})
 
 
 def _matching_step(secret: str | None, code: str, now: datetime) -> int | None:

@@ -17,10 +17,12 @@ from gateway.auth.callers import Callers
 from gateway.errors import AccessDeniedError
 from gateway.policy.roles import Role
 
-__all__ = ["ROLES_OPT", "Guard", "role_guard"]
+__all__ = ["PEOPLE_OPT", "ROLES_OPT", "Guard", "role_guard"]
 
 #: The key of a handler's ``opt`` that lists the roles allowed to call it.
 ROLES_OPT = "roles"
+#: ``opt={PEOPLE_OPT: True}``: only people may call it (not systems).
+PEOPLE_OPT = "people_only"
 
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
 
@@ -31,6 +33,11 @@ def role_guard(callers: Callers) -> Guard:
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         principal = principal_of(connection, callers)
+        if handler.opt.get(PEOPLE_OPT) and not principal.is_person:
+            raise AccessDeniedError(
+                "This is for people signed in with an account (POST /v1/auth/login), not "
+                "for systems."
+            )
         allowed: frozenset[Role] | None = handler.opt.get(ROLES_OPT)
         if allowed is None:
             return

@@ -7,7 +7,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +21,7 @@ from gateway.audit.store import AuditStore
 from gateway.auth.keys import jwk_thumbprint, load_private_key
 from gateway.auth.replay import MemoryReplayCache
 from gateway.auth.tokens import ASSERTION_TYPE, make_client_assertion
+from gateway.clock import Clock
 from gateway.demo.load import ensure_demo_database
 from gateway.settings import Settings
 from gateway.telemetry import Telemetry
@@ -92,7 +92,7 @@ class Gateway:
         key = load_private_key(ROOT / "keys" / "demo" / f"{system}.demo.key.pem")
         alg = "EdDSA" if type(key).__name__.startswith("Ed25519") else "ES256"
         return make_client_assertion(
-            system, key, alg, jwk_thumbprint(key), f"{ISSUER}/v1/token", datetime.now(UTC), **kw
+            system, key, alg, jwk_thumbprint(key), f"{ISSUER}/v1/token", self.services.clock(), **kw
         )
 
     def token_response(self, form: dict[str, str]) -> httpx.Response:
@@ -140,6 +140,7 @@ def running_gateway(
     audit: AuditStore | None = None,
     telemetry: Telemetry | None = None,
     settings_overrides: dict[str, Any] | None = None,
+    clock: Clock | None = None,
 ) -> Iterator[Gateway]:
     options: dict[str, Any] = {
         "policy_dir": ROOT / "policies",
@@ -154,6 +155,7 @@ def running_gateway(
         audit=audit or MemoryAuditStore(demo_signer()),
         replay=MemoryReplayCache(),
         telemetry=telemetry,
+        **({"clock": clock} if clock is not None else {}),
     )
     app = create_app(settings, services=services)
     with TestClient(app=app, base_url=ISSUER) as client:

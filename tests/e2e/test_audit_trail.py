@@ -32,7 +32,7 @@ UNAUDITED_SUCCESS = {
     "/v1/audit/keys",
 }
 
-#: Routes behind the role guard (a bearer token is required).
+#: Routes behind the role guard (a bearer token or a session is required).
 AUTHENTICATED = {
     "/v1/catalog",
     "/v1/audit/records",
@@ -40,6 +40,24 @@ AUTHENTICATED = {
     "/v1/audit/export",
     "/v1/audit/proof/inclusion",
     "/v1/audit/proof/consistency",
+    "/v1/auth/logout",
+    "/v1/me",
+    "/v1/me/password",
+    "/v1/me/totp",
+    "/v1/me/totp/confirm",
+    "/v1/accounts",
+    "/v1/accounts/{username:str}",
+    "/v1/accounts/{username:str}/password",
+    "/v1/accounts/{username:str}/totp/remove",
+}
+
+#: POST routes that authenticate by their body (no guard).
+PUBLIC_POSTS = {
+    "/v1/query",
+    "/v1/token",
+    "/v1/witness/add-checkpoint",
+    "/v1/auth/login",
+    "/v1/auth/oidc",
 }
 
 
@@ -86,8 +104,10 @@ def _assert_one_record(
 
 
 def _concrete(path: str) -> str:
-    return path.replace("{audit_id:str}", "01a2454e-0000-7000-8000-000000000000").replace(
-        "{path:str}", "nothing"
+    return (
+        path.replace("{audit_id:str}", "01a2454e-0000-7000-8000-000000000000")
+        .replace("{path:str}", "nothing")
+        .replace("{username:str}", "nobody")
     )
 
 
@@ -104,9 +124,7 @@ def _app_routes(gateway: Gateway) -> list[tuple[str, set[str]]]:
 def test_the_routes_are_the_ones_this_test_knows(gw: tuple[Gateway, MemoryAuditStore]) -> None:
     gateway, _ = gw
     paths = {p for p, _ in _app_routes(gateway)}
-    known = (
-        UNAUDITED_SUCCESS | AUTHENTICATED | {"/v1/query", "/v1/token", "/v1/witness/add-checkpoint"}
-    )
+    known = UNAUDITED_SUCCESS | AUTHENTICATED | PUBLIC_POSTS
     assert paths == known, "a route was added or removed: extend this test"
 
 
@@ -133,13 +151,14 @@ def test_missing_and_bad_tokens_on_every_authenticated_route(
     gw: tuple[Gateway, MemoryAuditStore],
 ) -> None:
     gateway, store = gw
-    for path in [*sorted(AUTHENTICATED), "/v1/query"]:
-        method = "POST" if path == "/v1/query" else "GET"
-        body = {"json": {"sql": "SELECT 1", "purpose": "x"}} if method == "POST" else {}
-        for token in (None, "not-a-token"):
+    guarded = [(p, m) for p, methods in _app_routes(gateway) if p in AUTHENTICATED for m in methods]
+    guarded.append(("/v1/query", "POST"))
+    for path, method in guarded:
+        body = {"json": {"sql": "SELECT 1", "purpose": "x"}} if method != "GET" else {}
+        for token in (None, "not-a-token", "gws_not-a-session"):
             resp, rid = _send(gateway, method, _concrete(path), token=token, **body)
-            assert resp.status_code == 401, (path, token, resp.text)
-            record = _assert_one_record(store, resp, rid, f"{path} token={token}")
+            assert resp.status_code == 401, (method, path, token, resp.text)
+            record = _assert_one_record(store, resp, rid, f"{method} {path} token={token}")
             assert record.system is None and record.outcome is Outcome.REFUSED
 
 
