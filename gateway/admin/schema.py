@@ -197,6 +197,8 @@ grants = Table(
     _ts("valid_from", nullable=False),
     _ts("valid_until"),
     Column("state", String(16), nullable=False),
+    #: When the holders were reminded that the grant ends soon (once per grant).
+    _ts("reminded_at"),
     _ts("revoked_at"),
     Column("revoked_by", String(64), nullable=True),
     Column("revoke_reason", Text, nullable=True),
