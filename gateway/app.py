@@ -7,6 +7,7 @@ from litestar import Litestar, Router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
+from gateway.api.applications import APPLICATION_ROUTES
 from gateway.api.audit_routes import (
     consistency_proof,
     export_bundle,
@@ -39,7 +40,14 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     # Handlers that need an authenticated caller (of a role named in their opt).
     authenticated = Router(
         path="/",
-        route_handlers=[read_catalog, search_records, get_record, export_bundle, *PEOPLE_ROUTES],
+        route_handlers=[
+            read_catalog,
+            search_records,
+            get_record,
+            export_bundle,
+            *PEOPLE_ROUTES,
+            *APPLICATION_ROUTES,
+        ],
         guards=[role_guard(services.callers)],
     )
     # Proofs need a caller too (they confirm which indices exist); checkpoints and the
@@ -94,6 +102,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],
         ),
+        on_startup=[services.start],
         on_shutdown=[services.close],
         debug=False,
     )

@@ -78,6 +78,18 @@ class Settings:
     oidc_issuer: str = ""
     oidc_audience: str = ""
     oidc_jwks_file: str = ""
+    #: Working days a provider has to answer an application (a dataset's ``reply_days``
+    #: in the catalog overrides it; 山东: 10, 山西: 5).
+    reply_days: int = 10
+    #: Holiday arrangements for years the bundled calendar lacks (TOML, see
+    #: gateway/admin/holidays.toml).
+    holidays_file: str = ""
+    #: Remind the holders this many working days before a grant ends.
+    reminder_days: int = 5
+    #: How often each process escalates overdue applications and ends expired grants.
+    sweep_interval_s: float = 60.0
+    #: Deliver every notification to this URL as well (JSON POST), if set.
+    webhook_url: str = ""
     #: Overrides of ``backends.toml``: name → DSN (``GATEWAY_BACKEND_<NAME>_DSN``).
     backend_dsns: Mapping[str, str] = field(default_factory=dict)
     host: str = "127.0.0.1"
@@ -181,6 +193,11 @@ class Settings:
             oidc_issuer=s("OIDC_ISSUER", d.oidc_issuer),
             oidc_audience=s("OIDC_AUDIENCE", d.oidc_audience),
             oidc_jwks_file=s("OIDC_JWKS_FILE", d.oidc_jwks_file),
+            reply_days=i("REPLY_DAYS", d.reply_days),
+            holidays_file=s("HOLIDAYS_FILE", d.holidays_file),
+            reminder_days=i("REMINDER_DAYS", d.reminder_days),
+            sweep_interval_s=f("SWEEP_INTERVAL", d.sweep_interval_s),
+            webhook_url=s("WEBHOOK_URL", d.webhook_url),
             backend_dsns=backend_dsns,
             host=s("HOST", d.host),
             port=i("PORT", d.port),
@@ -193,6 +210,8 @@ class Settings:
             raise ConfigurationError("GATEWAY_AUDIT_BATCH_MAX must be between 1 and 10000")
         if not 0 <= settings.audit_batch_wait_ms <= 1_000:
             raise ConfigurationError("GATEWAY_AUDIT_BATCH_WAIT_MS must be between 0 and 1000")
+        if not 1 <= settings.reply_days <= 60:
+            raise ConfigurationError("GATEWAY_REPLY_DAYS must be between 1 and 60 working days")
         if settings.audit_retention_days < 1:
             raise ConfigurationError("GATEWAY_AUDIT_RETENTION_DAYS must be a positive number")
         return settings

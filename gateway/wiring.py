@@ -8,15 +8,20 @@ the gateway with a ConfigurationError instead of serving with a partial configur
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from gateway.admin.accounts import AccountStore, LoginPolicy
+from gateway.admin.applications import ApplicationStore, StoredGrants
+from gateway.admin.calendar import WorkingCalendar
 from gateway.admin.db import AdminDb, open_admin_db
 from gateway.admin.identity import LocalIdentity, OidcIdentity, load_oidc_identity
+from gateway.admin.outbox import Outbox, WebhookSender
 from gateway.admin.sessions import SessionStore
+from gateway.admin.sweeper import Sweeper
 from gateway.audit import open_audit_store
 from gateway.audit.commit import GroupCommitter
 from gateway.audit.evidence import EvidenceKeys, load_audit_secret
@@ -121,12 +126,26 @@ class AdminServices:
     local_identity: LocalIdentity
     #: The deployment's OpenID Connect provider, when configured.
     oidc: OidcIdentity | None
+    applications: ApplicationStore
+    #: The grants as the policy engine sees them.
+    grants: StoredGrants
+    outbox: Outbox
+    calendar: WorkingCalendar
+    webhook: WebhookSender | None
 
     def close(self) -> None:
+        if self.webhook is not None:
+            self.webhook.close()
         self.db.close()
 
 
-def build_admin(settings: Settings, db: AdminDb | None = None) -> AdminServices:
+def build_admin(
+    settings: Settings,
+    bundle: PolicyBundle,
+    *,
+    clock: Clock,
+    db: AdminDb | None = None,
+) -> AdminServices:
     db = db or open_admin_db(settings.admin_location)
     accounts = AccountStore(
         db,
@@ -147,7 +166,37 @@ def build_admin(settings: Settings, db: AdminDb | None = None) -> AdminServices:
         audience=settings.oidc_audience,
         jwks_file=settings.oidc_jwks_file,
     )
-    return AdminServices(db, accounts, sessions, LocalIdentity(accounts), oidc)
+    calendar = WorkingCalendar.load(
+        [Path(settings.holidays_file)] if settings.holidays_file else []
+    )
+    catalog = bundle.catalog
+
+    def reply_days(dataset: str) -> int:
+        described = catalog.datasets.get(dataset)
+        return (described.reply_days if described else None) or settings.reply_days
+
+    applications = ApplicationStore(
+        db,
+        catalog=catalog,
+        registry=bundle.registry,
+        calendar=calendar,
+        check_mask=check_mask_spec,
+        reply_days=reply_days,
+        reminder_days=settings.reminder_days,
+    )
+    webhook = WebhookSender(db, settings.webhook_url, clock=clock) if settings.webhook_url else None
+    return AdminServices(
+        db=db,
+        accounts=accounts,
+        sessions=sessions,
+        local_identity=LocalIdentity(accounts),
+        oidc=oidc,
+        applications=applications,
+        grants=StoredGrants(db, clock=time.monotonic),
+        outbox=Outbox(db),
+        calendar=calendar,
+        webhook=webhook,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +223,17 @@ class Services:
     #: Who is calling: systems (access tokens) and people (sessions).
     callers: Callers
     clock: Clock
+    #: Escalations, expiries and reminders of the sharing workflow, in the background.
+    sweeper: Sweeper
+
+    def start(self) -> None:
+        """Start the background work (on application start-up)."""
+        self.sweeper.start()
+        if self.admin.webhook is not None:
+            self.admin.webhook.start()
 
     def close(self) -> None:
+        self.sweeper.close()
         for backend in self.backends.values():
             backend.close()
         self.audit_log.close()
@@ -244,7 +302,7 @@ def build_services(
     tokens = TokenService(
         settings, bundle.registry, keystore, replay, clock, token_cache=VerifiedTokenCache()
     )
-    admin = build_admin(settings, admin_db)
+    admin = build_admin(settings, bundle, clock=clock, db=admin_db)
     callers = Callers(tokens, admin.sessions, clock)
     trail = AuditTrail(
         audit_log, evidence, telemetry, clock=clock, policy_version=lambda: bundle.engine.version
@@ -282,4 +340,11 @@ def build_services(
         admin=admin,
         callers=callers,
         clock=clock,
+        sweeper=Sweeper(
+            admin.applications,
+            admin.grants,
+            trail,
+            clock=clock,
+            interval_s=settings.sweep_interval_s,
+        ),
     )

@@ -79,6 +79,7 @@ def _dataset(name: str, raw: Mapping[str, Any], departments: Mapping[str, Depart
         sharing_class=_enum(SharingClass, raw, "sharing_class", where),
         grade=_enum(Grade, raw, "grade", where),
         update_cycle=_required(raw, "update_cycle", where),
+        reply_days=_optional_days(raw, "reply_days", where),
         description=_text(raw.get("description"), f"{where}.description"),
         tables=tables,
     )
@@ -118,6 +119,15 @@ def _column(raw: Mapping[str, Any], where: str) -> Column:
         description=_text(raw.get("description"), f"{where}.description"),
         default_mask=MaskSpec.parse(str(mask)) if mask else None,
     )
+
+
+def _optional_days(raw: Mapping[str, Any], key: str, where: str) -> int | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 60:
+        raise ConfigurationError(f"{where}.{key} must be a number of working days (1-60)")
+    return value
 
 
 def _table(raw: Mapping[str, Any], key: str, where: str) -> dict[str, Mapping[str, Any]]:

@@ -93,6 +93,9 @@ class Dataset:
     update_cycle: str
     description: Text
     tables: Mapping[str, Table]
+    #: Working days the owner has to answer an application (None: the deployment's
+    #: GATEWAY_REPLY_DAYS, by default 10).
+    reply_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

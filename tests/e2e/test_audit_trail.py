@@ -49,6 +49,13 @@ AUTHENTICATED = {
     "/v1/accounts/{username:str}",
     "/v1/accounts/{username:str}/password",
     "/v1/accounts/{username:str}/totp/remove",
+    "/v1/applications",
+    "/v1/applications/{app_id:str}",
+    "/v1/applications/{app_id:str}/{action:str}",
+    "/v1/applications/{app_id:str}/renewal",
+    "/v1/grants",
+    "/v1/notifications",
+    "/v1/notifications/read",
 }
 
 #: POST routes that authenticate by their body (no guard).
@@ -108,6 +115,8 @@ def _concrete(path: str) -> str:
         path.replace("{audit_id:str}", "01a2454e-0000-7000-8000-000000000000")
         .replace("{path:str}", "nothing")
         .replace("{username:str}", "nobody")
+        .replace("{app_id:str}", "SQ20260101-000000")
+        .replace("{action:str}", "submit")
     )
 
 

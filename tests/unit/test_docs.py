@@ -26,6 +26,7 @@ ENV_NAMES = {
     "person_token_ttl_s": "PERSON_TOKEN_TTL",
     "console_session_ttl_s": "CONSOLE_SESSION_TTL",
     "login_lockout_s": "LOGIN_LOCKOUT",
+    "sweep_interval_s": "SWEEP_INTERVAL",
 }
 
 
