@@ -41,6 +41,7 @@ from gateway.errors import (
     UnknownDatasetError,
     error_for_status,
 )
+from gateway.api.guards import ROLES_OPT
 from gateway.policy.roles import Role
 from gateway.query.state import RequestContext
 
@@ -59,11 +60,15 @@ class AuditScope:
     #: Whether diagnostic fields and full record bytes may be shown.
     full_records: bool
     can_export: bool
+    #: The department whose systems' records are visible (applicants: their department).
+    department: str | None = None
 
     def allows(self, record: AuditRecord) -> bool:
         if self.everything:
             return True
         if self.system is not None and record.system == self.system:
+            return True
+        if self.department is not None and record.department == self.department:
             return True
         touched = {t.split(".", 1)[0] for t in record.tables}
         return bool(touched & self.datasets)
@@ -77,7 +82,17 @@ def scope_of(principal: Principal, catalog: Catalog) -> AuditScope:
             name for name, ds in catalog.datasets.items() if ds.owner == principal.department
         )
         return AuditScope(False, owned, None, True, True)
+    if principal.is_person:
+        # Applicants: what their department's systems did (without diagnostics).
+        return AuditScope(False, frozenset(), None, False, False, principal.department)
     return AuditScope(False, frozenset(), principal.system, False, False)
+
+
+#: Who may read audit records (each sees the scope above); who may export bundles.
+_READERS = {
+    ROLES_OPT: frozenset({Role.CONSUMER, Role.APPLICANT, Role.PROVIDER_OFFICER, Role.AUDITOR})
+}
+_EXPORTERS = {ROLES_OPT: frozenset({Role.PROVIDER_OFFICER, Role.AUDITOR})}
 
 
 def _b64(data: bytes) -> str:
@@ -136,6 +151,7 @@ def _parse_outcome(outcome: str | None) -> Outcome | None:
 
 @get(
     "/v1/audit/records",
+    opt=_READERS,
     sync_to_thread=True,
     summary="Search audit records (auditors; providers: their datasets; others: own)",
     description=(
@@ -173,6 +189,10 @@ def search_records(
             if system not in (None, scope.system):
                 raise AccessDeniedError("You may read only your own system's audit records.")
             system = scope.system
+        elif scope.department is not None:
+            if department not in (None, scope.department):
+                raise AccessDeniedError("You may read only your department's audit records.")
+            department = scope.department
         else:
             if dataset is None or dataset not in scope.datasets:
                 raise AccessDeniedError(
@@ -205,6 +225,7 @@ def search_records(
 
 @get(
     "/v1/audit/records/{audit_id:str}",
+    opt=_READERS,
     sync_to_thread=True,
     summary="One audit record with a fresh receipt",
     tags=["audit"],
@@ -264,6 +285,7 @@ def log_keys(audit_store: Injected[AuditStore]) -> dict[str, Any]:
 
 @get(
     "/v1/audit/proof/inclusion",
+    opt=_READERS,
     sync_to_thread=True,
     summary="RFC 6962 inclusion proof of entry `index` in the tree of `size` entries",
     tags=["audit"],
@@ -291,6 +313,7 @@ def inclusion_proof(
 
 @get(
     "/v1/audit/proof/consistency",
+    opt=_READERS,
     sync_to_thread=True,
     summary="RFC 6962 consistency proof between tree sizes `first` and `second`",
     tags=["audit"],
@@ -313,6 +336,7 @@ def consistency_proof(
 
 @get(
     "/v1/audit/export",
+    opt=_EXPORTERS,
     sync_to_thread=True,
     summary="Evidence bundle: records + proofs + checkpoints + public keys, offline-verifiable",
     description=(
