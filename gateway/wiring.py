@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.audit import open_audit_store
@@ -26,6 +25,7 @@ from gateway.auth.systems import SystemRegistry
 from gateway.auth.tokens import TokenService, VerifiedTokenCache
 from gateway.backends import Backend, BackendConfig, load_backend_configs, open_backend
 from gateway.catalog import Catalog, load_catalog
+from gateway.clock import Clock, utc_now
 from gateway.domain import Principal
 from gateway.errors import ConfigurationError
 from gateway.policy.engine import CasbinPolicyEngine, PolicyFiles
@@ -126,14 +126,10 @@ class Services:
         self.telemetry.shutdown()
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def build_services(
     settings: Settings,
     *,
-    clock: Callable[[], datetime] = utc_now,
+    clock: Clock = utc_now,
     audit: AuditStore | None = None,
     telemetry: Telemetry | None = None,
     replay: ReplayCache | None = None,

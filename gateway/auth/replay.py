@@ -16,14 +16,14 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
 
+from gateway.clock import Clock, utc_now
 from gateway.errors import AuthenticationError, BackendUnavailableError, ConfigurationError
 
 __all__ = [
@@ -32,19 +32,11 @@ __all__ = [
     "ReplayCache",
     "SqliteReplayCache",
     "open_replay_cache",
-    "utc_now",
 ]
-
-Clock = Callable[[], datetime]
 
 #: Purge expired rows once every this many ``remember`` calls (per instance).
 DEFAULT_PURGE_EVERY = 256
 _UNAVAILABLE = "The token service is temporarily unavailable; retry shortly."
-
-
-def utc_now() -> datetime:
-    """The real clock: the current time as an aware UTC datetime."""
-    return datetime.now(UTC)
 
 
 def _epoch(moment: datetime, what: str) -> float:

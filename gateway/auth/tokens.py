@@ -45,6 +45,7 @@ from gateway.auth.keys import ALGORITHMS, GatewayKeyStore, PrivateKey, check_key
 from gateway.auth.replay import ReplayCache
 from gateway.auth.systems import SystemRegistry
 from gateway.cache import LruCache
+from gateway.clock import Clock
 from gateway.domain import Principal
 from gateway.errors import AuthenticationError, ConfigurationError, InvalidRequestError
 from gateway.settings import Settings
@@ -147,7 +148,7 @@ class TokenService:
         registry: SystemRegistry,
         keystore: GatewayKeyStore,
         replay: ReplayCache,
-        clock: Callable[[], datetime],
+        clock: Clock,
         *,
         token_cache: VerifiedTokenCache | None = None,
         new_token_id: Callable[[], str] = _new_token_id,
