@@ -28,13 +28,13 @@ import duckdb
 
 from gateway.backends.base import (
     BackendResult,
-    ConnectionPool,
     Watchdog,
     check_limits,
     query_error,
     timeout_error,
     unavailable_error,
 )
+from gateway.backends.pool import ConnectionPool
 from gateway.errors import GatewayError
 
 __all__ = ["DUCKDB_CONFIG", "DuckDBBackend"]

@@ -48,13 +48,13 @@ import pymysql.cursors
 
 from gateway.backends.base import (
     BackendResult,
-    ConnectionPool,
     check_limits,
     query_error,
     sqlstate_category,
     timeout_error,
     unavailable_error,
 )
+from gateway.backends.pool import ConnectionPool
 from gateway.dsn import MySQLParams, parse_dsn
 from gateway.errors import BackendUnavailableError, GatewayError
 

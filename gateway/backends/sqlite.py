@@ -31,12 +31,12 @@ from typing import Any
 
 from gateway.backends.base import (
     BackendResult,
-    ConnectionPool,
     check_limits,
     query_error,
     timeout_error,
     unavailable_error,
 )
+from gateway.backends.pool import ConnectionPool
 from gateway.errors import BackendUnavailableError, GatewayError
 
 __all__ = ["SQLiteBackend"]

@@ -9,7 +9,6 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
-from backends_support import SCHEMA, Target
 
 from gateway.backends import Backend, BackendConfig, open_backend
 from gateway.backends.postgres import PostgresBackend
@@ -18,6 +17,7 @@ from gateway.errors import (
     ConfigurationError,
     QueryTimeoutError,
 )
+from tests.unit.backends.support import SCHEMA, Target
 
 OpenTarget = Callable[..., Backend]
 

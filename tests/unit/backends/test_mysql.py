@@ -9,7 +9,6 @@ from collections.abc import Callable
 
 import pymysql
 import pytest
-from backends_support import Target
 
 from gateway.backends import Backend, BackendConfig, open_backend
 from gateway.dsn import parse_dsn
@@ -19,6 +18,7 @@ from gateway.errors import (
     ConfigurationError,
     QueryTimeoutError,
 )
+from tests.unit.backends.support import Target
 
 OpenTarget = Callable[..., Backend]
 
