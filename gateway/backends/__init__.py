@@ -2,6 +2,8 @@
 
 ``load_backend_configs`` reads ``backends.toml``; ``open_backend`` turns one entry into a
 :class:`Backend`. See :mod:`gateway.backends.base` for what every backend guarantees.
+``connect_writable`` opens one writable connection for a loader (the demo data), from the
+same DSN and with the same connection settings.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from gateway.backends.base import Backend, BackendResult
 from gateway.backends.config import KINDS, BackendConfig, load_backend_configs
+from gateway.backends.writable import WritableConnection, connect_writable
 from gateway.dsn import parse_dsn
 from gateway.errors import ConfigurationError
 
@@ -19,6 +22,8 @@ __all__ = [
     "Backend",
     "BackendConfig",
     "BackendResult",
+    "WritableConnection",
+    "connect_writable",
     "load_backend_configs",
     "open_backend",
 ]
