@@ -38,7 +38,7 @@ from gateway.query.rewrite.masks import (
     sqlite_functions,
 )
 from gateway.settings import Settings
-from gateway.telemetry import Telemetry
+from gateway.telemetry import Telemetry, build_telemetry
 
 __all__ = ["PolicyBundle", "Services", "build_services", "load_policy_bundle"]
 
@@ -139,7 +139,7 @@ def build_services(
     bundle = load_policy_bundle(settings)
     keystore = GatewayKeyStore.load(settings.key_dir)
     secret = load_pseudonym_secret(settings.key_dir)
-    telemetry = telemetry or Telemetry.from_settings(settings.telemetry)
+    telemetry = telemetry or build_telemetry(settings.telemetry)
     replay = replay or open_replay_cache(settings.replay_location, clock=clock)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     signer = load_log_signer(settings.key_dir)
