@@ -366,42 +366,39 @@ _EXCLUSIVE: Final[Mapping[BackendKind, Callable[[_Session], AbstractContextManag
 # -- bulk loading
 
 
-def _replace_sqlite(session: _Session, data: DemoData) -> None:
+def _replace_embedded(session: _Session, data: DemoData) -> None:
+    """SQLite and DuckDB, inside :func:`_write_transaction`: readers of the file see the
+    old tables or the new ones."""
+    for stmt in (*_drop_statements(), *table_ddl(session.kind)):
+        session.rows(stmt)
+    insert = _insert_sqlite if session.kind == "sqlite" else _insert_duckdb
+    for spec, rows in data.tables():
+        insert(session, spec, rows)
+    for stmt in index_ddl(session.kind):
+        session.rows(stmt)
+    for item in _meta_items(data):
+        session.rows(_META_INSERT_QMARK, item)
+
+
+def _insert_sqlite(session: _Session, spec: TableSpec, rows: Sequence[tuple[object, ...]]) -> None:
     conn = session.conn
     if not isinstance(conn, sqlite3.Connection):
         raise TypeError("not a SQLite connection")
-    cur = conn.cursor()
-    for stmt in (*_drop_statements(), *table_ddl("sqlite")):
-        cur.execute(stmt)
-    for spec, rows in data.tables():
-        marks = ", ".join("?" for _ in spec.columns)
-        # Dates become ISO text explicitly (the sqlite3 default adapter is deprecated).
-        converted = (
-            tuple(v.isoformat() if isinstance(v, date) else v for v in row) for row in rows
-        )
-        cur.executemany(f"INSERT INTO {spec.name} VALUES ({marks})", converted)  # noqa: S608
-    for stmt in index_ddl("sqlite"):
-        cur.execute(stmt)
-    cur.executemany(_META_INSERT_QMARK, _meta_items(data))
+    marks = ", ".join("?" for _ in spec.columns)
+    # Dates become ISO text explicitly (the sqlite3 default adapter is deprecated).
+    converted = (tuple(v.isoformat() if isinstance(v, date) else v for v in row) for row in rows)
+    conn.executemany(f"INSERT INTO {spec.name} VALUES ({marks})", converted)  # noqa: S608
 
 
-def _replace_duckdb(session: _Session, data: DemoData) -> None:
+def _insert_duckdb(session: _Session, spec: TableSpec, rows: Sequence[tuple[object, ...]]) -> None:
     conn = session.conn
     if not isinstance(conn, duckdb.DuckDBPyConnection):
         raise TypeError("not a DuckDB connection")
-    for stmt in (*_drop_statements(), *table_ddl("duckdb")):
-        conn.execute(stmt)
-    for spec, rows in data.tables():
-        # DuckDB's executemany runs row by row (seconds); one INSERT of unnested column
-        # lists loads a table in milliseconds.
-        casts = {"integer": "BIGINT[]", "text": "VARCHAR[]", "date": "DATE[]"}
-        cols = ", ".join(
-            f"unnest(${i}::{casts[c.type]})" for i, c in enumerate(spec.columns, start=1)
-        )
-        conn.execute(f"INSERT INTO {spec.name} SELECT {cols}", _rows_as_columns(spec, rows))
-    for stmt in index_ddl("duckdb"):
-        conn.execute(stmt)
-    conn.executemany(_META_INSERT_QMARK, _meta_items(data))
+    # DuckDB's executemany runs row by row (seconds); one INSERT of unnested column lists
+    # loads a table in milliseconds.
+    casts = {"integer": "BIGINT[]", "text": "VARCHAR[]", "date": "DATE[]"}
+    cols = ", ".join(f"unnest(${i}::{casts[c.type]})" for i, c in enumerate(spec.columns, start=1))
+    conn.execute(f"INSERT INTO {spec.name} SELECT {cols}", _rows_as_columns(spec, rows))
 
 
 def _replace_postgres(session: _Session, data: DemoData) -> None:
@@ -454,8 +451,8 @@ def _replace_mysql(session: _Session, data: DemoData) -> None:
 
 _REPLACE: Final[Mapping[BackendKind, Callable[[_Session, DemoData], None]]] = MappingProxyType(
     {
-        "sqlite": _replace_sqlite,
-        "duckdb": _replace_duckdb,
+        "sqlite": _replace_embedded,
+        "duckdb": _replace_embedded,
         "postgres": _replace_postgres,
         "mysql": _replace_mysql,
     }
