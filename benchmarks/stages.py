@@ -112,16 +112,8 @@ class StageTimer:
     def stage(self, name: str, /, **attributes: AttributeValue) -> AbstractContextManager[Span]:
         return _Timed(self.durations, name)
 
-    def db_call(
-        self,
-        *,
-        system: str,
-        query_text: str,
-        namespace: str | None = None,
-        operation: str = "SELECT",
-        server_address: str | None = None,
-        server_port: int | None = None,
-    ) -> AbstractContextManager[Span]:
+    def db_call(self, **_ignored: object) -> AbstractContextManager[Span]:
+        # Takes the Protocol's keyword arguments (system, query_text, ...): only timed.
         return _Timed(self.durations, "execute")
 
     def request_span(

@@ -130,16 +130,8 @@ class NoopTelemetry:
     def stage(self, name: str, /, **attributes: AttributeValue) -> AbstractContextManager[Span]:
         return self._stage
 
-    def db_call(
-        self,
-        *,
-        system: str,
-        query_text: str,
-        namespace: str | None = None,
-        operation: str = "SELECT",
-        server_address: str | None = None,
-        server_port: int | None = None,
-    ) -> AbstractContextManager[Span]:
+    def db_call(self, **_ignored: object) -> AbstractContextManager[Span]:
+        # Takes the Protocol's keyword arguments (system, query_text, ...) and records none.
         return self._stage
 
     def request_span(
