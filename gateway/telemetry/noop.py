@@ -35,6 +35,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from opentelemetry.util.types import AttributeValue
 
 __all__ = [
+    "CurrentSpan",
     "IdSource",
     "NoopTelemetry",
     "PlaceholderSpan",
@@ -81,28 +82,25 @@ def trace_id_or_fresh(ids: IdSource) -> str:
     return format_trace_id(ids.generate_trace_id())
 
 
-class PlaceholderSpan(AbstractContextManager[Span]):
-    """A non-recording request span, current while the block runs: the caller's trace
-    id from ``parent`` or a fresh one, a fresh span id. Costs one context attach."""
+class CurrentSpan(AbstractContextManager[Span]):
+    """A request's span, made the current span while the block runs. Subclasses say how
+    the span starts (:meth:`_start`) and ends (:meth:`_finish`)."""
 
-    __slots__ = ("_ids", "_parent", "_token")
+    __slots__ = ("_parent", "_span", "_token")
 
-    def __init__(self, ids: IdSource, parent: otel_context.Context) -> None:
-        self._ids = ids
+    def __init__(self, parent: otel_context.Context) -> None:
         self._parent = parent
+        self._span: Span = INVALID_SPAN
         self._token: Token[otel_context.Context] | None = None
 
+    def _start(self) -> Span:
+        raise NotImplementedError
+
+    def _finish(self, span: Span, exc: BaseException | None) -> None:
+        """Called on exit, before the span stops being current."""
+
     def __enter__(self) -> Span:
-        remote = get_current_span(self._parent).get_span_context()
-        trace_id = remote.trace_id if remote.is_valid else self._ids.generate_trace_id()
-        span = NonRecordingSpan(
-            SpanContext(
-                trace_id,
-                self._ids.generate_span_id(),
-                is_remote=False,
-                trace_flags=TraceFlags(TraceFlags.DEFAULT),
-            )
-        )
+        span = self._span = self._start()
         # On the extracted context, not the current one: a request's span is a root or
         # the caller's child, never the child of whatever happened to be current.
         self._token = otel_context.attach(set_span_in_context(span, self._parent))
@@ -114,9 +112,33 @@ class PlaceholderSpan(AbstractContextManager[Span]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._finish(self._span, exc)
         if self._token is not None:
             otel_context.detach(self._token)
             self._token = None
+
+
+class PlaceholderSpan(CurrentSpan):
+    """A non-recording request span: the caller's trace id from ``parent`` or a fresh
+    one, a fresh span id. Costs one context attach."""
+
+    __slots__ = ("_ids",)
+
+    def __init__(self, ids: IdSource, parent: otel_context.Context) -> None:
+        super().__init__(parent)
+        self._ids = ids
+
+    def _start(self) -> Span:
+        remote = get_current_span(self._parent).get_span_context()
+        trace_id = remote.trace_id if remote.is_valid else self._ids.generate_trace_id()
+        return NonRecordingSpan(
+            SpanContext(
+                trace_id,
+                self._ids.generate_span_id(),
+                is_remote=False,
+                trace_flags=TraceFlags(TraceFlags.DEFAULT),
+            )
+        )
 
 
 class NoopTelemetry:

@@ -60,7 +60,12 @@ from opentelemetry.util.types import AttributeValue
 from gateway.errors import ClientError, GatewayError
 from gateway.settings import TelemetrySettings
 from gateway.telemetry import check_telemetry_settings
-from gateway.telemetry.noop import PlaceholderSpan, extract_parent, trace_id_or_fresh
+from gateway.telemetry.noop import (
+    CurrentSpan,
+    PlaceholderSpan,
+    extract_parent,
+    trace_id_or_fresh,
+)
 
 __all__ = ["STAGES", "OtelTelemetry"]
 
@@ -216,11 +221,11 @@ class _Stage(AbstractContextManager[Span]):
             otel_context.detach(token)
 
 
-class _RequestSpan(AbstractContextManager[Span]):
-    """The SERVER span of one request, made the current span while the request runs
-    (tracing on; without a tracer the request gets a :class:`PlaceholderSpan`)."""
+class _RequestSpan(CurrentSpan):
+    """The SERVER span of one request (tracing on; without a tracer the request gets a
+    :class:`~gateway.telemetry.noop.PlaceholderSpan`)."""
 
-    __slots__ = ("_attributes", "_name", "_parent", "_span", "_token", "_tracer")
+    __slots__ = ("_attributes", "_name", "_tracer")
 
     def __init__(
         self,
@@ -229,35 +234,20 @@ class _RequestSpan(AbstractContextManager[Span]):
         parent: otel_context.Context,
         attributes: Attributes,
     ) -> None:
+        super().__init__(parent)
         self._tracer = tracer
         self._name = name
-        self._parent = parent
         self._attributes = attributes
-        self._span: Span = INVALID_SPAN
-        self._token: Token[otel_context.Context] | None = None
 
-    def __enter__(self) -> Span:
-        span = self._tracer.start_span(
+    def _start(self) -> Span:
+        return self._tracer.start_span(
             self._name, context=self._parent, kind=SpanKind.SERVER, attributes=self._attributes
         )
-        self._span = span
-        # On the extracted context, not the current one: a server span is a root or the
-        # caller's child, never the child of whatever happened to be current.
-        self._token = otel_context.attach(set_span_in_context(span, self._parent))
-        return span
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        span = self._span
+    def _finish(self, span: Span, exc: BaseException | None) -> None:
         if exc is not None:
             _mark_error(span, exc)
         span.end()
-        if self._token is not None:
-            otel_context.detach(self._token)
 
 
 class OtelTelemetry:
