@@ -36,7 +36,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
-from gateway.errors import BackendQueryError, BackendUnavailableError, QueryTimeoutError
+from gateway.errors import (
+    BackendQueryError,
+    BackendUnavailableError,
+    GatewayError,
+    QueryTimeoutError,
+)
 
 __all__ = [
     "Backend",
@@ -44,6 +49,7 @@ __all__ = [
     "Watchdog",
     "check_limits",
     "query_error",
+    "retry_on_fresh_connection",
     "sqlstate_category",
     "timeout_error",
     "unavailable_error",
@@ -127,6 +133,21 @@ def unavailable_error(
     return BackendUnavailableError(
         _PUBLIC_UNAVAILABLE_DETAIL,
         internal_detail=f"backend {backend!r}: {reason}{_describe(exc)}",
+    )
+
+
+def retry_on_fresh_connection(
+    error: GatewayError, *, stale: bool, attempt: int, deadline: float
+) -> bool:
+    """Whether a failed query should run once more on a fresh connection: only the first
+    attempt, only when its pooled connection turned out dead (server restarted, session
+    killed) and the error says "unavailable", and only while time is left. The query is
+    read-only, so running it again is harmless."""
+    return (
+        isinstance(error, BackendUnavailableError)
+        and stale
+        and attempt == 1
+        and time.monotonic() < deadline
     )
 
 

@@ -50,6 +50,7 @@ from gateway.backends.base import (
     BackendResult,
     check_limits,
     query_error,
+    retry_on_fresh_connection,
     sqlstate_category,
     timeout_error,
     unavailable_error,
@@ -161,11 +162,8 @@ class MySQLBackend:
             except pymysql.MySQLError as exc:
                 error = self._classify(exc, timeout_s, deadline)
                 broken = not conn.raw.open or isinstance(error, BackendUnavailableError)
-                if (
-                    isinstance(error, BackendUnavailableError)
-                    and reused
-                    and attempt == 1
-                    and time.monotonic() < deadline
+                if retry_on_fresh_connection(
+                    error, stale=reused, attempt=attempt, deadline=deadline
                 ):
                     continue  # a stale pooled connection: once more on a fresh one
                 raise error from exc

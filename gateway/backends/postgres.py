@@ -50,12 +50,13 @@ from gateway.backends.base import (
     BackendResult,
     check_limits,
     query_error,
+    retry_on_fresh_connection,
     sqlstate_category,
     timeout_error,
     unavailable_error,
 )
 from gateway.dsn import Dsn, parse_dsn
-from gateway.errors import BackendUnavailableError, ConfigurationError, GatewayError
+from gateway.errors import ConfigurationError, GatewayError
 
 __all__ = ["PostgresBackend", "postgres_connect_args"]
 
@@ -184,12 +185,7 @@ class PostgresBackend:
             except psycopg.Error as exc:
                 error = self._classify(exc, timeout_s, deadline)
                 dead = conn.closed or conn.broken
-                if (
-                    isinstance(error, BackendUnavailableError)
-                    and dead
-                    and attempt == 1
-                    and time.monotonic() < deadline
-                ):
+                if retry_on_fresh_connection(error, stale=dead, attempt=attempt, deadline=deadline):
                     continue  # a stale pooled connection: once more on a fresh one
                 raise error from exc
             finally:

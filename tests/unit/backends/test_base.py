@@ -12,6 +12,7 @@ from gateway.backends.base import (
     Watchdog,
     check_limits,
     query_error,
+    retry_on_fresh_connection,
     sqlstate_category,
     timeout_error,
     unavailable_error,
@@ -149,3 +150,18 @@ def test_watchdog_survives_a_failing_callback() -> None:
         assert fired.wait(2)
     finally:
         watchdog.close()
+
+
+def test_retry_on_fresh_connection_only_once_for_a_dead_connection_with_time_left() -> None:
+    down = unavailable_error("hr", "connection lost")
+    later = time.monotonic() + 10
+    assert retry_on_fresh_connection(down, stale=True, attempt=1, deadline=later)
+    assert not retry_on_fresh_connection(down, stale=True, attempt=2, deadline=later)
+    assert not retry_on_fresh_connection(down, stale=False, attempt=1, deadline=later)
+    assert not retry_on_fresh_connection(
+        down, stale=True, attempt=1, deadline=time.monotonic() - 0.001
+    )
+    wrong = query_error("hr", "syntax error", None)
+    assert not retry_on_fresh_connection(wrong, stale=True, attempt=1, deadline=later)
+    late = timeout_error("hr", 1.0)
+    assert not retry_on_fresh_connection(late, stale=True, attempt=1, deadline=later)
