@@ -49,6 +49,7 @@ __all__ = [
     "Watchdog",
     "check_limits",
     "query_error",
+    "result_in_time",
     "retry_on_fresh_connection",
     "sqlstate_category",
     "timeout_error",
@@ -134,6 +135,26 @@ def unavailable_error(
         _PUBLIC_UNAVAILABLE_DETAIL,
         internal_detail=f"backend {backend!r}: {reason}{_describe(exc)}",
     )
+
+
+def result_in_time(
+    backend: str,
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    *,
+    started: float,
+    deadline: float,
+    timeout_s: float,
+    interrupted: bool = False,
+) -> BackendResult:
+    """The rows as a BackendResult, or QueryTimeoutError when they came at or after the
+    ``deadline`` (``time.monotonic()``) or the query was ``interrupted``: some engines
+    return a value from a statement their limit cut short (MariaDB ``SLEEP()``), or only
+    check their limit between steps, so a late result is never handed out."""
+    finished = time.monotonic()
+    if interrupted or finished >= deadline:
+        raise timeout_error(backend, timeout_s)
+    return BackendResult(columns=columns, rows=rows, elapsed_s=finished - started)
 
 
 def retry_on_fresh_connection(

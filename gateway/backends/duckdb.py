@@ -31,6 +31,7 @@ from gateway.backends.base import (
     Watchdog,
     check_limits,
     query_error,
+    result_in_time,
     timeout_error,
     unavailable_error,
 )
@@ -123,10 +124,15 @@ class DuckDBBackend:
             raise
         finally:
             self._pool.release(cursor, broken=broken)
-        finished = time.monotonic()
-        if interrupted or finished >= deadline:
-            raise timeout_error(self.name, timeout_s)
-        return BackendResult(columns=columns, rows=rows, elapsed_s=finished - started)
+        return result_in_time(
+            self.name,
+            columns,
+            rows,
+            started=started,
+            deadline=deadline,
+            timeout_s=timeout_s,
+            interrupted=interrupted,
+        )
 
     def ping(self) -> None:
         """Run ``SELECT 1``. Raises BackendUnavailableError."""

@@ -50,6 +50,7 @@ from gateway.backends.base import (
     BackendResult,
     check_limits,
     query_error,
+    result_in_time,
     retry_on_fresh_connection,
     sqlstate_category,
     timeout_error,
@@ -174,11 +175,10 @@ class MySQLBackend:
                 raise
             finally:
                 self._pool.release(conn, broken=broken)
-            finished = time.monotonic()
-            if finished >= deadline:
-                # e.g. BENCHMARK() or SLEEP() cut short by the limit return a value.
-                raise timeout_error(self.name, timeout_s)
-            return BackendResult(columns=columns, rows=rows, elapsed_s=finished - started)
+            # e.g. BENCHMARK() or SLEEP() cut short by the limit return a value.
+            return result_in_time(
+                self.name, columns, rows, started=started, deadline=deadline, timeout_s=timeout_s
+            )
         raise AssertionError("unreachable")  # pragma: no cover
 
     def ping(self) -> None:

@@ -50,6 +50,7 @@ from gateway.backends.base import (
     BackendResult,
     check_limits,
     query_error,
+    result_in_time,
     retry_on_fresh_connection,
     sqlstate_category,
     timeout_error,
@@ -190,10 +191,9 @@ class PostgresBackend:
                 raise error from exc
             finally:
                 self._putconn(conn)
-            finished = time.monotonic()
-            if finished >= deadline:
-                raise timeout_error(self.name, timeout_s)
-            return BackendResult(columns=columns, rows=rows, elapsed_s=finished - started)
+            return result_in_time(
+                self.name, columns, rows, started=started, deadline=deadline, timeout_s=timeout_s
+            )
         raise AssertionError("unreachable")  # pragma: no cover
 
     def ping(self) -> None:

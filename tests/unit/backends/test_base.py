@@ -12,6 +12,7 @@ from gateway.backends.base import (
     Watchdog,
     check_limits,
     query_error,
+    result_in_time,
     retry_on_fresh_connection,
     sqlstate_category,
     timeout_error,
@@ -165,3 +166,25 @@ def test_retry_on_fresh_connection_only_once_for_a_dead_connection_with_time_lef
     assert not retry_on_fresh_connection(wrong, stale=True, attempt=1, deadline=later)
     late = timeout_error("hr", 1.0)
     assert not retry_on_fresh_connection(late, stale=True, attempt=1, deadline=later)
+
+
+def test_result_in_time_never_hands_out_a_late_or_interrupted_result() -> None:
+    started = time.monotonic()
+    rows: list[tuple[object, ...]] = [(1, "a")]
+    ok = result_in_time(
+        "hr", ("id", "x"), rows, started=started, deadline=started + 10, timeout_s=10
+    )
+    assert (ok.columns, ok.rows) == (("id", "x"), rows)
+    assert 0 <= ok.elapsed_s < 10
+    with pytest.raises(QueryTimeoutError, match=r"time limit of 0\.5 s"):
+        result_in_time("hr", ("id",), [], started=started - 1, deadline=started, timeout_s=0.5)
+    with pytest.raises(QueryTimeoutError):
+        result_in_time(
+            "hr",
+            ("id",),
+            rows,
+            started=started,
+            deadline=started + 10,
+            timeout_s=10,
+            interrupted=True,
+        )
