@@ -46,7 +46,12 @@ class LruCache(Generic[K, V]):
         if data is None:
             return None
         with self._lock:
-            return data.get(key)
+            # Indexing, not .get(): cachetools' get() looks the key up twice, and hits
+            # (every request's plan, token and snapshot) are the path that matters.
+            try:
+                return data[key]
+            except KeyError:
+                return None
 
     def put(self, key: K, value: V) -> None:
         """Store ``value`` under ``key`` (replacing any), evicting the least recently
