@@ -13,7 +13,7 @@ the cached one.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,8 +21,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from opentelemetry.metrics import NoOpMeterProvider
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import INVALID_SPAN, Span
 from opentelemetry.util.types import AttributeValue
 
@@ -50,7 +48,7 @@ from gateway.errors import GatewayError
 from gateway.policy.engine import CasbinPolicyEngine, PolicyFiles
 from gateway.query.pipeline import QueryContext, QueryRequest
 from gateway.query.rewrite.masks import check_mask_spec
-from gateway.telemetry import Telemetry
+from gateway.telemetry import NoopTelemetry
 from gateway.wiring import Services
 
 #: Table rows: (key, label). Keys marked ¹ are timed outside QueryService.run.
@@ -102,32 +100,44 @@ class _Timed(AbstractContextManager[Span]):
         self._sink[self._name] = self._sink.get(self._name, 0.0) + elapsed
 
 
-class StageTimer(Telemetry):
-    """Telemetry that records each stage's wall time of the current request in
-    ``durations`` (cleared by the caller between requests) and exports nothing."""
+class StageTimer:
+    """:class:`~gateway.telemetry.Telemetry` that records each stage's wall time of the
+    current request in ``durations`` (cleared by the caller between requests) and
+    exports nothing; request spans and trace ids are :class:`NoopTelemetry`'s."""
 
     def __init__(self) -> None:
-        super().__init__(
-            tracer_provider=None,
-            meter_provider=NoOpMeterProvider(),
-            id_generator=RandomIdGenerator(),
-        )
         self.durations: dict[str, float] = {}
+        self._noop = NoopTelemetry()
 
     def stage(self, name: str, /, **attributes: AttributeValue) -> AbstractContextManager[Span]:
         return _Timed(self.durations, name)
 
-    def db_call(
-        self,
-        *,
-        system: str,
-        query_text: str,
-        namespace: str | None = None,
-        operation: str = "SELECT",
-        server_address: str | None = None,
-        server_port: int | None = None,
-    ) -> AbstractContextManager[Span]:
+    def db_call(self, **_ignored: object) -> AbstractContextManager[Span]:
+        # Takes the Protocol's keyword arguments (system, query_text, ...): only timed.
         return _Timed(self.durations, "execute")
+
+    def request_span(
+        self,
+        name: str,
+        headers: Mapping[str, str] | None = None,
+        /,
+        **attributes: AttributeValue,
+    ) -> AbstractContextManager[Span]:
+        return self._noop.request_span(name, headers, **attributes)
+
+    def current_trace_id(self) -> str:
+        return self._noop.current_trace_id()
+
+    def record_request(
+        self, department: str | None, outcome: str, status: int, duration_s: float
+    ) -> None:
+        return None
+
+    def force_flush(self, timeout_ms: int = 10_000) -> None:
+        return None
+
+    def shutdown(self) -> None:
+        return None
 
 
 def cold_engine(services: Services) -> CasbinPolicyEngine:

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from gateway.errors import ConfigurationError
 
@@ -60,6 +60,11 @@ _EXAMPLES: Final[dict[DsnKind, str]] = {
     "mysql": "mysql://user@host:3306/db",
 }
 _SCHEME_RE: Final = re.compile(r"[a-z][a-z0-9+.-]*")
+# PostgreSQL folds unquoted names to lower case and cuts them at 63 bytes (NAMEDATALEN).
+_SCHEMA_RE: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+# Query parameters whose values are secrets: libpq accepts ``password`` (and the client
+# key's ``sslpassword``) in the URI query as well as in the user-info part.
+_SECRET_PARAMETERS: Final = frozenset({"password", "sslpassword"})
 
 _MYSQL_OPTIONS: Final = frozenset(
     {
@@ -90,53 +95,65 @@ class MySQLParams:
 
 @dataclass(frozen=True, slots=True)
 class Dsn:
-    """A parsed DSN. ``text`` is kept out of ``repr`` (it may hold a password)."""
+    """A parsed DSN. ``text`` is kept out of ``repr`` (it may hold a password); ``what``
+    names the setting it came from in the messages of the methods below."""
 
     kind: DsnKind
     text: str = field(repr=False)
+    what: str = field(default="DSN", compare=False)
 
     @property
     def path(self) -> Path:
         """The file of a ``sqlite:`` or ``duckdb:`` DSN, absolute against the current
         directory (so a later ``chdir`` cannot point it at another file)."""
         if self.kind not in ("sqlite", "duckdb"):
-            raise ConfigurationError(f"a {self.kind} DSN names no file")
+            raise ConfigurationError(f"{self.what}: a {self.kind} DSN names no file")
         raw = self.text.split(":", 1)[1].strip()
         return Path(raw).expanduser().absolute()
 
     def postgres_conninfo(self) -> tuple[str, str | None]:
         """``(libpq URI without the gateway's own 'schema' parameter, schema or None)``.
-        Raises ConfigurationError for a repeated ``schema`` parameter."""
+
+        The other query parameters reach libpq exactly as written (libpq reads ``+`` as
+        a plus, not a space). Raises ConfigurationError for a repeated ``schema``
+        parameter or one that is not a lowercase identifier (``[a-z_][a-z0-9_]*``, at
+        most 63 characters), so it can be used as a schema name and in ``search_path``
+        without quoting."""
         if self.kind != "postgres":
-            raise ConfigurationError(f"a {self.kind} DSN is not a PostgreSQL URI")
+            raise ConfigurationError(f"{self.what}: a {self.kind} DSN is not a PostgreSQL URI")
         parts = urlsplit(self.text)
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
-        schemas = [value for key, value in pairs if key == "schema"]
+        pairs = _query_pairs(parts.query)
+        schemas = [value for key, value, _ in pairs if key == "schema"]
         if len(schemas) > 1:
-            raise ConfigurationError("the PostgreSQL DSN has more than one 'schema' parameter")
-        rest = [(key, value) for key, value in pairs if key != "schema"]
-        conninfo = urlunsplit(parts._replace(query=urlencode(rest, quote_via=quote)))
+            raise ConfigurationError(f"{self.what}: more than one 'schema' parameter")
+        if schemas and _SCHEMA_RE.fullmatch(schemas[0]) is None:
+            raise ConfigurationError(
+                f"{self.what}: the 'schema' parameter must be a lowercase identifier "
+                "([a-z_][a-z0-9_]*, at most 63 characters)"
+            )
+        rest = "&".join(raw for key, _, raw in pairs if key != "schema")
+        conninfo = urlunsplit(parts._replace(query=rest))
         return conninfo, (schemas[0] if schemas else None)
 
     def mysql_params(self) -> MySQLParams:
         """PyMySQL parameters. Raises ConfigurationError (without echoing the DSN)."""
         if self.kind != "mysql":
-            raise ConfigurationError(f"a {self.kind} DSN is not a MariaDB/MySQL DSN")
+            raise ConfigurationError(f"{self.what}: a {self.kind} DSN is not a MariaDB/MySQL DSN")
         parts = urlsplit(self.text)
         try:
             port = parts.port or 3306
         except ValueError:
-            raise ConfigurationError("MariaDB/MySQL DSN: the port is not a number") from None
+            raise ConfigurationError(f"{self.what}: the port is not a number") from None
         database = unquote(parts.path.lstrip("/"))
         if not database or "/" in database:
             raise ConfigurationError(
-                "MariaDB/MySQL DSN must name one database: mysql://user@host:3306/<db>"
+                f"{self.what}: a MariaDB/MySQL DSN names one database: mysql://user@host:3306/<db>"
             )
         options: dict[str, str] = {}
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        for key, value, _ in _query_pairs(parts.query):
             if key not in _MYSQL_OPTIONS:
                 raise ConfigurationError(
-                    f"MariaDB/MySQL DSN: unknown option {key!r}; known: {sorted(_MYSQL_OPTIONS)}"
+                    f"{self.what}: unknown option {key!r}; known: {sorted(_MYSQL_OPTIONS)}"
                 )
             options[key] = value
         ssl: dict[str, Any] = {}
@@ -147,12 +164,12 @@ class Dsn:
             if key in options:
                 flag = options[key].lower()
                 if flag not in {"true", "false", "1", "0"}:
-                    raise ConfigurationError(f"MariaDB/MySQL DSN: {key} must be true or false")
+                    raise ConfigurationError(f"{self.what}: {key} must be true or false")
                 ssl[key.removeprefix("ssl_")] = flag in {"true", "1"}
         try:
             connect_timeout = float(options.get("connect_timeout", "3"))
         except ValueError:
-            raise ConfigurationError("MariaDB/MySQL DSN: connect_timeout is not a number") from None
+            raise ConfigurationError(f"{self.what}: connect_timeout is not a number") from None
         return MySQLParams(
             host=parts.hostname or "127.0.0.1",
             port=port,
@@ -173,7 +190,7 @@ def parse_dsn(text: str, *, kinds: Iterable[DsnKind] = ALL_KINDS, what: str = "D
     stripped = text.strip()
     kind: DsnKind | None = None
     rest = ""
-    if stripped == "memory:":
+    if stripped.lower() == "memory:":
         kind = "memory"
     else:
         lowered = stripped.lower()
@@ -199,24 +216,40 @@ def parse_dsn(text: str, *, kinds: Iterable[DsnKind] = ALL_KINDS, what: str = "D
             raise ConfigurationError(f"{what}: an in-memory {kind} database keeps nothing")
     elif kind in ("postgres", "mysql") and not rest:
         raise ConfigurationError(f"{what}: the {kind} DSN lacks a host and database")
-    return Dsn(kind=kind, text=stripped)
+    return Dsn(kind=kind, text=stripped, what=what)
 
 
 def _expected(kinds: frozenset[DsnKind]) -> str:
     return "use " + ", ".join(_EXAMPLES[k] for k in sorted(kinds))
 
 
+def _query_pairs(query: str) -> list[tuple[str, str, str]]:
+    """``(key, value, raw pair)`` of a URI query, percent-decoded but with ``+`` kept as
+    a plus (libpq and PyMySQL option values are not form-encoded)."""
+    out = []
+    for raw in query.split("&"):
+        if raw:
+            key, _, value = raw.partition("=")
+            out.append((unquote(key), unquote(value), raw))
+    return out
+
+
 def redact_dsn(dsn: str) -> str:
-    """The DSN with any password replaced by ``***``, for logs and ``gateway check``."""
+    """The DSN with any password replaced by ``***`` (in the user-info part and in a
+    ``password`` or ``sslpassword`` query parameter), for logs and ``gateway check``."""
     if "://" not in dsn:
         return dsn
     parts = urlsplit(dsn)
-    if parts.password is None:
+    pairs = _query_pairs(parts.query)
+    # Split by hand rather than through .hostname/.port, which fail on a malformed port
+    # and drop an IPv6 literal's brackets; the host part is kept as written.
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    has_password = bool(at) and ":" in userinfo
+    if not has_password and not any(key in _SECRET_PARAMETERS for key, _, _ in pairs):
         return dsn
-    host = parts.hostname or ""
-    if ":" in host:  # an IPv6 literal loses its brackets in .hostname
-        host = f"[{host}]"
-    netloc = f"{parts.username or ''}:***@{host}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    netloc = f"{userinfo.partition(':')[0]}:***@{hostport}" if has_password else parts.netloc
+    query = "&".join(
+        f"{raw.partition('=')[0]}=***" if key in _SECRET_PARAMETERS else raw
+        for key, _, raw in pairs
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

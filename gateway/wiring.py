@@ -35,6 +35,7 @@ from gateway.auth.replay import ReplayCache, open_replay_cache
 from gateway.auth.systems import SystemRegistry
 from gateway.auth.tokens import TokenService, VerifiedTokenCache
 from gateway.backends import Backend, BackendConfig, load_backend_configs, open_backend
+from gateway.cache import LruCache
 from gateway.catalog import Catalog, load_catalog
 from gateway.clock import Clock, utc_now
 from gateway.domain import Principal
@@ -49,7 +50,7 @@ from gateway.query.rewrite.masks import (
     sqlite_functions,
 )
 from gateway.settings import Settings
-from gateway.telemetry import Telemetry
+from gateway.telemetry import Telemetry, build_telemetry
 
 __all__ = [
     "AdminServices",
@@ -257,7 +258,7 @@ def build_services(
     bundle = load_policy_bundle(settings)
     keystore = GatewayKeyStore.load(settings.key_dir)
     secret = load_pseudonym_secret(settings.key_dir)
-    telemetry = telemetry or Telemetry.from_settings(settings.telemetry)
+    telemetry = telemetry or build_telemetry(settings.telemetry)
     replay = replay or open_replay_cache(settings.replay_location, clock=clock)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     signer = load_log_signer(settings.key_dir)
@@ -278,18 +279,18 @@ def build_services(
         backends = {
             name: open_backend(cfg, sqlite_functions=udfs) for name, cfg in bundle.backends.items()
         }
-    contexts: dict[str, MaskContext] = {}
+    # Derived once per department (an eviction only means deriving the same key again).
+    contexts: LruCache[str, MaskContext] = LruCache(max(64, len(bundle.catalog.departments)))
 
     def mask_context(principal: Principal) -> MaskContext:
         # One key per consumer department: tokens link within a department, not across.
-        ctx = contexts.get(principal.department)
-        if ctx is None:
-            ctx = MaskContext(
+        return contexts.get_or_compute(
+            principal.department,
+            lambda: MaskContext(
                 pseudonym_key=derive_pseudonym_key(secret, principal.department),
                 regions=bundle.catalog.regions,
-            )
-            contexts[principal.department] = ctx
-        return ctx
+            ),
+        )
 
     planner = Planner(
         bundle.catalog,

@@ -25,6 +25,7 @@ from litestar.enums import MediaType
 from litestar.params import PathParameter, QueryParameter
 
 from gateway.api.deps import Injected
+from gateway.api.guards import ROLES_OPT
 from gateway.audit.bundle import build_bundle, checkpoint_size, keys_json
 from gateway.audit.commit import receipt_for
 from gateway.audit.record import AuditRecord, Outcome, leaf_hash_of
@@ -41,7 +42,6 @@ from gateway.errors import (
     UnknownDatasetError,
     error_for_status,
 )
-from gateway.api.guards import ROLES_OPT
 from gateway.policy.roles import Role
 from gateway.query.state import RequestContext
 

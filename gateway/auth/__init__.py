@@ -36,7 +36,6 @@ from gateway.auth.replay import (
     ReplayCache,
     SqliteReplayCache,
     open_replay_cache,
-    utc_now,
 )
 from gateway.auth.systems import RegisteredSystem, SystemKey, SystemRegistry, register_system
 from gateway.auth.tokens import (
@@ -73,7 +72,6 @@ __all__ = [
     "open_replay_cache",
     "public_jwk",
     "register_system",
-    "utc_now",
     "write_keypair",
     "write_pseudonym_secret",
 ]

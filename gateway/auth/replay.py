@@ -16,14 +16,15 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
 
+from gateway.clock import Clock, utc_now
+from gateway.dsn import parse_dsn
 from gateway.errors import AuthenticationError, BackendUnavailableError, ConfigurationError
 
 __all__ = [
@@ -32,19 +33,11 @@ __all__ = [
     "ReplayCache",
     "SqliteReplayCache",
     "open_replay_cache",
-    "utc_now",
 ]
-
-Clock = Callable[[], datetime]
 
 #: Purge expired rows once every this many ``remember`` calls (per instance).
 DEFAULT_PURGE_EVERY = 256
 _UNAVAILABLE = "The token service is temporarily unavailable; retry shortly."
-
-
-def utc_now() -> datetime:
-    """The real clock: the current time as an aware UTC datetime."""
-    return datetime.now(UTC)
 
 
 def _epoch(moment: datetime, what: str) -> float:
@@ -186,6 +179,7 @@ class SqliteReplayCache:
             self._conn.close()
 
 
+_PG_DEFAULT_TABLE = "gateway_replay_jti"
 _PG_TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$")
 
 
@@ -200,7 +194,7 @@ class PostgresReplayCache:
         self,
         dsn: str,
         *,
-        table: str = "gateway_replay_jti",
+        table: str = _PG_DEFAULT_TABLE,
         clock: Clock = utc_now,
         purge_every: int = DEFAULT_PURGE_EVERY,
         timeout_s: float = 5.0,
@@ -225,23 +219,33 @@ class PostgresReplayCache:
             "WHERE r.expires_at <= %s"
         ).format(t=ident)
         self._purge = sql.SQL("DELETE FROM {t} WHERE expires_at <= %s").format(t=ident)
-        create = sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {t} (issuer text NOT NULL, jti text NOT NULL, "
-            "expires_at timestamptz NOT NULL, PRIMARY KEY (issuer, jti))"
-        ).format(t=ident)
+        creates = [
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {t} (issuer text NOT NULL, jti text NOT NULL, "
+                "expires_at timestamptz NOT NULL, PRIMARY KEY (issuer, jti))"
+            ).format(t=ident)
+        ]
+        if "." in table:
+            schema = sql.Identifier(table.split(".", 1)[0])
+            creates.insert(0, sql.SQL("CREATE SCHEMA IF NOT EXISTS {s}").format(s=schema))
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         with self._lock:
             conn = self._connection()
-            try:
-                conn.execute(create)
-            except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
-                # Two workers starting together both ran CREATE ... IF NOT EXISTS; the
-                # loser trips over the winner's catalog row. The table exists: fine.
-                pass
-            except psycopg.Error as exc:
-                raise BackendUnavailableError(
-                    _UNAVAILABLE, internal_detail=f"replay cache table {table}: {exc}"
-                ) from None
+            for create in creates:
+                try:
+                    conn.execute(create)
+                except (
+                    psycopg.errors.UniqueViolation,
+                    psycopg.errors.DuplicateTable,
+                    psycopg.errors.DuplicateSchema,
+                ):
+                    # Two workers starting together both ran CREATE ... IF NOT EXISTS;
+                    # the loser trips over the winner's catalog row. It exists: fine.
+                    pass
+                except psycopg.Error as exc:
+                    raise BackendUnavailableError(
+                        _UNAVAILABLE, internal_detail=f"replay cache table {table}: {exc}"
+                    ) from None
 
     def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
         if self._conn is None or self._conn.closed:
@@ -298,22 +302,19 @@ class PostgresReplayCache:
 
 
 def open_replay_cache(location: str, *, clock: Clock = utc_now) -> ReplayCache:
-    """Open the replay cache named by ``location`` (``Settings.replay_location``).
+    """Open the replay cache named by ``location`` (``Settings.replay_location``, a
+    :mod:`gateway.dsn` DSN).
 
     ``memory:`` → :class:`MemoryReplayCache`; ``sqlite:<path>`` → :class:`SqliteReplayCache`;
-    ``postgresql://…`` or ``postgres://…`` → :class:`PostgresReplayCache`. Raises
-    ConfigurationError for anything else.
+    ``postgresql://…`` or ``postgres://…`` → :class:`PostgresReplayCache`, whose table goes
+    into the DSN's ``?schema=`` (created if missing) when one is given. Raises
+    ConfigurationError for anything else, without echoing the location.
     """
-    if location == "memory:":
+    dsn = parse_dsn(location, kinds=("memory", "sqlite", "postgres"), what="replay cache location")
+    if dsn.kind == "memory":
         return MemoryReplayCache(clock=clock)
-    if location.startswith("sqlite:"):
-        path = location.removeprefix("sqlite:")
-        if not path:
-            raise ConfigurationError("replay location 'sqlite:' needs a file path")
-        return SqliteReplayCache(path, clock=clock)
-    if location.startswith(("postgresql://", "postgres://")):
-        return PostgresReplayCache(location, clock=clock)
-    raise ConfigurationError(
-        f"unsupported replay cache location {location!r}: "
-        "use memory:, sqlite:<path> or postgresql://…"
-    )
+    if dsn.kind == "sqlite":
+        return SqliteReplayCache(dsn.path, clock=clock)
+    conninfo, schema = dsn.postgres_conninfo()
+    table = _PG_DEFAULT_TABLE if schema is None else f"{schema}.{_PG_DEFAULT_TABLE}"
+    return PostgresReplayCache(conninfo, table=table, clock=clock)

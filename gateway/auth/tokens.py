@@ -29,9 +29,7 @@ import hashlib
 import json
 import math
 import re
-import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +44,8 @@ from jwt.exceptions import InvalidSignatureError
 from gateway.auth.keys import ALGORITHMS, GatewayKeyStore, PrivateKey, check_key_matches_alg
 from gateway.auth.replay import ReplayCache
 from gateway.auth.systems import SystemRegistry
+from gateway.cache import LruCache
+from gateway.clock import Clock
 from gateway.domain import Principal
 from gateway.errors import AuthenticationError, ConfigurationError, InvalidRequestError
 from gateway.settings import Settings
@@ -119,33 +119,20 @@ class VerifiedTokenCache:
     def __init__(self, max_entries: int = 4096) -> None:
         if max_entries < 1:
             raise ConfigurationError("VerifiedTokenCache needs max_entries >= 1")
-        self._max = max_entries
-        self._entries: OrderedDict[bytes, _AccessClaims] = OrderedDict()
-        self._lock = threading.Lock()
+        self._entries: LruCache[bytes, _AccessClaims] = LruCache(max_entries)
 
     @staticmethod
     def _key(token: str) -> bytes:
         return hashlib.sha256(token.encode("utf-8")).digest()
 
     def get(self, token: str) -> _AccessClaims | None:
-        key = self._key(token)
-        with self._lock:
-            claims = self._entries.get(key)
-            if claims is not None:
-                self._entries.move_to_end(key)
-            return claims
+        return self._entries.get(self._key(token))
 
     def put(self, token: str, claims: _AccessClaims) -> None:
-        key = self._key(token)
-        with self._lock:
-            self._entries[key] = claims
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+        self._entries.put(self._key(token), claims)
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._entries)
+        return len(self._entries)
 
 
 def _new_token_id() -> str:
@@ -165,7 +152,7 @@ class TokenService:
         registry: SystemRegistry,
         keystore: GatewayKeyStore,
         replay: ReplayCache,
-        clock: Callable[[], datetime],
+        clock: Clock,
         *,
         token_cache: VerifiedTokenCache | None = None,
         new_token_id: Callable[[], str] = _new_token_id,

@@ -2,23 +2,19 @@
 
 ``load_backend_configs`` reads ``backends.toml``; ``open_backend`` turns one entry into a
 :class:`Backend`. See :mod:`gateway.backends.base` for what every backend guarantees.
+``connect_writable`` opens one writable connection for a loader (the demo data), from the
+same DSN and with the same connection settings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from gateway.backends.base import Backend, BackendResult
-from gateway.backends.config import (
-    KINDS,
-    BackendConfig,
-    dsn_path,
-    load_backend_configs,
-    parse_dsn_kind,
-    redact_dsn,
-)
+from gateway.backends.config import KINDS, BackendConfig, load_backend_configs
+from gateway.backends.writable import WritableConnection, connect_writable
+from gateway.dsn import parse_dsn
 from gateway.errors import ConfigurationError
 
 __all__ = [
@@ -26,10 +22,10 @@ __all__ = [
     "Backend",
     "BackendConfig",
     "BackendResult",
+    "WritableConnection",
+    "connect_writable",
     "load_backend_configs",
     "open_backend",
-    "parse_dsn_kind",
-    "redact_dsn",
 ]
 
 
@@ -53,36 +49,24 @@ def open_backend(
     """
     if config.kind not in KINDS:
         raise ConfigurationError(f"backend {config.name!r}: unknown kind {config.kind!r}")
-    try:
-        kind = parse_dsn_kind(config.dsn)
-    except ConfigurationError as exc:
-        raise ConfigurationError(f"backend {config.name!r}: {exc.detail}") from None
-    if kind != config.kind:
+    dsn = parse_dsn(config.dsn, kinds=KINDS, what=f"backend {config.name!r}")
+    if dsn.kind != config.kind:
         raise ConfigurationError(
-            f"backend {config.name!r} is declared {config.kind} but its DSN names {kind}"
+            f"backend {config.name!r} is declared {config.kind} but its DSN names {dsn.kind}"
         )
     # Driver modules are imported on demand: a SQLite-only gateway never loads the rest.
-    if kind == "sqlite":
+    if dsn.kind == "sqlite":
         from gateway.backends.sqlite import SQLiteBackend
 
-        return SQLiteBackend(
-            config.name, _path(config), functions=sqlite_functions, pool_size=pool_size
-        )
-    if kind == "duckdb":
+        return SQLiteBackend(config.name, dsn.path, functions=sqlite_functions, pool_size=pool_size)
+    if dsn.kind == "duckdb":
         from gateway.backends.duckdb import DuckDBBackend
 
-        return DuckDBBackend(config.name, _path(config), pool_size=pool_size)
-    if kind == "postgres":
+        return DuckDBBackend(config.name, dsn.path, pool_size=pool_size)
+    if dsn.kind == "postgres":
         from gateway.backends.postgres import PostgresBackend
 
-        return PostgresBackend(config.name, config.dsn, pool_size=pool_size)
+        return PostgresBackend(config.name, dsn.text, pool_size=pool_size)
     from gateway.backends.mysql import MySQLBackend
 
-    return MySQLBackend(config.name, config.dsn, pool_size=pool_size)
-
-
-def _path(config: BackendConfig) -> Path:
-    try:
-        return dsn_path(config.dsn)
-    except ConfigurationError as exc:
-        raise ConfigurationError(f"backend {config.name!r}: {exc.detail}") from None
+    return MySQLBackend(config.name, dsn.text, pool_size=pool_size)

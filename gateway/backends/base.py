@@ -19,12 +19,12 @@ retry) or :class:`BackendQueryError` (502) and nothing else. Invalid arguments
 (``max_rows < 0``, ``timeout_s <= 0``) are programming errors and raise ``ValueError``.
 
 This module also holds the pieces the implementations share: error constructors, the
-SQLSTATE vocabulary, a small thread-safe connection pool and a deadline watchdog.
+SQLSTATE vocabulary and a deadline watchdog (the connection pool of the SQLite, DuckDB and
+MariaDB backends is :mod:`gateway.backends.pool`; PostgreSQL uses ``psycopg_pool``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
 import math
@@ -34,17 +34,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from gateway.errors import BackendQueryError, BackendUnavailableError, QueryTimeoutError
+from gateway.errors import (
+    BackendQueryError,
+    BackendUnavailableError,
+    GatewayError,
+    QueryTimeoutError,
+)
 
 __all__ = [
     "Backend",
     "BackendResult",
-    "ConnectionPool",
     "Watchdog",
     "check_limits",
     "query_error",
+    "result_in_time",
+    "retry_on_fresh_connection",
     "sqlstate_category",
     "timeout_error",
     "unavailable_error",
@@ -131,6 +137,41 @@ def unavailable_error(
     )
 
 
+def result_in_time(
+    backend: str,
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    *,
+    started: float,
+    deadline: float,
+    timeout_s: float,
+    interrupted: bool = False,
+) -> BackendResult:
+    """The rows as a BackendResult, or QueryTimeoutError when they came at or after the
+    ``deadline`` (``time.monotonic()``) or the query was ``interrupted``: some engines
+    return a value from a statement their limit cut short (MariaDB ``SLEEP()``), or only
+    check their limit between steps, so a late result is never handed out."""
+    finished = time.monotonic()
+    if interrupted or finished >= deadline:
+        raise timeout_error(backend, timeout_s)
+    return BackendResult(columns=columns, rows=rows, elapsed_s=finished - started)
+
+
+def retry_on_fresh_connection(
+    error: GatewayError, *, stale: bool, attempt: int, deadline: float
+) -> bool:
+    """Whether a failed query should run once more on a fresh connection: only the first
+    attempt, only when its pooled connection turned out dead (server restarted, session
+    killed) and the error says "unavailable", and only while time is left. The query is
+    read-only, so running it again is harmless."""
+    return (
+        isinstance(error, BackendUnavailableError)
+        and stale
+        and attempt == 1
+        and time.monotonic() < deadline
+    )
+
+
 def check_limits(max_rows: int, timeout_s: float) -> None:
     """Reject arguments no caller should pass. Raises ValueError."""
     if max_rows < 0:
@@ -194,96 +235,6 @@ def sqlstate_category(sqlstate: str | None) -> str:
         sqlstate[:2], f"SQLSTATE class {sqlstate[:2]}"
     )
     return f"{name}, SQLSTATE {sqlstate}"
-
-
-# ------------------------------------------------------------------------------ pool
-
-C = TypeVar("C")
-
-
-class ConnectionPool(Generic[C]):
-    """A small thread-safe pool: at most ``max_size`` connections, created lazily by
-    ``factory`` (which raises gateway errors), handed out LIFO so warm connections are
-    reused, each to one thread at a time.
-
-    ``acquire`` waits up to its timeout for a free connection and then raises
-    BackendUnavailableError (the backend is saturated; the client may retry). Connections
-    released as broken, or released after ``close``, are disposed of.
-    """
-
-    def __init__(
-        self,
-        *,
-        backend: str,
-        factory: Callable[[], C],
-        dispose: Callable[[C], None],
-        max_size: int,
-    ) -> None:
-        if max_size < 1:
-            raise ValueError(f"pool size must be >= 1, got {max_size}")
-        self._backend = backend
-        self._factory = factory
-        self._dispose = dispose
-        self._max_size = max_size
-        self._idle: list[C] = []
-        self._size = 0  # connections created and not yet disposed of, idle or in use
-        self._closed = False
-        self._cond = threading.Condition()
-
-    def acquire(self, timeout_s: float) -> C:
-        """A connection for the calling thread's exclusive use until ``release``.
-        Raises BackendUnavailableError (closed, saturated) or whatever ``factory`` raises."""
-        deadline = time.monotonic() + timeout_s
-        with self._cond:
-            while True:
-                if self._closed:
-                    raise unavailable_error(self._backend, "backend closed")
-                if self._idle:
-                    return self._idle.pop()
-                if self._size < self._max_size:
-                    self._size += 1  # reserve the slot; connect outside the lock
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise unavailable_error(
-                        self._backend,
-                        f"all {self._max_size} connections busy for {timeout_s:g} s",
-                    )
-                self._cond.wait(remaining)
-        try:
-            return self._factory()
-        except BaseException:
-            with self._cond:
-                self._size -= 1
-                self._cond.notify()
-            raise
-
-    def release(self, conn: C, *, broken: bool = False) -> None:
-        """Give ``conn`` back; ``broken`` (or a closed pool) disposes of it instead."""
-        with self._cond:
-            keep = not (broken or self._closed)
-            if keep:
-                self._idle.append(conn)
-            else:
-                self._size -= 1
-            self._cond.notify()
-        if not keep:
-            self._safe_dispose(conn)
-
-    def close(self) -> None:
-        """Dispose of idle connections now and of busy ones when they are released."""
-        with self._cond:
-            self._closed = True
-            idle, self._idle = self._idle, []
-            self._size -= len(idle)
-            self._cond.notify_all()
-        for conn in idle:
-            self._safe_dispose(conn)
-
-    def _safe_dispose(self, conn: C) -> None:
-        # Closing a connection whose server went away may itself fail; nothing to do then.
-        with contextlib.suppress(Exception):
-            self._dispose(conn)
 
 
 # ------------------------------------------------------------------------------ watchdog

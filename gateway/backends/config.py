@@ -6,9 +6,10 @@
     dsn = "sqlite:${GATEWAY_STATE_DIR:-state}/demo.sqlite"
     # kind = "sqlite"   optional; must agree with the DSN when given
 
-DSN forms: ``sqlite:<path>``, ``duckdb:<path>``, ``postgresql://...`` (or ``postgres://``)
-and ``mysql://...`` (or ``mariadb://``). The scheme names the kind, so a libpq
-``key=value`` string is not accepted. ``${VAR}`` and ``${VAR:-default}`` are replaced from
+DSN forms are those of :mod:`gateway.dsn` but ``memory:``: ``sqlite:<path>``,
+``duckdb:<path>``, ``postgresql://...`` (or ``postgres://``, optional ``?schema=``) and
+``mysql://...`` (or ``mariadb://``). The scheme names the kind, so a libpq ``key=value``
+string is not accepted. ``${VAR}`` and ``${VAR:-default}`` are replaced from
 the environment mapping passed in (``:-`` also applies when VAR is set but empty, as in
 the shell); substituted text is not scanned again. ``GATEWAY_BACKEND_<NAME>_DSN``
 overrides replace a backend's DSN as they are, without interpolation.
@@ -27,31 +28,20 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
+from gateway.dsn import DsnKind, parse_dsn
 from gateway.errors import ConfigurationError
 
 __all__ = [
     "KINDS",
     "BackendConfig",
-    "dsn_path",
     "interpolate",
     "load_backend_configs",
-    "parse_dsn_kind",
-    "redact_dsn",
 ]
 
-KINDS = frozenset({"sqlite", "postgres", "mysql", "duckdb"})
+#: The kinds of DSN a backend can be (every kind of :mod:`gateway.dsn` but ``memory:``).
+KINDS: frozenset[DsnKind] = frozenset({"sqlite", "postgres", "mysql", "duckdb"})
 
-# Longest prefixes first is not needed: no prefix is a prefix of another.
-_SCHEMES = (
-    ("postgresql://", "postgres"),
-    ("postgres://", "postgres"),
-    ("mysql://", "mysql"),
-    ("mariadb://", "mysql"),
-    ("sqlite:", "sqlite"),
-    ("duckdb:", "duckdb"),
-)
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 _VAR_RE = re.compile(r"\$\{([^}]*)\}")
 _VAR_BODY_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
@@ -66,51 +56,6 @@ class BackendConfig:
     #: ``sqlite`` | ``postgres`` | ``mysql`` | ``duckdb``
     kind: str
     dsn: str = field(repr=False)
-
-
-def parse_dsn_kind(dsn: str) -> str:
-    """The backend kind a DSN names by its scheme. Raises ConfigurationError."""
-    lowered = dsn.lower()
-    for prefix, kind in _SCHEMES:
-        if lowered.startswith(prefix):
-            if not dsn[len(prefix) :].strip():
-                raise ConfigurationError(f"DSN {prefix!r} lacks a location")
-            return kind
-    scheme = dsn.split(":", 1)[0] if ":" in dsn else ""
-    shown = f"scheme {scheme!r}" if _NAME_RE.fullmatch(scheme.lower()) else "the DSN"
-    raise ConfigurationError(
-        f"unsupported DSN: {shown} is not one of sqlite:, duckdb:, postgresql://, "
-        "postgres://, mysql://, mariadb://"
-    )
-
-
-def dsn_path(dsn: str) -> Path:
-    """The file of a ``sqlite:`` or ``duckdb:`` DSN, made absolute against the current
-    directory. Raises ConfigurationError for other kinds or an in-memory database."""
-    kind = parse_dsn_kind(dsn)
-    if kind not in {"sqlite", "duckdb"}:
-        raise ConfigurationError(f"a {kind} DSN names no file")
-    raw = dsn.split(":", 1)[1].strip()
-    if raw == ":memory:":
-        # Read-only and in memory means empty: surely a mistake.
-        raise ConfigurationError(f"{kind}: an in-memory database cannot be a backend")
-    return Path(raw).expanduser().absolute()
-
-
-def redact_dsn(dsn: str) -> str:
-    """The DSN with any password replaced by ``***``, for logs and ``gateway check``."""
-    if "://" not in dsn:
-        return dsn
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    host = parts.hostname or ""
-    if ":" in host:  # an IPv6 literal loses its brackets in .hostname
-        host = f"[{host}]"
-    netloc = f"{parts.username or ''}:***@{host}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def interpolate(text: str, env: Mapping[str, str], *, where: str) -> str:
@@ -201,13 +146,12 @@ def load_backend_configs(
 
 
 def _config(name: str, dsn: str, declared: object, *, key: str, where: str) -> BackendConfig:
-    dsn = dsn.strip()
-    try:
-        kind = parse_dsn_kind(dsn)
-        if kind in {"sqlite", "duckdb"}:
-            dsn = f"{kind}:{dsn_path(dsn)}"
-    except ConfigurationError as exc:
-        raise ConfigurationError(f"{key}: {exc.detail}") from None
-    if declared is not None and declared != kind:
-        raise ConfigurationError(f"{where}.kind is {declared!r} but {key} names a {kind} database")
-    return BackendConfig(name=name, kind=kind, dsn=dsn)
+    parsed = parse_dsn(dsn, kinds=KINDS, what=key)
+    # Files are pinned to absolute paths now, so a later chdir cannot move a backend.
+    files = parsed.kind in {"sqlite", "duckdb"}
+    dsn = f"{parsed.kind}:{parsed.path}" if files else parsed.text
+    if declared is not None and declared != parsed.kind:
+        raise ConfigurationError(
+            f"{where}.kind is {declared!r} but {key} names a {parsed.kind} database"
+        )
+    return BackendConfig(name=name, kind=parsed.kind, dsn=dsn)

@@ -28,13 +28,14 @@ import duckdb
 
 from gateway.backends.base import (
     BackendResult,
-    ConnectionPool,
     Watchdog,
     check_limits,
     query_error,
+    result_in_time,
     timeout_error,
     unavailable_error,
 )
+from gateway.backends.pool import ConnectionPool
 from gateway.errors import GatewayError
 
 __all__ = ["DUCKDB_CONFIG", "DuckDBBackend"]
@@ -123,10 +124,15 @@ class DuckDBBackend:
             raise
         finally:
             self._pool.release(cursor, broken=broken)
-        finished = time.monotonic()
-        if interrupted or finished >= deadline:
-            raise timeout_error(self.name, timeout_s)
-        return BackendResult(columns=columns, rows=rows, elapsed_s=finished - started)
+        return result_in_time(
+            self.name,
+            columns,
+            rows,
+            started=started,
+            deadline=deadline,
+            timeout_s=timeout_s,
+            interrupted=interrupted,
+        )
 
     def ping(self) -> None:
         """Run ``SELECT 1``. Raises BackendUnavailableError."""

@@ -32,7 +32,8 @@
 
 DSN: ``mysql://user:password@host:port/database`` (or ``mariadb://``), user and
 password percent-encoded; query parameters ``unix_socket``, ``connect_timeout``,
-``ssl_ca``, ``ssl_cert``, ``ssl_key``, ``ssl_verify_cert``, ``ssl_verify_identity``.
+``ssl_ca``, ``ssl_cert``, ``ssl_key``, ``ssl_verify_cert``, ``ssl_verify_identity``
+(parsed by :mod:`gateway.dsn`).
 """
 
 from __future__ import annotations
@@ -40,25 +41,26 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pymysql
 import pymysql.cursors
 
 from gateway.backends.base import (
     BackendResult,
-    ConnectionPool,
     check_limits,
     query_error,
+    result_in_time,
+    retry_on_fresh_connection,
     sqlstate_category,
     timeout_error,
     unavailable_error,
 )
-from gateway.errors import BackendUnavailableError, ConfigurationError, GatewayError
+from gateway.backends.pool import ConnectionPool
+from gateway.dsn import MySQLParams, parse_dsn
+from gateway.errors import BackendUnavailableError, GatewayError
 
-__all__ = ["MySQLBackend", "MySQLParams", "parse_mysql_dsn"]
+__all__ = ["MySQLBackend", "connect_mysql"]
 
 # Extra time the socket waits beyond the query's limit: long enough that the server's
 # own limit (which keeps the connection usable) normally fires first.
@@ -83,75 +85,6 @@ _CONNECTION_ERRORS = frozenset(
         4031,  # disconnected by the server because of inactivity
     }
 )
-_DSN_OPTIONS = frozenset(
-    {
-        "unix_socket",
-        "connect_timeout",
-        "ssl_ca",
-        "ssl_cert",
-        "ssl_key",
-        "ssl_verify_cert",
-        "ssl_verify_identity",
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class MySQLParams:
-    host: str
-    port: int
-    user: str
-    password: str = field(repr=False)
-    database: str
-    unix_socket: str | None = None
-    connect_timeout_s: float = 3.0
-    ssl: dict[str, Any] | None = None
-
-
-def parse_mysql_dsn(dsn: str) -> MySQLParams:
-    """Parse ``mysql://`` / ``mariadb://`` DSNs. Raises ConfigurationError (without
-    echoing the DSN, which may hold a password)."""
-    parts = urlsplit(dsn)
-    if parts.scheme.lower() not in {"mysql", "mariadb"}:
-        raise ConfigurationError("a MariaDB/MySQL DSN starts with mysql:// or mariadb://")
-    try:
-        port = parts.port or 3306
-    except ValueError:
-        raise ConfigurationError("MariaDB/MySQL DSN: the port is not a number") from None
-    database = unquote(parts.path.lstrip("/"))
-    if not database or "/" in database:
-        raise ConfigurationError("MariaDB/MySQL DSN must name one database: mysql://.../<db>")
-    options: dict[str, str] = {}
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key not in _DSN_OPTIONS:
-            raise ConfigurationError(
-                f"MariaDB/MySQL DSN: unknown option {key!r}; known: {sorted(_DSN_OPTIONS)}"
-            )
-        options[key] = value
-    ssl: dict[str, Any] = {}
-    for key in ("ssl_ca", "ssl_cert", "ssl_key"):
-        if key in options:
-            ssl[key.removeprefix("ssl_")] = options[key]
-    for key in ("ssl_verify_cert", "ssl_verify_identity"):
-        if key in options:
-            flag = options[key].lower()
-            if flag not in {"true", "false", "1", "0"}:
-                raise ConfigurationError(f"MariaDB/MySQL DSN: {key} must be true or false")
-            ssl[key.removeprefix("ssl_")] = flag in {"true", "1"}
-    try:
-        connect_timeout = float(options.get("connect_timeout", "3"))
-    except ValueError:
-        raise ConfigurationError("MariaDB/MySQL DSN: connect_timeout is not a number") from None
-    return MySQLParams(
-        host=parts.hostname or "127.0.0.1",
-        port=port,
-        user=unquote(parts.username or ""),
-        password=unquote(parts.password or ""),
-        database=database,
-        unix_socket=options.get("unix_socket"),
-        connect_timeout_s=connect_timeout,
-        ssl=ssl or None,
-    )
 
 
 class _Connection:
@@ -191,10 +124,7 @@ class MySQLBackend:
         self.name = name
         self.kind = "mysql"
         self.dialect = "mysql"
-        try:
-            self._params = parse_mysql_dsn(dsn)
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"backend {name!r}: {exc.detail}") from None
+        self._params = parse_dsn(dsn, kinds=("mysql",), what=f"backend {name!r}").mysql_params()
         self._max_wait_s = max_wait_s
         self._pool: ConnectionPool[_Connection] = ConnectionPool(
             backend=name, factory=self._connect, dispose=_dispose, max_size=pool_size
@@ -233,11 +163,8 @@ class MySQLBackend:
             except pymysql.MySQLError as exc:
                 error = self._classify(exc, timeout_s, deadline)
                 broken = not conn.raw.open or isinstance(error, BackendUnavailableError)
-                if (
-                    isinstance(error, BackendUnavailableError)
-                    and reused
-                    and attempt == 1
-                    and time.monotonic() < deadline
+                if retry_on_fresh_connection(
+                    error, stale=reused, attempt=attempt, deadline=deadline
                 ):
                     continue  # a stale pooled connection: once more on a fresh one
                 raise error from exc
@@ -248,11 +175,10 @@ class MySQLBackend:
                 raise
             finally:
                 self._pool.release(conn, broken=broken)
-            finished = time.monotonic()
-            if finished >= deadline:
-                # e.g. BENCHMARK() or SLEEP() cut short by the limit return a value.
-                raise timeout_error(self.name, timeout_s)
-            return BackendResult(columns=columns, rows=rows, elapsed_s=finished - started)
+            # e.g. BENCHMARK() or SLEEP() cut short by the limit return a value.
+            return result_in_time(
+                self.name, columns, rows, started=started, deadline=deadline, timeout_s=timeout_s
+            )
         raise AssertionError("unreachable")  # pragma: no cover
 
     def ping(self) -> None:
@@ -271,23 +197,8 @@ class MySQLBackend:
         self._pool.close()
 
     def _connect(self) -> _Connection:
-        p = self._params
         try:
-            raw = pymysql.connect(
-                host=p.host,
-                port=p.port,
-                user=p.user,
-                password=p.password,
-                database=p.database,
-                unix_socket=p.unix_socket,
-                ssl=p.ssl,
-                charset="utf8mb4",
-                autocommit=True,
-                local_infile=False,
-                connect_timeout=p.connect_timeout_s,
-                write_timeout=max(p.connect_timeout_s, 10.0),
-                cursorclass=pymysql.cursors.Cursor,
-            )
+            raw = connect_mysql(self._params)
         except pymysql.MySQLError as exc:
             raise unavailable_error(self.name, "cannot connect", exc) from exc
         try:
@@ -328,6 +239,30 @@ class MySQLBackend:
         if code is not None:
             category += f", error {code}"
         return query_error(self.name, category, exc)
+
+
+def connect_mysql(
+    params: MySQLParams, *, select_database: bool = True
+) -> pymysql.connections.Connection[Any]:
+    """A PyMySQL connection as the gateway makes them: utf8mb4, autocommit, no
+    ``LOCAL INFILE``, no multi-statements, the DSN's TLS and timeouts. The backend makes
+    the session read-only on top; the demo loader (``select_database=False``) connects
+    before the database exists. Raises ``pymysql.MySQLError``."""
+    return pymysql.connect(
+        host=params.host,
+        port=params.port,
+        user=params.user,
+        password=params.password,
+        database=params.database if select_database else None,
+        unix_socket=params.unix_socket,
+        ssl=params.ssl,
+        charset="utf8mb4",
+        autocommit=True,
+        local_infile=False,
+        connect_timeout=params.connect_timeout_s,
+        write_timeout=max(params.connect_timeout_s, 10.0),
+        cursorclass=pymysql.cursors.Cursor,
+    )
 
 
 def _close_quietly(raw: pymysql.connections.Connection[Any]) -> None:

@@ -20,6 +20,8 @@ One query is one network round trip, sent as a pipeline::
   the wait raises BackendUnavailableError, never a hang. A pooled connection found dead
   (server restarted) is dropped and the query retried once on a fresh one; it is
   read-only, so running it again is harmless.
+- **DSN.** A libpq URI (:mod:`gateway.dsn`); its optional ``?schema=`` becomes the
+  session's ``search_path``, so the catalog's unqualified table names resolve there.
 - Server-side prepared statements are off (``prepare_threshold=None``) so that a
   transaction-pooling PgBouncer in front of the database works.
 
@@ -48,13 +50,16 @@ from gateway.backends.base import (
     BackendResult,
     check_limits,
     query_error,
+    result_in_time,
+    retry_on_fresh_connection,
     sqlstate_category,
     timeout_error,
     unavailable_error,
 )
-from gateway.errors import BackendUnavailableError, ConfigurationError, GatewayError
+from gateway.dsn import Dsn, parse_dsn
+from gateway.errors import ConfigurationError, GatewayError
 
-__all__ = ["PostgresBackend"]
+__all__ = ["PostgresBackend", "postgres_connect_args"]
 
 # Connection-level SQLSTATEs: the query may well be fine, the server or session is not.
 _UNAVAILABLE_SQLSTATES = frozenset(
@@ -80,6 +85,34 @@ _SESSION_OPTIONS = (
 Connection: TypeAlias = psycopg.Connection[tuple[Any, ...]]
 
 
+def postgres_connect_args(
+    dsn: Dsn, *, connect_timeout_s: float, read_only: bool
+) -> tuple[str, dict[str, Any]]:
+    """``(conninfo, keyword arguments)`` for ``psycopg.connect`` (or a pool) as the
+    gateway connects: autocommit, named ``gateway`` unless the DSN names itself, the
+    DSN's ``?schema=`` as the session's ``search_path``, a connect timeout unless the DSN
+    sets one, and with ``read_only`` the read-only session defaults of the backend. The
+    DSN's own ``options`` are kept. Raises ConfigurationError for a malformed URI
+    (without quoting it: psycopg's message may hold the password)."""
+    conninfo, schema = dsn.postgres_conninfo()
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        raise ConfigurationError(f"{dsn.what}: malformed PostgreSQL DSN") from None
+    options = [str(params.get("options") or "")]
+    if schema is not None:
+        options.append(f"-c search_path={schema}")  # a plain identifier (gateway.dsn)
+    if read_only:
+        options.append(_SESSION_OPTIONS)
+    kwargs: dict[str, Any] = {
+        "autocommit": True,
+        "application_name": params.get("application_name") or "gateway",
+        "options": " ".join(o for o in options if o),
+        "connect_timeout": params.get("connect_timeout") or max(2, math.ceil(connect_timeout_s)),
+    }
+    return conninfo, kwargs
+
+
 class PostgresBackend:
     """A PostgreSQL database reached through a DSN. Thread-safe.
 
@@ -100,23 +133,15 @@ class PostgresBackend:
         self.name = name
         self.kind = "postgres"
         self.dialect = "postgres"
-        try:
-            params = conninfo_to_dict(dsn)
-        except psycopg.Error:
-            # psycopg's message may quote the DSN, password included.
-            raise ConfigurationError(f"backend {name!r}: malformed PostgreSQL DSN") from None
-        options = f"{params.get('options') or ''} {_SESSION_OPTIONS}".strip()
-        kwargs: dict[str, Any] = {
-            "autocommit": True,  # transactions are explicit, inside the pipeline
-            "prepare_threshold": None,
-            "application_name": params.get("application_name") or "gateway",
-            "options": options,
-            "connect_timeout": params.get("connect_timeout")
-            or max(2, math.ceil(connect_timeout_s)),
-        }
+        parsed = parse_dsn(dsn, kinds=("postgres",), what=f"backend {name!r}")
+        conninfo, kwargs = postgres_connect_args(
+            parsed, connect_timeout_s=connect_timeout_s, read_only=True
+        )
+        # Autocommit (set above): transactions are explicit, inside the pipeline.
+        kwargs["prepare_threshold"] = None
         self._max_wait_s = max_wait_s
         self._pool: psycopg_pool.ConnectionPool[Connection] = psycopg_pool.ConnectionPool(
-            dsn,
+            conninfo,
             min_size=0,
             max_size=pool_size,
             open=False,
@@ -161,20 +186,14 @@ class PostgresBackend:
             except psycopg.Error as exc:
                 error = self._classify(exc, timeout_s, deadline)
                 dead = conn.closed or conn.broken
-                if (
-                    isinstance(error, BackendUnavailableError)
-                    and dead
-                    and attempt == 1
-                    and time.monotonic() < deadline
-                ):
+                if retry_on_fresh_connection(error, stale=dead, attempt=attempt, deadline=deadline):
                     continue  # a stale pooled connection: once more on a fresh one
                 raise error from exc
             finally:
                 self._putconn(conn)
-            finished = time.monotonic()
-            if finished >= deadline:
-                raise timeout_error(self.name, timeout_s)
-            return BackendResult(columns=columns, rows=rows, elapsed_s=finished - started)
+            return result_in_time(
+                self.name, columns, rows, started=started, deadline=deadline, timeout_s=timeout_s
+            )
         raise AssertionError("unreachable")  # pragma: no cover
 
     def ping(self) -> None:

@@ -31,12 +31,13 @@ from typing import Any
 
 from gateway.backends.base import (
     BackendResult,
-    ConnectionPool,
     check_limits,
     query_error,
+    result_in_time,
     timeout_error,
     unavailable_error,
 )
+from gateway.backends.pool import ConnectionPool
 from gateway.errors import BackendUnavailableError, GatewayError
 
 __all__ = ["SQLiteBackend"]
@@ -163,11 +164,10 @@ class SQLiteBackend:
             raise
         finally:
             self._pool.release(conn, broken=broken)
-        finished = time.monotonic()
-        if finished >= deadline:
-            # The handler only runs between VM steps; never hand out a late result.
-            raise timeout_error(self.name, timeout_s)
-        return BackendResult(columns=columns, rows=rows, elapsed_s=finished - started)
+        # The handler only runs between VM steps; never hand out a late result.
+        return result_in_time(
+            self.name, columns, rows, started=started, deadline=deadline, timeout_s=timeout_s
+        )
 
     def ping(self) -> None:
         """Open (or reuse) a connection and read the schema. Raises

@@ -1,6 +1,7 @@
 """Load the demo world into a database of any supported kind.
 
-DSN forms (the same strings the backends use, so one DSN serves both):
+DSN forms are those of :mod:`gateway.dsn` (the strings the backends use, so one DSN serves
+both), opened writable by :func:`gateway.backends.connect_writable`:
 
 ``sqlite:<path>``
     A SQLite file; parent directories are created. Dates are stored as TEXT ``YYYY-MM-DD``.
@@ -9,9 +10,9 @@ DSN forms (the same strings the backends use, so one DSN serves both):
 ``postgresql://…`` (or ``postgres://…``)
     A libpq URI. The tables go into the first schema of the connection's ``search_path``,
     created if missing, so that the *same DSN* later finds them by unqualified name. To use
-    a schema other than the default, put it in the DSN:
-    ``postgresql://u@host/db?options=-csearch_path%3Dt_demo``.
-``mysql://user:password@host:port/database``
+    a schema other than the default, put it in the DSN: ``postgresql://u@host/db?schema=t_demo``
+    (or ``?options=-csearch_path%3Dt_demo``).
+``mysql://user:password@host:port/database`` (or ``mariadb://…``)
     MariaDB/MySQL; the database is created (utf8mb4, binary collation) if missing. Text
     columns are ``VARCHAR(n) … COLLATE utf8mb4_bin`` so comparisons are case- and
     accent-sensitive like PostgreSQL's.
@@ -29,21 +30,20 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
-from typing import Any, Literal, Protocol
-from urllib.parse import unquote, urlsplit
+from types import MappingProxyType
+from typing import Any, Final, Literal
 
 import duckdb
 import psycopg
 import pymysql
 import pymysql.connections
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 
+from gateway.backends import WritableConnection, connect_writable
+from gateway.backends.writable import describe_location
 from gateway.demo.generate import (
     DEFAULT_PEOPLE,
     DEFAULT_SEED,
@@ -54,25 +54,23 @@ from gateway.demo.generate import (
     demo_data_key,
     generate_demo_data,
 )
-from gateway.errors import (
-    BackendQueryError,
-    BackendUnavailableError,
-    ConfigurationError,
-)
+from gateway.dsn import Dsn, DsnKind, parse_dsn
+from gateway.errors import BackendQueryError, BackendUnavailableError, ConfigurationError
 
 __all__ = [
     "META_TABLE",
     "SCHEMA_VERSION",
     "BackendKind",
-    "backend_kind",
     "ensure_demo_database",
     "index_ddl",
     "load_demo",
+    "parse_demo_dsn",
     "read_demo_meta",
     "table_ddl",
 ]
 
 BackendKind = Literal["sqlite", "postgres", "mysql", "duckdb"]
+_KINDS: Final[tuple[DsnKind, ...]] = ("sqlite", "postgres", "mysql", "duckdb")
 
 #: Bump when the DDL changes: a stored database of another version is reloaded.
 SCHEMA_VERSION = 1
@@ -82,7 +80,6 @@ _CONNECT_TIMEOUT_S = 10
 _LOCK_TIMEOUT_S = 300
 _MYSQL_BATCH_ROWS = 2000
 _MYSQL_TEXT = "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-_META_SELECT = 'SELECT "key", value FROM demo_meta'
 _META_INSERT_QMARK = 'INSERT INTO demo_meta ("key", value) VALUES (?, ?)'
 _META_INSERT_PG = 'INSERT INTO demo_meta ("key", value) VALUES (%s, %s)'
 _META_INSERT_MYSQL = "INSERT INTO demo_meta (`key`, value) VALUES (%s, %s)"
@@ -167,215 +164,13 @@ def _meta_items(data: DemoData) -> list[tuple[str, str]]:
     return items
 
 
-# ------------------------------------------------------------------------ DSNs
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    kind: BackendKind
-    #: File path (sqlite, duckdb) or the DSN itself (postgres).
-    location: str
-    host: str = ""
-    port: int = 0
-    user: str = ""
-    password: str = ""
-    database: str = ""
-
-    def describe(self) -> str:
-        """Where, without credentials: safe for an error's public detail."""
-        if self.kind in ("sqlite", "duckdb"):
-            return f"{self.kind} file {self.location}"
-        if self.kind == "mysql":
-            return f"mysql {self.host}:{self.port}/{self.database}"
-        info = conninfo_to_dict(self.location)
-        return f"postgres {info.get('host', '')}:{info.get('port', '')}/{info.get('dbname', '')}"
-
-
-def backend_kind(dsn: str) -> BackendKind:
-    """The backend kind a DSN names (see the module docstring). Raises ConfigurationError
-    for any other form."""
-    return _parse_dsn(dsn).kind
-
-
-def _parse_dsn(dsn: str) -> _Target:
-    for prefix in ("sqlite:", "duckdb:"):
-        if dsn.startswith(prefix):
-            path = dsn[len(prefix) :]
-            if not path or path.startswith("//"):
-                raise ConfigurationError(
-                    f"a {prefix[:-1]} DSN is '{prefix}<path>' (e.g. '{prefix}state/demo.db'), "
-                    "without '//'"
-                )
-            kind: BackendKind = "sqlite" if prefix == "sqlite:" else "duckdb"
-            return _Target(kind=kind, location=path)
-    if dsn.startswith(("postgresql://", "postgres://")):
-        try:
-            conninfo_to_dict(dsn)
-        except psycopg.ProgrammingError:
-            raise ConfigurationError("the PostgreSQL DSN is not a valid libpq URI") from None
-        return _Target(kind="postgres", location=dsn)
-    if dsn.startswith("mysql://"):
-        u = urlsplit(dsn)
-        database = unquote(u.path.lstrip("/"))
-        if not database or "/" in database or u.query or u.fragment:
-            raise ConfigurationError(
-                "a MySQL DSN is 'mysql://user:password@host:port/database', with a database "
-                "name and no query string"
-            )
-        try:
-            port = u.port or 3306
-        except ValueError:
-            raise ConfigurationError("the MySQL DSN has an invalid port") from None
-        return _Target(
-            kind="mysql",
-            location=dsn,
-            host=u.hostname or "127.0.0.1",
-            port=port,
-            user=unquote(u.username or "root"),
-            password=unquote(u.password or ""),
-            database=database,
-        )
-    raise ConfigurationError(
-        "unsupported demo DSN: use sqlite:<path>, duckdb:<path>, postgresql://… or mysql://…"
-    )
-
-
 # ------------------------------------------------------------------------ sessions
 
 
-class _Session(Protocol):
-    """One open connection to a target, with the few operations loading needs."""
-
-    def read_meta(self) -> dict[str, str]:
-        """The demo_meta rows, or {} when the table does not exist."""
-        ...
-
-    def count_rows(self, table: str) -> int | None:
-        """Rows in ``table``, or None when it does not exist."""
-        ...
-
-    def exclusive(self) -> AbstractContextManager[None]:
-        """Hold the target's loader lock (and, for SQLite/DuckDB, its write transaction)."""
-        ...
-
-    def replace_data(self, data: DemoData) -> None:
-        """Drop, recreate and fill every table; call inside :meth:`exclusive`."""
-        ...
-
-    def close(self) -> None: ...
-
-
-def _rows_as_columns(spec: TableSpec, rows: Sequence[tuple[object, ...]]) -> list[list[object]]:
-    return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in spec.columns]
-
-
-class _SqliteSession:
-    def __init__(self, target: _Target) -> None:
-        path = Path(target.location)
-        if target.location != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit mode: transactions are begun explicitly (BEGIN IMMEDIATE) below.
-        self.conn = sqlite3.connect(path, timeout=_LOCK_TIMEOUT_S, isolation_level=None)
-
-    def read_meta(self) -> dict[str, str]:
-        if self.count_rows(META_TABLE) is None:
-            return {}
-        rows = self.conn.execute(_META_SELECT).fetchall()
-        return {str(k): str(v) for k, v in rows}
-
-    def count_rows(self, table: str) -> int | None:
-        exists = self.conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-        ).fetchone()
-        if exists is None:
-            return None
-        (n,) = self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()  # noqa: S608
-        return int(n)
-
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        # IMMEDIATE takes the write lock now, so a second loader waits before its re-check.
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-
-    def replace_data(self, data: DemoData) -> None:
-        cur = self.conn.cursor()
-        for stmt in (*_drop_statements(), *table_ddl("sqlite")):
-            cur.execute(stmt)
-        for spec, rows in data.tables():
-            marks = ", ".join("?" for _ in spec.columns)
-            # Dates become ISO text explicitly (the sqlite3 default adapter is deprecated).
-            converted = (
-                tuple(v.isoformat() if isinstance(v, date) else v for v in row) for row in rows
-            )
-            cur.executemany(f"INSERT INTO {spec.name} VALUES ({marks})", converted)  # noqa: S608
-        for stmt in index_ddl("sqlite"):
-            cur.execute(stmt)
-        cur.executemany(_META_INSERT_QMARK, _meta_items(data))
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-class _DuckdbSession:
-    def __init__(self, target: _Target) -> None:
-        path = Path(target.location)
-        if target.location != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = duckdb.connect(str(path))
-
-    def read_meta(self) -> dict[str, str]:
-        if self.count_rows(META_TABLE) is None:
-            return {}
-        rows = self.conn.execute(_META_SELECT).fetchall()
-        return {str(k): str(v) for k, v in rows}
-
-    def count_rows(self, table: str) -> int | None:
-        exists = self.conn.execute(
-            "SELECT 1 FROM information_schema.tables "
-            "WHERE table_schema = current_schema() AND table_name = ?",
-            [table],
-        ).fetchone()
-        if exists is None:
-            return None
-        row = self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()  # noqa: S608
-        return int(row[0]) if row else 0
-
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        self.conn.execute("BEGIN TRANSACTION")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-
-    def replace_data(self, data: DemoData) -> None:
-        for stmt in (*_drop_statements(), *table_ddl("duckdb")):
-            self.conn.execute(stmt)
-        for spec, rows in data.tables():
-            # DuckDB's executemany runs row by row (seconds); one INSERT of unnested column
-            # lists loads a table in milliseconds.
-            casts = {"integer": "BIGINT[]", "text": "VARCHAR[]", "date": "DATE[]"}
-            cols = ", ".join(
-                f"unnest(${i}::{casts[c.type]})" for i, c in enumerate(spec.columns, start=1)
-            )
-            self.conn.execute(
-                f"INSERT INTO {spec.name} SELECT {cols}",
-                _rows_as_columns(spec, rows),
-            )
-        for stmt in index_ddl("duckdb"):
-            self.conn.execute(stmt)
-        self.conn.executemany(_META_INSERT_QMARK, _meta_items(data))
-
-    def close(self) -> None:
-        self.conn.close()
+def _quote(kind: BackendKind, name: str) -> str:
+    if kind == "mysql":
+        return "`" + name.replace("`", "``") + "`"
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _first_search_path_entry(search_path: str) -> str | None:
@@ -400,173 +195,268 @@ def _first_search_path_entry(search_path: str) -> str | None:
     return first.lower() or None
 
 
-class _PostgresSession:
-    def __init__(self, target: _Target) -> None:
-        extra: dict[str, Any] = {}
-        if "connect_timeout" not in conninfo_to_dict(target.location):
-            extra["connect_timeout"] = _CONNECT_TIMEOUT_S
-        # Autocommit: a failed probe must not poison a transaction; the load opens its own.
-        self.conn = psycopg.connect(target.location, autocommit=True, **extra)
+class _Session:
+    """One writable connection to a demo target, opened by
+    :func:`gateway.backends.connect_writable` (the backends' DSN and connection
+    settings), and the few operations loading needs.
+
+    ``namespace`` is where the tables go: PostgreSQL's schema (the first of the
+    connection's ``search_path``, which the DSN's ``?schema=`` or ``options`` sets),
+    the MariaDB database of the DSN, nothing for SQLite and DuckDB files. What differs
+    by engine beyond SQL spelling (locking out other loaders, bulk loading) is in
+    :data:`_EXCLUSIVE` and :data:`_REPLACE`.
+    """
+
+    def __init__(self, dsn: Dsn) -> None:
+        if dsn.kind == "memory":  # refused by parse_dsn's kinds already
+            raise ConfigurationError(f"{dsn.what}: an in-memory database keeps nothing")
+        self.kind: BackendKind = dsn.kind
+        self.where = describe_location(dsn)
+        self.conn: WritableConnection = connect_writable(
+            dsn,
+            what="the demo database",
+            busy_timeout_s=_LOCK_TIMEOUT_S,
+            connect_timeout_s=_CONNECT_TIMEOUT_S,
+        )
         try:
-            self.schema = self._target_schema()
+            self.namespace = self._namespace(dsn)
         except BaseException:
             self.conn.close()
             raise
 
-    def _target_schema(self) -> str:
-        row = self.conn.execute("SELECT current_setting('search_path'), current_schema()")
-        search_path, current = row.fetchone() or ("", None)
+    def _namespace(self, dsn: Dsn) -> str:
+        if self.kind == "mysql":
+            return dsn.mysql_params().database
+        if self.kind != "postgres":
+            return ""
+        search_path, current = self.rows("SELECT current_setting('search_path'), current_schema()")[
+            0
+        ]
         first = _first_search_path_entry(str(search_path))
         if first and first != "$user":
             return first
         if current is None:
             raise ConfigurationError(
-                "the PostgreSQL search_path names no existing schema; "
-                "set one with ?options=-csearch_path%3D<schema>"
+                "the PostgreSQL search_path names no existing schema; set one with ?schema=<schema>"
             )
         return str(current)
 
-    def _table(self, name: str) -> sql.Identifier:
-        return sql.Identifier(self.schema, name)
+    def rows(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement; its rows (none for a statement without a result)."""
+        # DuckDB's cursor() is a second connection with a transaction of its own, so
+        # statements go to the connection itself there.
+        own_cursor = self.kind != "duckdb"
+        cursor: Any = self.conn.cursor() if own_cursor else self.conn
+        try:
+            if params:
+                cursor.execute(query, params)
+            else:
+                cursor.execute(query)
+            return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
+        finally:
+            if own_cursor:
+                cursor.close()
+
+    def table(self, name: str) -> str:
+        """``name`` as SQL, in the namespace."""
+        if not self.namespace:
+            return name
+        return f"{_quote(self.kind, self.namespace)}.{_quote(self.kind, name)}"
+
+    def count_rows(self, table: str) -> int | None:
+        """Rows in ``table``, or None when it does not exist."""
+        params = (self.namespace, table) if self.namespace else (table,)
+        if not self.rows(_EXISTS[self.kind], params):
+            return None
+        return int(self.rows(f"SELECT COUNT(*) FROM {self.table(table)}")[0][0])  # noqa: S608
 
     def read_meta(self) -> dict[str, str]:
+        """The demo_meta rows, or {} when the table does not exist."""
         if self.count_rows(META_TABLE) is None:
             return {}
-        query = sql.SQL('SELECT "key", value FROM {}').format(self._table(META_TABLE))
-        return {str(k): str(v) for k, v in self.conn.execute(query).fetchall()}
+        key = _meta_key_column(self.kind)
+        rows = self.rows(f"SELECT {key}, value FROM {self.table(META_TABLE)}")  # noqa: S608
+        return {str(k): str(v) for k, v in rows}
 
-    def count_rows(self, table: str) -> int | None:
-        (oid,) = self.conn.execute(
-            "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text))::oid",
-            (self.schema, table),
-        ).fetchone() or (None,)
-        if oid is None:
-            return None
-        row = self.conn.execute(
-            sql.SQL("SELECT COUNT(*) FROM {}").format(self._table(table))
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        lock_key = f"gateway.demo:{self.schema}"
-        self.conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (lock_key,))
-        try:
-            yield
-        finally:
-            self.conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (lock_key,))
+    def exclusive(self) -> AbstractContextManager[None]:
+        """Hold the target's loader lock (and, for SQLite/DuckDB, its write transaction)."""
+        return _EXCLUSIVE[self.kind](self)
 
     def replace_data(self, data: DemoData) -> None:
-        # PostgreSQL DDL is transactional: readers see the old tables or the new, never none.
-        with self.conn.transaction(), self.conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
-            )
-            cur.execute("SELECT set_config('search_path', quote_ident(%s), true)", (self.schema,))
-            for stmt in (*_drop_statements(), *table_ddl("postgres")):
-                cur.execute(stmt)
-            for spec, rows in data.tables():
-                copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                    sql.Identifier(spec.name),
-                    sql.SQL(", ").join(sql.Identifier(c) for c in spec.column_names),
-                )
-                with cur.copy(copy_sql) as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            for stmt in index_ddl("postgres"):
-                cur.execute(stmt)
-            cur.executemany(_META_INSERT_PG, _meta_items(data))
+        """Drop, recreate and fill every table; call inside :meth:`exclusive`."""
+        _REPLACE[self.kind](self, data)
 
     def close(self) -> None:
         self.conn.close()
 
 
-class _MysqlSession:
-    def __init__(self, target: _Target) -> None:
-        self.database = target.database
-        # No database at connect time: the load creates it when it is missing.
-        self.conn: pymysql.connections.Connection[Any] = pymysql.connect(
-            host=target.host,
-            port=target.port,
-            user=target.user,
-            password=target.password,
-            charset="utf8mb4",
-            autocommit=True,
-            connect_timeout=_CONNECT_TIMEOUT_S,
+_INFORMATION_SCHEMA_EXISTS = (
+    "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s"
+)
+#: SQL that returns a row when a table exists (namespace and name, or just the name).
+_EXISTS: Final[Mapping[BackendKind, str]] = MappingProxyType(
+    {
+        "sqlite": "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+        "duckdb": "SELECT 1 FROM information_schema.tables "
+        "WHERE table_schema = current_schema() AND table_name = ?",
+        "postgres": _INFORMATION_SCHEMA_EXISTS,
+        "mysql": _INFORMATION_SCHEMA_EXISTS,
+    }
+)
+
+
+def _rows_as_columns(spec: TableSpec, rows: Sequence[tuple[object, ...]]) -> list[list[object]]:
+    return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in spec.columns]
+
+
+# -- locking out other loaders
+
+
+@contextmanager
+def _write_transaction(session: _Session) -> Iterator[None]:
+    # SQLite: IMMEDIATE takes the write lock now, so a second loader waits (busy
+    # timeout) before its re-check. DuckDB: the file lock is the process's own.
+    session.rows("BEGIN IMMEDIATE" if session.kind == "sqlite" else "BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        session.rows("ROLLBACK")
+        raise
+    session.rows("COMMIT")
+
+
+@contextmanager
+def _advisory_lock(session: _Session) -> Iterator[None]:
+    key = f"gateway.demo:{session.namespace}"
+    session.rows("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+    try:
+        yield
+    finally:
+        session.rows("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+
+
+@contextmanager
+def _named_lock(session: _Session) -> Iterator[None]:
+    # Lock names are limited to 64 characters; a hash keeps long database names apart.
+    digest = hashlib.sha256(session.namespace.encode()).hexdigest()[:40]
+    name = f"gateway.demo.{digest}"
+    row = session.rows("SELECT GET_LOCK(%s, %s)", (name, _LOCK_TIMEOUT_S))
+    if not row or row[0][0] != 1:
+        raise BackendUnavailableError(
+            "another process is loading the demo database; try again later"
         )
+    try:
+        yield
+    finally:
+        session.rows("SELECT RELEASE_LOCK(%s)", (name,))
 
-    def _table(self, name: str) -> str:
-        return f"{_mysql_ident(self.database)}.{_mysql_ident(name)}"
 
-    def _exists(self, table: str) -> bool:
-        with self.conn.cursor() as cur:
-            cur.execute(
-                "SELECT 1 FROM information_schema.tables WHERE table_schema = %s "
-                "AND table_name = %s",
-                (self.database, table),
+_EXCLUSIVE: Final[Mapping[BackendKind, Callable[[_Session], AbstractContextManager[None]]]] = (
+    MappingProxyType(
+        {
+            "sqlite": _write_transaction,
+            "duckdb": _write_transaction,
+            "postgres": _advisory_lock,
+            "mysql": _named_lock,
+        }
+    )
+)
+
+
+# -- bulk loading
+
+
+def _replace_embedded(session: _Session, data: DemoData) -> None:
+    """SQLite and DuckDB, inside :func:`_write_transaction`: readers of the file see the
+    old tables or the new ones."""
+    for stmt in (*_drop_statements(), *table_ddl(session.kind)):
+        session.rows(stmt)
+    insert = _insert_sqlite if session.kind == "sqlite" else _insert_duckdb
+    for spec, rows in data.tables():
+        insert(session, spec, rows)
+    for stmt in index_ddl(session.kind):
+        session.rows(stmt)
+    for item in _meta_items(data):
+        session.rows(_META_INSERT_QMARK, item)
+
+
+def _insert_sqlite(session: _Session, spec: TableSpec, rows: Sequence[tuple[object, ...]]) -> None:
+    conn = session.conn
+    if not isinstance(conn, sqlite3.Connection):
+        raise TypeError("not a SQLite connection")
+    marks = ", ".join("?" for _ in spec.columns)
+    # Dates become ISO text explicitly (the sqlite3 default adapter is deprecated).
+    converted = (tuple(v.isoformat() if isinstance(v, date) else v for v in row) for row in rows)
+    conn.executemany(f"INSERT INTO {spec.name} VALUES ({marks})", converted)  # noqa: S608
+
+
+def _insert_duckdb(session: _Session, spec: TableSpec, rows: Sequence[tuple[object, ...]]) -> None:
+    conn = session.conn
+    if not isinstance(conn, duckdb.DuckDBPyConnection):
+        raise TypeError("not a DuckDB connection")
+    # DuckDB's executemany runs row by row (seconds); one INSERT of unnested column lists
+    # loads a table in milliseconds.
+    casts = {"integer": "BIGINT[]", "text": "VARCHAR[]", "date": "DATE[]"}
+    cols = ", ".join(f"unnest(${i}::{casts[c.type]})" for i, c in enumerate(spec.columns, start=1))
+    conn.execute(f"INSERT INTO {spec.name} SELECT {cols}", _rows_as_columns(spec, rows))
+
+
+def _replace_postgres(session: _Session, data: DemoData) -> None:
+    conn = session.conn
+    if not isinstance(conn, psycopg.Connection):
+        raise TypeError("not a PostgreSQL connection")
+    schema = session.namespace
+    # PostgreSQL DDL is transactional: readers see the old tables or the new, never none.
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        cur.execute("SELECT set_config('search_path', quote_ident(%s), true)", (schema,))
+        for stmt in (*_drop_statements(), *table_ddl("postgres")):
+            cur.execute(stmt)
+        for spec, rows in data.tables():
+            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                sql.Identifier(spec.name),
+                sql.SQL(", ").join(sql.Identifier(c) for c in spec.column_names),
             )
-            return cur.fetchone() is not None
-
-    def read_meta(self) -> dict[str, str]:
-        if not self._exists(META_TABLE):
-            return {}
-        with self.conn.cursor() as cur:
-            cur.execute(f"SELECT `key`, value FROM {self._table(META_TABLE)}")  # noqa: S608
-            return {str(k): str(v) for k, v in cur.fetchall()}
-
-    def count_rows(self, table: str) -> int | None:
-        if not self._exists(table):
-            return None
-        with self.conn.cursor() as cur:
-            cur.execute(f"SELECT COUNT(*) FROM {self._table(table)}")  # noqa: S608
-            row = cur.fetchone()
-        return int(row[0]) if row else 0
-
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        # Lock names are limited to 64 characters; a hash keeps long database names apart.
-        digest = hashlib.sha256(self.database.encode()).hexdigest()[:40]
-        name = f"gateway.demo.{digest}"
-        with self.conn.cursor() as cur:
-            cur.execute("SELECT GET_LOCK(%s, %s)", (name, _LOCK_TIMEOUT_S))
-            row = cur.fetchone()
-        if not row or row[0] != 1:
-            raise BackendUnavailableError(
-                "another process is loading the demo database; try again later"
-            )
-        try:
-            yield
-        finally:
-            with self.conn.cursor() as cur:
-                cur.execute("SELECT RELEASE_LOCK(%s)", (name,))
-
-    def replace_data(self, data: DemoData) -> None:
-        db = _mysql_ident(self.database)
-        with self.conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE IF NOT EXISTS {db} {_MYSQL_TEXT}")
-            cur.execute(f"USE {db}")
-            # MySQL DDL commits implicitly; only the meta, written last, marks success.
-            for stmt in (*_drop_statements(), *table_ddl("mysql")):
-                cur.execute(stmt)
-            self.conn.begin()
-            for spec, rows in data.tables():
-                marks = ", ".join("%s" for _ in spec.columns)
-                insert = f"INSERT INTO {spec.name} VALUES ({marks})"  # noqa: S608
-                # PyMySQL turns executemany of one VALUES tuple into multi-row INSERTs.
-                for start in range(0, len(rows), _MYSQL_BATCH_ROWS):
-                    cur.executemany(insert, rows[start : start + _MYSQL_BATCH_ROWS])
-            self.conn.commit()
-            for stmt in index_ddl("mysql"):
-                cur.execute(stmt)
-            cur.executemany(_META_INSERT_MYSQL, _meta_items(data))
-
-    def close(self) -> None:
-        self.conn.close()
+            with cur.copy(copy_sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        for stmt in index_ddl("postgres"):
+            cur.execute(stmt)
+        cur.executemany(_META_INSERT_PG, _meta_items(data))
 
 
-def _mysql_ident(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
+def _replace_mysql(session: _Session, data: DemoData) -> None:
+    conn = session.conn
+    if not isinstance(conn, pymysql.connections.Connection):
+        raise TypeError("not a MariaDB/MySQL connection")
+    db = _quote("mysql", session.namespace)
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS {db} {_MYSQL_TEXT}")
+        cur.execute(f"USE {db}")
+        # MySQL DDL commits implicitly; only the meta, written last, marks success.
+        for stmt in (*_drop_statements(), *table_ddl("mysql")):
+            cur.execute(stmt)
+        conn.begin()
+        for spec, rows in data.tables():
+            marks = ", ".join("%s" for _ in spec.columns)
+            insert = f"INSERT INTO {spec.name} VALUES ({marks})"  # noqa: S608
+            # PyMySQL turns executemany of one VALUES tuple into multi-row INSERTs.
+            for start in range(0, len(rows), _MYSQL_BATCH_ROWS):
+                cur.executemany(insert, rows[start : start + _MYSQL_BATCH_ROWS])
+        conn.commit()
+        for stmt in index_ddl("mysql"):
+            cur.execute(stmt)
+        cur.executemany(_META_INSERT_MYSQL, _meta_items(data))
 
+
+_REPLACE: Final[Mapping[BackendKind, Callable[[_Session, DemoData], None]]] = MappingProxyType(
+    {
+        "sqlite": _replace_embedded,
+        "duckdb": _replace_embedded,
+        "postgres": _replace_postgres,
+        "mysql": _replace_mysql,
+    }
+)
 
 _DRIVER_ERRORS: tuple[type[Exception], ...] = (
     sqlite3.Error,
@@ -574,35 +464,22 @@ _DRIVER_ERRORS: tuple[type[Exception], ...] = (
     psycopg.Error,
     pymysql.err.MySQLError,
 )
-_OPEN_ERRORS: tuple[type[Exception], ...] = (*_DRIVER_ERRORS, OSError)
 
 
-def _open(target: _Target) -> _Session:
-    """Connect; raises BackendUnavailableError when the target cannot be reached."""
-    factories: dict[BackendKind, Callable[[_Target], _Session]] = {
-        "sqlite": _SqliteSession,
-        "duckdb": _DuckdbSession,
-        "postgres": _PostgresSession,
-        "mysql": _MysqlSession,
-    }
-    try:
-        return factories[target.kind](target)
-    except _OPEN_ERRORS as exc:
-        raise BackendUnavailableError(
-            f"cannot open the demo database ({target.describe()})",
-            internal_detail=f"{type(exc).__name__}: {exc}",
-        ) from exc
+def parse_demo_dsn(dsn: str) -> Dsn:
+    """``dsn`` parsed as a demo target: any :mod:`gateway.dsn` form but ``memory:``.
+    Raises ConfigurationError."""
+    return parse_dsn(dsn, kinds=_KINDS, what="demo DSN")
 
 
 @contextmanager
 def _session(dsn: str) -> Iterator[_Session]:
-    target = _parse_dsn(dsn)
-    session = _open(target)
+    session = _Session(parse_demo_dsn(dsn))
     try:
         yield session
     except _DRIVER_ERRORS as exc:
         raise BackendQueryError(
-            f"the demo database ({target.describe()}) refused a statement while loading",
+            f"the demo database ({session.where}) refused a statement while loading",
             internal_detail=f"{type(exc).__name__}: {exc}",
         ) from exc
     finally:

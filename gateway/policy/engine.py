@@ -12,8 +12,6 @@ that cannot be bound, a policy file that does not load.
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +20,7 @@ from typing import Protocol
 import casbin
 from casbin.util import key_match
 
+from gateway.cache import LruCache
 from gateway.catalog import Catalog, SharingClass, Table
 from gateway.domain import (
     ColumnAction,
@@ -98,9 +97,7 @@ class CasbinPolicyEngine:
         self._catalog = catalog
         self._version = version
         self._enforcer = _load_enforcer(files)
-        self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[object, ...], DecisionSnapshot] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache: LruCache[tuple[object, ...], DecisionSnapshot] = LruCache(cache_size)
         self._filters = [_line(r, "p2") for r in self._enforcer.get_named_policy("p2")]
         self._limits = [_line(r, "p3") for r in self._enforcer.get_named_policy("p3")]
         self._templates: dict[str, RowFilterTemplate] = {}
@@ -128,11 +125,11 @@ class CasbinPolicyEngine:
 
     def snapshot(self, principal: Principal, purpose: str, now: datetime) -> DecisionSnapshot:
         key = (principal.cache_key(), purpose)
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None and (cached.valid_until is None or now < cached.valid_until):
-                self._cache.move_to_end(key)
-                return cached
+        cached = self._cache.get(key)
+        # A snapshot is used only until its earliest matched rule expires; then it is
+        # compiled again (and replaces the stale entry).
+        if cached is not None and (cached.valid_until is None or now < cached.valid_until):
+            return cached
         try:
             snap = self._compile(principal, purpose, now)
         except (ConfigurationError, PolicyEngineError):
@@ -142,11 +139,7 @@ class CasbinPolicyEngine:
                 "The access policy could not be evaluated; no data was served.",
                 internal_detail=f"{type(exc).__name__}: {exc}",
             ) from exc
-        with self._lock:
-            self._cache[key] = snap
-            self._cache.move_to_end(key)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+        self._cache.put(key, snap)
         return snap
 
     # -- compilation -------------------------------------------------------------------

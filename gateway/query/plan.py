@@ -6,16 +6,15 @@ because parsing and rewriting is the gateway's main cost (research/tech-probe.md
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar
 
 from sqlglot import exp
 from sqlglot.schema import MappingSchema
 
+from gateway.cache import LruCache
 from gateway.catalog import Catalog
 from gateway.domain import DecisionSnapshot, MaskSpec, Principal, ResultColumn
 from gateway.errors import AccessDeniedError, UnknownDatasetError, UnsupportedStatementError
@@ -35,43 +34,12 @@ from gateway.query.rewrite.masks import (
 from gateway.query.state import QueryState
 from gateway.query.validate import check_query_is_allowed
 
-__all__ = ["STAGES", "LruCache", "Plan", "PlanQuery", "Planner"]
+__all__ = ["STAGES", "Plan", "PlanQuery", "Planner"]
 
 #: The planning stages, in order (each is a telemetry span of the same name).
 STAGES = ("parse", "validate", "resolve", "rewrite")
 
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
 StageFactory = Callable[[str], AbstractContextManager[Any]]
-
-
-class LruCache(Generic[K, V]):
-    """A small thread-safe LRU map. One instance per cache, owned by its user."""
-
-    def __init__(self, size: int) -> None:
-        self._size = max(0, size)
-        self._data: OrderedDict[K, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> None:
-        if self._size == 0:
-            return
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self._size:
-                self._data.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,10 +184,9 @@ class Planner:
         return allowed
 
     def _schema(self, snap_key: Hashable, snapshot: DecisionSnapshot) -> MappingSchema:
-        schema = self._schemas.get(snap_key)
-        if schema is None:
-            schema = visible_schema(snapshot, self._catalog, _masked_type)
-            self._schemas.put(snap_key, schema)
+        schema = self._schemas.get_or_compute(
+            snap_key, lambda: visible_schema(snapshot, self._catalog, _masked_type)
+        )
         # A copy per plan: MappingSchema memoises lookups keyed by the query's own table
         # nodes, which qualify then mutates, so a shared instance only ever grows and its
         # lookups slow down with every new SQL text (measured: cold plans x3.8 after 2,000).

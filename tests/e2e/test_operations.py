@@ -21,7 +21,7 @@ from gateway.audit.record import Outcome
 from gateway.audit.store import open_audit_store
 from gateway.cli import main
 from gateway.settings import Settings, TelemetrySettings
-from gateway.telemetry import Telemetry
+from gateway.telemetry.otel import OtelTelemetry
 from gateway.wiring import build_services
 from tests.e2e.harness import ROOT, demo_dsn, demo_signer, running_gateway
 
@@ -29,7 +29,7 @@ from tests.e2e.harness import ROOT, demo_dsn, demo_signer, running_gateway
 def test_one_span_per_stage_and_request_metrics(tmp_path: Path) -> None:
     spans = InMemorySpanExporter()
     metrics = InMemoryMetricReader()
-    telemetry = Telemetry.from_settings(
+    telemetry = OtelTelemetry.from_settings(
         TelemetrySettings(), span_exporter=spans, metric_reader=metrics
     )
     with running_gateway(

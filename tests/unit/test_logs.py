@@ -19,7 +19,8 @@ from opentelemetry.trace import format_span_id, format_trace_id
 from gateway.errors import ConfigurationError
 from gateway.logs import JsonFormatter, configure_logging, uvicorn_log_config
 from gateway.settings import TelemetrySettings
-from gateway.telemetry import Telemetry
+from gateway.telemetry import build_telemetry
+from gateway.telemetry.otel import OtelTelemetry
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 _TOUCHED = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
@@ -118,7 +119,7 @@ def test_extra_fields_are_top_level_and_never_replace_ours(stream: io.StringIO) 
 
 def test_trace_and_span_ids_come_from_the_current_span(stream: io.StringIO) -> None:
     spans = InMemorySpanExporter()
-    telemetry = Telemetry.from_settings(TelemetrySettings(), span_exporter=spans)
+    telemetry = OtelTelemetry.from_settings(TelemetrySettings(), span_exporter=spans)
     log = logging.getLogger("gateway.test")
     log.info("outside")
     with telemetry.request_span("POST /v1/query"), telemetry.stage("decide") as stage:
@@ -135,7 +136,7 @@ def test_trace_and_span_ids_come_from_the_current_span(stream: io.StringIO) -> N
 
 
 def test_without_tracing_logs_still_share_the_requests_trace_id(stream: io.StringIO) -> None:
-    telemetry = Telemetry.from_settings(TelemetrySettings())
+    telemetry = build_telemetry(TelemetrySettings())  # exports nothing: NoopTelemetry
     with telemetry.request_span("POST /v1/query"):
         logging.getLogger("gateway.test").info("inside")
         audit_trace_id = telemetry.current_trace_id()

@@ -194,9 +194,39 @@ def test_open_replay_cache(tmp_path: Path) -> None:
     # Nothing listens on port 1: the PostgreSQL implementation is chosen and fails closed.
     with pytest.raises(BackendUnavailableError):
         open_replay_cache("postgresql://postgres@127.0.0.1:1/test?connect_timeout=1")
-    for bad in ("redis://x", "sqlite:", "", "memory"):
-        with pytest.raises(ConfigurationError):
+    for bad in (
+        "redis://x",
+        "sqlite:",
+        "",
+        "memory",
+        "sqlite://r.sqlite",
+        "duckdb:r.duckdb",
+        "mysql://u:s3cr3t@h/db",
+        "oracle://u:s3cr3t@h/db",
+        "postgresql://u:s3cr3t@h/db?schema=No",
+    ):
+        with pytest.raises(ConfigurationError) as caught:
             open_replay_cache(bad)
+        assert "s3cr3t" not in str(caught.value)
+
+
+@pytest.mark.services
+def test_open_replay_cache_puts_its_table_in_the_dsn_schema(pg_dsn: str, scratch: Scratch) -> None:
+    schema = scratch.pg_schema(pg_dsn, "t_auth_replay")  # created by the cache itself
+    sep = "&" if "?" in pg_dsn else "?"
+    clock = FakeClock()
+    first = open_replay_cache(f"{pg_dsn}{sep}schema={schema}", clock=clock)
+    second = open_replay_cache(f"{pg_dsn}{sep}schema={schema}", clock=clock)
+    try:
+        _contract(first, second, clock)
+        with psycopg.connect(pg_dsn) as conn:
+            (found,) = conn.execute(
+                "SELECT to_regclass(%s) IS NOT NULL", (f"{schema}.gateway_replay_jti",)
+            ).fetchone() or (None,)
+        assert found is True
+    finally:
+        first.close()
+        second.close()
 
 
 def test_aware_datetimes_in_any_offset() -> None:

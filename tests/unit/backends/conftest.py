@@ -16,10 +16,10 @@ import duckdb
 import psycopg
 import pymysql
 import pytest
-from backends_support import KINDS, PEOPLE, SCHEMA, Target, dsn_with_database
 
 from gateway.backends import Backend
 from tests.conftest import Scratch
+from tests.unit.backends.support import KINDS, PEOPLE, SCHEMA, Target, dsn_with_database
 
 
 @pytest.fixture(scope="session")

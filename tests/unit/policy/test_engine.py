@@ -126,9 +126,30 @@ def test_snapshot_is_cached_until_a_matched_rule_expires() -> None:
     first = eng.snapshot(RSJ, "employment_subsidy_review", NOW)
     assert first.valid_until == expiry
     assert eng.snapshot(RSJ, "employment_subsidy_review", NOW + timedelta(minutes=1)) is first
+    # At the expiry instant the rule no longer holds: the cached snapshot is not used.
+    at_expiry = eng.snapshot(RSJ, "employment_subsidy_review", expiry)
+    assert at_expiry is not first
+    assert at_expiry.tables["population.people"].columns["gender"].action is ColumnAction.DENY
     later = eng.snapshot(RSJ, "employment_subsidy_review", expiry + timedelta(seconds=1))
     assert later is not first
     assert later.tables["population.people"].columns["gender"].action is ColumnAction.DENY
+
+
+def test_snapshot_cache_is_bounded_and_can_be_off() -> None:
+    files = PolicyFiles(MODEL, DEMO_POLICY)
+    one = CasbinPolicyEngine(
+        CATALOG, files, version="test", check_mask=check_mask_spec, cache_size=1
+    )
+    rsj = one.snapshot(RSJ, "employment_subsidy_review", NOW)
+    assert one.snapshot(RSJ, "employment_subsidy_review", NOW) is rsj
+    one.snapshot(YBJ, "medical_insurance_enrollment", NOW)  # evicts RSJ's
+    again = one.snapshot(RSJ, "employment_subsidy_review", NOW)
+    assert again is not rsj and again == rsj
+    off = CasbinPolicyEngine(
+        CATALOG, files, version="test", check_mask=check_mask_spec, cache_size=0
+    )
+    first = off.snapshot(RSJ, "employment_subsidy_review", NOW)
+    assert off.snapshot(RSJ, "employment_subsidy_review", NOW) is not first
 
 
 @pytest.mark.parametrize(

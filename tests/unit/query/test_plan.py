@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.errors import UnsupportedStatementError
-from gateway.query.plan import LruCache, Planner
+from gateway.query.plan import Planner
 from gateway.query.rewrite.masks import MaskContext
 from tests.unit.query.rewrite.fixture_support import CATALOG, ENGINE, NOW, RSJ
 
@@ -102,15 +102,6 @@ def test_deeply_nested_sql_is_refused_not_crashed() -> None:
     sql = "SELECT " + "(" * 3000 + "1" + ")" * 3000
     with pytest.raises(UnsupportedStatementError, match="nested too deeply"):
         planner().plan(sql, RSJ, SNAP)
-
-
-def test_lru_evicts_the_least_recently_used() -> None:
-    cache: LruCache[str, int] = LruCache(2)
-    cache.put("a", 1)
-    cache.put("b", 2)
-    assert cache.get("a") == 1
-    cache.put("c", 3)
-    assert cache.get("b") is None and cache.get("a") == 1 and len(cache) == 2
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgres", "mysql", "duckdb"])

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from backends_support import Target
 
 from gateway.backends import Backend
 from gateway.errors import BackendQueryError, BackendUnavailableError
+from tests.unit.backends.support import Target
 
 OpenTarget = Callable[..., Backend]
 

@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
-from backends_support import PEOPLE, SCHEMA, Target
 
 from gateway.backends import Backend, BackendResult
 from gateway.errors import BackendQueryError, BackendUnavailableError, QueryTimeoutError
+from tests.unit.backends.support import PEOPLE, SCHEMA, Target
 
 OpenTarget = Callable[..., Backend]
 

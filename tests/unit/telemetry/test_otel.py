@@ -1,4 +1,4 @@
-"""Telemetry: spans, metrics and ids with in-memory exporters injected, plus the real
+"""OtelTelemetry: spans, metrics and ids with in-memory exporters injected, plus the real
 console and OTLP/HTTP exporters against stdout and a local HTTP sink."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from opentelemetry.trace import SpanKind, StatusCode, format_span_id, format_tra
 
 from gateway.errors import AccessDeniedError, ConfigurationError
 from gateway.settings import TelemetrySettings
-from gateway.telemetry import Telemetry
+from gateway.telemetry.otel import OtelTelemetry
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
@@ -56,8 +56,8 @@ def reader() -> InMemoryMetricReader:
 
 
 @pytest.fixture
-def telemetry(spans: InMemorySpanExporter, reader: InMemoryMetricReader) -> Iterator[Telemetry]:
-    t = Telemetry.from_settings(
+def telemetry(spans: InMemorySpanExporter, reader: InMemoryMetricReader) -> Iterator[OtelTelemetry]:
+    t = OtelTelemetry.from_settings(
         TelemetrySettings(service_name="gateway-test"), span_exporter=spans, metric_reader=reader
     )
     yield t
@@ -108,7 +108,7 @@ def sum_points(reader: InMemoryMetricReader, name: str) -> list[NumberDataPoint]
 
 
 def test_nested_stages_are_children_with_names_and_attributes(
-    telemetry: Telemetry, spans: InMemorySpanExporter
+    telemetry: OtelTelemetry, spans: InMemorySpanExporter
 ) -> None:
     with telemetry.request_span("POST /v1/query", **{"http.request.method": "POST"}):
         with telemetry.stage("authenticate", **{"gateway.system": "stats-office"}):
@@ -145,7 +145,7 @@ def test_nested_stages_are_children_with_names_and_attributes(
 
 
 def test_db_call_is_a_client_span_with_db_conventions(
-    telemetry: Telemetry, spans: InMemorySpanExporter, reader: InMemoryMetricReader
+    telemetry: OtelTelemetry, spans: InMemorySpanExporter, reader: InMemoryMetricReader
 ) -> None:
     sql = "SELECT p.name FROM (SELECT name FROM people WHERE dept_id = 3) AS p LIMIT 1001"
     with (
@@ -177,7 +177,7 @@ def test_db_call_is_a_client_span_with_db_conventions(
 
 
 def test_db_call_without_namespace_is_named_by_operation(
-    telemetry: Telemetry, spans: InMemorySpanExporter
+    telemetry: OtelTelemetry, spans: InMemorySpanExporter
 ) -> None:
     with telemetry.db_call(system="duckdb", query_text="SELECT 1"):
         pass
@@ -187,7 +187,7 @@ def test_db_call_without_namespace_is_named_by_operation(
 
 
 def test_server_error_in_a_stage_marks_the_span_without_leaking_the_message(
-    telemetry: Telemetry, spans: InMemorySpanExporter, reader: InMemoryMetricReader
+    telemetry: OtelTelemetry, spans: InMemorySpanExporter, reader: InMemoryMetricReader
 ) -> None:
     with pytest.raises(RuntimeError), telemetry.stage("execute"):
         raise RuntimeError("value 'Alice Smith' violates constraint")
@@ -203,7 +203,7 @@ def test_server_error_in_a_stage_marks_the_span_without_leaking_the_message(
 
 
 def test_client_error_in_a_stage_is_typed_but_not_an_error_status(
-    telemetry: Telemetry, spans: InMemorySpanExporter
+    telemetry: OtelTelemetry, spans: InMemorySpanExporter
 ) -> None:
     with pytest.raises(AccessDeniedError), telemetry.stage("decide"):
         raise AccessDeniedError("no access to population.people for purpose stats")
@@ -213,7 +213,7 @@ def test_client_error_in_a_stage_is_typed_but_not_an_error_status(
 
 
 def test_exception_in_request_span_propagates_and_ends_the_span(
-    telemetry: Telemetry, spans: InMemorySpanExporter
+    telemetry: OtelTelemetry, spans: InMemorySpanExporter
 ) -> None:
     with pytest.raises(ValueError), telemetry.request_span("POST /v1/query"):
         raise ValueError("x")
@@ -223,7 +223,7 @@ def test_exception_in_request_span_propagates_and_ends_the_span(
     assert trace.get_current_span() is trace.INVALID_SPAN  # context detached
 
 
-def test_unknown_stage_names_work(telemetry: Telemetry, spans: InMemorySpanExporter) -> None:
+def test_unknown_stage_names_work(telemetry: OtelTelemetry, spans: InMemorySpanExporter) -> None:
     with telemetry.stage("describe"):
         pass
     with telemetry.stage("describe"):
@@ -232,7 +232,7 @@ def test_unknown_stage_names_work(telemetry: Telemetry, spans: InMemorySpanExpor
 
 
 def test_request_span_joins_the_callers_trace(
-    telemetry: Telemetry, spans: InMemorySpanExporter
+    telemetry: OtelTelemetry, spans: InMemorySpanExporter
 ) -> None:
     caller_trace = "0af7651916cd43dd8448eb211c80319c"
     caller_span = "b7ad6b7169203331"
@@ -246,7 +246,7 @@ def test_request_span_joins_the_callers_trace(
 
 
 def test_unsampled_caller_means_no_spans_but_its_trace_id(
-    telemetry: Telemetry, spans: InMemorySpanExporter, reader: InMemoryMetricReader
+    telemetry: OtelTelemetry, spans: InMemorySpanExporter, reader: InMemoryMetricReader
 ) -> None:
     caller_trace = "0af7651916cd43dd8448eb211c80319c"
     headers = {"traceparent": f"00-{caller_trace}-b7ad6b7169203331-00"}
@@ -260,7 +260,7 @@ def test_unsampled_caller_means_no_spans_but_its_trace_id(
 
 
 def test_stage_duration_histogram_has_one_point_per_stage(
-    telemetry: Telemetry, reader: InMemoryMetricReader
+    telemetry: OtelTelemetry, reader: InMemoryMetricReader
 ) -> None:
     for _ in range(3):
         with telemetry.request_span("POST /v1/query"):
@@ -286,7 +286,7 @@ def test_stage_duration_histogram_has_one_point_per_stage(
 
 
 def test_record_request_counts_and_times_by_department_outcome_status(
-    telemetry: Telemetry, reader: InMemoryMetricReader
+    telemetry: OtelTelemetry, reader: InMemoryMetricReader
 ) -> None:
     telemetry.record_request("health", "ok", 200, 0.020)
     telemetry.record_request("health", "ok", 200, 0.040)
@@ -322,7 +322,7 @@ def test_record_request_counts_and_times_by_department_outcome_status(
 
 
 def test_record_request_annotates_the_request_span(
-    telemetry: Telemetry, spans: InMemorySpanExporter
+    telemetry: OtelTelemetry, spans: InMemorySpanExporter
 ) -> None:
     with telemetry.request_span("POST /v1/query"):
         telemetry.record_request("health", "error", 503, 0.5)
@@ -336,7 +336,7 @@ def test_record_request_annotates_the_request_span(
 def test_ratio_zero_records_no_spans_but_metrics_still_count(
     spans: InMemorySpanExporter, reader: InMemoryMetricReader
 ) -> None:
-    t = Telemetry.from_settings(
+    t = OtelTelemetry.from_settings(
         TelemetrySettings(sample_ratio=0.0), span_exporter=spans, metric_reader=reader
     )
     try:
@@ -362,7 +362,7 @@ def test_ratio_zero_records_no_spans_but_metrics_still_count(
 
 
 def test_none_exporters_create_nothing_yet_keep_a_trace_id() -> None:
-    t = Telemetry.from_settings(TelemetrySettings(), id_generator=CountingIds())
+    t = OtelTelemetry.from_settings(TelemetrySettings(), id_generator=CountingIds())
     assert not t.tracing
     with t.request_span("POST /v1/query") as root:
         assert not root.is_recording()
@@ -378,7 +378,7 @@ def test_none_exporters_create_nothing_yet_keep_a_trace_id() -> None:
 
 
 def test_none_traces_with_metrics_still_times_stages(reader: InMemoryMetricReader) -> None:
-    t = Telemetry.from_settings(TelemetrySettings(), metric_reader=reader)
+    t = OtelTelemetry.from_settings(TelemetrySettings(), metric_reader=reader)
     with t.request_span("POST /v1/query"), t.stage("rewrite") as span:
         assert not span.is_recording()
     [point] = histogram_points(reader, "gateway.stage.duration")
@@ -387,7 +387,7 @@ def test_none_traces_with_metrics_still_times_stages(reader: InMemoryMetricReade
 
 
 def test_none_mode_adopts_the_callers_trace_id() -> None:
-    t = Telemetry.from_settings(TelemetrySettings())
+    t = OtelTelemetry.from_settings(TelemetrySettings())
     caller_trace = "0af7651916cd43dd8448eb211c80319c"
     headers = {"traceparent": f"00-{caller_trace}-b7ad6b7169203331-01"}
     with t.request_span("POST /v1/query", headers):
@@ -398,7 +398,7 @@ def test_none_mode_adopts_the_callers_trace_id() -> None:
 
 
 def test_current_trace_id_inside_a_span_is_that_spans_trace_id(
-    telemetry: Telemetry,
+    telemetry: OtelTelemetry,
 ) -> None:
     with telemetry.request_span("POST /v1/query") as root, telemetry.stage("audit") as span:
         trace_id = telemetry.current_trace_id()
@@ -407,7 +407,7 @@ def test_current_trace_id_inside_a_span_is_that_spans_trace_id(
         assert HEX32.match(trace_id)
 
 
-def test_current_trace_id_outside_a_span_is_fresh_every_time(telemetry: Telemetry) -> None:
+def test_current_trace_id_outside_a_span_is_fresh_every_time(telemetry: OtelTelemetry) -> None:
     ids = {telemetry.current_trace_id() for _ in range(20)}
     assert len(ids) == 20
     assert all(HEX32.match(i) and i != "0" * 32 for i in ids)
@@ -427,14 +427,14 @@ def test_current_trace_id_outside_a_span_is_fresh_every_time(telemetry: Telemetr
 )
 def test_invalid_settings_are_configuration_errors(settings: TelemetrySettings) -> None:
     with pytest.raises(ConfigurationError):
-        Telemetry.from_settings(settings)
+        OtelTelemetry.from_settings(settings)
 
 
 def test_no_global_provider_is_set(
     spans: InMemorySpanExporter, reader: InMemoryMetricReader
 ) -> None:
     before = (trace.get_tracer_provider(), metrics.get_meter_provider())
-    t = Telemetry.from_settings(TelemetrySettings(), span_exporter=spans, metric_reader=reader)
+    t = OtelTelemetry.from_settings(TelemetrySettings(), span_exporter=spans, metric_reader=reader)
     with t.request_span("x"), t.stage("parse"):
         pass
     t.shutdown()
@@ -445,7 +445,7 @@ def test_no_global_provider_is_set(
 
 
 def test_console_exporters_write_spans_and_metrics(capsys: pytest.CaptureFixture[str]) -> None:
-    t = Telemetry.from_settings(
+    t = OtelTelemetry.from_settings(
         TelemetrySettings(traces_exporter="console", metrics_exporter="console")
     )
     with t.request_span("POST /v1/query"), t.stage("parse"):
@@ -482,7 +482,7 @@ def test_otlp_exporters_post_to_the_signal_paths_and_flush_on_shutdown() -> None
     thread.start()
     try:
         endpoint = f"http://127.0.0.1:{server.server_address[1]}/"
-        t = Telemetry.from_settings(
+        t = OtelTelemetry.from_settings(
             TelemetrySettings(
                 traces_exporter="otlp", metrics_exporter="otlp", otlp_endpoint=endpoint
             )

@@ -23,7 +23,6 @@ import pytest
 from gateway.demo import DEMO_TABLES, DemoData, generate_demo_data
 from gateway.demo.load import (
     BackendKind,
-    backend_kind,
     ensure_demo_database,
     index_ddl,
     load_demo,
@@ -413,18 +412,25 @@ def test_concurrent_ensures_load_once(kind: str, dsn_for: Callable[[str], str]) 
     assert calls == [(9, 60)]
 
 
-@pytest.mark.parametrize(
-    ("dsn", "kind"),
-    [
-        ("sqlite:state/demo.sqlite", "sqlite"),
-        ("duckdb:/tmp/x.duckdb", "duckdb"),
-        ("postgresql://u@h/db?options=-csearch_path%3Dx", "postgres"),
-        ("postgres://u@h/db", "postgres"),
-        ("mysql://root:pw@127.0.0.1:3306/t_demo", "mysql"),
-    ],
-)
-def test_backend_kind(dsn: str, kind: str) -> None:
-    assert backend_kind(dsn) == kind
+def test_the_dsn_schema_parameter_names_the_postgres_schema(pg_dsn: str, scratch: Scratch) -> None:
+    # ?schema= is the gateway's own parameter (gateway.dsn), understood by the backends
+    # as well, so the same DSN loads the tables and later finds them.
+    schema = scratch.pg_schema(pg_dsn, "t_demo_param")
+    sep = "&" if "?" in pg_dsn else "?"
+    dsn = f"{pg_dsn}{sep}schema={schema}"
+    load_demo(dsn, generate_demo_data(seed=11, people=60))
+    assert read_demo_meta(dsn)["rows.population_people"] == "60"
+    with _connect("postgres", pg_dsn) as conn:
+        (found,) = _rows(conn, f"SELECT to_regclass('{schema}.population_people') IS NOT NULL")[0]
+    assert found is True
+
+
+def test_mariadb_scheme_and_dsn_options_load_like_mysql(dsn_for: Callable[[str], str]) -> None:
+    # The loader once refused mariadb:// and any option the backends accept.
+    dsn = dsn_for("mysql").replace("mysql://", "mariadb://", 1) + "?connect_timeout=5"
+    assert ensure_demo_database(dsn, people=60) is True
+    assert ensure_demo_database(dsn, people=60) is False
+    assert read_demo_meta(dsn)["rows.population_people"] == "60"
 
 
 @pytest.mark.parametrize(
@@ -432,17 +438,23 @@ def test_backend_kind(dsn: str, kind: str) -> None:
     [
         "sqlite:",
         "sqlite:///tmp/demo.sqlite",
+        "sqlite::memory:",
         "duckdb://x",
-        "mysql://root@127.0.0.1:3306/",
-        "mysql://root@127.0.0.1:3306/db?charset=latin1",
-        "mysql://root@127.0.0.1:notaport/db",
-        "oracle://scott@tiger/db",
+        "memory:",
+        "mysql://root:s3cr3t@127.0.0.1:3306/",
+        "mariadb://root:s3cr3t@127.0.0.1:3306/",
+        "mysql://root:s3cr3t@127.0.0.1:3306/db?charset=latin1",
+        "mysql://root:s3cr3t@127.0.0.1:notaport/db",
+        "postgresql://u:s3cr3t@127.0.0.1:1/db?schema=Not_Lower",
+        "postgresql://u:s3cr3t@127.0.0.1:1/db?no_such_option=1",
+        "oracle://scott:s3cr3t@tiger/db",
         "state/demo.sqlite",
     ],
 )
 def test_malformed_dsns_are_configuration_errors(dsn: str) -> None:
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(ConfigurationError) as caught:
         load_demo(dsn, generate_demo_data(people=5))
+    assert "s3cr3t" not in str(caught.value)
 
 
 @pytest.mark.parametrize(

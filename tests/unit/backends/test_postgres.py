@@ -9,7 +9,6 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
-from backends_support import SCHEMA, Target
 
 from gateway.backends import Backend, BackendConfig, open_backend
 from gateway.backends.postgres import PostgresBackend
@@ -18,6 +17,7 @@ from gateway.errors import (
     ConfigurationError,
     QueryTimeoutError,
 )
+from tests.unit.backends.support import SCHEMA, Target
 
 OpenTarget = Callable[..., Backend]
 
@@ -119,6 +119,29 @@ def test_options_in_the_dsn_are_kept_alongside_the_read_only_default(
         timeout_s=5,
     )
     assert result.rows == [(5, "on")]
+
+
+@services
+def test_the_dsn_schema_is_the_search_path_and_survives_rollback(
+    postgres_target: Target, open_target: OpenTarget
+) -> None:
+    sep = "&" if "?" in postgres_target.dsn else "?"
+    backend = open_target(
+        postgres_target.with_dsn(f"{postgres_target.dsn}{sep}schema={SCHEMA}"), pool_size=1
+    )
+    for _ in range(2):  # the second query reuses the session the first rolled back
+        result = backend.execute(
+            "SELECT count(*), current_schema(), current_setting('transaction_read_only') "
+            "FROM people",
+            max_rows=1,
+            timeout_s=5,
+        )
+        assert result.rows == [(5, SCHEMA, "on")]
+
+
+def test_a_bad_dsn_schema_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="backend 'bad': the 'schema' parameter"):
+        open_backend(BackendConfig("bad", "postgres", "postgresql://u@h/db?schema=Bad"))
 
 
 DOWN_DSN = "postgresql://postgres@127.0.0.1:1/test"

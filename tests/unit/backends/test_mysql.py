@@ -1,5 +1,6 @@
 """MariaDB/MySQL-specific guarantees: read-only session, the three time-limit layers,
-incomplete results, stale connections, down servers and DSN parsing."""
+incomplete results, stale connections, down servers and DSN errors (the parsing itself is
+tested in tests/unit/test_dsn.py)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,16 @@ from collections.abc import Callable
 
 import pymysql
 import pytest
-from backends_support import Target
 
 from gateway.backends import Backend, BackendConfig, open_backend
-from gateway.backends.mysql import parse_mysql_dsn
+from gateway.dsn import parse_dsn
 from gateway.errors import (
     BackendQueryError,
     BackendUnavailableError,
     ConfigurationError,
     QueryTimeoutError,
 )
+from tests.unit.backends.support import Target
 
 OpenTarget = Callable[..., Backend]
 
@@ -100,7 +101,7 @@ def test_a_killed_pooled_connection_is_replaced_transparently(
 ) -> None:
     backend = open_target(mysql_target, pool_size=1)
     (conn_id,) = backend.execute("SELECT CONNECTION_ID()", max_rows=1, timeout_s=5).rows[0]
-    params = parse_mysql_dsn(mysql_dsn)
+    params = parse_dsn(mysql_dsn).mysql_params()
     admin = pymysql.connect(
         host=params.host, port=params.port, user=params.user, password=params.password
     )
@@ -127,25 +128,6 @@ def test_unreachable_server_fails_fast() -> None:
         assert "2003" in (caught.value.internal_detail or "")
     finally:
         backend.close()
-
-
-def test_dsn_parsing() -> None:
-    p = parse_mysql_dsn(
-        "mariadb://gw%40ro:p%40ss%3Aword@db.example.gov.cn:3307/civil"
-        "?ssl_ca=/etc/ca.pem&ssl_verify_identity=true&connect_timeout=1.5"
-    )
-    assert (p.host, p.port, p.user, p.password, p.database) == (
-        "db.example.gov.cn",
-        3307,
-        "gw@ro",
-        "p@ss:word",
-        "civil",
-    )
-    assert p.ssl == {"ca": "/etc/ca.pem", "verify_identity": True}
-    assert p.connect_timeout_s == 1.5
-    assert "p@ss" not in repr(p)
-    default = parse_mysql_dsn("mysql://root@localhost/test")
-    assert (default.port, default.password, default.ssl) == (3306, "", None)
 
 
 @pytest.mark.parametrize(

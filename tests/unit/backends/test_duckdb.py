@@ -9,10 +9,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from backends_support import Target
 
 from gateway.backends import Backend
 from gateway.errors import BackendQueryError, BackendUnavailableError, QueryTimeoutError
+from tests.unit.backends.support import Target
 
 OpenTarget = Callable[..., Backend]
 

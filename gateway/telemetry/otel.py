@@ -1,27 +1,15 @@
-"""Traces and metrics of the gateway, owned by the app and never global.
+"""The OpenTelemetry SDK implementation of :class:`~gateway.telemetry.Telemetry`.
 
-:class:`Telemetry` builds its own ``TracerProvider`` and ``MeterProvider`` from
-:class:`~gateway.settings.TelemetrySettings`; ``create_app`` constructs one and hands it to
-whatever records telemetry. Nothing here calls ``set_tracer_provider`` or
-``set_meter_provider``: two apps (or two tests) in one process must not see each other's
-spans.
+:class:`OtelTelemetry` builds its own ``TracerProvider`` and ``MeterProvider`` from
+:class:`~gateway.settings.TelemetrySettings` and hands them to nothing else: nothing here
+calls ``set_tracer_provider`` or ``set_meter_provider``, so two apps (or two tests) in one
+process never see each other's spans. What it records, and why so little, is in
+:mod:`gateway.telemetry`.
 
-What a request produces, and why so little (tech probe §6: an SDK span costs ~26–40 µs,
-about 15 % of a request's CPU for six of them):
-
-* one SERVER span per request (:meth:`Telemetry.request_span`; litestar's OpenTelemetry
-  middleware was measured at ~240 µs per request against ~60 µs, and needs
-  opentelemetry-instrumentation-asgi);
-* one INTERNAL span per pipeline stage that is worth a span (:meth:`Telemetry.stage`,
-  named ``gateway.<stage>``) and one CLIENT span for the backend call following the
-  database semantic conventions (:meth:`Telemetry.db_call`);
-* for every stage, whether traced or not, a ``gateway.stage.duration`` histogram point; for
-  every request a ``gateway.requests`` count and a ``gateway.request.duration`` point
-  (:meth:`Telemetry.record_request`). Metrics are cheap and never sampled.
-
-With ``traces_exporter = "none"`` no span is ever created: stages only time themselves, and
-the request "span" is a non-recording placeholder that just carries a trace id, so that log
-lines and the audit record of one request still share an id.
+The request span is hand-made rather than litestar's OpenTelemetry middleware (measured
+~240 µs per request against ~60 µs, and it needs opentelemetry-instrumentation-asgi).
+With ``traces_exporter = "none"`` no span is ever created: stages only time themselves,
+and the request "span" is the placeholder of :mod:`gateway.telemetry.noop`.
 """
 
 from __future__ import annotations
@@ -57,27 +45,29 @@ from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, S
 from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME, SERVICE_VERSION
 from opentelemetry.trace import (
     INVALID_SPAN,
-    NonRecordingSpan,
     NoOpTracerProvider,
     Span,
-    SpanContext,
     SpanKind,
     Status,
     StatusCode,
-    TraceFlags,
     Tracer,
     TracerProvider,
-    format_trace_id,
     get_current_span,
     set_span_in_context,
 )
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
-from gateway.errors import ClientError, ConfigurationError, GatewayError
+from gateway.errors import ClientError, GatewayError
 from gateway.settings import TelemetrySettings
+from gateway.telemetry import check_telemetry_settings
+from gateway.telemetry.noop import (
+    CurrentSpan,
+    PlaceholderSpan,
+    extract_parent,
+    trace_id_or_fresh,
+)
 
-__all__ = ["STAGES", "Telemetry"]
+__all__ = ["STAGES", "OtelTelemetry"]
 
 #: The pipeline stages of docs/design.md, in order. Their span names and histogram
 #: attributes are built once; other names work too (built on first use).
@@ -93,7 +83,6 @@ STAGES: Final = (
 )
 
 _INSTRUMENTATION_NAME: Final = "gateway"
-_EXPORTERS: Final = frozenset({"none", "console", "otlp"})
 
 # Stage durations are mostly sub-millisecond (parse, decide) up to the statement timeout
 # (execute), so the default buckets (0..10 000, made for milliseconds) would put every
@@ -232,71 +221,36 @@ class _Stage(AbstractContextManager[Span]):
             otel_context.detach(token)
 
 
-class _RequestSpan(AbstractContextManager[Span]):
-    """The SERVER span of one request, made the current span while the request runs.
+class _RequestSpan(CurrentSpan):
+    """The SERVER span of one request (tracing on; without a tracer the request gets a
+    :class:`~gateway.telemetry.noop.PlaceholderSpan`)."""
 
-    Without a tracer (traces disabled) the span is a non-recording placeholder with fresh
-    (or the caller's, from ``traceparent``) ids: it costs one context attach, and gives
-    the logs and the audit record of the request a shared trace id.
-    """
-
-    __slots__ = ("_attributes", "_id_generator", "_name", "_parent", "_span", "_token", "_tracer")
+    __slots__ = ("_attributes", "_name", "_tracer")
 
     def __init__(
         self,
-        tracer: Tracer | None,
-        id_generator: IdGenerator,
+        tracer: Tracer,
         name: str,
         parent: otel_context.Context,
         attributes: Attributes,
     ) -> None:
+        super().__init__(parent)
         self._tracer = tracer
-        self._id_generator = id_generator
         self._name = name
-        self._parent = parent
         self._attributes = attributes
-        self._span: Span = INVALID_SPAN
-        self._token: Token[otel_context.Context] | None = None
 
-    def __enter__(self) -> Span:
-        if self._tracer is not None:
-            span = self._tracer.start_span(
-                self._name, context=self._parent, kind=SpanKind.SERVER, attributes=self._attributes
-            )
-        else:
-            remote = get_current_span(self._parent).get_span_context()
-            trace_id = (
-                remote.trace_id if remote.is_valid else self._id_generator.generate_trace_id()
-            )
-            span = NonRecordingSpan(
-                SpanContext(
-                    trace_id,
-                    self._id_generator.generate_span_id(),
-                    is_remote=False,
-                    trace_flags=TraceFlags(TraceFlags.DEFAULT),
-                )
-            )
-        self._span = span
-        # On the extracted context, not the current one: a server span is a root or the
-        # caller's child, never the child of whatever happened to be current.
-        self._token = otel_context.attach(set_span_in_context(span, self._parent))
-        return span
+    def _start(self) -> Span:
+        return self._tracer.start_span(
+            self._name, context=self._parent, kind=SpanKind.SERVER, attributes=self._attributes
+        )
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        span = self._span
+    def _finish(self, span: Span, exc: BaseException | None) -> None:
         if exc is not None:
             _mark_error(span, exc)
         span.end()
-        if self._token is not None:
-            otel_context.detach(self._token)
 
 
-class Telemetry:
+class OtelTelemetry:
     """The app's tracer and meter providers, and the few helpers that record with them.
 
     Build it with :meth:`from_settings`; call :meth:`shutdown` when the app stops so that
@@ -321,7 +275,6 @@ class Telemetry:
         self._meter_provider = meter_provider
         self._sdk_meter_provider = sdk_meter_provider
         self._id_generator = id_generator
-        self._propagator = TraceContextTextMapPropagator()
         self._closed = False
         version = _version()
         self._tracer: Tracer | None = (
@@ -366,7 +319,7 @@ class Telemetry:
         span_exporter: SpanExporter | None = None,
         metric_reader: MetricReader | None = None,
         id_generator: IdGenerator | None = None,
-    ) -> Telemetry:
+    ) -> OtelTelemetry:
         """Build the providers the settings ask for.
 
         ``span_exporter`` and ``metric_reader`` are added on top of what the settings
@@ -376,18 +329,7 @@ class Telemetry:
 
         Raises ConfigurationError for an unknown exporter or a ratio outside 0..1.
         """
-        for what, value in (
-            ("traces_exporter", settings.traces_exporter),
-            ("metrics_exporter", settings.metrics_exporter),
-        ):
-            if value not in _EXPORTERS:
-                raise ConfigurationError(
-                    f"telemetry {what} must be none, console or otlp, not {value!r}"
-                )
-        if not 0.0 <= settings.sample_ratio <= 1.0:
-            raise ConfigurationError(
-                f"telemetry sample_ratio must be between 0 and 1, not {settings.sample_ratio}"
-            )
+        check_telemetry_settings(settings)
         ids = id_generator or RandomIdGenerator()
         # Resource.create adds the SDK's own attributes and OTEL_RESOURCE_ATTRIBUTES; ours
         # are merged last and win.
@@ -571,10 +513,10 @@ class Telemetry:
         flag. Without it the span is a root. Only an instance-owned propagator is used,
         never the global one.
         """
-        parent = (
-            self._propagator.extract(headers) if headers is not None else otel_context.Context()
-        )
-        return _RequestSpan(self._tracer, self._id_generator, name, parent, attributes)
+        parent = extract_parent(headers)
+        if self._tracer is None:
+            return PlaceholderSpan(self._id_generator, parent)
+        return _RequestSpan(self._tracer, name, parent, attributes)
 
     def current_trace_id(self) -> str:
         """The current trace id as 32 lower-case hex digits.
@@ -583,10 +525,7 @@ class Telemetry:
         every audit record has one. A sampled-out span still has a real trace id, the one
         its log lines carry, and that is what is returned then.
         """
-        ctx = get_current_span().get_span_context()
-        if ctx.is_valid:
-            return format_trace_id(ctx.trace_id)
-        return format_trace_id(self._id_generator.generate_trace_id())
+        return trace_id_or_fresh(self._id_generator)
 
     # -- metrics -----------------------------------------------------------------------
 
