@@ -53,7 +53,7 @@ from gateway.audit.verify import (
     verify_checkpoint,
     verify_receipt,
 )
-from gateway.cli_audit import audit
+from gateway.cli.audit import audit
 
 ORIGIN = "audit.verify.test/1"
 #: Batch sizes: checkpoints at 7, 20, 30, 42 and 50 (and 0, the empty log's).

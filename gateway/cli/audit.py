@@ -1,16 +1,22 @@
-"""``gateway audit ...``: check audit evidence offline, and find an identifier's token.
+"""``gateway audit …``: the audit log's evidence — verify it offline, look up identifiers,
+and the operator's key and store commands.
 
-The commands here need no server and no database: ``verify`` reads files (an evidence
-bundle, receipts, checkpoints, response bodies) and the public keys the user pins, and
-``lookup-id`` needs only the audit secret. The group is registered by ``gateway.cli``.
+``verify`` and ``lookup-id`` (auditors) need no server and no database: ``verify`` reads
+files (an evidence bundle, receipts, checkpoints, response bodies) and the public keys the
+user pins, and ``lookup-id`` needs only the audit secret. ``init-key``, ``rotate-key``,
+``export``, ``check`` and ``witness-push`` (operators) need the key directory and the
+audit store.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+import httpx
 
 from gateway.audit.evidence import EvidenceKeys, load_audit_secret
 from gateway.audit.identifiers import KINDS, classify
@@ -25,7 +31,13 @@ from gateway.audit.verify import (
     verify_cosignatures,
     verify_receipt,
 )
-from gateway.errors import ConfigurationError
+from gateway.cli.common import load, settings_from_env
+from gateway.errors import ConfigurationError, GatewayError
+from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.audit.signing import CheckpointSigner
+    from gateway.audit.store import AuditStore
 
 __all__ = ["audit"]
 
@@ -313,3 +325,218 @@ def lookup_id_command(value: str, kind: str | None, key_dir: Path) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="VALUE") from exc
     click.echo(token)
+
+
+# -------------------------------------------------------------- operator commands
+
+
+def _open_store(settings: Settings, signer: CheckpointSigner) -> AuditStore:
+    from gateway.audit.store import open_audit_store
+
+    try:
+        return open_audit_store(settings.audit_location, signer)
+    except GatewayError as exc:
+        raise click.ClickException(exc.internal_detail or exc.detail) from exc
+
+
+@audit.command("init-key")
+@click.option(
+    "--origin",
+    required=True,
+    help="Log origin = key name, e.g. audit.gateway.example.gov.cn/2026-11-23 (unique per key).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Key directory (default GATEWAY_KEY_DIR).",
+)
+def audit_init_key(origin: str, out_dir: Path | None) -> None:
+    """Create the audit log signing key and the audit secret 创建审计日志签名密钥.
+
+    Writes audit-log.key (private, 0600), audit-log.vkey (publish it: verifiers pin it)
+    and, if missing, audit-secret.bin (keys identifier tokens and row salts; give it to
+    auditors). Refuses to overwrite existing files.
+    """
+    from gateway.audit.evidence import AUDIT_SECRET_FILE, write_audit_secret
+    from gateway.audit.signing import new_log_signer, write_log_key
+
+    directory = out_dir or settings_from_env().key_dir
+    try:
+        private, public = write_log_key(directory, new_log_signer(origin))
+    except (FileExistsError, ConfigurationError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"private key: {private}\nverifier key ({public}):\n{public.read_text().strip()}")
+    if not (directory / AUDIT_SECRET_FILE).exists():
+        click.echo(f"audit secret: {write_audit_secret(directory)}")
+
+
+@audit.command("rotate-key")
+@click.option("--origin", required=True, help="Origin of the NEW key (must differ from the old).")
+def audit_rotate_key(origin: str) -> None:
+    """Rotate the audit signing key: a new origin, hand-over signed by both keys 轮换密钥.
+
+    Run with the gateway stopped. Signs a final checkpoint with the old key, stores the
+    hand-over note (old + new signatures) in the log, then moves the old private key aside
+    (audit-log.key.retired-<n>; destroy it once the hand-over is published) and writes the
+    new key in its place. Verifiers that pinned the old key accept the new one through the
+    hand-over.
+    """
+    from gateway.audit.rotation import sign_handover
+    from gateway.audit.signing import LOG_KEY_FILE, load_log_signer, new_log_signer
+    from gateway.auth.keys import write_private
+
+    settings = settings_from_env()
+    old = load(lambda _s: load_log_signer(settings.key_dir))
+    if origin == old.origin:
+        raise click.ClickException("the new origin must differ from the current one")
+    new = load(lambda _s: new_log_signer(origin))
+    # The new private key is on disk BEFORE the log switches to it: a log whose current
+    # key nobody holds could never be appended to again.
+    current = settings.key_dir / LOG_KEY_FILE
+    pending = settings.key_dir / f"{LOG_KEY_FILE}.next"
+    try:
+        write_private(pending, (new.note_signer.encode() + "\n").encode("utf-8"))
+    except FileExistsError as exc:
+        raise click.ClickException(
+            f"{pending} exists: an earlier rotation did not finish; check the log's key "
+            "history (GET /v1/audit/keys) and move the right key in place"
+        ) from exc
+    store = _open_store(settings, old)
+    try:
+        epoch = store.rotate(new, lambda head: sign_handover(old, new, head))
+    except GatewayError as exc:
+        pending.unlink()
+        raise click.ClickException(exc.internal_detail or exc.detail) from exc
+    finally:
+        store.close()
+    if current.exists():
+        n = 1
+        while (settings.key_dir / f"{LOG_KEY_FILE}.retired-{n}").exists():
+            n += 1
+        current.rename(settings.key_dir / f"{LOG_KEY_FILE}.retired-{n}")
+    pending.rename(current)
+    current.with_suffix(".vkey").write_text(new.verifier.encode() + "\n", encoding="utf-8")
+    click.echo(f"rotated at size {epoch.from_size}: {old.origin} -> {new.origin}")
+    click.echo(f"new verifier key: {new.verifier.encode()}")
+    click.echo(f"hand-over note:\n{epoch.handover}")
+
+
+@audit.command("export")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Where to write the evidence bundle (JSON).",
+)
+def audit_export(out_file: Path) -> None:
+    """Export the whole log as a complete evidence bundle 导出完整审计日志.
+
+    Every record and every stored checkpoint, with the key history. Verify it anywhere
+    with: gateway audit verify FILE --key <pinned audit-log.vkey>
+    """
+    from gateway.audit.bundle import full_log_bundle
+    from gateway.audit.signing import load_log_signer
+
+    settings = settings_from_env()
+    store = _open_store(settings, load(lambda _s: load_log_signer(settings.key_dir)))
+    try:
+        bundle = full_log_bundle(store)
+    except GatewayError as exc:
+        raise click.ClickException(exc.internal_detail or exc.detail) from exc
+    finally:
+        store.close()
+    out_file.write_text(json.dumps(bundle, ensure_ascii=False), encoding="utf-8")
+    click.echo(f"{len(bundle['entries'])} records, {len(bundle['checkpoints']) + 1} checkpoints")
+
+
+@audit.command("check")
+def audit_check() -> None:
+    """Check the stored log: contiguous indices, leaf hashes, stored root 检查审计库."""
+    from gateway.audit.signing import load_log_signer
+
+    settings = settings_from_env()
+    store = _open_store(settings, load(lambda _s: load_log_signer(settings.key_dir)))
+    try:
+        store.check()
+        click.echo(f"ok: {store.size()} records; head {store.head().checkpoint.splitlines()[1]}")
+        from gateway.audit.record import format_time
+
+        cutoff = format_time(datetime.now(UTC) - timedelta(days=settings.audit_retention_days))
+        older = store.search(until=cutoff, limit=1)
+        click.echo(
+            f"retention {settings.audit_retention_days} days: "
+            + (
+                f"records up to index {older[0][0]} are past it (the gateway never deletes; "
+                "archive them with `gateway audit export`)"
+                if older
+                else "no record is past it"
+            )
+        )
+    except GatewayError as exc:
+        raise click.ClickException(exc.detail) from exc
+    finally:
+        store.close()
+
+
+@audit.command("witness-push")
+@click.option(
+    "--url", required=True, help="Base URL of the witness gateway, e.g. https://gw.ybj.example"
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the cosigned checkpoint here (default: print it).",
+)
+def audit_witness_push(url: str, out_file: Path | None) -> None:
+    """Have a witness cosign the latest checkpoint 请见证方联署最新检查点.
+
+    Sends the log's latest signed checkpoint with a consistency proof from the size the
+    witness last cosigned (C2SP tlog-witness; a 409 answer tells that size and the request
+    is repeated). The cosigned note then verifies with
+    gateway audit verify --key <log key> --checkpoint FILE --witness <witness key> --min-witnesses 1
+    """
+    from gateway.audit.signing import load_log_signer
+    from gateway.audit.witness import add_checkpoint_body, parse_size_answer
+
+    settings = settings_from_env()
+    store = _open_store(settings, load(lambda _s: load_log_signer(settings.key_dir)))
+    try:
+        head = store.head()
+        old, proof = 0, store.consistency_proof(0, head.size)
+        for _ in range(3):
+            resp = httpx.post(
+                url.rstrip("/") + "/v1/witness/add-checkpoint",
+                content=add_checkpoint_body(old, proof, head.checkpoint).encode("utf-8"),
+                headers={"Content-Type": "text/plain; charset=utf-8"},
+                timeout=30,
+            )
+            if resp.status_code == 409:
+                old = parse_size_answer(resp.text)
+                if old > head.size:
+                    raise click.ClickException(
+                        f"the witness has cosigned size {old}, beyond this log's {head.size}: "
+                        "the log was cut or rolled back"
+                    )
+                proof = store.consistency_proof(old, head.size)
+                continue
+            if resp.status_code != 200:
+                raise click.ClickException(
+                    f"the witness refused ({resp.status_code}): {resp.text.strip()}"
+                )
+            cosigned = head.checkpoint + resp.text
+            if out_file is None:
+                click.echo(cosigned, nl=False)
+            else:
+                out_file.write_text(cosigned, encoding="utf-8")
+                click.echo(f"cosigned checkpoint of size {head.size} written to {out_file}")
+            return
+        raise click.ClickException("the witness kept changing its size; try again")
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach the witness: {exc}") from exc
+    finally:
+        store.close()
