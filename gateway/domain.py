@@ -110,9 +110,11 @@ class TableDecision:
     #: Row-filter templates that apply (ANDed), as written in the policy.
     row_filters: tuple[str, ...] = ()
     max_rows: int | None = None
-    #: Set when the whole table is refused (不予共享, unbindable row filter): any reference
-    #: to it is an AccessDeniedError carrying this reason.
+    #: Set when the whole table is refused (不予共享, unbindable row filter, no grant for a
+    #: conditional dataset): any reference to it is an AccessDeniedError with this reason.
     refusal: str | None = None
+    #: Ids of the grants (approved applications) this decision relies on.
+    grants: tuple[str, ...] = ()
 
     @property
     def qualified_name(self) -> str:

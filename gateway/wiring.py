@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import argon2
+
 from gateway.admin.accounts import AccountStore, LoginPolicy
 from gateway.admin.applications import ApplicationStore, StoredGrants
 from gateway.admin.calendar import WorkingCalendar
@@ -41,6 +43,7 @@ from gateway.clock import Clock, utc_now
 from gateway.domain import Principal
 from gateway.errors import ConfigurationError
 from gateway.policy.engine import CasbinPolicyEngine, PolicyFiles
+from gateway.policy.grants import GrantSource
 from gateway.query.pipeline import QueryDeps, QueryService
 from gateway.query.plan import Planner
 from gateway.query.rewrite.masks import (
@@ -84,8 +87,10 @@ def policy_version(policy_dir: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def load_policy_bundle(settings: Settings) -> PolicyBundle:
-    """Load and cross-check the policy directory. Raises ConfigurationError."""
+def load_policy_bundle(settings: Settings, grants: GrantSource | None = None) -> PolicyBundle:
+    """Load and cross-check the policy directory; ``grants`` are the approved applications
+    the engine serves conditional datasets under (none: every conditional dataset is
+    refused). Raises ConfigurationError."""
     policy_dir = settings.policy_dir
     catalog = load_catalog(policy_dir / "catalog.toml")
     registry = SystemRegistry.load(
@@ -113,6 +118,7 @@ def load_policy_bundle(settings: Settings) -> PolicyBundle:
         ),
         version=version,
         check_mask=check_mask_spec,
+        grants=grants,
     )
     return PolicyBundle(catalog, registry, backends, engine, version)
 
@@ -145,15 +151,17 @@ def build_admin(
     bundle: PolicyBundle,
     *,
     clock: Clock,
-    db: AdminDb | None = None,
+    db: AdminDb,
+    grants: StoredGrants,
+    hasher: argon2.PasswordHasher | None = None,
 ) -> AdminServices:
-    db = db or open_admin_db(settings.admin_location)
     accounts = AccountStore(
         db,
         policy=LoginPolicy(
             max_failures=settings.login_max_failures,
             lockout=timedelta(seconds=settings.login_lockout_s),
         ),
+        hasher=hasher,
     )
     sessions = SessionStore(
         db,
@@ -193,7 +201,7 @@ def build_admin(
         local_identity=LocalIdentity(accounts),
         oidc=oidc,
         applications=applications,
-        grants=StoredGrants(db, clock=time.monotonic),
+        grants=grants,
         outbox=Outbox(db),
         calendar=calendar,
         webhook=webhook,
@@ -253,14 +261,17 @@ def build_services(
     replay: ReplayCache | None = None,
     backends: Mapping[str, Backend] | None = None,
     admin_db: AdminDb | None = None,
+    password_hasher: argon2.PasswordHasher | None = None,
 ) -> Services:
     """Construct every service. Optional arguments replace a seam (tests, benchmarks)."""
-    bundle = load_policy_bundle(settings)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    admin_db = admin_db or open_admin_db(settings.admin_location)
+    grants = StoredGrants(admin_db, clock=time.monotonic)
+    bundle = load_policy_bundle(settings, grants)
     keystore = GatewayKeyStore.load(settings.key_dir)
     secret = load_pseudonym_secret(settings.key_dir)
     telemetry = telemetry or build_telemetry(settings.telemetry)
     replay = replay or open_replay_cache(settings.replay_location, clock=clock)
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
     signer = load_log_signer(settings.key_dir)
     evidence = EvidenceKeys.from_secret(load_audit_secret(settings.key_dir))
     audit = audit or open_audit_store(settings.audit_location, signer)
@@ -303,7 +314,9 @@ def build_services(
     tokens = TokenService(
         settings, bundle.registry, keystore, replay, clock, token_cache=VerifiedTokenCache()
     )
-    admin = build_admin(settings, bundle, clock=clock, db=admin_db)
+    admin = build_admin(
+        settings, bundle, clock=clock, db=admin_db, grants=grants, hasher=password_hasher
+    )
     callers = Callers(tokens, admin.sessions, clock)
     trail = AuditTrail(
         audit_log, evidence, telemetry, clock=clock, policy_version=lambda: bundle.engine.version

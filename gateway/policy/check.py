@@ -117,7 +117,7 @@ def _unmasked_by_wildcard(
             system.system_id, system.department, system.attributes, system.purposes
         )
         for purpose in sorted(system.purposes):
-            snapshot = engine.snapshot(principal, purpose, now)
+            snapshot = engine.policy_snapshot(principal, purpose, now)
             for table in catalog.tables():
                 decision = snapshot.tables[table.qualified_name]
                 for col in table.columns.values():

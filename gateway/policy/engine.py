@@ -12,8 +12,9 @@ that cannot be bound, a policy file that does not load.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -32,6 +33,7 @@ from gateway.domain import (
 )
 from gateway.errors import ConfigurationError, PolicyEngineError
 from gateway.policy.filters import RowFilterTemplate, parse_row_filter
+from gateway.policy.grants import Grant, GrantSource, NoGrants
 
 __all__ = ["CasbinPolicyEngine", "PolicyEngine", "PolicyFiles"]
 
@@ -93,9 +95,13 @@ class CasbinPolicyEngine:
         version: str,
         check_mask: Callable[[MaskSpec, str], None],
         cache_size: int = 1024,
+        grants: GrantSource | None = None,
     ) -> None:
         self._catalog = catalog
         self._version = version
+        #: Approved applications: conditional datasets are served only under one.
+        self._grants: GrantSource = grants or NoGrants()
+        self._compile_lock = threading.Lock()
         self._enforcer = _load_enforcer(files)
         self._cache: LruCache[tuple[object, ...], DecisionSnapshot] = LruCache(cache_size)
         self._filters = [_line(r, "p2") for r in self._enforcer.get_named_policy("p2")]
@@ -124,35 +130,59 @@ class CasbinPolicyEngine:
         return [list(r) for r in self._enforcer.get_named_policy(ptype)]
 
     def snapshot(self, principal: Principal, purpose: str, now: datetime) -> DecisionSnapshot:
-        key = (principal.cache_key(), purpose)
+        # The grants' counter is part of the key: an approval, revocation or expiry makes
+        # every cached decision of the old state unreachable at once.
+        key = (principal.cache_key(), purpose, self._grants.epoch())
         cached = self._cache.get(key)
         # A snapshot is used only until its earliest matched rule expires; then it is
         # compiled again (and replaces the stale entry).
         if cached is not None and (cached.valid_until is None or now < cached.valid_until):
             return cached
-        try:
-            snap = self._compile(principal, purpose, now)
-        except (ConfigurationError, PolicyEngineError):
-            raise
-        except Exception as exc:  # casbin raised: fail closed
-            raise PolicyEngineError(
-                "The access policy could not be evaluated; no data was served.",
-                internal_detail=f"{type(exc).__name__}: {exc}",
-            ) from exc
-        self._cache.put(key, snap)
+        # One compilation at a time: casbin is not thread-safe, and its matcher evaluation
+        # (simpleeval, ast.parse) run in several threads at once has raised CPython's
+        # "AST constructor recursion depth mismatch" under load (a 503 for that request).
+        # Compiling is rare (snapshots are cached), so the lock costs nothing warm.
+        with self._compile_lock:
+            cached = self._cache.get(key)
+            if cached is not None and (cached.valid_until is None or now < cached.valid_until):
+                return cached
+            try:
+                snap = self._compile(principal, purpose, now)
+            except (ConfigurationError, PolicyEngineError):
+                raise
+            except Exception as exc:  # casbin raised: fail closed
+                raise PolicyEngineError(
+                    "The access policy could not be evaluated; no data was served.",
+                    internal_detail=f"{type(exc).__name__}: {exc}",
+                ) from exc
+            self._cache.put(key, snap)
         return snap
 
     # -- compilation -------------------------------------------------------------------
 
-    def _compile(self, principal: Principal, purpose: str, now: datetime) -> DecisionSnapshot:
+    def policy_snapshot(
+        self, principal: Principal, purpose: str, now: datetime
+    ) -> DecisionSnapshot:
+        """What the policy files alone decide, before any grant narrows or refuses a
+        conditional dataset: what a grantee would get (for ``gateway check`` and officers'
+        explanations). Never used to serve data."""
+        with self._compile_lock:
+            return self._compile(principal, purpose, now, grants_apply=False)
+
+    def _compile(
+        self, principal: Principal, purpose: str, now: datetime, *, grants_apply: bool = True
+    ) -> DecisionSnapshot:
         now_s = iso(now)
         subjects = self._subjects(principal)
         expiries: list[str] = []
         tables: dict[str, TableDecision] = {}
+        grants = self._grants.grants_of(principal.department)
         for table in self._catalog.tables():
-            tables[table.qualified_name] = self._decide_table(
-                table, principal, subjects, purpose, now_s, expiries
-            )
+            decision = self._decide_table(table, principal, subjects, purpose, now_s, expiries)
+            dataset = self._catalog.datasets[table.dataset]
+            if grants_apply and dataset.sharing_class is SharingClass.CONDITIONAL:
+                decision = _under_grant(decision, table, principal, purpose, now, grants, expiries)
+            tables[table.qualified_name] = decision
         future = [e for e in expiries if e > now_s]
         return DecisionSnapshot(
             policy_version=self._version,
@@ -267,6 +297,92 @@ class CasbinPolicyEngine:
                 "The access policy could not be evaluated consistently; no data was served.",
                 internal_detail=f"p{ctx} enumeration disagrees with casbin for {obj}",
             )
+
+
+def _under_grant(
+    decision: TableDecision,
+    table: Table,
+    principal: Principal,
+    purpose: str,
+    now: datetime,
+    grants: Iterable[Grant],
+    expiries: list[str],
+) -> TableDecision:
+    """A conditional dataset's table (有条件共享): refused without a grant covering the
+    caller's system, purpose and this moment; otherwise the policy's decision narrowed by
+    the newest such grant — columns it does not grant are denied, its masks replace the
+    policy's, its row filter is ANDed, its row cap lowers the limit. Never wider than the
+    policy: a column the policy denies stays denied."""
+    name = table.qualified_name
+    for grant in grants:
+        # A grant that starts later makes this snapshot stale when it starts.
+        if grant.valid_from is not None and grant.valid_from > now:
+            expiries.append(iso(grant.valid_from))
+    covering = [
+        g
+        for g in grants
+        if g.covers(
+            department=principal.department,
+            system=principal.system,
+            purpose=purpose,
+            table=name,
+            now=now,
+        )
+    ]
+    if not covering:
+        denied = {
+            c: ColumnDecision(c, ColumnAction.DENY, rule=("grant", "none"))
+            for c in decision.columns
+        }
+        return replace(
+            decision,
+            columns=denied,
+            refusal=(
+                f"table {name} is shared on condition (有条件共享) and no approved application "
+                f"covers system {principal.system} for purpose {purpose!r}; apply with "
+                f"POST /v1/applications (dataset {table.dataset}) or ask your department's "
+                "applicant (申请人)"
+            ),
+        )
+    grant = max(covering, key=lambda g: (g.valid_from or now, g.id))
+    if grant.valid_until is not None:
+        expiries.append(iso(grant.valid_until))
+    granted = grant.columns.get(name, frozenset())
+    columns: dict[str, ColumnDecision] = {}
+    for column, d in decision.columns.items():
+        if d.action is ColumnAction.DENY:
+            columns[column] = d
+        elif column not in granted:
+            columns[column] = ColumnDecision(
+                column, ColumnAction.DENY, rule=("grant", grant.id, "not granted")
+            )
+        elif (mask := grant.masks.get(f"{name}.{column}")) is not None:
+            columns[column] = ColumnDecision(
+                column, ColumnAction.MASK, mask, rule=("grant", grant.id, f"mask:{mask}")
+            )
+        else:
+            columns[column] = d
+    refusal = decision.refusal
+    row_filters = decision.row_filters
+    template_text = grant.row_filters.get(name)
+    if template_text is not None:
+        try:
+            bound = parse_row_filter(template_text, table).bind(principal.template_values())
+            row_filters = (*row_filters, bound)
+        except (KeyError, ConfigurationError) as problem:
+            refusal = (
+                f"grant {grant.id} has a row filter on {name} that cannot be applied to "
+                f"system {principal.system} ({problem})"
+            )
+    limits = [n for n in (decision.max_rows, grant.row_cap) if n is not None]
+    return replace(
+        decision,
+        columns=columns,
+        row_filters=row_filters,
+        max_rows=min(limits) if limits else None,
+        refusal=refusal,
+        grants=(grant.id,),
+    )
 
 
 def _column_decision(

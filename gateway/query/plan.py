@@ -155,21 +155,9 @@ class Planner:
             rules=rules,
             row_filters=tuple(f for t in resolved.tables for f in snapshot.tables[t].row_filters),
             policy_version=snapshot.policy_version,
-            grants=self._grants(decisions, rules),
+            # The approvals relied upon (有条件共享): the audit record names each grant.
+            grants=tuple(sorted({g for t in resolved.tables for g in snapshot.tables[t].grants})),
         )
-
-    def _grants(self, decisions: Mapping[str, str], rules: Mapping[str, str]) -> tuple[str, ...]:
-        """The rules that granted access to columns of *conditional* datasets: each one
-        is an approval the provider gave (有条件共享), so the audit record names it.
-        Computed once per plan (plans are cached), not once per request."""
-        granted = {
-            rule
-            for column, rule in rules.items()
-            if decisions.get(column, "deny") != "deny"
-            and (dataset := self._catalog.datasets.get(column.split(".", 1)[0])) is not None
-            and dataset.sharing_class == "conditional"
-        }
-        return tuple(sorted(granted))
 
     def _allowed_rows(
         self, snapshot: DecisionSnapshot, tables: tuple[str, ...], requested: int | None

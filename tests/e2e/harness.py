@@ -23,9 +23,11 @@ from gateway.auth.replay import MemoryReplayCache
 from gateway.auth.tokens import ASSERTION_TYPE, make_client_assertion
 from gateway.clock import Clock
 from gateway.demo.load import ensure_demo_database
+from gateway.demo.sharing import seed_sharing
 from gateway.settings import Settings
 from gateway.telemetry import Telemetry
 from gateway.wiring import Services, build_services
+from tests.unit.admin.support import FAST_HASHER
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -155,8 +157,11 @@ def running_gateway(
         audit=audit or MemoryAuditStore(demo_signer()),
         replay=MemoryReplayCache(),
         telemetry=telemetry,
+        password_hasher=FAST_HASHER,
         **({"clock": clock} if clock is not None else {}),
     )
+    # The demo's people, applications and grants (conditional datasets need a grant).
+    seed_sharing(services.admin, services.bundle.catalog, now=services.clock())
     app = create_app(settings, services=services)
     with TestClient(app=app, base_url=ISSUER) as client:
         yield Gateway(backend=backend, client=client, services=services)

@@ -138,9 +138,15 @@ def test_conditional_dataset_access_names_the_grant(sqlite_gateway: Gateway) -> 
     resp = sqlite_gateway.query("rsj-subsidy", PEOPLE)
     _, receipt = split_receipt(resp.content)
     _, record = sqlite_gateway.services.audit.get(receipt.audit_id)  # type: ignore[misc]
-    # population is a conditional dataset: the rules that granted its columns are named.
-    assert record.grants
-    assert all("role:rsj-reviewer" in grant or "rsj" in grant for grant in record.grants)
+    # population is a conditional dataset: the approved application it was served under
+    # is named (the grant of rsj's application for population.people).
+    rsj_grants = [
+        g.id
+        for g in sqlite_gateway.services.admin.grants.grants_of("rsj")
+        if "population.people" in g.columns
+    ]
+    assert len(rsj_grants) == 1
+    assert record.grants == (rsj_grants[0],)
     stats = sqlite_gateway.query("tjj-stats", "SELECT COUNT(*) AS n FROM legal_person.enterprises")
     if stats.status_code == 200:
         _, r2 = split_receipt(stats.content)

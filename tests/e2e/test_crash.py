@@ -45,8 +45,10 @@ from gateway.audit.store import AuditStore, open_audit_store
 from gateway.audit.verify import verify_bundle
 from gateway.auth.keys import jwk_thumbprint, load_private_key
 from gateway.auth.tokens import ASSERTION_TYPE, make_client_assertion
+from gateway.demo.sharing import ensure_demo_sharing
 from gateway.errors import AuditUnavailableError
 from gateway.query.respond import sha256_hex
+from gateway.settings import Settings
 from tests.e2e.harness import ROOT, demo_dsn, demo_signer
 
 #: (system, purpose, SQL, expected status): served and refused queries, interleaved.
@@ -276,6 +278,9 @@ def _env(tmp_path: Path, audit_location: str) -> dict[str, str]:
             "GATEWAY_LOG_LEVEL": "WARNING",
         }
     )
+    # The demo's approved applications: its conditional datasets are served under them.
+    (tmp_path / "state").mkdir(exist_ok=True)
+    ensure_demo_sharing(Settings.from_env(env), now=datetime.now(UTC))
     return env
 
 

@@ -20,6 +20,7 @@ from gateway.app import create_app
 from gateway.audit.record import Outcome
 from gateway.audit.store import open_audit_store
 from gateway.cli import main
+from gateway.demo.sharing import seed_sharing
 from gateway.settings import Settings, TelemetrySettings
 from gateway.telemetry.otel import OtelTelemetry
 from gateway.wiring import build_services
@@ -108,7 +109,9 @@ def live_server(tmp_path: Path) -> Iterator[str]:
         backend_dsns={"demo": demo_dsn("sqlite", tmp_path)},
         replay_dsn="memory:",
     )
-    app = create_app(settings, services=build_services(settings))
+    services = build_services(settings)
+    seed_sharing(services.admin, services.bundle.catalog, now=services.clock())
+    app = create_app(settings, services=services)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

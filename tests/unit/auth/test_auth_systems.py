@@ -40,6 +40,8 @@ def test_demo_registry_loads_against_the_catalog(root_dir: Path, policy_dir: Pat
                     {"tax_administration"}, "EdDSA", "active"),
         "tjj-stats": ("tjj", {"city": "济南市"}, {"statistics"}, "EdDSA", "active"),
         "mzj-suspended": ("mzj", {"city": "济南市"}, {"statistics"}, "EdDSA", "suspended"),
+        "mzj-assist": ("mzj", {"district": "历下区", "city": "济南市"},
+                       {"social_assistance_review"}, "EdDSA", "active"),
         "sjj-audit": ("sjj", {}, {"audit_supervision"}, "EdDSA", "active"),
         "gaj-officer": ("gaj", {}, {"audit_supervision"}, "EdDSA", "active"),
     }  # fmt: skip

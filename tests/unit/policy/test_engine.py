@@ -12,6 +12,7 @@ from gateway.domain import ColumnAction, MaskSpec, Principal
 from gateway.errors import ConfigurationError, PolicyEngineError
 from gateway.policy.engine import CasbinPolicyEngine, PolicyFiles
 from gateway.query.rewrite.masks import check_mask_spec
+from tests.unit.policy.support import demo_full_grants
 
 ROOT = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -31,8 +32,14 @@ YBJ = Principal(
 
 
 def engine(policy: str = DEMO_POLICY) -> CasbinPolicyEngine:
+    """The demo policy with every demo system holding a full grant on every conditional
+    dataset: the policy lines alone decide (grants are tested in test_grants.py)."""
     return CasbinPolicyEngine(
-        CATALOG, PolicyFiles(MODEL, policy), version="test", check_mask=check_mask_spec
+        CATALOG,
+        PolicyFiles(MODEL, policy),
+        version="test",
+        check_mask=check_mask_spec,
+        grants=demo_full_grants(CATALOG),
     )
 
 

@@ -23,6 +23,7 @@ from gateway.query.rewrite.derive import build_derived_select, protect_tables
 from gateway.query.rewrite.limit import cap_row_limit
 from gateway.query.rewrite.masks import check_mask_spec, masked_type
 from gateway.query.validate import check_query_is_allowed
+from tests.unit.policy.support import demo_full_grants
 
 ROOT = Path(__file__).resolve().parents[4]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -36,6 +37,7 @@ ENGINE = CasbinPolicyEngine(
     ),
     version="fixtures",
     check_mask=check_mask_spec,
+    grants=demo_full_grants(CATALOG),
 )
 RSJ = Principal(
     "rsj-subsidy",
