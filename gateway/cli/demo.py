@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import string
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -25,10 +26,12 @@ def demo(port: int | None, workers: int, no_serve: bool) -> None:
     """Create the embedded demo database (first run only) and serve it.
 
     The demo world: 公安局 population registry, 市场监管局 legal-person registry and
-    民政局 social-assistance payments (synthetic, deterministic), and five consumer systems
-    of other departments with their demo keys in keys/demo/.
+    民政局 social-assistance payments (synthetic, deterministic); consumer systems of
+    other departments with their demo keys in keys/demo/; people of every role and
+    sharing applications in every state (demo password: demo-password-2026).
     """
     from gateway.demo.load import ensure_demo_database
+    from gateway.demo.sharing import DEMO_PASSWORD, ensure_demo_sharing
 
     settings = settings_from_env()
     port = port or settings.port
@@ -36,6 +39,13 @@ def demo(port: int | None, workers: int, no_serve: bool) -> None:
     click.echo(f"Preparing the demo database {dsn} ...", err=True)
     loaded = ensure_demo_database(dsn)
     click.echo("  created." if loaded else "  already up to date.", err=True)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    if ensure_demo_sharing(settings, now=datetime.now(UTC)):
+        click.echo(
+            f"  people and applications seeded into {settings.admin_location} "
+            f"(demo password for every person: {DEMO_PASSWORD}).",
+            err=True,
+        )
     base = f"http://{settings.host}:{port}"
     if "GATEWAY_ISSUER" not in os.environ:
         # Tokens name the URL they were issued for: the demo's own address.
