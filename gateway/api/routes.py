@@ -171,7 +171,12 @@ def catalog(
         for p in purposes
         if p in principal.purposes
     }
-    return catalog_document(services.bundle.catalog, principal, snapshots)
+    return catalog_document(
+        services.bundle.catalog,
+        principal,
+        snapshots,
+        max_rows_ceiling=services.settings.max_rows_ceiling,
+    )
 
 
 @get("/healthz", sync_to_thread=False, summary="Liveness", tags=["operations"])
