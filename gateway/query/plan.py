@@ -32,6 +32,7 @@ from gateway.query.rewrite.masks import (
     masked_type,
     redact_key_material,
 )
+from gateway.query.rewrite.portable import make_portable
 from gateway.query.validate import check_query_is_allowed
 
 __all__ = ["STAGES", "LruCache", "Plan", "Planner", "row_limit"]
@@ -168,8 +169,9 @@ class Planner:
                 lambda name: self._derived_select(snap_key, snapshot, principal, name, dialect),
                 dialect=dialect,
             )
-            cap = cap_row_limit(protected, allowed)
-            backend_sql = to_backend_sql(protected, dialect)
+            portable = make_portable(protected, dialect)
+            cap = cap_row_limit(portable, allowed)
+            backend_sql = to_backend_sql(portable, dialect)
         decisions = snapshot_decisions(snapshot, resolved.tables)
         rules = _rules(snapshot, resolved.tables)
         return Plan(

@@ -72,6 +72,7 @@ from gateway.query.rewrite.masks import (
     masked_type,
     sqlite_functions,
 )
+from gateway.query.rewrite.portable import make_portable
 from gateway.query.validate import check_query_is_allowed
 from tests.unit.query.rewrite.fixture_support import CATALOG, ENGINE, NOW, RSJ
 
@@ -728,8 +729,9 @@ def rewrite(sql: str, who: str, dialect: str, mask: MaskFn, allowed: int = NO_CA
         lambda name: build_derived_select(_table(name), snapshot.tables[name], mask),
         dialect=dialect,
     )
-    cap_row_limit(protected, allowed)
-    return to_backend_sql(protected, dialect)
+    portable = make_portable(protected, dialect)
+    cap_row_limit(portable, allowed)
+    return to_backend_sql(portable, dialect)
 
 
 def consumer_sql(q: Query) -> str:
