@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+import sqlglot
+from sqlglot import exp
 
 from gateway.domain import Principal
 from gateway.errors import UnsupportedStatementError
@@ -175,3 +177,41 @@ def test_the_limit_is_the_smallest_of_every_table_read_anywhere(sql: str) -> Non
     # tables with an explicit line alone keep their own limit
     alone, _ = p.plan("SELECT grant_id FROM subsidies.grants", TJJ, TJJ_SNAP)
     assert alone.cap.allowed == 5000
+
+
+#: Constructs whose transpilation could restructure the root around the gateway's LIMIT.
+RESTRUCTURED = (
+    "SELECT DISTINCT ON (district) district, name FROM legal_person.enterprises "
+    "ORDER BY district, enterprise_id",
+    "SELECT DISTINCT ON (district) district, name FROM legal_person.enterprises "
+    "ORDER BY district, enterprise_id LIMIT 3 OFFSET 1",
+    "SELECT name FROM legal_person.enterprises ORDER BY registered_capital DESC "
+    "FETCH FIRST 3 ROWS WITH TIES",
+    "SELECT name FROM legal_person.enterprises ORDER BY registered_capital DESC "
+    "OFFSET 2 FETCH FIRST 3 ROWS WITH TIES",
+    "(SELECT district FROM legal_person.enterprises LIMIT 2) UNION "
+    "(SELECT district FROM subsidies.grants)",
+    "SELECT grant_id FROM subsidies.grants WHERE amount > ALL "
+    "(SELECT amount FROM subsidies.grants WHERE program = 'x')",
+    "SELECT count(*) FILTER (WHERE status = 'x') AS n FROM legal_person.enterprises",
+)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres", "mysql", "duckdb"])
+@pytest.mark.parametrize("sql", RESTRUCTURED)
+def test_the_cap_is_the_outermost_limit_of_the_backend_sql(dialect: str, sql: str) -> None:
+    p = Planner(
+        CATALOG,
+        backend_dialects={"demo": dialect},
+        mask_context=lambda _p: MaskContext(b"k" * 32, CATALOG.regions),
+        max_rows_ceiling=10_000,
+        cache_size=4,
+    )
+    plan, _ = p.plan(sql, RSJ, SNAP)
+    root = sqlglot.parse_one(plan.sql, read=dialect)
+    limit = root.args.get("limit")
+    assert isinstance(limit, exp.Limit), plan.sql
+    assert int(limit.expression.this) == plan.cap.fetch, plan.sql
+    # and no other LIMIT of the statement carries the cap
+    inner = [n for n in root.find_all(exp.Limit) if n is not limit]
+    assert all(int(n.expression.this) != plan.cap.fetch for n in inner), plan.sql

@@ -850,6 +850,23 @@ def test_rewritten_sql_reparses_in_every_dialect(case: tuple[str, Query]) -> Non
         assert names <= allowed, out
 
 
+@FAST
+@given(queries(), st.integers(1, 50))
+def test_the_cap_is_the_outermost_limit_in_every_dialect(
+    case: tuple[str, Query], allowed: int
+) -> None:
+    """Design.md "Row limits": the gateway's LIMIT bounds the rows returned, so it is the
+    LIMIT of the outermost query of what each backend runs (never moved inside by a
+    dialect's transpilation), and it is at most ``allowed + 1``."""
+    who, q = case
+    show(who, q)
+    for dialect in sorted(DIALECTS):
+        out = rewrite(consumer_sql(q), who, dialect, real_mask(who, dialect), allowed)
+        limit = sqlglot.parse_one(out, read=dialect).args.get("limit")
+        assert isinstance(limit, exp.Limit), (dialect, out)
+        assert int(limit.expression.this) <= allowed + 1, (dialect, out)
+
+
 def _cte_items(q: Query) -> list[CteItem]:
     return [s.base for s, _ in walk_selects(q) if isinstance(s.base, CteItem)]
 
