@@ -73,6 +73,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             proofs,
         ],
         dependencies={
+            "settings": constant(settings),
             "query_service": constant(services.query),
             "telemetry": constant(services.telemetry),
             "tokens": constant(services.tokens),

@@ -109,6 +109,8 @@ class TableDecision:
     columns: Mapping[str, ColumnDecision]
     #: Row-filter templates that apply (ANDed), as written in the policy.
     row_filters: tuple[str, ...] = ()
+    #: Rows a response over this table may return: the smallest matching ``p3`` line,
+    #: else the catalog's ``default_max_rows`` (None only for a refused table).
     max_rows: int | None = None
     #: Set when the whole table is refused (不予共享, unbindable row filter, no grant for a
     #: conditional dataset): any reference to it is an AccessDeniedError with this reason.

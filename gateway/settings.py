@@ -44,10 +44,9 @@ class Settings:
     #: Largest request body accepted, bytes.
     max_body_bytes: int = 64 * 1024
     max_sql_chars: int = 20_000
-    #: Upper bound for every query whatever the policy says.
+    #: Upper bound for every query whatever the policy says. (The row limit of a table no
+    #: ``p3`` line limits is policy: ``default_max_rows`` in catalog.toml.)
     max_rows_ceiling: int = 10_000
-    #: Row limit when the policy names none.
-    default_max_rows: int = 1_000
     statement_timeout_s: float = 5.0
     plan_cache_size: int = 2_048
     #: ``sqlite:<path>`` or a ``postgresql://`` DSN. Empty: ``state_dir/audit.sqlite``.
@@ -160,6 +159,13 @@ class Settings:
             sample_ratio=f("TRACE_SAMPLE_RATIO", t.sample_ratio),
             service_name=s("SERVICE_NAME", t.service_name),
         )
+        if "GATEWAY_DEFAULT_MAX_ROWS" in env:
+            # Ignoring it would silently *raise* the limits of a deployment that lowered
+            # them with it: refuse to start and say where the setting lives now.
+            raise ConfigurationError(
+                "GATEWAY_DEFAULT_MAX_ROWS is no longer read: the default row limit is policy, "
+                "set default_max_rows in catalog.toml"
+            )
         for name, value in (
             ("TRACES_EXPORTER", telemetry.traces_exporter),
             ("METRICS_EXPORTER", telemetry.metrics_exporter),
@@ -177,7 +183,6 @@ class Settings:
             max_body_bytes=i("MAX_BODY_BYTES", d.max_body_bytes),
             max_sql_chars=i("MAX_SQL_CHARS", d.max_sql_chars),
             max_rows_ceiling=i("MAX_ROWS_CEILING", d.max_rows_ceiling),
-            default_max_rows=i("DEFAULT_MAX_ROWS", d.default_max_rows),
             statement_timeout_s=f("STATEMENT_TIMEOUT", d.statement_timeout_s),
             plan_cache_size=i("PLAN_CACHE_SIZE", d.plan_cache_size),
             audit_dsn=s("AUDIT_DSN", d.audit_dsn),

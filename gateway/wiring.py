@@ -307,7 +307,6 @@ def build_services(
         bundle.catalog,
         backend_dialects={name: b.dialect for name, b in backends.items()},
         mask_context=mask_context,
-        default_max_rows=settings.default_max_rows,
         max_rows_ceiling=settings.max_rows_ceiling,
         cache_size=settings.plan_cache_size,
     )

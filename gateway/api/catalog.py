@@ -15,6 +15,7 @@ from gateway.domain import Principal
 from gateway.errors import PurposeNotAllowedError
 from gateway.policy.engine import PolicyEngine
 from gateway.query.state import RequestContext
+from gateway.settings import Settings
 
 __all__ = ["read_catalog"]
 
@@ -31,6 +32,7 @@ def read_catalog(
     trail: Injected[AuditTrail],
     engine: Injected[PolicyEngine],
     catalog: Injected[Catalog],
+    settings: Injected[Settings],
     purpose: Annotated[str | None, QueryParameter(name="purpose")] = None,
 ) -> Response[dict[str, Any]]:
     if purpose is not None and purpose not in principal.purposes:
@@ -40,7 +42,9 @@ def read_catalog(
         )
     purposes = [purpose] if purpose else sorted(principal.purposes)
     snapshots = {p: engine.snapshot(principal, p, context.received) for p in purposes}
-    document = catalog_document(catalog, principal, snapshots)
+    document = catalog_document(
+        catalog, principal, snapshots, max_rows_ceiling=settings.max_rows_ceiling
+    )
     trail.accessed(context, principal, kind=AccessKind.CATALOG_READ)
     return Response(
         document,

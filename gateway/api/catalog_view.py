@@ -2,7 +2,8 @@
 
 Every dataset is listed — including those not shared — so a consumer knows what exists
 and whom to ask; for each column it shows what *this* system would get for each of its
-purposes: allow, the mask, or deny. No values are ever included.
+purposes: allow, the mask, or deny, and the row limit that applies to it. No values are
+ever included.
 """
 
 from __future__ import annotations
@@ -12,13 +13,23 @@ from typing import Any
 
 from gateway.catalog import Catalog
 from gateway.domain import ColumnAction, DecisionSnapshot, Principal
+from gateway.query.plan import row_limit
 
 __all__ = ["catalog_document"]
 
 
 def catalog_document(
-    catalog: Catalog, principal: Principal, snapshots: Mapping[str, DecisionSnapshot]
+    catalog: Catalog,
+    principal: Principal,
+    snapshots: Mapping[str, DecisionSnapshot],
+    *,
+    max_rows_ceiling: int,
 ) -> dict[str, Any]:
+    """The catalog for ``principal``. ``your_max_rows`` of a table is, per purpose, the
+    number of rows a response over that table may return to this system (its ``p3``
+    limit or the catalog default, under the gateway's ceiling), or null when the table
+    is not shared with it for that purpose; a query returns at most the smallest
+    ``your_max_rows`` of the tables it reads."""
     datasets = []
     for ds in catalog.datasets.values():
         owner = catalog.departments[ds.owner]
@@ -47,7 +58,8 @@ def catalog_document(
                     }
                 )
             row_limits = {
-                p: snap.tables[table.qualified_name].max_rows for p, snap in snapshots.items()
+                p: _effective_limit(catalog, snap, table.qualified_name, max_rows_ceiling)
+                for p, snap in snapshots.items()
             }
             tables.append(
                 {
@@ -68,14 +80,26 @@ def catalog_document(
                 "grade_zh": ds.grade.label_zh,
                 "update_cycle": ds.update_cycle,
                 "description": ds.description.to_json(),
+                "default_max_rows": catalog.default_max_rows_of(ds.name),
                 "tables": tables,
             }
         )
     return {
         "system": principal.system,
         "department": principal.department,
+        "default_max_rows": catalog.default_max_rows,
+        "max_rows_ceiling": max_rows_ceiling,
         "purposes": {
             p: catalog.purposes[p].name.to_json() for p in snapshots if p in catalog.purposes
         },
         "datasets": datasets,
     }
+
+
+def _effective_limit(
+    catalog: Catalog, snapshot: DecisionSnapshot, table: str, ceiling: int
+) -> int | None:
+    decision = snapshot.table(table)
+    if decision is None or not decision.is_accessible():
+        return None
+    return min(row_limit(catalog, snapshot, table), ceiling)

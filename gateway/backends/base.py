@@ -109,12 +109,16 @@ def _describe(exc: BaseException | None) -> str:
     return "" if exc is None else f": {type(exc).__name__}: {exc}"
 
 
-def query_error(backend: str, category: str, exc: BaseException | None) -> BackendQueryError:
+def query_error(
+    backend: str, category: str, exc: BaseException | None, *, engine_code: str = ""
+) -> BackendQueryError:
     """A BackendQueryError whose ``detail`` holds only ``category`` (a fixed phrase or a
-    SQLSTATE, never database text); the database message goes to ``internal_detail``."""
+    SQLSTATE, never database text, never a name or code that identifies the engine); the
+    database message and the engine's own error code go to ``internal_detail``."""
+    code = f", {engine_code}" if engine_code else ""
     return BackendQueryError(
         _PUBLIC_QUERY_DETAIL.format(category=category),
-        internal_detail=f"backend {backend!r} ({category}){_describe(exc)}",
+        internal_detail=f"backend {backend!r} ({category}{code}){_describe(exc)}",
     )
 
 

@@ -236,9 +236,9 @@ class MySQLBackend:
             return unavailable_error(self.name, f"error {code}", exc)
         sqlstate = getattr(exc, "sqlstate", None)
         category = sqlstate_category(sqlstate) if sqlstate else "database error"
-        if code is not None:
-            category += f", error {code}"
-        return query_error(self.name, category, exc)
+        # MariaDB's own error numbers identify the engine: they stay internal.
+        engine_code = f"error {code}" if code is not None else ""
+        return query_error(self.name, category, exc, engine_code=engine_code)
 
 
 def connect_mysql(

@@ -217,8 +217,9 @@ class SQLiteBackend:
             # e.g. "You can only execute one statement at a time."
             return query_error(self.name, "statement rejected by the driver", exc)
         base = next((k for k in _CATEGORIES if code.startswith(k)), None)
-        category = f"{_CATEGORIES[base]}, {code}" if base else code
-        return query_error(self.name, category, exc)
+        # The SQLITE_* code names the engine: it stays internal.
+        category = _CATEGORIES[base] if base else "database error"
+        return query_error(self.name, category, exc, engine_code=code)
 
 
 def _dispose(conn: _Connection) -> None:

@@ -57,7 +57,13 @@ def parse_catalog(raw: Mapping[str, Any], *, origin: str = "catalog") -> Catalog
     datasets = {
         name: _dataset(name, v, departments) for name, v in _table(raw, "datasets", origin).items()
     }
-    return Catalog(datasets=datasets, departments=departments, purposes=purposes, regions=regions)
+    return Catalog(
+        datasets=datasets,
+        departments=departments,
+        purposes=purposes,
+        default_max_rows=_required_max_rows(raw, origin),
+        regions=regions,
+    )
 
 
 def _dataset(name: str, raw: Mapping[str, Any], departments: Mapping[str, Department]) -> Dataset:
@@ -82,6 +88,7 @@ def _dataset(name: str, raw: Mapping[str, Any], departments: Mapping[str, Depart
         reply_days=_optional_days(raw, "reply_days", where),
         description=_text(raw.get("description"), f"{where}.description"),
         tables=tables,
+        default_max_rows=_max_rows(raw, where),
     )
 
 
@@ -127,6 +134,27 @@ def _optional_days(raw: Mapping[str, Any], key: str, where: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 60:
         raise ConfigurationError(f"{where}.{key} must be a number of working days (1-60)")
+    return value
+
+
+def _max_rows(raw: Mapping[str, Any], where: str) -> int | None:
+    """``default_max_rows`` of ``raw`` if present. A row limit is policy: a positive
+    integer (bool is an int in Python; ``default_max_rows = true`` is a mistake, not 1)."""
+    value = raw.get("default_max_rows")
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigurationError(f"{where}.default_max_rows: {value!r} must be a positive integer")
+    return value
+
+
+def _required_max_rows(raw: Mapping[str, Any], where: str) -> int:
+    value = _max_rows(raw, where)
+    if value is None:
+        raise ConfigurationError(
+            f"{where}: default_max_rows is required (the row limit of a table that no p3 "
+            "line limits, a positive integer)"
+        )
     return value
 
 

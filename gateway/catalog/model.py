@@ -96,6 +96,9 @@ class Dataset:
     #: Working days the owner has to answer an application (None: the deployment's
     #: GATEWAY_REPLY_DAYS, by default 10).
     reply_days: int | None = None
+    #: Row limit of this dataset's tables when no ``p3`` line matches; None: the
+    #: catalog's ``default_max_rows``.
+    default_max_rows: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +120,18 @@ class Catalog:
     datasets: Mapping[str, Dataset]
     departments: Mapping[str, Department]
     purposes: Mapping[str, Purpose]
+    #: Row limit of a table when no ``p3`` line matches and its dataset names none: a
+    #: policy setting (catalog.toml ``default_max_rows``), covered by the policy version.
+    default_max_rows: int
     #: District → city, for the ``city`` generalisation mask.
     regions: Mapping[str, str] = field(default_factory=dict)
+
+    def default_max_rows_of(self, dataset: str) -> int:
+        """The row limit of ``dataset``'s tables when no ``p3`` line matches."""
+        ds = self.datasets.get(dataset)
+        if ds is not None and ds.default_max_rows is not None:
+            return ds.default_max_rows
+        return self.default_max_rows
 
     def table(self, qualified_name: str) -> Table | None:
         dataset, _, table = qualified_name.partition(".")

@@ -245,7 +245,12 @@ class CasbinPolicyEngine:
             self._limits, table.qualified_name, principal, subjects, purpose, now_s, exact=False
         )
         expiries.extend(line.expiry for line in limits)
-        max_rows = min((int(line.value) for line in limits), default=None)
+        # No matching p3 line: the catalog's default is the table's limit (design.md "Row
+        # limits"), so every table a query reads has a limit of its own.
+        max_rows = min(
+            (int(line.value) for line in limits),
+            default=self._catalog.default_max_rows_of(table.dataset),
+        )
         return TableDecision(
             table.dataset,
             table.name,

@@ -31,10 +31,11 @@ from gateway.query.rewrite.masks import (
     masked_type,
     redact_key_material,
 )
+from gateway.query.rewrite.portable import make_portable
 from gateway.query.state import QueryState
 from gateway.query.validate import check_query_is_allowed
 
-__all__ = ["STAGES", "Plan", "PlanQuery", "Planner"]
+__all__ = ["STAGES", "Plan", "PlanQuery", "Planner", "row_limit"]
 
 #: The planning stages, in order (each is a telemetry span of the same name).
 STAGES = ("parse", "validate", "resolve", "rewrite")
@@ -70,14 +71,12 @@ class Planner:
         *,
         backend_dialects: Mapping[str, str],
         mask_context: Callable[[Principal], MaskContext],
-        default_max_rows: int,
         max_rows_ceiling: int,
         cache_size: int,
     ) -> None:
         self._catalog = catalog
         self._dialects = dict(backend_dialects)
         self._mask_context = mask_context
-        self._default_max_rows = default_max_rows
         self._ceiling = max_rows_ceiling
         self._plans: LruCache[Hashable, Plan] = LruCache(cache_size)
         self._schemas: LruCache[Hashable, MappingSchema] = LruCache(max(64, cache_size // 8))
@@ -139,8 +138,9 @@ class Planner:
                 lambda name: self._derived_select(snap_key, snapshot, principal, name, dialect),
                 dialect=dialect,
             )
-            cap = cap_row_limit(protected, allowed)
-            backend_sql = to_backend_sql(protected, dialect)
+            portable = make_portable(protected, dialect)
+            cap = cap_row_limit(portable, allowed)
+            backend_sql = to_backend_sql(portable, dialect)
         decisions = snapshot_decisions(snapshot, resolved.tables)
         rules = _rules(snapshot, resolved.tables)
         return Plan(
@@ -162,8 +162,11 @@ class Planner:
     def _allowed_rows(
         self, snapshot: DecisionSnapshot, tables: tuple[str, ...], requested: int | None
     ) -> int:
-        limits = [snapshot.tables[t].max_rows for t in tables]
-        allowed = min([n for n in limits if n is not None] or [self._default_max_rows])
+        """Rows the response may return: the smallest limit of *every* table the query
+        reads, anywhere in it (design.md "Row limits"), each table's being its ``p3``
+        line or else the catalog default — so mentioning a table with a high limit can
+        never lift the limit of another — then the ceiling, then the caller's request."""
+        allowed = min(row_limit(self._catalog, snapshot, t) for t in tables)
         allowed = min(allowed, self._ceiling)
         if requested is not None:
             allowed = min(allowed, requested)
@@ -203,6 +206,15 @@ class Planner:
             derived = build_derived_select(table, decision, mask)
             self._derived.put(key, derived)
         return derived
+
+
+def row_limit(catalog: Catalog, snapshot: DecisionSnapshot, table: str) -> int:
+    """The row limit of ``table`` for the snapshot's principal and purpose (before the
+    gateway's ceiling): its ``p3`` limit, else the catalog default of its dataset."""
+    decision = snapshot.table(table)
+    if decision is not None and decision.max_rows is not None:
+        return decision.max_rows
+    return catalog.default_max_rows_of(table.split(".", 1)[0])
 
 
 def _masked_type(spec: MaskSpec | None, column_type: str) -> str:

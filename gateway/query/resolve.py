@@ -17,7 +17,7 @@ from sqlglot import exp
 from sqlglot.errors import OptimizeError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify import qualify
-from sqlglot.optimizer.scope import traverse_scope
+from sqlglot.optimizer.scope import Scope, build_scope, traverse_scope
 from sqlglot.schema import MappingSchema
 
 from gateway.catalog import Catalog
@@ -106,7 +106,7 @@ def resolve_query(
             "These tables live in different databases and cannot be combined in one query: "
             + ", ".join(tables)
         )
-    _check_no_denied_columns(query, referenced, snapshot)
+    _check_no_denied_columns(query, snapshot)
     try:
         qualified_query = qualify(
             query,
@@ -171,34 +171,27 @@ def _check_table_access(qualified: str, snapshot: DecisionSnapshot, catalog: Cat
         )
 
 
-def _check_no_denied_columns(
-    query: exp.Query, referenced: dict[str, str], snapshot: DecisionSnapshot
-) -> None:
+def _check_no_denied_columns(query: exp.Query, snapshot: DecisionSnapshot) -> None:
     """Name a denied column precisely (and the clause it appears in) rather than letting
     qualify report it as unknown. Security does not depend on this: denied columns are
-    absent from the visible schema anyway."""
-    denied: dict[str, list[str]] = {}
-    visible: set[str] = set()
-    for qualified in set(referenced.values()):
-        decision = snapshot.table(qualified)
-        if decision is None:
-            continue
-        for col, d in decision.columns.items():
-            if d.action is ColumnAction.DENY:
-                denied.setdefault(col, []).append(qualified)
-            else:
-                visible.add(col)
+    absent from the visible schema anyway, so this is a friendly-message layer only.
+
+    Each column is looked up as the database would: in the sources of its own SELECT
+    first (a derived table's or CTE's *output* named like a denied column is that
+    output, not the denied column), then in the enclosing SELECTs (correlation)."""
+    try:
+        root = build_scope(query)
+    except OptimizeError:
+        return  # qualify reports what does not resolve
+    if root is None:
+        return
+    scopes = {id(scope.expression): scope for scope in root.traverse()}
     for column in query.find_all(exp.Column):
+        scope = _scope_of(column, scopes)
+        target = _denied_source(column, scope, snapshot) if scope is not None else None
+        if target is None:
+            continue
         name = column.name
-        if name not in denied:
-            continue
-        owner = referenced.get(column.table) if column.table else None
-        if owner is not None and owner in denied[name]:
-            target = owner
-        elif not column.table and name not in visible and not _is_output_alias(column):
-            target = denied[name][0]
-        else:
-            continue
         raise AccessDeniedError(
             f"Column {target}.{name} is denied to your system (used in {_clause(column)}). "
             "Remove it from the query; denied columns may not be used in any clause.",
@@ -206,10 +199,67 @@ def _check_no_denied_columns(
         )
 
 
-def _is_output_alias(column: exp.Column) -> bool:
+def _scope_of(node: exp.Expr, scopes: dict[int, Scope]) -> Scope | None:
+    parent = node.parent
+    while parent is not None:
+        scope = scopes.get(id(parent))
+        if scope is not None:
+            return scope
+        parent = parent.parent
+    return None
+
+
+def _denied_source(column: exp.Column, scope: Scope, snapshot: DecisionSnapshot) -> str | None:
+    """The catalog table whose *denied* column ``column`` names, or None when it names
+    something else (a visible column, a derived table's output, an output alias) or
+    nothing the database would find (qualify reports that)."""
+    name = column.name
+    current: Scope | None = scope
+    while current is not None:
+        sources = {alias: source for alias, (_node, source) in current.selected_sources.items()}
+        if column.table:
+            if column.table in sources:
+                state, table = _column_state(sources[column.table], name, snapshot)
+                return table if state == "denied" else None
+        else:
+            if current is scope and _is_output_alias(column, current):
+                return None
+            states = [_column_state(source, name, snapshot) for source in sources.values()]
+            if any(state == "visible" for state, _ in states):
+                return None
+            denied = [table for state, table in states if state == "denied"]
+            if denied:
+                return denied[0]
+        current = current.parent
+    return None
+
+
+def _column_state(
+    source: exp.Table | Scope, name: str, snapshot: DecisionSnapshot
+) -> tuple[str | None, str | None]:
+    """("visible" | "denied" | None, catalog table) for column ``name`` of ``source``."""
+    if isinstance(source, Scope):
+        expression = source.expression
+        alias = expression.parent.args.get("alias") if expression.parent else None
+        if isinstance(alias, exp.TableAlias) and alias.columns:
+            names = [c.name for c in alias.columns]
+        else:
+            names = expression.named_selects if isinstance(expression, exp.Query) else []
+        return ("visible" if name in names else None), None
+    if not source.db:
+        return None, None
+    qualified = f"{source.db}.{source.name}"
+    decision = snapshot.table(qualified)
+    d = decision.columns.get(name) if decision is not None else None
+    if d is None:
+        return None, None
+    return ("denied" if d.action is ColumnAction.DENY else "visible"), qualified
+
+
+def _is_output_alias(column: exp.Column, scope: Scope) -> bool:
     """``ORDER BY x`` where ``x`` is an alias of the select list (``grant_id AS x``)."""
-    select = column.find_ancestor(exp.Select)
-    if select is None or any(
+    select = scope.expression
+    if not isinstance(select, exp.Select) or any(
         column is c for p in select.expressions for c in p.find_all(exp.Column)
     ):
         return False

@@ -48,7 +48,6 @@ _STRUCTURE: tuple[type[exp.Expr], ...] = (
     exp.Paren,
     exp.Tuple,
     exp.Values,
-    exp.Lateral,
     exp.DataType,
     exp.DataTypeParam,
     exp.Var,
@@ -180,8 +179,19 @@ def _check_node(node: exp.Expr) -> None:
         for arg in ("joins", "laterals", "pivots", "version", "when", "sample"):
             if node.args.get(arg):
                 raise UnsupportedStatementError(f"Table modifier {arg.upper()} is not allowed.")
-    if isinstance(node, exp.Lateral) and not isinstance(node.this, exp.Subquery):
-        raise UnsupportedStatementError("LATERAL is only allowed with a subquery.")
+    if isinstance(node, exp.Fetch):
+        _check_fetch(node)
+    if isinstance(node, exp.Distinct) and isinstance(node.parent, exp.Func):
+        _check_aggregate_distinct(node)
+    if isinstance(node, exp.Tuple):
+        _check_row_value(node)
+    if isinstance(node, (exp.Any, exp.All)):
+        _check_quantified(node)
+    if isinstance(node, exp.Filter) and not isinstance(node.this, _FILTERABLE):
+        raise UnsupportedStatementError(
+            "FILTER (WHERE …) applies to aggregate functions only (COUNT, SUM, AVG, MIN, "
+            "MAX); for other functions move the condition into a CASE expression."
+        )
     if isinstance(node, exp.Join) and node.args.get("method"):
         raise UnsupportedStatementError(
             f"{node.args['method']} joins are not allowed; write the join condition."
@@ -203,6 +213,96 @@ def _check_node(node: exp.Expr) -> None:
             raise UnsupportedStatementError("EXTRACT supports YEAR, MONTH and DAY only.")
     if isinstance(node, exp.Literal) and not node.is_string and not _is_number(node.this):
         raise UnsupportedStatementError("Malformed numeric literal.")
+
+
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE)
+
+#: Aggregates that take ``FILTER (WHERE …)``.
+_FILTERABLE = (exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max)
+
+
+def _check_fetch(node: exp.Fetch) -> None:
+    options = node.args.get("limit_options")
+    if not isinstance(options, exp.LimitOptions):
+        return
+    if options.args.get("percent"):
+        raise UnsupportedStatementError(
+            "FETCH FIRST … PERCENT is not supported; write FETCH FIRST n ROWS ONLY or LIMIT n."
+        )
+    if options.args.get("with_ties"):
+        query = node.parent
+        if not isinstance(query, exp.Query) or not query.args.get("order"):
+            raise UnsupportedStatementError(
+                "FETCH FIRST … WITH TIES needs an ORDER BY: ties are rows equal in the "
+                "ORDER BY keys."
+            )
+
+
+def _check_aggregate_distinct(node: exp.Distinct) -> None:
+    values = node.expressions
+    if len(values) == 1 and not isinstance(values[0], exp.Tuple):
+        return
+    raise UnsupportedStatementError(
+        "An aggregate over DISTINCT takes one value: COUNT(DISTINCT (a, b)) and "
+        "COUNT(DISTINCT a, b) are not supported. Count distinct combinations with "
+        "SELECT COUNT(*) FROM (SELECT DISTINCT a, b FROM …) AS d."
+    )
+
+
+def _check_row_value(node: exp.Tuple) -> None:
+    """A row value ``(a, b)`` stands where every target gives it PostgreSQL's meaning:
+    compared with a row value of the same length, tested with IN against rows of the same
+    length or a subquery, as a VALUES row or a DISTINCT ON list. Anywhere else (a select
+    list, a function argument) it is a composite value only some databases have."""
+    parent = node.parent
+    width = len(node.expressions)
+    if isinstance(parent, exp.Values) or (
+        isinstance(parent, exp.Distinct) and node.arg_key == "on"
+    ):
+        return
+    if isinstance(parent, exp.Distinct) and isinstance(parent.parent, exp.Func):
+        return  # reported by _check_aggregate_distinct, with what to write instead
+    if isinstance(parent, _COMPARISONS):
+        other = parent.expression if parent.this is node else parent.this
+        if isinstance(other, (exp.Any, exp.All)):
+            return  # reported by _check_quantified
+        if isinstance(other, exp.Tuple) and len(other.expressions) == width:
+            return
+    if isinstance(parent, exp.In):
+        tested = parent.this
+        rows = parent.expressions
+        if isinstance(tested, exp.Tuple) and (
+            parent.args.get("query") is not None
+            or all(
+                isinstance(r, exp.Tuple) and len(r.expressions) == len(tested.expressions)
+                for r in rows
+            )
+        ):
+            return
+    raise UnsupportedStatementError(
+        "A row value (a, b) is only allowed compared with a row value of the same length, "
+        "or tested with IN, e.g. (a, b) IN (SELECT x, y FROM …); select its columns "
+        "separately instead."
+    )
+
+
+def _check_quantified(node: exp.Any | exp.All) -> None:
+    """``x <op> ANY|ALL (subquery)``: one value against a subquery's single column."""
+    comparison = node.parent
+    word = "ANY" if isinstance(node, exp.Any) else "ALL"
+    if not isinstance(comparison, _COMPARISONS) or comparison.expression is not node:
+        raise UnsupportedStatementError(
+            f"{word} is only allowed on the right of a comparison: x > {word} (SELECT …)."
+        )
+    if not isinstance(node.this, (exp.Query, exp.Subquery)):
+        raise UnsupportedStatementError(
+            f"{word} takes a subquery of one column: x = {word} (subquery)."
+        )
+    if isinstance(comparison.this, exp.Tuple):
+        raise UnsupportedStatementError(
+            f"A row value cannot be compared with {word}; test it with IN (subquery) or "
+            "compare one column at a time."
+        )
 
 
 def _check_integer_literal(value: exp.Expr | None, clause: str) -> None:
@@ -231,6 +331,12 @@ def _describe(node: exp.Expr) -> str:
         return f"Function {node.sql_name()}() is not allowed."
     if isinstance(node, (exp.Placeholder, exp.Parameter, exp.SessionParameter)):
         return "Parameters and placeholders are not allowed; write literal values."
+    if isinstance(node, exp.Lateral):
+        return (
+            "LATERAL is not supported. Write a correlated scalar subquery in the select list "
+            "instead, e.g. SELECT p.person_id, (SELECT count(*) FROM subsidies.grants AS g "
+            "WHERE g.recipient_id_number = p.id_number) AS n FROM population.people AS p."
+        )
     if isinstance(node, (exp.DML, exp.Create, exp.Drop, exp.Alter)):
         return "Only read-only SELECT queries are accepted; data-modifying statements are refused."
     return f"SQL construct {node.key.upper()} is not allowed."

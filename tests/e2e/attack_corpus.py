@@ -1011,10 +1011,9 @@ def build_attacks(world: DemoWorld) -> tuple[Attack, ...]:
         "SELECT p.person_id, x.n FROM population.people AS p CROSS JOIN LATERAL "
         "(SELECT count(*) AS n FROM subsidies.grants AS g "
         "WHERE g.recipient_id_number = p.id_number) AS x ORDER BY p.person_id LIMIT 5",
-        backends={
-            "mysql": "failed:backend_error|refused",
-            "sqlite": "failed:backend_error|refused",
-        },
+        REFUSED_SQL,
+        note="LATERAL runs on two of the four engines: refused everywhere, with what to "
+        "write instead (issue 8)",
     )
     add(
         "f4-exists-outsider",
@@ -1150,7 +1149,6 @@ def build_attacks(world: DemoWorld) -> tuple[Attack, ...]:
         5,
         RSJ,
         f"SELECT count(*) FILTER (WHERE district = '市中区') {PEOPLE}",
-        backends={"mysql": "failed:backend_error|refused"},
         check=count_is(0),
     )
     add(
@@ -1742,11 +1740,7 @@ def build_attacks(world: DemoWorld) -> tuple[Attack, ...]:
         RSJ,
         "SELECT p.person_id, l.x FROM population.people AS p, "
         f"LATERAL (SELECT p.id_number AS x) AS l WHERE p.person_id = {lx[0]}",
-        backends={
-            "mysql": "served|refused|failed:backend_error",
-            "sqlite": "served|refused|failed:backend_error",
-        },
-        check=rows_are([[lx[0], lx_pseud]]),
+        REFUSED_SQL,
     )
     add("f9-values-only", 9, RSJ, "SELECT * FROM (VALUES (1, 'a')) AS v(x, y)", NOT_A_QUERY)
     add("f9-select-literal", 9, RSJ, "SELECT 1", NOT_A_QUERY)

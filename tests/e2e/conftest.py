@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import Scratch
 from tests.e2e.harness import Gateway, demo_dsn, running_gateway
+from tests.e2e.oracle import PgOracle
 
 BACKENDS = ("sqlite", "postgres", "mysql", "duckdb")
 
@@ -37,3 +38,15 @@ def sqlite_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway
     tmp = tmp_path_factory.mktemp("e2e-sqlite-only")
     with running_gateway("sqlite", demo_dsn("sqlite", tmp), tmp) as gw:
         yield gw
+
+
+#: The systems whose views the PostgreSQL oracle materialises (tests/e2e/expected.py).
+ORACLE_SYSTEMS = ("rsj-subsidy", "ybj-insurance", "swj-tax", "tjj-stats")
+
+
+@pytest.fixture(scope="session")
+def pg_oracle(pg_dsn: str, scratch: Scratch) -> Iterator[PgOracle]:
+    """What each system may see, materialised in a scratch schema of PostgreSQL."""
+    oracle = PgOracle(pg_dsn, scratch.pg_schema(pg_dsn, "gw_oracle"), ORACLE_SYSTEMS)
+    yield oracle
+    oracle.close()

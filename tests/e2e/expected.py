@@ -48,7 +48,7 @@ SOURCES = {
     GRANTS: "civil_subsidies",
 }
 
-#: Rows a response may hold when no policy line sets a limit (Settings.default_max_rows).
+#: Rows a response may hold when no policy line sets a limit (catalog.toml default_max_rows).
 DEFAULT_MAX_ROWS = 1000
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "find_leaks",
     "forbidden_for",
     "masked_view",
+    "names_an_engine",
     "response_text",
 ]
 
@@ -436,3 +437,29 @@ def find_leaks(text: str, forbidden: Forbidden, sql: str) -> list[str]:
         if place in text:
             hit("filtered-out district", place)
     return sorted(leaks)
+
+
+#: What would tell a consumer which engine is behind the gateway: the engines' names and
+#: their own error vocabularies (SQLITE_* codes, MariaDB error numbers). The SQLSTATE
+#: codes of the SQL standard are not on the list, nor "the PostgreSQL dialect": that is
+#: the language every consumer writes, whatever the backend.
+_ENGINE_WORDS = re.compile(
+    r"sqlite|postgres(?!ql dialect)|psql|\bpg_|maria|mysql|duckdb|\berror \d{4}\b", re.I
+)
+
+
+def names_an_engine(body: Mapping[str, Any] | None, sql: str) -> str | None:
+    """The engine word in a problem's ``detail`` (or ``title``), or None. A word the
+    request itself contains (``sql``: ``pg_read_file``, ``sqlite_master``) is the
+    consumer's own input echoed, not a disclosure. internal_detail is never sent, so it
+    may name the engine; a consumer-facing field may not."""
+    if body is None:
+        return None
+    for field in ("detail", "title"):
+        value = body.get(field)
+        if not isinstance(value, str):
+            continue
+        for found in _ENGINE_WORDS.finditer(value):
+            if found.group(0).lower() not in sql.lower():
+                return f"{field}: {found.group(0)!r} in {value!r}"
+    return None

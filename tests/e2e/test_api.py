@@ -13,6 +13,7 @@ from gateway.audit.receipt import split_receipt
 from gateway.audit.record import Outcome
 from gateway.auth.keys import load_pseudonym_secret
 from gateway.query.rewrite.masks import derive_pseudonym_key
+from tests.e2e import expected as ex
 from tests.e2e.harness import ROOT, Gateway
 
 
@@ -228,6 +229,24 @@ def test_catalog_lists_fields_and_this_systems_access(sqlite_gateway: Gateway) -
     assert access["id_number"] == "mask:id_number"
     assert access["gender"] == "allow"
     assert "历下区" not in json.dumps(doc, ensure_ascii=False)  # no values, only metadata
+
+
+def test_catalog_shows_the_row_limit_that_applies_to_the_caller(
+    sqlite_gateway: Gateway,
+) -> None:
+    """Per table and purpose: the p3 limit or else the catalog default (tests/e2e/expected.py
+    restates them by hand); null where the table is not shared with the caller."""
+    doc = sqlite_gateway.get("tjj-stats", "/v1/catalog").json()
+    assert doc["default_max_rows"] == ex.DEFAULT_MAX_ROWS
+    limits = {
+        t["name"]: t["your_max_rows"]["statistics"] for d in doc["datasets"] for t in d["tables"]
+    }
+    for table, policy in ex.POLICIES["tjj-stats"].tables.items():
+        assert limits[table] == policy.max_rows, table
+    assert limits["legal_person.enterprises"] == ex.DEFAULT_MAX_ROWS  # no p3 line: the default
+    assert limits["case_records.incidents"] is None  # not shared
+    by_dataset = {d["name"]: d["default_max_rows"] for d in doc["datasets"]}
+    assert set(by_dataset.values()) == {ex.DEFAULT_MAX_ROWS}
 
 
 def test_openapi_is_served(sqlite_gateway: Gateway) -> None:

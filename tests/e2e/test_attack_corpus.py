@@ -34,6 +34,7 @@ from tests.e2e.secrets_oracle import (
     find_leaks,
     forbidden_for,
     masked_view,
+    names_an_engine,
     response_text,
 )
 
@@ -122,6 +123,9 @@ def _check_response(
         )
         assert isinstance(body.get("code"), str), _describe(gateway, sql, resp)
         assert "rows" not in body, _describe(gateway, sql, resp)
+        # A consumer never learns which engine is behind the gateway (issue 8).
+        engine = names_an_engine(body, request)
+        assert engine is None, f"{engine}\n{_describe(gateway, sql, resp)}"
     return body
 
 

@@ -7,9 +7,11 @@ import re
 from pathlib import Path
 
 import click
+import pytest
 
 import gateway
 from gateway.cli import main
+from gateway.errors import ConfigurationError
 from gateway.settings import Settings, TelemetrySettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,3 +96,11 @@ def test_every_cli_command_is_documented_with_help() -> None:
         assert f"`{command}" in README, f"{command} is not in README.md"
     for cmd in main.commands.values():
         assert cmd.help, cmd.name
+
+
+def test_the_default_row_limit_is_policy_not_a_setting() -> None:
+    # It moved to catalog.toml (default_max_rows); a deployment that still sets it must
+    # not start with limits it did not choose.
+    assert "default_max_rows" not in {f.name for f in dataclasses.fields(Settings)}
+    with pytest.raises(ConfigurationError, match=r"default_max_rows in catalog\.toml"):
+        Settings.from_env({"GATEWAY_DEFAULT_MAX_ROWS": "100"})

@@ -29,9 +29,13 @@ def to_backend_sql(query: exp.Query, dialect: str) -> str:
     try:
         return query.sql(dialect=dialect, comments=False, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:
+        # A consumer never learns which engine is behind the gateway: the engine and
+        # sqlglot's wording (which may name it) go to the audit record only.
         raise UnsupportedStatementError(
-            f"The query uses a construct the dataset's database ({dialect}) cannot run: "
-            f"{str(exc).splitlines()[0]}"
+            "The query uses a construct that cannot be run on the database of this dataset "
+            "(for example INTERSECT ALL, EXCEPT ALL or a column list on a derived table's "
+            "alias); write it with the plain forms.",
+            internal_detail=f"{dialect}: {str(exc).splitlines()[0]}",
         ) from None
 
 

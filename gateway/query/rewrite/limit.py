@@ -3,6 +3,12 @@
 The outer LIMIT becomes ``min(consumer limit, allowed)``; when the consumer asked for
 more than allowed (or nothing), the query fetches ``allowed + 1`` rows so that
 truncation is *detected* rather than guessed (datasette's trick).
+
+The cap goes on the outermost query only (design.md "Row limits"), so it bounds the rows
+returned and nothing else. It runs after rewrite/portable.py, which leaves nothing at the
+root that a target's generator would restructure around it (DISTINCT ON becomes an outer
+query with its own ORDER BY; WITH TIES becomes a rank bound), so the LIMIT set here is the
+outermost LIMIT of the SQL the backend runs.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlglot import exp
+
+from gateway.errors import UnsupportedStatementError
 
 __all__ = ["RowCap", "cap_row_limit"]
 
@@ -30,6 +38,9 @@ def cap_row_limit(query: exp.Query, allowed: int) -> RowCap:
     that every LIMIT/FETCH is a non-negative integer literal."""
     current = query.args.get("limit")
     requested: int | None = None
+    if isinstance(current, exp.Fetch) and _with_ties(current):
+        # portable.py rewrites WITH TIES; replacing it by a LIMIT would drop the ties.
+        raise UnsupportedStatementError("FETCH … WITH TIES could not be kept for this dataset.")
     if isinstance(current, exp.Limit):
         requested = int(current.expression.this)
     elif isinstance(current, exp.Fetch):
@@ -41,3 +52,8 @@ def cap_row_limit(query: exp.Query, allowed: int) -> RowCap:
         cap = RowCap(allowed=allowed, fetch=allowed + 1)
     query.set("limit", exp.Limit(expression=exp.Literal.number(cap.fetch)))
     return cap
+
+
+def _with_ties(fetch: exp.Fetch) -> bool:
+    options = fetch.args.get("limit_options")
+    return isinstance(options, exp.LimitOptions) and bool(options.args.get("with_ties"))

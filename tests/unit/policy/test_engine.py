@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -112,6 +113,28 @@ def test_filters_are_anded_and_limits_take_the_minimum() -> None:
     )
     assert sorted(people.row_filters) == ["district = '历下区'", "gender = '女'"]
     assert people.max_rows == 50
+
+
+def test_a_table_no_limit_line_matches_has_the_catalog_default() -> None:
+    tjj = Principal("tjj-stats", "tjj", {"city": "济南市"}, frozenset({"statistics"}))
+    snap = engine().snapshot(tjj, "statistics", NOW)
+    # p3 lines cover subsidies.* and population.* for tjj, nothing covers legal_person
+    assert snap.tables["subsidies.grants"].max_rows == 5000
+    assert snap.tables["legal_person.enterprises"].max_rows == CATALOG.default_max_rows == 1000
+    # a dataset's own default applies to its tables, and a p3 line still overrides it
+    raw_catalog = replace(
+        CATALOG,
+        datasets={
+            **CATALOG.datasets,
+            "legal_person": replace(CATALOG.datasets["legal_person"], default_max_rows=7),
+            "subsidies": replace(CATALOG.datasets["subsidies"], default_max_rows=9),
+        },
+    )
+    snap = CasbinPolicyEngine(
+        raw_catalog, PolicyFiles(MODEL, DEMO_POLICY), version="t", check_mask=check_mask_spec
+    ).snapshot(tjj, "statistics", NOW)
+    assert snap.tables["legal_person.enterprises"].max_rows == 7
+    assert snap.tables["subsidies.grants"].max_rows == 5000
 
 
 def test_attribute_values_are_bound_as_literals() -> None:

@@ -1,4 +1,5 @@
-"""Run rewriter fixtures: ``-- title:`` / input SQL / ``-- expect:`` output or
+"""Run rewriter fixtures: ``-- title:`` / optional ``-- dialect: <target>`` (default
+postgres) / input SQL / ``-- expect:`` output in that dialect, or
 ``-- error: <ErrorClass>: <substring>``.
 
 Masks are replaced by a readable stand-in, ``MASK_<KIND>(column)``, so the fixtures pin the
@@ -20,8 +21,10 @@ from gateway.policy.engine import CasbinPolicyEngine, PolicyFiles
 from gateway.query.parse import parse_sql
 from gateway.query.resolve import resolve_query, visible_schema
 from gateway.query.rewrite.derive import build_derived_select, protect_tables
+from gateway.query.rewrite.dialect import to_backend_sql
 from gateway.query.rewrite.limit import cap_row_limit
 from gateway.query.rewrite.masks import check_mask_spec, masked_type
+from gateway.query.rewrite.portable import make_portable
 from gateway.query.validate import check_query_is_allowed
 from tests.unit.policy.support import demo_full_grants
 
@@ -53,9 +56,10 @@ class Case:
     sql: str
     expect: str | None
     error: str | None
+    dialect: str = "postgres"
 
     def __str__(self) -> str:
-        return self.title
+        return self.title if self.dialect == "postgres" else f"{self.title} [{self.dialect}]"
 
 
 def load_cases(name: str) -> list[Case]:
@@ -63,6 +67,10 @@ def load_cases(name: str) -> list[Case]:
     cases = []
     for block in re.split(r"^-- title: ", text, flags=re.M)[1:]:
         title, _, rest = block.partition("\n")
+        dialect = "postgres"
+        chosen = re.match(r"-- dialect: (\w+)\n", rest)
+        if chosen is not None:
+            dialect, rest = chosen.group(1), rest[chosen.end() :]
         marker = re.search(r"^-- (expect|error):(.*)", rest, flags=re.M | re.S)
         if marker is None:
             raise ValueError(f"{name}: case {title!r} has no -- expect: or -- error: line")
@@ -73,6 +81,7 @@ def load_cases(name: str) -> list[Case]:
                 rest[: marker.start()].strip(),
                 result if marker.group(1) == "expect" else None,
                 result if marker.group(1) == "error" else None,
+                dialect,
             )
         )
     return cases
@@ -104,5 +113,6 @@ def rewrite(
         ),
         dialect=dialect,
     )
-    cap_row_limit(protected, allowed)
-    return protected.sql(dialect=dialect, comments=False)
+    portable = make_portable(protected, dialect)
+    cap_row_limit(portable, allowed)
+    return to_backend_sql(portable, dialect)

@@ -8,7 +8,7 @@ import sqlglot
 from gateway import errors
 from tests.unit.query.rewrite.fixture_support import Case, load_cases, rewrite
 
-FILES = ("protect_tables.sql", "cap_row_limit.sql", "refuse.sql")
+FILES = ("protect_tables.sql", "cap_row_limit.sql", "portable.sql", "refuse.sql")
 
 
 @pytest.mark.parametrize("case", [c for f in FILES for c in load_cases(f)], ids=str)
@@ -17,12 +17,12 @@ def test_fixture(case: Case) -> None:
         name, _, message = case.error.partition(":")
         error_type = getattr(errors, name.strip())
         with pytest.raises(error_type) as info:
-            rewrite(case.sql)
+            rewrite(case.sql, dialect=case.dialect)
         assert message.strip() in str(info.value)
         return
-    out = rewrite(case.sql)
+    out = rewrite(case.sql, dialect=case.dialect)
     assert out == case.expect
-    sqlglot.parse_one(out, read="postgres")  # the output re-parses
+    sqlglot.parse_one(out, read=case.dialect)  # the output re-parses
 
 
 def test_every_fixture_file_has_cases() -> None:

@@ -72,6 +72,7 @@ from gateway.query.rewrite.masks import (
     masked_type,
     sqlite_functions,
 )
+from gateway.query.rewrite.portable import make_portable
 from gateway.query.validate import check_query_is_allowed
 from tests.unit.query.rewrite.fixture_support import CATALOG, ENGINE, NOW, RSJ
 
@@ -728,8 +729,9 @@ def rewrite(sql: str, who: str, dialect: str, mask: MaskFn, allowed: int = NO_CA
         lambda name: build_derived_select(_table(name), snapshot.tables[name], mask),
         dialect=dialect,
     )
-    cap_row_limit(protected, allowed)
-    return to_backend_sql(protected, dialect)
+    portable = make_portable(protected, dialect)
+    cap_row_limit(portable, allowed)
+    return to_backend_sql(portable, dialect)
 
 
 def consumer_sql(q: Query) -> str:
@@ -846,6 +848,23 @@ def test_rewritten_sql_reparses_in_every_dialect(case: tuple[str, Query]) -> Non
         names = {t.name for t in reparsed.find_all(exp.Table)}
         allowed = set(SOURCES.values()) | {o.name for o in _cte_items(q)} | set(gateway_ctes)
         assert names <= allowed, out
+
+
+@FAST
+@given(queries(), st.integers(1, 50))
+def test_the_cap_is_the_outermost_limit_in_every_dialect(
+    case: tuple[str, Query], allowed: int
+) -> None:
+    """Design.md "Row limits": the gateway's LIMIT bounds the rows returned, so it is the
+    LIMIT of the outermost query of what each backend runs (never moved inside by a
+    dialect's transpilation), and it is at most ``allowed + 1``."""
+    who, q = case
+    show(who, q)
+    for dialect in sorted(DIALECTS):
+        out = rewrite(consumer_sql(q), who, dialect, real_mask(who, dialect), allowed)
+        limit = sqlglot.parse_one(out, read=dialect).args.get("limit")
+        assert isinstance(limit, exp.Limit), (dialect, out)
+        assert int(limit.expression.this) <= allowed + 1, (dialect, out)
 
 
 def _cte_items(q: Query) -> list[CteItem]:
