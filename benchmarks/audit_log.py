@@ -50,13 +50,13 @@ from gateway.audit import AuditRecord, Outcome, format_time, new_audit_id, open_
 from gateway.audit.bundle import full_log_bundle
 from gateway.audit.commit import GroupCommitter
 from gateway.audit.memory import MemoryAuditStore
-from gateway.audit.merkle import MerkleTree
-from gateway.audit.note import open_checkpoint
 from gateway.audit.receipt import Receipt, attach_receipt
 from gateway.audit.record import leaf_hash_of
 from gateway.audit.store import AuditStore
 from gateway.audit.verify import verify_bundle, verify_bundle_json, verify_receipt
 from gateway.settings import Settings
+from gateway.tlog.checkpoint import open_checkpoint
+from gateway.tlog.rfc6962 import MerkleTree
 
 #: The brief's targets.
 TARGET_APPENDS_PER_S: Final = 5_000

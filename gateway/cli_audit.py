@@ -14,7 +14,6 @@ import click
 
 from gateway.audit.evidence import EvidenceKeys, load_audit_secret
 from gateway.audit.identifiers import KINDS, classify
-from gateway.audit.note import Verifier
 from gateway.audit.receipt import Receipt, split_receipt
 from gateway.audit.verify import (
     Check,
@@ -26,6 +25,7 @@ from gateway.audit.verify import (
     verify_receipt,
 )
 from gateway.errors import ConfigurationError
+from gateway.tlog.note import Verifier
 
 __all__ = ["audit"]
 

@@ -32,8 +32,9 @@ import base64
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
-from gateway.audit.note import Checkpoint, parse_note
 from gateway.audit.store import AuditStore, KeyEpoch, StoredEntry
+from gateway.tlog.checkpoint import Checkpoint
+from gateway.tlog.note import parse_note
 
 __all__ = [
     "BUNDLE_TYPE",

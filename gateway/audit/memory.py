@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Self
 
-from gateway.audit.merkle import EMPTY_ROOT
 from gateway.audit.record import AuditRecord, Outcome
 from gateway.audit.sequencer import Appended, Sequencer, TreeHead
 from gateway.audit.signing import CheckpointSigner
@@ -31,6 +30,7 @@ from gateway.audit.store import (
     validate_search,
     verify_rows,
 )
+from gateway.tlog.rfc6962 import EMPTY_ROOT
 
 __all__ = ["MemoryAuditStore"]
 

@@ -62,7 +62,6 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from gateway.audit.merkle import EMPTY_ROOT
 from gateway.audit.record import AuditRecord, Outcome, leaf_hash_of
 from gateway.audit.sequencer import Appended, Sequencer, TreeHead
 from gateway.audit.signing import CheckpointSigner
@@ -89,6 +88,7 @@ from gateway.audit.store import (
     verify_rows,
 )
 from gateway.errors import AuditUnavailableError, ConfigurationError
+from gateway.tlog.rfc6962 import EMPTY_ROOT
 
 __all__ = ["PostgresAuditStore"]
 

@@ -26,10 +26,10 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from gateway.audit.merkle import MerkleTree
 from gateway.audit.record import leaf_hash_of
 from gateway.audit.signing import CheckpointSigner
 from gateway.errors import AuditUnavailableError
+from gateway.tlog.rfc6962 import MerkleTree
 
 __all__ = ["Appended", "Sequencer", "TreeHead"]
 

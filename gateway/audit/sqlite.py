@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Final, Self, TypeVar
 from urllib.parse import quote
 
-from gateway.audit.merkle import EMPTY_ROOT
 from gateway.audit.record import AuditRecord, Outcome, leaf_hash_of
 from gateway.audit.sequencer import Appended, Sequencer, TreeHead
 from gateway.audit.signing import CheckpointSigner
@@ -61,6 +60,7 @@ from gateway.audit.store import (
     verify_rows,
 )
 from gateway.errors import AuditUnavailableError, ConfigurationError
+from gateway.tlog.rfc6962 import EMPTY_ROOT
 
 __all__ = ["SqliteAuditStore"]
 

@@ -35,11 +35,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Generic, NamedTuple, Protocol, TypeVar
 
-from gateway.audit.merkle import MerkleTree
 from gateway.audit.record import AuditRecord, Outcome, is_audit_time, leaf_hash_of
 from gateway.audit.sequencer import Appended, TreeHead
 from gateway.audit.signing import CheckpointSigner
 from gateway.errors import AuditUnavailableError, ConfigurationError
+from gateway.tlog.rfc6962 import MerkleTree
 
 __all__ = [
     "MAX_EXPORT_ENTRIES",

@@ -54,25 +54,14 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from gateway.audit.bundle import BUNDLE_TYPE, BUNDLE_VERSION
-from gateway.audit.merkle import (
-    EMPTY_ROOT,
-    MerkleTree,
-    ProofError,
-    verify_consistency,
-    verify_inclusion,
-)
-from gateway.audit.note import (
-    ALG_COSIGNATURE_V1,
-    ALG_ED25519,
-    Checkpoint,
-    NoteError,
-    Verifier,
-    open_checkpoint,
-    parse_note,
-)
 from gateway.audit.receipt import Receipt, split_receipt
 from gateway.audit.record import AuditRecord, leaf_hash_of
 from gateway.audit.rotation import open_handover
+from gateway.tlog.checkpoint import Checkpoint, open_checkpoint
+from gateway.tlog.cosignature import ALG_COSIGNATURE_V1
+from gateway.tlog.errors import NoteError, ProofError
+from gateway.tlog.note import ALG_ED25519, Verifier, parse_note
+from gateway.tlog.rfc6962 import EMPTY_ROOT, MerkleTree, verify_consistency, verify_inclusion
 
 __all__ = [
     "Check",

@@ -113,7 +113,8 @@ def test_another_gateway_witnesses_the_log(
     deployment: tuple[dict[str, str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Department B's gateway cosigns A's checkpoints; the verifier requires it."""
-    from gateway.audit.note import ALG_COSIGNATURE_V1, generate_key
+    from gateway.tlog.cosignature import ALG_COSIGNATURE_V1
+    from gateway.tlog.note import generate_key
 
     env, keys = deployment
     witness_keys = tmp_path / "witness-keys"

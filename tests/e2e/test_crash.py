@@ -37,8 +37,6 @@ import httpx
 import pytest
 
 from gateway.audit.bundle import checkpoint_size, full_log_bundle
-from gateway.audit.merkle import MerkleTree, ProofError, verify_consistency, verify_inclusion
-from gateway.audit.note import NoteError, open_checkpoint
 from gateway.audit.receipt import Receipt, split_receipt
 from gateway.audit.record import Outcome
 from gateway.audit.store import AuditStore, open_audit_store
@@ -47,6 +45,9 @@ from gateway.auth.keys import jwk_thumbprint, load_private_key
 from gateway.auth.tokens import ASSERTION_TYPE, make_client_assertion
 from gateway.errors import AuditUnavailableError
 from gateway.query.respond import sha256_hex
+from gateway.tlog.checkpoint import open_checkpoint
+from gateway.tlog.errors import NoteError, ProofError
+from gateway.tlog.rfc6962 import MerkleTree, verify_consistency, verify_inclusion
 from tests.e2e.harness import ROOT, demo_dsn, demo_signer
 
 #: (system, purpose, SQL, expected status): served and refused queries, interleaved.

@@ -22,11 +22,11 @@ from audit_support import (
 
 from gateway.audit import AuditRecord, leaf_hash_of, open_audit_store
 from gateway.audit import postgres as pg_module
-from gateway.audit.merkle import EMPTY_ROOT, verify_consistency
-from gateway.audit.note import add_signatures
 from gateway.audit.postgres import PostgresAuditStore
 from gateway.audit.sequencer import TreeHead
 from gateway.errors import AuditUnavailableError, ConfigurationError
+from gateway.tlog.note import add_signatures
+from gateway.tlog.rfc6962 import EMPTY_ROOT, verify_consistency
 
 pytestmark = pytest.mark.services
 

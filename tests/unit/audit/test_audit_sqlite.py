@@ -25,9 +25,9 @@ from audit_support import (
 )
 
 from gateway.audit import open_audit_store
-from gateway.audit.merkle import EMPTY_ROOT
 from gateway.audit.sqlite import SqliteAuditStore
 from gateway.errors import AuditUnavailableError, ConfigurationError
+from gateway.tlog.rfc6962 import EMPTY_ROOT
 
 
 @pytest.fixture

@@ -13,24 +13,14 @@ from audit_support import RawLog, assert_log_consistent, make_record, test_signe
 
 from gateway.audit import AuditRecord, AuditStore, Outcome, leaf_hash_of, open_audit_store
 from gateway.audit.memory import MemoryAuditStore
-from gateway.audit.merkle import (
-    EMPTY_ROOT,
-    root_from_leaves,
-    verify_consistency,
-    verify_inclusion,
-)
-from gateway.audit.note import (
-    NoteError,
-    Signer,
-    add_signatures,
-    generate_key,
-    open_checkpoint,
-    open_note,
-)
 from gateway.audit.sequencer import TreeHead
 from gateway.audit.signing import CheckpointSigner
 from gateway.audit.store import KeyEpoch, StoredEntry
 from gateway.errors import AuditUnavailableError, ConfigurationError
+from gateway.tlog.checkpoint import open_checkpoint
+from gateway.tlog.errors import NoteError
+from gateway.tlog.note import Signer, add_signatures, generate_key, open_note
+from gateway.tlog.rfc6962 import EMPTY_ROOT, root_from_leaves, verify_consistency, verify_inclusion
 
 
 def leaves(store: AuditStore) -> list[bytes]:

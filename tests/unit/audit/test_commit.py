@@ -10,10 +10,10 @@ from audit_support import make_record, test_signer
 
 from gateway.audit.commit import GroupCommitter
 from gateway.audit.memory import MemoryAuditStore
-from gateway.audit.merkle import verify_inclusion
-from gateway.audit.note import open_checkpoint
 from gateway.audit.receipt import Receipt
 from gateway.errors import AuditUnavailableError
+from gateway.tlog.checkpoint import open_checkpoint
+from gateway.tlog.rfc6962 import verify_inclusion
 
 
 def test_concurrent_appends_get_verifiable_receipts_in_shared_batches() -> None:

@@ -28,15 +28,6 @@ from hypothesis import strategies as st
 from gateway.audit.bundle import build_bundle, checkpoint_size, full_log_bundle
 from gateway.audit.evidence import EvidenceKeys, write_audit_secret
 from gateway.audit.memory import MemoryAuditStore
-from gateway.audit.merkle import MerkleTree
-from gateway.audit.note import (
-    ALG_COSIGNATURE_V1,
-    Signer,
-    Verifier,
-    cosign_checkpoint,
-    generate_key,
-    sign_note,
-)
 from gateway.audit.receipt import Receipt, attach_receipt
 from gateway.audit.record import AuditRecord, leaf_hash_of
 from gateway.audit.rotation import Handover, handover_text, open_handover, sign_handover
@@ -54,6 +45,10 @@ from gateway.audit.verify import (
     verify_receipt,
 )
 from gateway.cli_audit import audit
+from gateway.tlog.checkpoint import cosign_checkpoint
+from gateway.tlog.cosignature import ALG_COSIGNATURE_V1
+from gateway.tlog.note import Signer, Verifier, generate_key, sign_note
+from gateway.tlog.rfc6962 import MerkleTree
 
 ORIGIN = "audit.verify.test/1"
 #: Batch sizes: checkpoints at 7, 20, 30, 42 and 50 (and 0, the empty log's).

@@ -8,7 +8,6 @@ import pytest
 from audit_support import make_record
 
 from gateway.audit.memory import MemoryAuditStore
-from gateway.audit.note import ALG_COSIGNATURE_V1, Signer, Verifier, generate_key
 from gateway.audit.signing import CheckpointSigner
 from gateway.audit.verify import verify_checkpoint, verify_cosignatures
 from gateway.audit.witness import (
@@ -20,6 +19,8 @@ from gateway.audit.witness import (
     parse_size_answer,
 )
 from gateway.errors import ConfigurationError
+from gateway.tlog.cosignature import ALG_COSIGNATURE_V1
+from gateway.tlog.note import Signer, Verifier, generate_key
 
 ORIGIN = "audit.log.test/1"
 
