@@ -23,7 +23,7 @@ from gateway.settings import Settings
 
 if TYPE_CHECKING:
     from gateway.audit.signing import CheckpointSigner
-    from gateway.audit.store import AuditStore
+    from gateway.audit.store.protocol import AuditStore
 
 DEMO_SYSTEMS = {
     "rsj-subsidy": "employment_subsidy_review",
@@ -469,7 +469,7 @@ main.add_command(audit)
 
 
 def _open_store(settings: Settings, signer: CheckpointSigner) -> AuditStore:
-    from gateway.audit.store import open_audit_store
+    from gateway.audit.store.open import open_audit_store
 
     try:
         return open_audit_store(settings.audit_location, signer)
@@ -594,6 +594,7 @@ def audit_export(out_file: Path) -> None:
 def audit_check() -> None:
     """Check the stored log: contiguous indices, leaf hashes, stored root 检查审计库."""
     from gateway.audit.signing import load_log_signer
+    from gateway.audit.store.protocol import SearchQuery
 
     settings = _settings()
     store = _open_store(settings, _bundle(lambda _s: load_log_signer(settings.key_dir)))
@@ -603,7 +604,7 @@ def audit_check() -> None:
         from gateway.audit.record import format_time
 
         cutoff = format_time(datetime.now(UTC) - timedelta(days=settings.audit_retention_days))
-        older = store.search(until=cutoff, limit=1)
+        older = store.search(SearchQuery(until=cutoff, limit=1))
         click.echo(
             f"retention {settings.audit_retention_days} days: "
             + (

@@ -28,8 +28,7 @@ from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from gateway.audit.bundle import build_bundle, checkpoint_size, keys_json
 from gateway.audit.commit import receipt_for
 from gateway.audit.record import AuditRecord, Outcome, leaf_hash_of
-from gateway.audit.sequencer import TreeHead
-from gateway.audit.store import MAX_EXPORT_ENTRIES, AuditStore
+from gateway.audit.store.protocol import MAX_EXPORT_ENTRIES, AuditReader, SearchQuery, TreeHead
 from gateway.catalog import Catalog
 from gateway.domain import Principal
 from gateway.errors import (
@@ -113,7 +112,7 @@ def _audited(
 
 
 def _record_view(
-    store: AuditStore, head: TreeHead, scope: AuditScope, index: int, record: AuditRecord
+    store: AuditReader, head: TreeHead, scope: AuditScope, index: int, record: AuditRecord
 ) -> Any:
     """One record as a reader in ``scope`` may see it, with a fresh receipt: its audit
     path to ``head`` (read once per request, not once per record)."""
@@ -187,16 +186,18 @@ def search_records(
                 )
     try:
         found = store.search(
-            department=department,
-            system=system,
-            dataset=dataset,
-            purpose=purpose,
-            outcome=_parse_outcome(outcome),
-            since=since,
-            until=until,
-            text=q,
-            before=before,
-            limit=limit,
+            SearchQuery(
+                department=department,
+                system=system,
+                dataset=dataset,
+                purpose=purpose,
+                outcome=_parse_outcome(outcome),
+                since=since,
+                until=until,
+                text=q,
+                before=before,
+                limit=limit,
+            )
         )
     except (TypeError, ValueError) as exc:
         raise InvalidRequestError(str(exc)) from exc

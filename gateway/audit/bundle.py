@@ -32,7 +32,7 @@ import base64
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
-from gateway.audit.store import AuditStore, KeyEpoch, StoredEntry
+from gateway.audit.store.protocol import AuditReader, KeyEpoch, StoredEntry
 from gateway.tlog.checkpoint import Checkpoint
 from gateway.tlog.note import parse_note
 
@@ -66,7 +66,7 @@ def checkpoint_size(note: str) -> int:
 
 
 def build_bundle(
-    store: AuditStore,
+    store: AuditReader,
     entries: Sequence[StoredEntry],
     *,
     earlier: Iterable[str] = (),
@@ -104,7 +104,7 @@ def build_bundle(
     }
 
 
-def full_log_bundle(store: AuditStore, *, batch: int = 50_000) -> dict[str, Any]:
+def full_log_bundle(store: AuditReader, *, batch: int = 50_000) -> dict[str, Any]:
     """Every entry and every stored checkpoint up to the latest head (offline export)."""
     head = store.head()
     entries: list[dict[str, Any]] = []

@@ -29,8 +29,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from gateway.audit.sequencer import TreeHead
 from gateway.audit.signing import CheckpointSigner
+from gateway.audit.store.protocol import TreeHead
 from gateway.tlog.errors import NoteError
 from gateway.tlog.note import Verifier, open_note, sign_note
 

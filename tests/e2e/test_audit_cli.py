@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from gateway.audit.signing import load_log_signer
-from gateway.audit.store import open_audit_store
+from gateway.audit.store.open import open_audit_store
 from gateway.cli import main
 from tests.e2e.harness import ROOT, demo_dsn, running_gateway
 
@@ -153,7 +153,7 @@ def test_another_gateway_witnesses_the_log(
         store = open_audit_store(
             f"sqlite:{Path(env['GATEWAY_STATE_DIR']) / 'audit.sqlite'}", load_log_signer(keys)
         )
-        from tests.unit.audit.audit_support import make_record
+        from tests.unit.audit.support import make_record
 
         store.append_batch([make_record(n) for n in range(3)])
         store.close()

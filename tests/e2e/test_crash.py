@@ -39,7 +39,8 @@ import pytest
 from gateway.audit.bundle import checkpoint_size, full_log_bundle
 from gateway.audit.receipt import Receipt, split_receipt
 from gateway.audit.record import Outcome
-from gateway.audit.store import AuditStore, open_audit_store
+from gateway.audit.store.open import open_audit_store
+from gateway.audit.store.protocol import AuditStore
 from gateway.audit.verify import verify_bundle
 from gateway.auth.keys import jwk_thumbprint, load_private_key
 from gateway.auth.tokens import ASSERTION_TYPE, make_client_assertion

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import queue
-import secrets
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -80,11 +79,6 @@ def make_record(n: int = 0, *, now: datetime = FIXED_NOW, **changes: Any) -> Aud
     }
     fields.update(changes)
     return AuditRecord(**fields)
-
-
-def new_pg_schema() -> str:
-    """A fresh schema name no concurrent test run can share."""
-    return f"t_audit_{secrets.token_hex(6)}"
 
 
 def drop_pg_schema(dsn: str, schema: str) -> None:
