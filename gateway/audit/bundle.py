@@ -93,15 +93,7 @@ def build_bundle(
             else [_b64(h) for h in store.consistency_proof(size, head.size)]
         )
         out_checkpoints.append({"checkpoint": note, "consistency_proof": proof})
-    return {
-        "type": BUNDLE_TYPE,
-        "v": BUNDLE_VERSION,
-        "complete": False,
-        "keys": keys_json(store.key_history()),
-        "checkpoint": head.checkpoint,
-        "entries": out_entries,
-        "checkpoints": out_checkpoints,
-    }
+    return _document(store, head.checkpoint, out_entries, out_checkpoints, complete=False)
 
 
 def full_log_bundle(store: AuditReader, *, batch: int = 50_000) -> dict[str, Any]:
@@ -123,12 +115,23 @@ def full_log_bundle(store: AuditReader, *, batch: int = 50_000) -> dict[str, Any
         start_size = checkpoint_size(page[-1]) + 1
         if start_size > head.size:
             break
+    return _document(store, head.checkpoint, entries, checkpoints, complete=True)
+
+
+def _document(
+    store: AuditReader,
+    checkpoint: str,
+    entries: list[dict[str, Any]],
+    checkpoints: list[dict[str, Any]],
+    *,
+    complete: bool,
+) -> dict[str, Any]:
     return {
         "type": BUNDLE_TYPE,
         "v": BUNDLE_VERSION,
-        "complete": True,
+        "complete": complete,
         "keys": keys_json(store.key_history()),
-        "checkpoint": head.checkpoint,
+        "checkpoint": checkpoint,
         "entries": entries,
         "checkpoints": checkpoints,
     }

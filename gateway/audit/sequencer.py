@@ -21,16 +21,24 @@ the database holds.
 
 from __future__ import annotations
 
+import abc
 import hmac
 import threading
 from collections.abc import Callable, Iterable, Sequence
 
-from gateway.audit.record import leaf_hash_of
+from gateway.audit.record import AuditRecord, leaf_hash_of
 from gateway.audit.signing import CheckpointSigner
-from gateway.audit.store.protocol import TreeHead, unavailable
+from gateway.audit.store.protocol import (
+    Appended,
+    EncodedRecord,
+    TreeHead,
+    check_consistency_args,
+    check_proof_args,
+    unavailable,
+)
 from gateway.tlog.rfc6962 import MerkleTree
 
-__all__ = ["Sequencer"]
+__all__ = ["SequencedStore", "Sequencer"]
 
 
 class Sequencer:
@@ -144,3 +152,40 @@ class Sequencer:
     def leaf(self, index: int) -> bytes:
         with self._lock:
             return self._tree.leaf(index)
+
+
+class SequencedStore(abc.ABC):
+    """What every store built on a :class:`Sequencer` shares: its origin, ``append`` as a
+    batch of one, and proofs served from the in-memory tree once that covers the size
+    asked for (:meth:`_cover`)."""
+
+    _sequencer: Sequencer
+
+    @property
+    def origin(self) -> str:
+        return self._sequencer.signer.origin
+
+    @abc.abstractmethod
+    def append_batch(self, records: Sequence[AuditRecord | EncodedRecord]) -> Appended:
+        """See :meth:`~gateway.audit.store.protocol.AuditAppender.append_batch`."""
+
+    @abc.abstractmethod
+    def _cover(self, size: int) -> None:
+        """Make the tree cover at least ``size`` committed entries: ValueError if the log
+        has fewer, AuditUnavailableError if the store cannot be used."""
+
+    def append(self, record: AuditRecord) -> int:
+        """See :meth:`~gateway.audit.store.protocol.AuditAppender.append`."""
+        return self.append_batch([record]).first
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """See :meth:`~gateway.audit.store.protocol.AuditReader.inclusion_proof`."""
+        check_proof_args(index, size)
+        self._cover(size)
+        return self._sequencer.inclusion_proof(index, size)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """See :meth:`~gateway.audit.store.protocol.AuditReader.consistency_proof`."""
+        check_consistency_args(old_size, new_size)
+        self._cover(new_size)
+        return self._sequencer.consistency_proof(old_size, new_size)

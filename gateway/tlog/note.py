@@ -239,6 +239,30 @@ def key_id(name: str, hash_: int) -> str:
 # ------------------------------------------------------------------------------ keys
 
 
+# c2sp.org/signed-note#signatures (the key ID a key must have)
+def _check_key_hash(kind: str, name: str, given: int, expected: int, hashed: str) -> None:
+    """NoteError unless ``given`` is the key hash ``expected``; ``hashed`` says what was
+    hashed, as the end of the message ("... hash(es) to <expected>")."""
+    if given != expected:
+        raise NoteError(
+            f"{kind} key {key_id(name, given & _MAX_KEY_HASH)} has the wrong key hash: "
+            f"{hashed} {expected:08x}"
+        )
+
+
+# c2sp.org/signed-note#verifier-keys (<name>+<hash>+<base64 key>; the skey alike)
+def _key_fields(kind: str, name: str, hash_hex: str, key_b64: str) -> tuple[int, bytes]:
+    """The key hash and the decoded ``type || key`` bytes of a ``kind`` ("verifier" or
+    "signer") key string's fields. A signer key's hash is not echoed: it sits next to
+    secret material in the string."""
+    _check_name(name, f"{kind} key name")
+    if _HEX8.fullmatch(hash_hex) is None:
+        shown = f" {hash_hex!r}" if kind == "verifier" else ""
+        raise NoteError(f"{kind} key {name}: key hash{shown} is not 8 hex digits")
+    material = "public key" if kind == "verifier" else "private key"
+    return int(hash_hex, 16), decode_base64(key_b64, f"{kind} key {name}: {material}")
+
+
 # c2sp.org/signed-note#verifier-keys
 @dataclass(frozen=True)
 class Verifier:
@@ -260,11 +284,9 @@ class Verifier:
         # Go's NewVerifier insists on the recommended key hash too: a key whose hash were
         # free could be configured under another key's (name, hash) and shadow it.
         expected = key_hash(self.name, self.alg, self.public_key)
-        if self.key_hash != expected:
-            raise NoteError(
-                f"verifier key {key_id(self.name, self.key_hash & _MAX_KEY_HASH)} has the "
-                f"wrong key hash: name, type and public key hash to {expected:08x}"
-            )
+        _check_key_hash(
+            "verifier", self.name, self.key_hash, expected, "name, type and public key hash to"
+        )
 
     @classmethod
     def parse(cls, vkey: str) -> Verifier:
@@ -273,13 +295,10 @@ class Verifier:
         if len(parts) != 3:
             raise NoteError("verifier key is not of the form <name>+<hash>+<base64 key>")
         name, hash_hex, key_b64 = parts
-        _check_name(name, "verifier key name")
-        if _HEX8.fullmatch(hash_hex) is None:
-            raise NoteError(f"verifier key {name}: key hash {hash_hex!r} is not 8 hex digits")
-        raw = decode_base64(key_b64, f"verifier key {name}: public key")
+        hash_, raw = _key_fields("verifier", name, hash_hex, key_b64)
         if not raw:
             raise NoteError(f"verifier key {name}: public key is empty")
-        return cls(name, int(hash_hex, 16), raw[0], raw[1:])
+        return cls(name, hash_, raw[0], raw[1:])
 
     def encode(self) -> str:
         """The verifier key string (the form :meth:`parse` reads)."""
@@ -321,11 +340,7 @@ class Signer:
         _check_name(self.name, "signer key name")
         _check_alg(self.alg, f"signer key {self.name}")
         expected = key_hash(self.name, self.alg, self.private_key.public_key().public_bytes_raw())
-        if self.key_hash != expected:
-            raise NoteError(
-                f"signer key {key_id(self.name, self.key_hash & _MAX_KEY_HASH)} has the "
-                f"wrong key hash: its public key hashes to {expected:08x}"
-            )
+        _check_key_hash("signer", self.name, self.key_hash, expected, "its public key hashes to")
 
     @classmethod
     def parse(cls, skey: str) -> Signer:
@@ -337,17 +352,14 @@ class Signer:
         if len(parts) != 5 or parts[0] != "PRIVATE" or parts[1] != "KEY":
             raise NoteError("signer key is not of the form PRIVATE+KEY+<name>+<hash>+<base64 key>")
         _, _, name, hash_hex, key_b64 = parts
-        _check_name(name, "signer key name")
-        if _HEX8.fullmatch(hash_hex) is None:
-            raise NoteError(f"signer key {name}: key hash is not 8 hex digits")
-        raw = decode_base64(key_b64, f"signer key {name}: private key")
+        hash_, raw = _key_fields("signer", name, hash_hex, key_b64)
         if len(raw) != 1 + _ED25519_KEY_SIZE:
             raise NoteError(
                 f"signer key {name}: private key must be a type byte and a "
                 f"{_ED25519_KEY_SIZE}-byte Ed25519 seed"
             )
         private_key = Ed25519PrivateKey.from_private_bytes(raw[1:])
-        return cls(name, int(hash_hex, 16), private_key, raw[0])
+        return cls(name, hash_, private_key, raw[0])
 
     def encode(self) -> str:
         """The secret ``PRIVATE+KEY+…`` string (the form :meth:`parse` reads)."""

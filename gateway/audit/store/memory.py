@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Self
 
 from gateway.audit.record import AuditRecord
-from gateway.audit.sequencer import Sequencer
+from gateway.audit.sequencer import SequencedStore, Sequencer
 from gateway.audit.signing import CheckpointSigner
 from gateway.audit.store.codec import (
     StoredRow,
@@ -29,8 +29,6 @@ from gateway.audit.store.protocol import (
     SearchQuery,
     StoredEntry,
     TreeHead,
-    check_consistency_args,
-    check_proof_args,
     check_range,
     unavailable,
 )
@@ -39,7 +37,7 @@ from gateway.tlog.rfc6962 import EMPTY_ROOT
 __all__ = ["MemoryAuditStore"]
 
 
-class MemoryAuditStore:
+class MemoryAuditStore(SequencedStore):
     """A thread-safe, non-durable audit store.
 
     Set :attr:`unavailable` to True to make every method raise AuditUnavailableError, as
@@ -63,14 +61,6 @@ class MemoryAuditStore:
             raise unavailable(None, "audit store is closed")
         if self.unavailable:
             raise unavailable(None, "memory audit store set unavailable")
-
-    @property
-    def origin(self) -> str:
-        return self._sequencer.signer.origin
-
-    def append(self, record: AuditRecord) -> int:
-        """See :meth:`AuditAppender.append`."""
-        return self.append_batch([record]).first
 
     def append_batch(self, records: Sequence[AuditRecord | EncodedRecord]) -> Appended:
         """See :meth:`AuditAppender.append_batch`. Raises AuditUnavailableError when closed,
@@ -148,23 +138,12 @@ class MemoryAuditStore:
             self._usable()
             return [note for s, note in self._checkpoints if s >= start_size][: max(limit, 1)]
 
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        """See :meth:`AuditReader.inclusion_proof`."""
-        check_proof_args(index, size)
+    def _cover(self, size: int) -> None:
+        # The tree holds every stored row: it only has to have as many.
         with self._lock:
             self._usable()
             if size > len(self._rows):
                 raise ValueError(f"the log has {len(self._rows)} entries, not {size}")
-        return self._sequencer.inclusion_proof(index, size)
-
-    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
-        """See :meth:`AuditReader.consistency_proof`."""
-        check_consistency_args(old_size, new_size)
-        with self._lock:
-            self._usable()
-            if new_size > len(self._rows):
-                raise ValueError(f"the log has {len(self._rows)} entries, not {new_size}")
-        return self._sequencer.consistency_proof(old_size, new_size)
 
     def key_history(self) -> list[KeyEpoch]:
         """See :meth:`AuditReader.key_history`."""

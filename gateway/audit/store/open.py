@@ -39,7 +39,8 @@ def open_audit_store(location: str, signer: CheckpointSigner) -> AuditStore:
         from gateway.audit.store.sqlite import open_sqlite_store
 
         return open_sqlite_store(dsn.path, signer)
-    from gateway.audit.store.postgres import open_postgres_store
+    from gateway.audit.store.postgres import PostgresDialect
+    from gateway.audit.store.sql import SqlAuditStore
 
     conninfo, schema = dsn.postgres_conninfo()
-    return open_postgres_store(conninfo, signer, schema=schema or "public")
+    return SqlAuditStore(PostgresDialect(conninfo, schema=schema or "public"), signer)

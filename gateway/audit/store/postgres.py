@@ -43,12 +43,11 @@ import psycopg
 import psycopg_pool
 from psycopg import sql
 
-from gateway.audit.signing import CheckpointSigner
 from gateway.audit.store.protocol import SearchColumns, unavailable
-from gateway.audit.store.sql import TABLES, InsertRow, SqlAuditStore
+from gateway.audit.store.sql import TABLES, InsertRow
 from gateway.errors import ConfigurationError
 
-__all__ = ["PgConnection", "PostgresDialect", "open_postgres_store"]
+__all__ = ["PgConnection", "PostgresDialect"]
 
 PgConnection = psycopg.Connection[tuple[Any, ...]]
 
@@ -336,28 +335,3 @@ class PostgresDialect:
 
     def close(self) -> None:
         self.pool.close()
-
-
-def open_postgres_store(
-    conninfo: str,
-    signer: CheckpointSigner,
-    *,
-    schema: str = "public",
-    connect_timeout_s: int = 5,
-    lock_timeout_ms: int = 5_000,
-    statement_timeout_ms: int = 30_000,
-    max_connections: int = 8,
-) -> SqlAuditStore[PgConnection]:
-    """The audit store in ``schema`` of the database ``conninfo`` names (see
-    :class:`PostgresDialect`). Raises ConfigurationError for a bad schema name, an
-    existing store with another schema version or signing key, AuditUnavailableError when
-    the server cannot be reached or initialised."""
-    dialect = PostgresDialect(
-        conninfo,
-        schema=schema,
-        connect_timeout_s=connect_timeout_s,
-        lock_timeout_ms=lock_timeout_ms,
-        statement_timeout_ms=statement_timeout_ms,
-        max_connections=max_connections,
-    )
-    return SqlAuditStore(dialect, signer)

@@ -60,7 +60,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Generic, Protocol, Self, TypeVar
 
 from gateway.audit.record import AuditRecord, leaf_hash_of
-from gateway.audit.sequencer import Sequencer
+from gateway.audit.sequencer import SequencedStore, Sequencer
 from gateway.audit.signing import CheckpointSigner
 from gateway.audit.store.codec import (
     StoredRow,
@@ -78,8 +78,6 @@ from gateway.audit.store.protocol import (
     SearchQuery,
     StoredEntry,
     TreeHead,
-    check_consistency_args,
-    check_proof_args,
     check_range,
     search_columns,
     unavailable,
@@ -351,7 +349,7 @@ def _fetch_all(statement: Any, values: Sequence[object], conn: SqlConnection) ->
     return conn.execute(statement, values).fetchall()
 
 
-class SqlAuditStore(Generic[C]):
+class SqlAuditStore(SequencedStore, Generic[C]):
     """The audit store over ``dialect``, shared safely by threads and processes.
 
     Creates the schema if the storage holds none of its tables. Raises ConfigurationError
@@ -534,7 +532,7 @@ class SqlAuditStore(Generic[C]):
         finally:
             self._rollback_quietly(conn)
 
-    def _sync_tree(self, size: int) -> None:
+    def _cover(self, size: int) -> None:
         """Make the in-memory tree cover at least ``size`` *committed* entries (ValueError
         if the log has fewer): a batch sealed in the tree but not committed has no proofs."""
         self._check_usable()
@@ -546,15 +544,7 @@ class SqlAuditStore(Generic[C]):
         if size > self._committed:
             raise ValueError(f"the log has {self._committed} entries, not {size}")
 
-    # -- AuditAppender --------------------------------------------------------------------
-
-    @property
-    def origin(self) -> str:
-        return self._sequencer.signer.origin
-
-    def append(self, record: AuditRecord) -> int:
-        """See :meth:`AuditAppender.append`."""
-        return self.append_batch([record]).first
+    # -- AuditAppender (origin, append and the proofs: SequencedStore) --------------------
 
     def append_batch(self, records: Sequence[AuditRecord | EncodedRecord]) -> Appended:
         """See :meth:`AuditAppender.append_batch`: durable when it returns.
@@ -761,18 +751,6 @@ class SqlAuditStore(Generic[C]):
             return [str(r[0]) for r in conn.execute(self._sql.checkpoints, (start_size, bounded))]
 
         return self._run("reading the audit log checkpoints", read)
-
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        """See :meth:`AuditReader.inclusion_proof`."""
-        check_proof_args(index, size)
-        self._sync_tree(size)
-        return self._sequencer.inclusion_proof(index, size)
-
-    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
-        """See :meth:`AuditReader.consistency_proof`."""
-        check_consistency_args(old_size, new_size)
-        self._sync_tree(new_size)
-        return self._sequencer.consistency_proof(old_size, new_size)
 
     def key_history(self) -> list[KeyEpoch]:
         """See :meth:`AuditReader.key_history`."""

@@ -14,7 +14,8 @@ import psycopg
 import pytest
 
 from gateway.audit import AuditRecord, leaf_hash_of, open_audit_store
-from gateway.audit.store.postgres import PgConnection, PostgresDialect, open_postgres_store
+from gateway.audit.signing import CheckpointSigner
+from gateway.audit.store.postgres import PgConnection, PostgresDialect
 from gateway.audit.store.protocol import SearchQuery, TreeHead
 from gateway.audit.store.sql import SqlAuditStore
 from gateway.errors import AuditUnavailableError, ConfigurationError
@@ -32,13 +33,19 @@ pytestmark = pytest.mark.services
 
 PgStore = SqlAuditStore[PgConnection]
 
+
+def pg_store(dsn: str, signer: CheckpointSigner, **options: Any) -> PgStore:
+    """A store in ``options["schema"]`` with the dialect's other options."""
+    return SqlAuditStore(PostgresDialect(dsn, **options), signer)
+
+
 TABLES = {"audit_log", "audit_meta", "audit_state", "audit_checkpoints", "audit_keys"}
 
 
 @pytest.fixture
 def store(pg_schema: tuple[str, str]) -> Iterator[PgStore]:
     dsn, schema = pg_schema
-    s = open_postgres_store(dsn, test_signer(), schema=schema)
+    s = pg_store(dsn, test_signer(), schema=schema)
     try:
         yield s
     finally:
@@ -86,7 +93,7 @@ class TestLocation:
     @pytest.mark.parametrize("schema", ["Audit", "a-b", "x;drop", "1abc", ""])
     def test_bad_schema_name(self, pg_dsn: str, schema: str) -> None:
         with pytest.raises(ConfigurationError):
-            open_postgres_store(pg_dsn, test_signer(), schema=schema)
+            pg_store(pg_dsn, test_signer(), schema=schema)
 
     def test_repeated_schema_parameter(self, pg_dsn: str) -> None:
         with pytest.raises(ConfigurationError):
@@ -187,13 +194,13 @@ class TestSchema:
 
     def test_unknown_schema_version_is_refused(self, pg_schema: tuple[str, str]) -> None:
         dsn, schema = pg_schema
-        open_postgres_store(dsn, test_signer(), schema=schema).close()
+        pg_store(dsn, test_signer(), schema=schema).close()
         with admin(dsn) as conn:
             conn.execute(
                 f"UPDATE \"{schema}\".audit_meta SET value = '3' WHERE key = 'schema_version'"
             )
         with pytest.raises(ConfigurationError, match="schema version '3'"):
-            open_postgres_store(dsn, test_signer(), schema=schema)
+            pg_store(dsn, test_signer(), schema=schema)
 
     def test_schema_1_log_is_refused_by_its_version(self, pg_schema: tuple[str, str]) -> None:
         dsn, schema = pg_schema
@@ -205,7 +212,7 @@ class TestSchema:
             conn.execute(f'CREATE TABLE "{schema}".audit_state (id BOOLEAN, size BIGINT)')
             conn.execute(f'CREATE TABLE "{schema}".audit_log (idx BIGINT PRIMARY KEY)')
         with pytest.raises(ConfigurationError, match="schema version '1'"):
-            open_postgres_store(dsn, test_signer(), schema=schema)
+            pg_store(dsn, test_signer(), schema=schema)
 
     def test_partial_schema_is_refused(self, pg_schema: tuple[str, str]) -> None:
         dsn, schema = pg_schema
@@ -213,14 +220,14 @@ class TestSchema:
             conn.execute(f'CREATE SCHEMA "{schema}"')
             conn.execute(f'CREATE TABLE "{schema}".audit_log (idx BIGINT PRIMARY KEY)')
         with pytest.raises(ConfigurationError, match="incomplete"):
-            open_postgres_store(dsn, test_signer(), schema=schema)
+            pg_store(dsn, test_signer(), schema=schema)
 
     def test_unrelated_tables_are_left_alone(self, pg_schema: tuple[str, str]) -> None:
         dsn, schema = pg_schema
         with admin(dsn) as conn:
             conn.execute(f'CREATE SCHEMA "{schema}"')
             conn.execute(f'CREATE TABLE "{schema}".other (x INT)')
-        with open_postgres_store(dsn, test_signer(), schema=schema) as s:
+        with pg_store(dsn, test_signer(), schema=schema) as s:
             assert s.append(make_record(0)) == 0
 
     def test_concurrent_first_open_creates_schema_once(self, pg_schema: tuple[str, str]) -> None:
@@ -228,9 +235,7 @@ class TestSchema:
 
         dsn, schema = pg_schema
         with ThreadPoolExecutor(4) as pool:
-            stores = list(
-                pool.map(lambda _: open_postgres_store(dsn, test_signer(), schema=schema), range(4))
-            )
+            stores = list(pool.map(lambda _: pg_store(dsn, test_signer(), schema=schema), range(4)))
         try:
             assert [s.append(make_record(i)) for i, s in enumerate(stores)] == [0, 1, 2, 3]
             assert len(stores[0].key_history()) == 1
@@ -444,7 +449,7 @@ class TestFailures:
 
     def test_lock_wait_is_bounded(self, pg_schema: tuple[str, str]) -> None:
         dsn, schema = pg_schema
-        with open_postgres_store(dsn, test_signer(), schema=schema, lock_timeout_ms=200) as store:
+        with pg_store(dsn, test_signer(), schema=schema, lock_timeout_ms=200) as store:
             fill(store, 1)
             with admin(dsn) as holder:
                 holder.execute("BEGIN")
@@ -461,7 +466,7 @@ class TestFailures:
 
     def test_thread_wait_is_bounded(self, pg_schema: tuple[str, str]) -> None:
         dsn, schema = pg_schema
-        with open_postgres_store(dsn, test_signer(), schema=schema, lock_timeout_ms=200) as store:
+        with pg_store(dsn, test_signer(), schema=schema, lock_timeout_ms=200) as store:
             store._write_lock.acquire()  # another thread of this process is appending
             try:
                 with pytest.raises(AuditUnavailableError) as info:
@@ -489,7 +494,7 @@ class TestFailures:
 
     def test_server_gone_after_open(self, pg_schema: tuple[str, str]) -> None:
         dsn, schema = pg_schema
-        store = open_postgres_store(dsn, test_signer(), schema=schema)
+        store = pg_store(dsn, test_signer(), schema=schema)
         try:
             fill(store, 1)
             head = store.head()
@@ -526,8 +531,8 @@ class TestCatchUp:
     ) -> None:
         dsn, schema = pg_schema
         with (
-            open_postgres_store(dsn, test_signer(), schema=schema) as busy,
-            open_postgres_store(dsn, test_signer(), schema=schema) as idle,
+            pg_store(dsn, test_signer(), schema=schema) as busy,
+            pg_store(dsn, test_signer(), schema=schema) as idle,
         ):
             monkeypatch.setattr(idle, "_locked_catch_up_max", 5)
             busy.append_batch([make_record(i) for i in range(20)])
@@ -553,8 +558,8 @@ class TestCatchUp:
         dsn, schema = pg_schema
         old, new = test_signer(), test_signer("audit.test.invalid/2")
         with (
-            open_postgres_store(dsn, old, schema=schema, lock_timeout_ms=10_000) as stale,
-            open_postgres_store(dsn, old, schema=schema) as rotator,
+            pg_store(dsn, old, schema=schema, lock_timeout_ms=10_000) as stale,
+            pg_store(dsn, old, schema=schema) as rotator,
         ):
             fill(stale, 2)
             # The rotation holds the row lock while the stale store starts to append.
@@ -612,12 +617,12 @@ def test_store_inherited_through_fork_refuses_to_write(store: PgStore) -> None:
 def test_two_processes_append_contiguously(pg_schema: tuple[str, str]) -> None:
     dsn, schema = pg_schema
     location = f"{dsn}?schema={schema}"
-    open_postgres_store(dsn, test_signer(), schema=schema).close()
+    pg_store(dsn, test_signer(), schema=schema).close()
     got = run_two_processes(location, 150)
     assert sorted(got["proc-a"] + got["proc-b"]) == list(range(300))
     assert interleaved(got["proc-a"])
     assert interleaved(got["proc-b"])
-    with open_postgres_store(dsn, test_signer(), schema=schema) as store:
+    with pg_store(dsn, test_signer(), schema=schema) as store:
         assert store.size() == 300
         assert_log_consistent(store)
         assert len(store.checkpoints(0, limit=1000)) == 301
@@ -625,9 +630,9 @@ def test_two_processes_append_contiguously(pg_schema: tuple[str, str]) -> None:
 
 def test_two_processes_append_batches_contiguously(pg_schema: tuple[str, str]) -> None:
     dsn, schema = pg_schema
-    open_postgres_store(dsn, test_signer(), schema=schema).close()
+    pg_store(dsn, test_signer(), schema=schema).close()
     got = run_two_processes(f"{dsn}?schema={schema}", 120, batch=8)
     assert sorted(got["proc-a"] + got["proc-b"]) == list(range(240))
-    with open_postgres_store(dsn, test_signer(), schema=schema) as store:
+    with pg_store(dsn, test_signer(), schema=schema) as store:
         assert store.size() == 240
         assert_log_consistent(store)
