@@ -10,7 +10,14 @@ import re
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.tlog.checkpoint import Checkpoint, cosign_checkpoint, open_checkpoint, sign_checkpoint
-from gateway.tlog.cosignature import ALG_COSIGNATURE_V1, cosignature_time
+from gateway.tlog.cosignature import (
+    ALG_COSIGNATURE_V1,
+    MAX_TIMESTAMP,
+    cosignature_time,
+    cosigned_message,
+    join_cosignature,
+    split_cosignature,
+)
 from gateway.tlog.note import (
     ALG_ED25519,
     NoteSignature,
@@ -132,3 +139,21 @@ def test_cosignature_timestamp_beyond_limit() -> None:
     sig = NoteSignature("w", 0, b"\xff" * 72)
     with raises("timestamp beyond 2\\*\\*63 - 1"):
         cosignature_time(sig)
+
+
+def test_signature_layout_round_trip_and_limits() -> None:
+    signature = bytes(range(64))
+    joined = join_cosignature(1679315147, signature)
+    assert joined == (1679315147).to_bytes(8, "big") + signature
+    assert split_cosignature(joined) == (1679315147, signature)
+    assert split_cosignature(joined[:-1]) is None  # not 72 bytes: never a valid cosignature
+    assert split_cosignature(b"\x80" + joined[1:]) is None  # timestamp beyond 2**63 - 1
+    assert split_cosignature((MAX_TIMESTAMP).to_bytes(8, "big") + signature) is not None
+    for bad in (-1, MAX_TIMESTAMP + 1, True, 1.0):
+        with raises("is not between 0 and 2\\*\\*63 - 1"):
+            join_cosignature(bad, signature)  # type: ignore[arg-type]
+
+
+def test_cosigned_message_is_the_spec_literal() -> None:
+    text = Checkpoint(ORIGIN, 7, ROOT).to_text().encode()
+    assert cosigned_message(42, text) == b"cosignature/v1\ntime 42\n" + text

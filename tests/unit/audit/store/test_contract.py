@@ -775,3 +775,18 @@ def test_an_open_store_notices_its_last_entry_vanished(
     with pytest.raises(AuditUnavailableError):
         durable_store.append(make_record(50))
     assert raw.count() == 3  # nothing was written past the hole
+
+
+def test_search_answers_by_the_record_bytes_not_by_a_tampered_column(
+    durable_location: str, durable_store: AuditStore
+) -> None:
+    """The database narrows a search by the searchable copies; the verified record bytes
+    decide. A copy rewritten behind the store's back neither adds nor hides a record."""
+    durable_store.append_batch([make_record(i, department="A") for i in range(3)])
+    raw = RawLog(durable_location)
+    raw.drop_triggers()
+    raw.execute("UPDATE {t}audit_log SET department = %s WHERE idx = %s", ("B", 1))
+    assert [i for i, _ in durable_store.search(SearchQuery(department="B"))] == []
+    assert [i for i, _ in durable_store.search(SearchQuery(department="A"))] == [2, 0]
+    with pytest.raises(AuditUnavailableError, match="row 1: searchable columns disagree"):
+        durable_store.check()

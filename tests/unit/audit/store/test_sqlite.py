@@ -473,6 +473,22 @@ class TestUnavailable:
             assert time.monotonic() - started >= 0.25
             releaser.join()
 
+    def test_reads_do_not_wait_for_the_writer(self, store: SqliteStore) -> None:
+        # Reads use a connection of their own, never the writer's: while another thread
+        # holds the writer lock (an append under way), they still answer at once.
+        fill(store, 3)
+        assert store._write_lock.acquire(timeout=5)
+        try:
+            started = time.monotonic()
+            assert store.size() == 3
+            assert [i for i, _ in store.search(SearchQuery(limit=2))] == [2, 1]
+            assert store.head().size == 3
+            assert len(store.entries(0, 3)) == 3
+            store.check()
+            assert time.monotonic() - started < 2
+        finally:
+            store._write_lock.release()
+
     def test_reader_does_not_block_writer(self, store: SqliteStore, db: Path) -> None:
         fill(store, 2)
         reader = raw(db)
