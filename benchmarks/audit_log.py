@@ -49,14 +49,14 @@ from benchmarks.common import demo_signer, fmt, percentile, print_table
 from gateway.audit import AuditRecord, Outcome, format_time, new_audit_id, open_audit_store
 from gateway.audit.bundle import full_log_bundle
 from gateway.audit.commit import GroupCommitter
-from gateway.audit.memory import MemoryAuditStore
-from gateway.audit.merkle import MerkleTree
-from gateway.audit.note import open_checkpoint
 from gateway.audit.receipt import Receipt, attach_receipt
 from gateway.audit.record import leaf_hash_of
-from gateway.audit.store import AuditStore
+from gateway.audit.store.memory import MemoryAuditStore
+from gateway.audit.store.protocol import AuditStore
 from gateway.audit.verify import verify_bundle, verify_bundle_json, verify_receipt
 from gateway.settings import Settings
+from gateway.tlog.checkpoint import open_checkpoint
+from gateway.tlog.rfc6962 import MerkleTree
 
 #: The brief's targets.
 TARGET_APPENDS_PER_S: Final = 5_000
@@ -528,7 +528,7 @@ def verification(budget: AuditBudget, log: Callable[[str], None]) -> dict[str, A
         ),
         (
             "verify_bundle",
-            "verify_bundle (gateway/audit/verify.py; parsed bundle)",
+            "verify_bundle (gateway/audit/verify/; parsed bundle)",
             lambda: verify_bundle(bundle, [verifier]).ok,
         ),
         (

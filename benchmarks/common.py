@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from gateway.audit.signing import CheckpointSigner, load_log_signer
-from gateway.audit.store import AuditStore
+from gateway.audit.store.protocol import AuditStore
 from gateway.auth.keys import jwk_thumbprint, load_private_key
 from gateway.auth.replay import MemoryReplayCache
 from gateway.auth.tokens import make_client_assertion

@@ -67,7 +67,7 @@ from benchmarks.common import (
     print_table,
     sqlite_path,
 )
-from gateway.audit.memory import MemoryAuditStore
+from gateway.audit.store.memory import MemoryAuditStore
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_query.lua")
 INSTALL_HINT = (

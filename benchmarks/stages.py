@@ -359,7 +359,7 @@ def plan_drift(
     for one principal on a freshly built planner: does a cold plan cost the same on the
     first and on the thousandth new SQL text? (A planner whose cost grows here gets slower
     the longer a gateway serves ad-hoc queries.)"""
-    from gateway.audit.memory import MemoryAuditStore
+    from gateway.audit.store.memory import MemoryAuditStore
 
     services = build_gateway(target, workdir / "state", audit=MemoryAuditStore(demo_signer()))
     try:

@@ -28,7 +28,7 @@ from gateway.audit import open_audit_store
 from gateway.audit.commit import GroupCommitter
 from gateway.audit.evidence import EvidenceKeys, load_audit_secret
 from gateway.audit.signing import CheckpointSigner, load_log_signer
-from gateway.audit.store import AuditStore
+from gateway.audit.store.protocol import AuditStore
 from gateway.audit.trail import AuditTrail
 from gateway.audit.witness import SqliteWitnessState, Witness, load_witness
 from gateway.auth.callers import Callers

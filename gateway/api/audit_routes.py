@@ -29,8 +29,7 @@ from gateway.api.guards import ROLES_OPT
 from gateway.audit.bundle import build_bundle, checkpoint_size, keys_json
 from gateway.audit.commit import receipt_for
 from gateway.audit.record import AuditRecord, Outcome, leaf_hash_of
-from gateway.audit.sequencer import TreeHead
-from gateway.audit.store import MAX_EXPORT_ENTRIES, AuditStore
+from gateway.audit.store.protocol import MAX_EXPORT_ENTRIES, AuditReader, SearchQuery, TreeHead
 from gateway.audit.trail import AccessKind, AuditTrail
 from gateway.audit.witness import Witness
 from gateway.catalog import Catalog
@@ -121,7 +120,7 @@ def _audited(
 
 
 def _record_view(
-    store: AuditStore, head: TreeHead, scope: AuditScope, index: int, record: AuditRecord
+    store: AuditReader, head: TreeHead, scope: AuditScope, index: int, record: AuditRecord
 ) -> Any:
     """One record as a reader in ``scope`` may see it, with a fresh receipt: its audit
     path to ``head`` (read once per request, not once per record)."""
@@ -167,7 +166,7 @@ def search_records(
     principal: Injected[Principal],
     context: Injected[RequestContext],
     trail: Injected[AuditTrail],
-    audit_store: Injected[AuditStore],
+    audit_store: Injected[AuditReader],
     catalog: Injected[Catalog],
     department: Annotated[str | None, QueryParameter()] = None,
     system: Annotated[str | None, QueryParameter()] = None,
@@ -202,16 +201,18 @@ def search_records(
                 )
     try:
         found = store.search(
-            department=department,
-            system=system,
-            dataset=dataset,
-            purpose=purpose,
-            outcome=_parse_outcome(outcome),
-            since=since,
-            until=until,
-            text=q,
-            before=before,
-            limit=limit,
+            SearchQuery(
+                department=department,
+                system=system,
+                dataset=dataset,
+                purpose=purpose,
+                outcome=_parse_outcome(outcome),
+                since=since,
+                until=until,
+                text=q,
+                before=before,
+                limit=limit,
+            )
         )
     except (TypeError, ValueError) as exc:
         raise InvalidRequestError(str(exc)) from exc
@@ -235,7 +236,7 @@ def get_record(
     principal: Injected[Principal],
     context: Injected[RequestContext],
     trail: Injected[AuditTrail],
-    audit_store: Injected[AuditStore],
+    audit_store: Injected[AuditReader],
     catalog: Injected[Catalog],
 ) -> Response[dict[str, Any]]:
     scope = scope_of(principal, catalog)
@@ -254,7 +255,7 @@ def get_record(
     tags=["audit"],
     media_type=MediaType.TEXT,
 )
-def latest_checkpoint(audit_store: Injected[AuditStore]) -> Response[str]:
+def latest_checkpoint(audit_store: Injected[AuditReader]) -> Response[str]:
     note = audit_store.head().checkpoint
     return Response(note, media_type="text/plain; charset=utf-8")
 
@@ -266,7 +267,7 @@ def latest_checkpoint(audit_store: Injected[AuditStore]) -> Response[str]:
     tags=["audit"],
 )
 def list_checkpoints(
-    audit_store: Injected[AuditStore],
+    audit_store: Injected[AuditReader],
     from_size: Annotated[int, QueryParameter(ge=0)] = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
@@ -279,7 +280,7 @@ def list_checkpoints(
     summary="The log's signing keys (origins, verifier keys, signed hand-overs), public",
     tags=["audit"],
 )
-def log_keys(audit_store: Injected[AuditStore]) -> dict[str, Any]:
+def log_keys(audit_store: Injected[AuditReader]) -> dict[str, Any]:
     return {"origin": audit_store.origin, "keys": keys_json(audit_store.key_history())}
 
 
@@ -293,7 +294,7 @@ def log_keys(audit_store: Injected[AuditStore]) -> dict[str, Any]:
 def inclusion_proof(
     index: Annotated[int, QueryParameter(ge=0)],
     size: Annotated[int, QueryParameter(ge=1)],
-    audit_store: Injected[AuditStore],
+    audit_store: Injected[AuditReader],
     principal: Injected[Principal],
     context: Injected[RequestContext],
     trail: Injected[AuditTrail],
@@ -321,7 +322,7 @@ def inclusion_proof(
 def consistency_proof(
     first: Annotated[int, QueryParameter(ge=0)],
     second: Annotated[int, QueryParameter(ge=0)],
-    audit_store: Injected[AuditStore],
+    audit_store: Injected[AuditReader],
     principal: Injected[Principal],
     context: Injected[RequestContext],
     trail: Injected[AuditTrail],
@@ -351,7 +352,7 @@ def export_bundle(
     principal: Injected[Principal],
     context: Injected[RequestContext],
     trail: Injected[AuditTrail],
-    audit_store: Injected[AuditStore],
+    audit_store: Injected[AuditReader],
     catalog: Injected[Catalog],
     audit_id: Annotated[list[str] | None, QueryParameter(name="audit_id")] = None,
     start: Annotated[int | None, QueryParameter(ge=0)] = None,

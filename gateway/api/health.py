@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Response, get
 
 from gateway.api.deps import Injected
-from gateway.audit.store import AuditStore
+from gateway.audit.store.protocol import AuditReader
 from gateway.backends.base import Backend
 from gateway.errors import GatewayError
 
@@ -27,7 +27,7 @@ def healthz() -> dict[str, str]:
     tags=["operations"],
 )
 def readyz(
-    audit_store: Injected[AuditStore], backends: Injected[Mapping[str, Backend]]
+    audit_store: Injected[AuditReader], backends: Injected[Mapping[str, Backend]]
 ) -> Response[dict[str, Any]]:
     checks: dict[str, str] = {}
     try:

@@ -32,8 +32,9 @@ import base64
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
-from gateway.audit.note import Checkpoint, parse_note
-from gateway.audit.store import AuditStore, KeyEpoch, StoredEntry
+from gateway.audit.store.protocol import AuditReader, KeyEpoch, StoredEntry
+from gateway.tlog.checkpoint import Checkpoint
+from gateway.tlog.note import parse_note
 
 __all__ = [
     "BUNDLE_TYPE",
@@ -65,7 +66,7 @@ def checkpoint_size(note: str) -> int:
 
 
 def build_bundle(
-    store: AuditStore,
+    store: AuditReader,
     entries: Sequence[StoredEntry],
     *,
     earlier: Iterable[str] = (),
@@ -92,18 +93,10 @@ def build_bundle(
             else [_b64(h) for h in store.consistency_proof(size, head.size)]
         )
         out_checkpoints.append({"checkpoint": note, "consistency_proof": proof})
-    return {
-        "type": BUNDLE_TYPE,
-        "v": BUNDLE_VERSION,
-        "complete": False,
-        "keys": keys_json(store.key_history()),
-        "checkpoint": head.checkpoint,
-        "entries": out_entries,
-        "checkpoints": out_checkpoints,
-    }
+    return _document(store, head.checkpoint, out_entries, out_checkpoints, complete=False)
 
 
-def full_log_bundle(store: AuditStore, *, batch: int = 50_000) -> dict[str, Any]:
+def full_log_bundle(store: AuditReader, *, batch: int = 50_000) -> dict[str, Any]:
     """Every entry and every stored checkpoint up to the latest head (offline export)."""
     head = store.head()
     entries: list[dict[str, Any]] = []
@@ -122,12 +115,23 @@ def full_log_bundle(store: AuditStore, *, batch: int = 50_000) -> dict[str, Any]
         start_size = checkpoint_size(page[-1]) + 1
         if start_size > head.size:
             break
+    return _document(store, head.checkpoint, entries, checkpoints, complete=True)
+
+
+def _document(
+    store: AuditReader,
+    checkpoint: str,
+    entries: list[dict[str, Any]],
+    checkpoints: list[dict[str, Any]],
+    *,
+    complete: bool,
+) -> dict[str, Any]:
     return {
         "type": BUNDLE_TYPE,
         "v": BUNDLE_VERSION,
-        "complete": True,
+        "complete": complete,
         "keys": keys_json(store.key_history()),
-        "checkpoint": head.checkpoint,
+        "checkpoint": checkpoint,
         "entries": entries,
         "checkpoints": checkpoints,
     }

@@ -27,8 +27,15 @@ from typing import Protocol
 
 from gateway.audit.receipt import Receipt
 from gateway.audit.record import AuditRecord
-from gateway.audit.sequencer import Appended, TreeHead
-from gateway.audit.store import AuditStore, EncodedRecord, encode_record, unavailable
+from gateway.audit.store.codec import encode_record
+from gateway.audit.store.protocol import (
+    Appended,
+    AuditReader,
+    AuditStore,
+    EncodedRecord,
+    TreeHead,
+    unavailable,
+)
 from gateway.errors import AuditUnavailableError
 
 __all__ = ["AuditWriter", "BatchStats", "GroupCommitter", "receipt_for"]
@@ -182,7 +189,7 @@ class GroupCommitter:
 
 
 def receipt_for(
-    store: AuditStore, head: TreeHead, index: int, audit_id: str, leaf_hash: bytes
+    store: AuditReader, head: TreeHead, index: int, audit_id: str, leaf_hash: bytes
 ) -> Receipt:
     """The receipt of the entry at ``index``: its audit path to the signed ``head``."""
     return Receipt(

@@ -2,7 +2,7 @@
 
 One :class:`AuditRecord` is written for every request the gateway answers, whether it was
 served, refused or failed. Its :meth:`AuditRecord.canonical_bytes` are what the store keeps
-and what the (next-milestone) RFC 6962 Merkle log will commit to, so the encoding is
+and what the RFC 6962 Merkle log (:mod:`gateway.tlog.rfc6962`) commits to, so the encoding is
 deliberately boring and fully specified:
 
 * JSON (RFC 8259) encoded as UTF-8, non-ASCII characters kept as they are (no ``\\u``
@@ -23,7 +23,6 @@ themselves, so a stored record has one and only one byte representation.
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import os
 import re
@@ -34,9 +33,11 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Final, NoReturn
 
+# The log's leaves are these records' canonical bytes: their leaf hash is RFC 6962's.
+from gateway.tlog.rfc6962 import leaf_hash as leaf_hash_of
+
 __all__ = [
     "ENCODING_VERSION",
-    "LEAF_PREFIX",
     "AuditRecord",
     "Outcome",
     "canonical_json",
@@ -55,11 +56,6 @@ ENCODING_VERSION: Final = 3
 
 #: Versions :meth:`AuditRecord.from_canonical` accepts.
 READABLE_VERSIONS: Final = frozenset({2, 3})
-
-#: RFC 6962 §2.1: ``MTH({d(0)}) = SHA-256(0x00 || d(0))``. The 0x00 prefix for leaves
-#: (0x01 for interior nodes) separates the two hash domains, so that no interior node can
-#: be passed off as a leaf (second-preimage attack on the tree).
-LEAF_PREFIX: Final = b"\x00"
 
 #: Largest magnitude of an integer an IEEE-754 double holds exactly (RFC 8785 §3.2.2.3,
 #: I-JSON RFC 7493 §2.2): anything larger would not survive a non-Python verifier.
@@ -185,11 +181,6 @@ def canonical_json(value: object) -> bytes:
     (a lone surrogate cannot be encoded as UTF-8).
     """
     return _dump(_canonical_value(value, "$"))
-
-
-def leaf_hash_of(data: bytes) -> bytes:
-    """RFC 6962 §2.1 leaf hash of an entry: ``SHA-256(0x00 || data)``."""
-    return hashlib.sha256(LEAF_PREFIX + data).digest()
 
 
 def _reject_float(text: str) -> NoReturn:

@@ -29,9 +29,10 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from gateway.audit.note import NoteError, Verifier, open_note, sign_note
-from gateway.audit.sequencer import TreeHead
 from gateway.audit.signing import CheckpointSigner
+from gateway.audit.store.protocol import TreeHead
+from gateway.tlog.errors import NoteError
+from gateway.tlog.note import Verifier, open_note, sign_note
 
 __all__ = ["HANDOVER_HEADER", "Handover", "handover_text", "open_handover", "sign_handover"]
 

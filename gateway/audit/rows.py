@@ -70,14 +70,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
-from gateway.audit.merkle import (
+from gateway.tlog.rfc6962 import (
     EMPTY_ROOT,
     HASH_SIZE,
+    LEAF_PREFIX,
     MerkleTree,
     ProofError,
     verify_inclusion,
 )
-from gateway.audit.record import LEAF_PREFIX
 
 __all__ = [
     "ROW_SALT_CONTEXT",

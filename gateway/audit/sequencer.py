@@ -21,42 +21,24 @@ the database holds.
 
 from __future__ import annotations
 
+import abc
 import hmac
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
-from gateway.audit.merkle import MerkleTree
-from gateway.audit.record import leaf_hash_of
+from gateway.audit.record import AuditRecord, leaf_hash_of
 from gateway.audit.signing import CheckpointSigner
-from gateway.errors import AuditUnavailableError
+from gateway.audit.store.protocol import (
+    Appended,
+    EncodedRecord,
+    TreeHead,
+    check_consistency_args,
+    check_proof_args,
+    unavailable,
+)
+from gateway.tlog.rfc6962 import MerkleTree
 
-__all__ = ["Appended", "Sequencer", "TreeHead"]
-
-
-@dataclass(frozen=True, slots=True)
-class TreeHead:
-    """A signed tree head: ``checkpoint`` is the C2SP signed note for (size, root)."""
-
-    size: int
-    root: bytes
-    checkpoint: str
-
-
-@dataclass(frozen=True, slots=True)
-class Appended:
-    """Result of appending a batch: the first index used and the checkpoint covering it."""
-
-    first: int
-    count: int
-    head: TreeHead
-
-
-def _problem(detail: str) -> AuditUnavailableError:
-    return AuditUnavailableError(
-        "The audit log is unavailable, so the request was not carried out. Retry later.",
-        internal_detail=detail,
-    )
+__all__ = ["SequencedStore", "Sequencer"]
 
 
 class Sequencer:
@@ -92,27 +74,32 @@ class Sequencer:
         with self._lock:
             known = self._tree.size
             if state_size < known:
-                raise _problem(
+                raise unavailable(
+                    None,
                     f"audit_state size {state_size} is below the {known} entries this "
-                    "process saw committed: the log was rolled back or truncated"
+                    "process saw committed: the log was rolled back or truncated",
                 )
             expected = known
             for idx, data, stored_leaf in read_entries(known, state_size):
                 if idx != expected:
-                    raise _problem(f"audit log is not contiguous at index {expected}")
+                    raise unavailable(None, f"audit log is not contiguous at index {expected}")
                 leaf = leaf_hash_of(bytes(data))
                 if not hmac.compare_digest(leaf, bytes(stored_leaf)):
                     self._tree.truncate(known)
-                    raise _problem(f"audit log entry {idx}: leaf hash does not match its bytes")
+                    raise unavailable(
+                        None, f"audit log entry {idx}: leaf hash does not match its bytes"
+                    )
                 self._tree.append(leaf)
                 expected += 1
             if expected != state_size:
                 self._tree.truncate(known)
-                raise _problem(f"audit_state size {state_size} but {expected} entries stored")
+                raise unavailable(
+                    None, f"audit_state size {state_size} but {expected} entries stored"
+                )
             if not hmac.compare_digest(self._tree.root(), state_root):
                 self._tree.truncate(known)
-                raise _problem(
-                    f"audit_state root at size {state_size} does not match the stored entries"
+                raise unavailable(
+                    None, f"audit_state root at size {state_size} does not match the stored entries"
                 )
 
     def seal(self, first: int, written: Sequence[bytes], stored: Sequence[bytes]) -> TreeHead:
@@ -123,13 +110,15 @@ class Sequencer:
         """
         with self._lock:
             if first != self._tree.size:
-                raise _problem(f"batch starts at {first} but the tree has {self._tree.size}")
+                raise unavailable(
+                    None, f"batch starts at {first} but the tree has {self._tree.size}"
+                )
             if len(written) != len(stored):
-                raise _problem("audit batch read back a different number of entries")
+                raise unavailable(None, "audit batch read back a different number of entries")
             for i, (want, got) in enumerate(zip(written, stored, strict=True)):
                 if want != got:
                     self._tree.truncate(first)
-                    raise _problem(f"audit log entry {first + i} was stored differently")
+                    raise unavailable(None, f"audit log entry {first + i} was stored differently")
                 self._tree.append(leaf_hash_of(bytes(got)))
             size = self._tree.size
             root = self._tree.root()
@@ -137,7 +126,9 @@ class Sequencer:
                 note = self.signer.sign(size, root)
             except Exception as exc:
                 self._tree.truncate(first)
-                raise _problem(f"cannot sign the checkpoint: {type(exc).__name__}") from exc
+                raise unavailable(
+                    None, f"cannot sign the checkpoint: {type(exc).__name__}"
+                ) from exc
             return TreeHead(size, root, note)
 
     def rollback(self, size: int) -> None:
@@ -161,3 +152,40 @@ class Sequencer:
     def leaf(self, index: int) -> bytes:
         with self._lock:
             return self._tree.leaf(index)
+
+
+class SequencedStore(abc.ABC):
+    """What every store built on a :class:`Sequencer` shares: its origin, ``append`` as a
+    batch of one, and proofs served from the in-memory tree once that covers the size
+    asked for (:meth:`_cover`)."""
+
+    _sequencer: Sequencer
+
+    @property
+    def origin(self) -> str:
+        return self._sequencer.signer.origin
+
+    @abc.abstractmethod
+    def append_batch(self, records: Sequence[AuditRecord | EncodedRecord]) -> Appended:
+        """See :meth:`~gateway.audit.store.protocol.AuditAppender.append_batch`."""
+
+    @abc.abstractmethod
+    def _cover(self, size: int) -> None:
+        """Make the tree cover at least ``size`` committed entries: ValueError if the log
+        has fewer, AuditUnavailableError if the store cannot be used."""
+
+    def append(self, record: AuditRecord) -> int:
+        """See :meth:`~gateway.audit.store.protocol.AuditAppender.append`."""
+        return self.append_batch([record]).first
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """See :meth:`~gateway.audit.store.protocol.AuditReader.inclusion_proof`."""
+        check_proof_args(index, size)
+        self._cover(size)
+        return self._sequencer.inclusion_proof(index, size)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """See :meth:`~gateway.audit.store.protocol.AuditReader.consistency_proof`."""
+        check_consistency_args(old_size, new_size)
+        self._cover(new_size)
+        return self._sequencer.consistency_proof(old_size, new_size)

@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from gateway.audit.note import Checkpoint, Signer, Verifier, generate_key, sign_checkpoint
 from gateway.auth.keys import write_private
 from gateway.errors import ConfigurationError
+from gateway.tlog.checkpoint import Checkpoint, sign_checkpoint
+from gateway.tlog.note import Signer, Verifier, generate_key
 
 __all__ = [
     "LOG_KEY_FILE",

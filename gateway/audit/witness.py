@@ -35,17 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
 
-from gateway.audit.merkle import EMPTY_ROOT, ProofError, verify_consistency
-from gateway.audit.note import (
-    Checkpoint,
-    NoteError,
-    Signer,
-    Verifier,
-    cosign_checkpoint,
-    open_checkpoint,
-    parse_note,
-    split_signed,
-)
+from gateway.tlog.checkpoint import Checkpoint, cosign_checkpoint, open_checkpoint
+from gateway.tlog.errors import NoteError, ProofError
+from gateway.tlog.note import Signer, Verifier, parse_note, split_signed
+from gateway.tlog.rfc6962 import EMPTY_ROOT, verify_consistency
 
 __all__ = [
     "SIZE_MEDIA_TYPE",

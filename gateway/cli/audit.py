@@ -20,7 +20,6 @@ import httpx
 
 from gateway.audit.evidence import EvidenceKeys, load_audit_secret
 from gateway.audit.identifiers import KINDS, classify
-from gateway.audit.note import Verifier
 from gateway.audit.receipt import Receipt, split_receipt
 from gateway.audit.verify import (
     Check,
@@ -34,10 +33,11 @@ from gateway.audit.verify import (
 from gateway.cli.common import load, settings_from_env
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.settings import Settings
+from gateway.tlog.note import Verifier
 
 if TYPE_CHECKING:
     from gateway.audit.signing import CheckpointSigner
-    from gateway.audit.store import AuditStore
+    from gateway.audit.store.protocol import AuditStore
 
 __all__ = ["audit"]
 
@@ -331,7 +331,7 @@ def lookup_id_command(value: str, kind: str | None, key_dir: Path) -> None:
 
 
 def _open_store(settings: Settings, signer: CheckpointSigner) -> AuditStore:
-    from gateway.audit.store import open_audit_store
+    from gateway.audit.store.open import open_audit_store
 
     try:
         return open_audit_store(settings.audit_location, signer)
@@ -463,9 +463,10 @@ def audit_check() -> None:
         store.check()
         click.echo(f"ok: {store.size()} records; head {store.head().checkpoint.splitlines()[1]}")
         from gateway.audit.record import format_time
+        from gateway.audit.store.protocol import SearchQuery
 
         cutoff = format_time(datetime.now(UTC) - timedelta(days=settings.audit_retention_days))
-        older = store.search(until=cutoff, limit=1)
+        older = store.search(SearchQuery(until=cutoff, limit=1))
         click.echo(
             f"retention {settings.audit_retention_days} days: "
             + (

@@ -15,9 +15,9 @@ import httpx
 from litestar.testing import TestClient
 
 from gateway.app import create_app
-from gateway.audit.memory import MemoryAuditStore
 from gateway.audit.signing import CheckpointSigner, load_log_signer
-from gateway.audit.store import AuditStore
+from gateway.audit.store.memory import MemoryAuditStore
+from gateway.audit.store.protocol import AuditStore
 from gateway.auth.keys import jwk_thumbprint, load_private_key
 from gateway.auth.replay import MemoryReplayCache
 from gateway.auth.tokens import ASSERTION_TYPE, make_client_assertion

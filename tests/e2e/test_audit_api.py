@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 
 from gateway.audit.evidence import EvidenceKeys, load_audit_secret
-from gateway.audit.memory import MemoryAuditStore
-from gateway.audit.merkle import verify_consistency, verify_inclusion
-from gateway.audit.note import Verifier, open_checkpoint
 from gateway.audit.receipt import Receipt, split_receipt
 from gateway.audit.record import AuditRecord
 from gateway.audit.rows import prove_row, verify_row
-from gateway.audit.sequencer import Appended
-from gateway.audit.store import EncodedRecord
+from gateway.audit.store.memory import MemoryAuditStore
+from gateway.audit.store.protocol import Appended, EncodedRecord
 from gateway.errors import AuditUnavailableError
+from gateway.tlog.checkpoint import open_checkpoint
+from gateway.tlog.note import Verifier
+from gateway.tlog.rfc6962 import verify_consistency, verify_inclusion
 from tests.e2e.harness import ROOT, Gateway, demo_dsn, demo_signer, running_gateway
 
 PEOPLE = "SELECT person_id, gender, district FROM population.people ORDER BY person_id LIMIT 20"

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from gateway.audit.signing import load_log_signer
-from gateway.audit.store import open_audit_store
+from gateway.audit.store.open import open_audit_store
 from gateway.cli import main
 from tests.e2e.harness import ROOT, demo_dsn, running_gateway
 
@@ -115,7 +115,8 @@ def test_another_gateway_witnesses_the_log(
     deployment: tuple[dict[str, str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Department B's gateway cosigns A's checkpoints; the verifier requires it."""
-    from gateway.audit.note import ALG_COSIGNATURE_V1, generate_key
+    from gateway.tlog.cosignature import ALG_COSIGNATURE_V1
+    from gateway.tlog.note import generate_key
 
     env, keys = deployment
     witness_keys = tmp_path / "witness-keys"
@@ -154,7 +155,7 @@ def test_another_gateway_witnesses_the_log(
         store = open_audit_store(
             f"sqlite:{Path(env['GATEWAY_STATE_DIR']) / 'audit.sqlite'}", load_log_signer(keys)
         )
-        from tests.unit.audit.audit_support import make_record
+        from tests.unit.audit.support import make_record
 
         store.append_batch([make_record(n) for n in range(3)])
         store.close()

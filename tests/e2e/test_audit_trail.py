@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.audit.memory import MemoryAuditStore
 from gateway.audit.record import AuditRecord, Outcome
+from gateway.audit.store.memory import MemoryAuditStore
 from tests.e2e.harness import Gateway, demo_dsn, demo_signer, running_gateway
 
 #: Successful responses that are not audited, by design (docs/design.md "One audit

@@ -37,11 +37,10 @@ import httpx
 import pytest
 
 from gateway.audit.bundle import checkpoint_size, full_log_bundle
-from gateway.audit.merkle import MerkleTree, ProofError, verify_consistency, verify_inclusion
-from gateway.audit.note import NoteError, open_checkpoint
 from gateway.audit.receipt import Receipt, split_receipt
 from gateway.audit.record import Outcome
-from gateway.audit.store import AuditStore, open_audit_store
+from gateway.audit.store.open import open_audit_store
+from gateway.audit.store.protocol import AuditStore
 from gateway.audit.verify import verify_bundle
 from gateway.auth.keys import jwk_thumbprint, load_private_key
 from gateway.auth.tokens import ASSERTION_TYPE, make_client_assertion
@@ -49,6 +48,9 @@ from gateway.demo.sharing import ensure_demo_sharing
 from gateway.errors import AuditUnavailableError
 from gateway.query.respond import sha256_hex
 from gateway.settings import Settings
+from gateway.tlog.checkpoint import open_checkpoint
+from gateway.tlog.errors import NoteError, ProofError
+from gateway.tlog.rfc6962 import MerkleTree, verify_consistency, verify_inclusion
 from tests.e2e.harness import ROOT, demo_dsn, demo_signer
 
 #: (system, purpose, SQL, expected status): served and refused queries, interleaved.

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit.memory import MemoryAuditStore
 from gateway.audit.record import Outcome
+from gateway.audit.store.memory import MemoryAuditStore
 from tests.e2e.harness import Gateway, demo_dsn, demo_signer, running_gateway
 
 HEAVY = (

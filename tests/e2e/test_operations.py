@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from gateway.app import create_app
 from gateway.audit.record import Outcome
-from gateway.audit.store import open_audit_store
+from gateway.audit.store.open import open_audit_store
 from gateway.cli import main
 from gateway.demo.sharing import seed_sharing
 from gateway.settings import Settings, TelemetrySettings

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyotp
 import pytest
 
-from gateway.audit.memory import MemoryAuditStore
+from gateway.audit.store.memory import MemoryAuditStore
 from gateway.auth.callers import SESSION_COOKIE
 from tests.e2e.harness import Gateway, demo_dsn, demo_signer, running_gateway
 from tests.unit.admin.support import PASSWORD, FakeClock

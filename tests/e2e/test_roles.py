@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.audit.memory import MemoryAuditStore
+from gateway.audit.store.memory import MemoryAuditStore
 from tests.e2e.harness import ROOT, Gateway, demo_dsn, demo_signer, running_gateway
 
 TABLE = (ROOT / "docs" / "roles.md").read_text(encoding="utf-8")

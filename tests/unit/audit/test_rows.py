@@ -15,12 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.audit.merkle import (
-    EMPTY_ROOT,
-    inclusion_proof_from_leaves,
-    root_from_leaves,
-    verify_inclusion,
-)
 from gateway.audit.rows import (
     RowAbsenceProof,
     RowMembershipProof,
@@ -37,6 +31,12 @@ from gateway.audit.rows import (
     verify_row,
 )
 from gateway.query.respond import encode_result
+from gateway.tlog.rfc6962 import (
+    EMPTY_ROOT,
+    inclusion_proof_from_leaves,
+    root_from_leaves,
+    verify_inclusion,
+)
 
 KEY = b"audit-key-for-tests-0123456789ab"
 AUDIT_ID = "0198f0c2-7a40-7000-8000-000000000001"

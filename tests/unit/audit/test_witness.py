@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from audit_support import make_record
 
-from gateway.audit.memory import MemoryAuditStore
-from gateway.audit.note import ALG_COSIGNATURE_V1, Signer, Verifier, generate_key
 from gateway.audit.signing import CheckpointSigner
+from gateway.audit.store.memory import MemoryAuditStore
 from gateway.audit.verify import verify_checkpoint, verify_cosignatures
 from gateway.audit.witness import (
     MemoryWitnessState,
@@ -20,6 +18,9 @@ from gateway.audit.witness import (
     parse_size_answer,
 )
 from gateway.errors import ConfigurationError
+from gateway.tlog.cosignature import ALG_COSIGNATURE_V1
+from gateway.tlog.note import Signer, Verifier, generate_key
+from tests.unit.audit.support import make_record
 
 ORIGIN = "audit.log.test/1"
 

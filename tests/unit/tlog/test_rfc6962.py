@@ -11,11 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.audit.merkle import (
+from gateway.audit.record import leaf_hash_of
+from gateway.tlog.errors import ProofError
+from gateway.tlog.rfc6962 import (
     EMPTY_ROOT,
     HASH_SIZE,
     MerkleTree,
-    ProofError,
     consistency_proof_from_leaves,
     inclusion_proof_from_leaves,
     node_hash,
@@ -24,7 +25,6 @@ from gateway.audit.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from gateway.audit.record import leaf_hash_of
 
 
 def h(text: str) -> bytes:

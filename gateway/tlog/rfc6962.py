@@ -1,9 +1,9 @@
 """RFC 6962 / RFC 9162 Merkle tree hashing, proofs and proof verification (pure, no I/O).
 
-The audit log is a Merkle tree as defined in RFC 6962 §2.1 (unchanged in RFC 9162 §2.1.1).
-Its leaves are the canonical bytes of the audit records, in log order, and
+A transparency log is a Merkle tree as defined in RFC 6962 §2.1 (unchanged in RFC 9162
+§2.1.1). Its leaves are entries (opaque bytes), in log order, and
 
-* the hash of a leaf is ``SHA-256(0x00 || data)`` (:func:`~gateway.audit.record.leaf_hash_of`),
+* the hash of a leaf is ``SHA-256(0x00 || data)`` (:func:`leaf_hash`),
 * the hash of an interior node is ``SHA-256(0x01 || left || right)`` (:func:`node_hash`),
 * the hash of the empty tree is ``SHA-256("")`` (:data:`EMPTY_ROOT`),
 * a list of ``n > 1`` leaves splits at ``k``, the largest power of two smaller than ``n``:
@@ -22,6 +22,8 @@ Proofs are lists of 32-byte hashes, innermost first, exactly as RFC 6962 §2.1.1
 
 The ``*_from_leaves`` functions are the literal recursive definitions of the RFC over a list
 of leaf hashes, O(n) per call: they are the reference :class:`MerkleTree` is tested against.
+
+Part of :mod:`gateway.tlog`: it imports nothing from the gateway.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from gateway.audit.record import LEAF_PREFIX, leaf_hash_of
+from gateway.tlog.errors import ProofError
 
 __all__ = [
     "EMPTY_ROOT",
@@ -41,7 +43,7 @@ __all__ = [
     "ProofError",
     "consistency_proof_from_leaves",
     "inclusion_proof_from_leaves",
-    "leaf_hash_of",
+    "leaf_hash",
     "node_hash",
     "root_from_inclusion_proof",
     "root_from_leaves",
@@ -52,9 +54,10 @@ __all__ = [
 #: Size in bytes of every hash in the tree (SHA-256).
 HASH_SIZE: Final = 32
 
-#: RFC 6962 §2.1: interior nodes are hashed with the prefix 0x01, leaves with 0x00
-#: (:data:`~gateway.audit.record.LEAF_PREFIX`, re-exported here with ``leaf_hash_of``), so
-#: that a node can never be presented as a leaf or the other way round.
+#: RFC 6962 §2.1: ``MTH({d(0)}) = SHA-256(0x00 || d(0))``. The 0x00 prefix for leaves and
+#: the 0x01 prefix for interior nodes separate the two hash domains, so that no interior
+#: node can be passed off as a leaf or the other way round (second-preimage attack).
+LEAF_PREFIX: Final = b"\x00"
 NODE_PREFIX: Final = b"\x01"
 
 #: RFC 6962 §2.1: ``MTH({}) = SHA-256()``, the root of a tree with no leaves.
@@ -64,25 +67,18 @@ _PAIR_SIZE: Final = 2 * HASH_SIZE
 _sha256: Final = hashlib.sha256
 
 
-class ProofError(ValueError):
-    """An inclusion or consistency proof, or a value that goes with it, does not verify.
-
-    Raised for every verification failure, including malformed input (a hash of the wrong
-    length, a negative or non-integer size), so that a verifier of proofs that arrive from
-    outside needs to catch this one exception only.
-    """
-
-
 # --------------------------------------------------------------------------------------------
 # Small helpers
 # --------------------------------------------------------------------------------------------
 
 
+# RFC 6962 §2.1
 def _node(left: bytes, right: bytes) -> bytes:
     # Unchecked: callers have validated both hashes already.
     return _sha256(NODE_PREFIX + left + right).digest()
 
 
+# RFC 6962 §2.1
 def _split(n: int) -> int:
     """RFC 6962 §2.1: the largest power of two smaller than ``n`` (``n >= 2``)."""
     return 1 << ((n - 1).bit_length() - 1)
@@ -124,6 +120,13 @@ def _check_hashes(
     return [_check_hash(h, f"{what} {i}", error) for i, h in enumerate(items)]
 
 
+# RFC 6962 §2.1
+def leaf_hash(data: bytes) -> bytes:
+    """RFC 6962 §2.1 leaf hash of an entry: ``SHA-256(0x00 || data)``."""
+    return _sha256(LEAF_PREFIX + data).digest()
+
+
+# RFC 6962 §2.1
 def node_hash(left: bytes, right: bytes) -> bytes:
     """RFC 6962 §2.1 interior node hash: ``SHA-256(0x01 || left || right)``."""
     return _node(_check_hash(left, "left hash"), _check_hash(right, "right hash"))
@@ -134,6 +137,7 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 # --------------------------------------------------------------------------------------------
 
 
+# RFC 6962 §2.1 (MTH)
 def _mth(leaves: Sequence[bytes], start: int, end: int) -> bytes:
     """MTH(D[start:end]) for ``end > start`` (ranges, not slices, to stay O(n))."""
     n = end - start
@@ -143,6 +147,7 @@ def _mth(leaves: Sequence[bytes], start: int, end: int) -> bytes:
     return _node(_mth(leaves, start, start + k), _mth(leaves, start + k, end))
 
 
+# RFC 6962 §2.1 (MTH)
 def root_from_leaves(leaf_hashes: Sequence[bytes]) -> bytes:
     """RFC 6962 §2.1 Merkle tree hash of a list of *leaf hashes* (not of entry data).
 
@@ -152,6 +157,7 @@ def root_from_leaves(leaf_hashes: Sequence[bytes]) -> bytes:
     return _mth(leaves, 0, len(leaves)) if leaves else EMPTY_ROOT
 
 
+# RFC 6962 §2.1.1 (PATH)
 def _path(leaves: Sequence[bytes], m: int, start: int, end: int) -> list[bytes]:
     n = end - start
     if n == 1:
@@ -162,6 +168,7 @@ def _path(leaves: Sequence[bytes], m: int, start: int, end: int) -> list[bytes]:
     return [*_path(leaves, m - k, start + k, end), _mth(leaves, start, start + k)]
 
 
+# RFC 6962 §2.1.1 (PATH)
 def inclusion_proof_from_leaves(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
     """RFC 6962 §2.1.1 audit path ``PATH(index, D[0:n])`` for the leaf at ``index``.
 
@@ -174,6 +181,7 @@ def inclusion_proof_from_leaves(leaf_hashes: Sequence[bytes], index: int) -> lis
     return _path(leaves, index, 0, len(leaves))
 
 
+# RFC 6962 §2.1.2 (SUBPROOF)
 def _subproof(leaves: Sequence[bytes], m: int, start: int, end: int, complete: bool) -> list[bytes]:
     n = end - start
     if m == n:
@@ -186,6 +194,7 @@ def _subproof(leaves: Sequence[bytes], m: int, start: int, end: int, complete: b
     return [*_subproof(leaves, m - k, start + k, end, False), _mth(leaves, start, start + k)]
 
 
+# RFC 6962 §2.1.2 (PROOF)
 def consistency_proof_from_leaves(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes]:
     """RFC 6962 §2.1.2 consistency proof ``PROOF(old_size, D[0:n])`` = SUBPROOF(m, D, true).
 
@@ -206,6 +215,7 @@ def consistency_proof_from_leaves(leaf_hashes: Sequence[bytes], old_size: int) -
 # --------------------------------------------------------------------------------------------
 
 
+# RFC 9162 §2.1.3.2 (the length the verification algorithm consumes)
 def _inclusion_path_length(index: int, size: int) -> tuple[int, int]:
     """(inner, border) lengths of the audit path of ``index`` in a tree of ``size`` leaves.
 
@@ -218,6 +228,7 @@ def _inclusion_path_length(index: int, size: int) -> tuple[int, int]:
     return inner, border
 
 
+# RFC 9162 §2.1.3.2
 def root_from_inclusion_proof(
     leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes]
 ) -> bytes:
@@ -258,6 +269,7 @@ def root_from_inclusion_proof(
     return r
 
 
+# RFC 9162 §2.1.3.2
 def verify_inclusion(
     leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
 ) -> None:
@@ -274,6 +286,7 @@ def verify_inclusion(
         )
 
 
+# RFC 9162 §2.1.4.2 (the length the verification algorithm consumes)
 def _consistency_path_length(old_size: int, new_size: int) -> int:
     """Length of the RFC 6962 consistency proof for ``0 < old_size < new_size``.
 
@@ -287,6 +300,7 @@ def _consistency_path_length(old_size: int, new_size: int) -> int:
     return inner + border + (0 if old_size == 1 << shift else 1)
 
 
+# RFC 9162 §2.1.4.2
 def verify_consistency(
     old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
 ) -> None:
@@ -372,6 +386,7 @@ def verify_consistency(
 # --------------------------------------------------------------------------------------------
 
 
+# RFC 6962 §2.1 (MTH over an append-only list of leaf hashes)
 class MerkleTree:
     """Incremental in-memory tree of leaf hashes with cached complete subtrees, so that
     append is amortised O(1) and root(size), inclusion_proof and consistency_proof for ANY
@@ -456,6 +471,7 @@ class MerkleTree:
             raise ValueError(f"index {index} is out of range for a tree of size {self.size}")
         return self._get(0, index)
 
+    # RFC 6962 §2.1 (MTH of a prefix)
     def root(self, size: int | None = None) -> bytes:
         """Root of the first ``size`` leaves (default: all of them), :data:`EMPTY_ROOT` for 0.
 
@@ -464,6 +480,7 @@ class MerkleTree:
         size = self._check_size(size, "size")
         return self._hash_range(0, size) if size else EMPTY_ROOT
 
+    # RFC 6962 §2.1.1 (PATH)
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """RFC 6962 audit path of leaf ``index`` in the tree of the first ``size`` leaves.
 
@@ -489,6 +506,7 @@ class MerkleTree:
         proof.reverse()
         return proof
 
+    # RFC 6962 §2.1.2 (PROOF)
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         """RFC 6962 consistency proof between the trees of the first ``old_size`` and
         ``new_size`` (default: all) leaves; ``[]`` when they are equal or ``old_size`` is 0.
@@ -554,6 +572,7 @@ class MerkleTree:
         offset = index * HASH_SIZE
         return bytes(self._levels[level][offset : offset + HASH_SIZE])
 
+    # RFC 6962 §2.1 (MTH of a range the recursion produces)
     def _hash_range(self, start: int, end: int) -> bytes:
         """MTH(D[start:end]) for a non-empty range the RFC recursion produces.
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import queue
-import secrets
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -17,8 +16,8 @@ import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.audit import AuditRecord, Outcome, format_time, new_audit_id, open_audit_store
-from gateway.audit.note import ALG_ED25519, Signer, key_hash
 from gateway.audit.signing import CheckpointSigner
+from gateway.tlog.note import ALG_ED25519, Signer, key_hash
 
 FIXED_NOW = datetime(2026, 11, 23, 19, 0, 0, 123456, tzinfo=UTC)
 
@@ -80,11 +79,6 @@ def make_record(n: int = 0, *, now: datetime = FIXED_NOW, **changes: Any) -> Aud
     }
     fields.update(changes)
     return AuditRecord(**fields)
-
-
-def new_pg_schema() -> str:
-    """A fresh schema name no concurrent test run can share."""
-    return f"t_audit_{secrets.token_hex(6)}"
 
 
 def drop_pg_schema(dsn: str, schema: str) -> None:
@@ -205,8 +199,8 @@ def run_two_processes(location: str, count: int, batch: int = 1) -> dict[str, li
 def assert_log_consistent(store: Any, signer: CheckpointSigner | None = None) -> None:
     """The store's signed head covers all its entries and its root is the RFC 6962 root
     of their leaf hashes; check() agrees."""
-    from gateway.audit.merkle import root_from_leaves
-    from gateway.audit.note import open_checkpoint
+    from gateway.tlog.checkpoint import open_checkpoint
+    from gateway.tlog.rfc6962 import root_from_leaves
 
     size = store.size()
     entries = store.entries(0, size)

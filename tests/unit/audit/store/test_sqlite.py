@@ -16,7 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from audit_support import (
+
+from gateway.audit import open_audit_store
+from gateway.audit.store.protocol import SearchQuery
+from gateway.audit.store.sql import SqlAuditStore
+from gateway.audit.store.sqlite import SqliteDialect, open_sqlite_store
+from gateway.errors import AuditUnavailableError, ConfigurationError
+from gateway.tlog.rfc6962 import EMPTY_ROOT
+from tests.unit.audit.support import (
     assert_log_consistent,
     interleaved,
     make_record,
@@ -24,10 +31,7 @@ from audit_support import (
     test_signer,
 )
 
-from gateway.audit import open_audit_store
-from gateway.audit.merkle import EMPTY_ROOT
-from gateway.audit.sqlite import SqliteAuditStore
-from gateway.errors import AuditUnavailableError, ConfigurationError
+SqliteStore = SqlAuditStore[sqlite3.Connection]
 
 
 @pytest.fixture
@@ -36,8 +40,8 @@ def db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db: Path) -> Iterator[SqliteAuditStore]:
-    s = SqliteAuditStore(db, test_signer())
+def store(db: Path) -> Iterator[SqliteStore]:
+    s = open_sqlite_store(db, test_signer())
     try:
         yield s
     finally:
@@ -49,7 +53,7 @@ def raw(db: Path) -> sqlite3.Connection:
     return sqlite3.connect(db, isolation_level=None, timeout=5)
 
 
-def fill(store: SqliteAuditStore, n: int) -> None:
+def fill(store: SqliteStore, n: int) -> None:
     for i in range(n):
         store.append(make_record(i))
 
@@ -63,7 +67,7 @@ def count_rows(db: Path) -> int:
 
 
 class TestDurabilitySettings:
-    def test_file_mode_wal_and_synchronous_full(self, store: SqliteAuditStore, db: Path) -> None:
+    def test_file_mode_wal_and_synchronous_full(self, store: SqliteStore, db: Path) -> None:
         assert stat.S_IMODE(db.stat().st_mode) == 0o600
         conn = raw(db)
         try:
@@ -75,10 +79,10 @@ class TestDurabilitySettings:
         assert level == 2
 
     def test_records_survive_reopen(self, db: Path) -> None:
-        with SqliteAuditStore(db, test_signer()) as first:
+        with open_sqlite_store(db, test_signer()) as first:
             record = make_record(0)
             first.append(record)
-        with SqliteAuditStore(db, test_signer()) as second:
+        with open_sqlite_store(db, test_signer()) as second:
             assert second.size() == 1
             assert second.get(record.audit_id) == (0, record)
             assert second.append(make_record(1)) == 1
@@ -86,14 +90,15 @@ class TestDurabilitySettings:
     def test_open_via_location(self, db: Path) -> None:
         store = open_audit_store(f"sqlite:{db}", test_signer())
         try:
-            assert isinstance(store, SqliteAuditStore)
+            assert isinstance(store, SqlAuditStore)
+            assert isinstance(store.dialect, SqliteDialect)
             assert store.append(make_record(0)) == 0
         finally:
             store.close()
 
 
 class TestSchemaVersion:
-    def test_schema_and_meta(self, store: SqliteAuditStore, db: Path) -> None:
+    def test_schema_and_meta(self, store: SqliteStore, db: Path) -> None:
         conn = raw(db)
         try:
             meta = dict(conn.execute("SELECT key, value FROM audit_meta").fetchall())
@@ -117,7 +122,7 @@ class TestSchemaVersion:
             "leaf_hash",
         ]
 
-    def test_tables_and_triggers(self, store: SqliteAuditStore, db: Path) -> None:
+    def test_tables_and_triggers(self, store: SqliteStore, db: Path) -> None:
         conn = raw(db)
         try:
             tables = {
@@ -144,12 +149,12 @@ class TestSchemaVersion:
         assert state == [(0, EMPTY_ROOT)]
 
     def test_unknown_schema_version_is_refused(self, db: Path) -> None:
-        SqliteAuditStore(db, test_signer()).close()
+        open_sqlite_store(db, test_signer()).close()
         conn = raw(db)
         conn.execute("UPDATE audit_meta SET value = '3' WHERE key = 'schema_version'")
         conn.close()
         with pytest.raises(ConfigurationError, match="schema version '3'"):
-            SqliteAuditStore(db, test_signer())
+            open_sqlite_store(db, test_signer())
 
     def test_schema_1_log_is_refused(self, db: Path) -> None:
         # The layout of the previous milestone: no tree state, checkpoints or keys.
@@ -160,34 +165,34 @@ class TestSchemaVersion:
         conn.execute("CREATE TABLE audit_log (idx INTEGER PRIMARY KEY, record BLOB)")
         conn.close()
         with pytest.raises(ConfigurationError):
-            SqliteAuditStore(db, test_signer())
+            open_sqlite_store(db, test_signer())
 
     def test_missing_schema_version_is_refused(self, db: Path) -> None:
-        SqliteAuditStore(db, test_signer()).close()
+        open_sqlite_store(db, test_signer()).close()
         conn = raw(db)
         conn.execute("DELETE FROM audit_meta")
         conn.close()
         with pytest.raises(ConfigurationError):
-            SqliteAuditStore(db, test_signer())
+            open_sqlite_store(db, test_signer())
 
     def test_partial_schema_is_refused(self, db: Path) -> None:
         conn = raw(db)
         conn.execute("CREATE TABLE audit_log (idx INTEGER PRIMARY KEY, record BLOB)")
         conn.close()
         with pytest.raises(ConfigurationError, match="incomplete"):
-            SqliteAuditStore(db, test_signer())
+            open_sqlite_store(db, test_signer())
 
     def test_unrelated_tables_are_left_alone(self, db: Path) -> None:
         conn = raw(db)
         conn.execute("CREATE TABLE other (x INTEGER)")
         conn.close()
-        with SqliteAuditStore(db, test_signer()) as s:
+        with open_sqlite_store(db, test_signer()) as s:
             assert s.append(make_record(0)) == 0
 
 
 class TestAppendOnly:
     def test_update_and_delete_are_refused_by_the_database(
-        self, store: SqliteAuditStore, db: Path
+        self, store: SqliteStore, db: Path
     ) -> None:
         fill(store, 2)
         conn = raw(db)
@@ -214,9 +219,9 @@ class TestCheckDetectsTampering:
         finally:
             conn.close()
 
-    def test_edited_record_bytes(self, store: SqliteAuditStore, db: Path) -> None:
+    def test_edited_record_bytes(self, store: SqliteStore, db: Path) -> None:
         fill(store, 5)
-        victim = next(r for idx, r in store.search(limit=5) if idx == 1)
+        victim = next(r for idx, r in store.search(SearchQuery(limit=5)) if idx == 1)
         self.tamper(
             db,
             "UPDATE audit_log SET record = CAST(replace(CAST(record AS TEXT),"
@@ -230,7 +235,7 @@ class TestCheckDetectsTampering:
             store.get(victim.audit_id)
 
     def test_edited_bytes_with_recomputed_hash_but_not_canonical(
-        self, store: SqliteAuditStore, db: Path
+        self, store: SqliteStore, db: Path
     ) -> None:
         fill(store, 3)
         conn = raw(db)
@@ -249,27 +254,27 @@ class TestCheckDetectsTampering:
         with pytest.raises(AuditUnavailableError, match="row 2: record bytes are not a canonical"):
             store.check()
 
-    def test_edited_search_column(self, store: SqliteAuditStore, db: Path) -> None:
+    def test_edited_search_column(self, store: SqliteStore, db: Path) -> None:
         fill(store, 3)
         self.tamper(db, "UPDATE audit_log SET department = 'someone else' WHERE idx = 0")
         with pytest.raises(AuditUnavailableError, match="row 0: searchable columns disagree"):
             store.check()
 
-    def test_deleted_row_leaves_a_gap(self, store: SqliteAuditStore, db: Path) -> None:
+    def test_deleted_row_leaves_a_gap(self, store: SqliteStore, db: Path) -> None:
         fill(store, 6)
         self.tamper(db, "DELETE FROM audit_log WHERE idx = 3")
         with pytest.raises(AuditUnavailableError, match="expected index 3, found 4"):
             store.check()
 
     def test_deleted_tail_is_detected_and_blocks_appends(
-        self, store: SqliteAuditStore, db: Path
+        self, store: SqliteStore, db: Path
     ) -> None:
         fill(store, 4)
         self.tamper(db, "DELETE FROM audit_log WHERE idx = 3")
         with pytest.raises(AuditUnavailableError, match="size is 4 but 3 rows"):
             store.check()
         # A process that reads the log (here: a new store) refuses to extend it.
-        with SqliteAuditStore(db, test_signer()) as fresh:
+        with open_sqlite_store(db, test_signer()) as fresh:
             with pytest.raises(AuditUnavailableError) as info:
                 fresh.append(make_record(9))
             assert "3 entries stored" in (info.value.internal_detail or "")
@@ -279,7 +284,7 @@ class TestCheckDetectsTampering:
         assert count_rows(db) == 3
 
     def test_rolled_back_state_is_refused_by_a_process_that_saw_more(
-        self, store: SqliteAuditStore, db: Path
+        self, store: SqliteStore, db: Path
     ) -> None:
         fill(store, 3)
         conn = raw(db)
@@ -316,12 +321,12 @@ class TestUnavailable:
     def test_read_only_directory(self, tmp_path: Path) -> None:
         folder = tmp_path / "ro"
         folder.mkdir()
-        SqliteAuditStore(folder / "audit.sqlite", test_signer()).close()
+        open_sqlite_store(folder / "audit.sqlite", test_signer()).close()
         (folder / "audit.sqlite").chmod(0o400)
         folder.chmod(0o500)
         try:
             with pytest.raises(AuditUnavailableError):
-                s = SqliteAuditStore(folder / "audit.sqlite", test_signer())
+                s = open_sqlite_store(folder / "audit.sqlite", test_signer())
                 try:
                     s.append(make_record(0))
                 finally:
@@ -329,10 +334,10 @@ class TestUnavailable:
         finally:
             folder.chmod(0o700)
             (folder / "audit.sqlite").chmod(0o600)
-        with SqliteAuditStore(folder / "audit.sqlite", test_signer()) as s:
+        with open_sqlite_store(folder / "audit.sqlite", test_signer()) as s:
             assert s.size() == 0
 
-    def test_files_made_immutable_after_open(self, store: SqliteAuditStore, db: Path) -> None:
+    def test_files_made_immutable_after_open(self, store: SqliteStore, db: Path) -> None:
         # chattr +i refuses writes even through descriptors opened earlier, and even
         # for root (unlike chmod): the closest thing to a disk turning read-only.
         fill(store, 2)
@@ -356,12 +361,12 @@ class TestUnavailable:
         finally:
             assert run("-i").returncode == 0
         store.close()
-        with SqliteAuditStore(db, test_signer()) as again:
+        with open_sqlite_store(db, test_signer()) as again:
             assert again.size() == 2
             again.check()
             assert again.append(make_record(3)) == 2
 
-    def test_file_replaced_by_directory_after_open(self, store: SqliteAuditStore, db: Path) -> None:
+    def test_file_replaced_by_directory_after_open(self, store: SqliteStore, db: Path) -> None:
         fill(store, 3)
         moved = db.with_name("moved.sqlite")
         db.rename(moved)
@@ -374,11 +379,11 @@ class TestUnavailable:
         # Put the file back: nothing was written while it was away.
         db.rmdir()
         moved.rename(db)
-        with SqliteAuditStore(db, test_signer()) as again:
+        with open_sqlite_store(db, test_signer()) as again:
             assert again.size() == 3
             again.check()
 
-    def test_file_deleted_after_open(self, store: SqliteAuditStore, db: Path) -> None:
+    def test_file_deleted_after_open(self, store: SqliteStore, db: Path) -> None:
         fill(store, 2)
         db.unlink()
         with pytest.raises(AuditUnavailableError):
@@ -387,7 +392,7 @@ class TestUnavailable:
         assert not db.exists()
 
     def test_failure_inside_the_transaction_leaves_no_row_and_no_gap(
-        self, store: SqliteAuditStore, db: Path
+        self, store: SqliteStore, db: Path
     ) -> None:
         fill(store, 3)
         head = store.head()
@@ -413,7 +418,7 @@ class TestUnavailable:
         assert_log_consistent(store)
 
     def test_locked_database_times_out(self, db: Path) -> None:
-        with SqliteAuditStore(db, test_signer(), busy_timeout_s=0.2) as store:
+        with open_sqlite_store(db, test_signer(), busy_timeout_s=0.2) as store:
             fill(store, 1)
             holder = raw(db)
             holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
@@ -431,7 +436,7 @@ class TestUnavailable:
             store.check()
 
     def test_other_process_holding_the_writer_lock_times_out(self, db: Path) -> None:
-        with SqliteAuditStore(db, test_signer(), busy_timeout_s=0.2) as store:
+        with open_sqlite_store(db, test_signer(), busy_timeout_s=0.2) as store:
             fill(store, 1)
             # flock locks belong to an open file description: this fd is "another process".
             fd = os.open(f"{db}-gwlock", os.O_RDWR)
@@ -453,7 +458,7 @@ class TestUnavailable:
                 os.close(fd)
 
     def test_writer_waits_for_other_process_then_proceeds(self, db: Path) -> None:
-        with SqliteAuditStore(db, test_signer(), busy_timeout_s=10) as store:
+        with open_sqlite_store(db, test_signer(), busy_timeout_s=10) as store:
             fd = os.open(f"{db}-gwlock", os.O_RDWR)
             fcntl.flock(fd, fcntl.LOCK_EX)
 
@@ -468,7 +473,23 @@ class TestUnavailable:
             assert time.monotonic() - started >= 0.25
             releaser.join()
 
-    def test_reader_does_not_block_writer(self, store: SqliteAuditStore, db: Path) -> None:
+    def test_reads_do_not_wait_for_the_writer(self, store: SqliteStore) -> None:
+        # Reads use a connection of their own, never the writer's: while another thread
+        # holds the writer lock (an append under way), they still answer at once.
+        fill(store, 3)
+        assert store._write_lock.acquire(timeout=5)
+        try:
+            started = time.monotonic()
+            assert store.size() == 3
+            assert [i for i, _ in store.search(SearchQuery(limit=2))] == [2, 1]
+            assert store.head().size == 3
+            assert len(store.entries(0, 3)) == 3
+            store.check()
+            assert time.monotonic() - started < 2
+        finally:
+            store._write_lock.release()
+
+    def test_reader_does_not_block_writer(self, store: SqliteStore, db: Path) -> None:
         fill(store, 2)
         reader = raw(db)
         reader.execute("BEGIN")
@@ -489,7 +510,7 @@ class TestUnavailable:
             reader.close()
 
 
-def test_store_inherited_through_fork_refuses_to_write(store: SqliteAuditStore, db: Path) -> None:
+def test_store_inherited_through_fork_refuses_to_write(store: SqliteStore, db: Path) -> None:
     fill(store, 1)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child: report through the exit status only
@@ -508,25 +529,25 @@ def test_store_inherited_through_fork_refuses_to_write(store: SqliteAuditStore, 
 
 
 def test_two_processes_append_contiguously(db: Path) -> None:
-    SqliteAuditStore(db, test_signer()).close()
+    open_sqlite_store(db, test_signer()).close()
     got = run_two_processes(f"sqlite:{db}", 200)
     all_indices = sorted(got["proc-a"] + got["proc-b"])
     assert all_indices == list(range(400))
     # Both processes were really appending at the same time.
     assert interleaved(got["proc-a"])
     assert interleaved(got["proc-b"])
-    with SqliteAuditStore(db, test_signer()) as store:
+    with open_sqlite_store(db, test_signer()) as store:
         assert store.size() == 400
         assert_log_consistent(store)
-        assert len(store.search(system="proc-a", limit=1000)) == 200
+        assert len(store.search(SearchQuery(system="proc-a", limit=1000))) == 200
         # One checkpoint per append, each for a distinct size.
         assert len(store.checkpoints(0, limit=1000)) == 401
 
 
 def test_two_processes_append_batches_contiguously(db: Path) -> None:
-    SqliteAuditStore(db, test_signer()).close()
+    open_sqlite_store(db, test_signer()).close()
     got = run_two_processes(f"sqlite:{db}", 120, batch=8)
     assert sorted(got["proc-a"] + got["proc-b"]) == list(range(240))
-    with SqliteAuditStore(db, test_signer()) as store:
+    with open_sqlite_store(db, test_signer()) as store:
         assert store.size() == 240
         assert_log_consistent(store)

@@ -1,85 +1,42 @@
-"""C2SP signed notes, checkpoints and cosignatures: published Go vectors, round trips,
-attacks (each must fail with a NoteError a human understands) and bit-flip properties."""
+"""C2SP signed notes (gateway.tlog.note): published Go vectors, keys, round trips, attacks
+(each must fail with a NoteError a human understands) and bit-flip properties."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import re
 from collections.abc import Callable
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.audit.note import (
-    ALG_COSIGNATURE_V1,
+from gateway.tlog.cosignature import ALG_COSIGNATURE_V1
+from gateway.tlog.errors import NoteError
+from gateway.tlog.note import (
     ALG_ED25519,
     MAX_SIGNATURES,
-    Checkpoint,
-    NoteError,
-    NoteSignature,
     Signer,
     Verifier,
     add_signatures,
-    cosign_checkpoint,
-    cosignature_time,
     generate_key,
     key_hash,
-    open_checkpoint,
     open_note,
     parse_note,
-    sign_checkpoint,
     sign_note,
     split_signed,
 )
-
-# golang.org/x/mod/sumdb/note: note.go package doc and note_test.go (TestSign, TestOpen).
-PETER_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
-PETER_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
-ENOCH_VKEY = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop"
-TEXT = (
-    "If you think cryptography is the answer to your problem,\n"
-    "then you don't know what your problem is.\n"
+from tests.unit.tlog.support import (
+    ENOCH_SIG,
+    ENOCH_VKEY,
+    PETER_NOTE,
+    PETER_SIG,
+    PETER_SKEY,
+    PETER_VKEY,
+    TEXT,
+    new_signer,
+    peter,
+    raises,
 )
-PETER_SIG = (
-    "— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNX"
-    "gKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
-)
-ENOCH_SIG = (
-    "— EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01o"
-    "OTGwnWLox33WWd1RvMc+QQ=\n"
-)
-PETER_NOTE = TEXT + "\n" + PETER_SIG
-
-ROOT = hashlib.sha256(b"root").digest()
-ORIGIN = "gateway.example/audit"
-
-
-def peter() -> Verifier:
-    return Verifier.parse(PETER_VKEY)
-
-
-def new_signer(name: str, alg: int = ALG_ED25519) -> Signer:
-    return Signer.parse(generate_key(name, alg=alg)[0])
-
-
-def raises(match: str) -> pytest.RaisesExc[NoteError]:
-    return pytest.raises(NoteError, match=match)
-
-
-@pytest.fixture(scope="module")
-def log() -> Signer:
-    return new_signer(ORIGIN)
-
-
-@pytest.fixture(scope="module")
-def witness() -> Signer:
-    return new_signer("witness.example/w1", ALG_COSIGNATURE_V1)
-
-
-# ------------------------------------------------------------------ published vectors
 
 
 def test_go_vector_keys_match() -> None:
@@ -173,26 +130,6 @@ def test_go_signer_manglings() -> None:
         assert "AYEKF" not in str(info.value)  # key material never in a message
 
 
-def test_transparency_dev_vectors() -> None:
-    """transparency-dev/formats note_cosigv1_test.go: an 0x01 and a native 0x04 vkey, and
-    a cosignature whose timestamp is 1727964367."""
-    plain = Verifier.parse("TEST+7997405c+AQcC+FTVKf0jlTdHDY3rbevmnKxxPjigCXlVtGe6RIr6")
-    assert plain.alg == ALG_ED25519
-    cosigner = Verifier.parse(
-        "remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2"
-    )
-    assert cosigner.alg == ALG_COSIGNATURE_V1
-    raw = base64.b64decode(
-        "ZGhGuQAAAABm/qTPeyKXD+R2rzyQsxPiP8mXum7qq/iF0u4vanlqJyocWODBt97w9uL+8qT7S5gxEHWWO"
-        "worDcFiEBYJXORmnFBOBA=="
-    )
-    sig = NoteSignature("w", int.from_bytes(raw[:4], "big"), raw[4:])
-    assert cosignature_time(sig) == 1727964367
-
-
-# ------------------------------------------------------------------------ round trips
-
-
 @pytest.mark.parametrize("alg", [ALG_ED25519, ALG_COSIGNATURE_V1])
 def test_generate_key_round_trip(alg: int) -> None:
     skey, vkey = generate_key("example.com/log", alg=alg)
@@ -224,70 +161,10 @@ def test_add_signatures_co_signs_and_replaces(log: Signer) -> None:
     assert add_signatures(note, []) == note
 
 
-def test_checkpoint_text_round_trip() -> None:
-    cp = Checkpoint(ORIGIN, 20852163, ROOT)
-    text = cp.to_text()
-    assert text == f"{ORIGIN}\n20852163\n{base64.b64encode(ROOT).decode()}\n"
-    assert Checkpoint.parse(text) == cp
-    with_ext = Checkpoint(ORIGIN, 0, ROOT, ("ext one", "ext two"))
-    assert with_ext.to_text().endswith("\next one\next two\n")
-    assert Checkpoint.parse(with_ext.to_text()) == with_ext
-
-
-def test_spec_checkpoint_example_parses() -> None:
-    cp = Checkpoint.parse(
-        "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
-    )
-    assert (cp.origin, cp.size, len(cp.root_hash)) == ("example.com/behind-the-sofa", 20852163, 32)
-
-
-def test_sign_open_checkpoint(log: Signer) -> None:
-    cp = Checkpoint(ORIGIN, 42, ROOT)
-    note = sign_checkpoint(cp, log)
-    assert open_checkpoint(note, [log.verifier()], origin=ORIGIN) == (cp, (log.verifier(),))
-    assert open_checkpoint(note, [log.verifier()])[0] == cp
-
-
-@settings(max_examples=50, deadline=None)
-@given(
-    origin=st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30),
-    size=st.integers(0, 2**64 - 1),
-    root=st.binary(min_size=32, max_size=32),
-    extensions=st.lists(
-        st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=10),
-        max_size=3,
-    ),
-)
-def test_checkpoint_round_trip_property(
-    origin: str, size: int, root: bytes, extensions: list[str]
-) -> None:
-    cp = Checkpoint(origin, size, root, tuple(extensions))
-    assert Checkpoint.parse(cp.to_text()) == cp
-
-
-# ---------------------------------------------------------------------------- attacks
-
-
 def test_modified_text_fails() -> None:
     forged = PETER_NOTE.replace("problem,", "problem;", 1)
     with raises("signature by PeterNeumann\\+c74f20a3 does not verify"):
         open_note(forged, [peter()])
-
-
-@pytest.mark.parametrize(
-    "forge",
-    [
-        lambda note: note.replace("\n42\n", "\n43\n", 1),
-        lambda note: note.replace(base64.b64encode(ROOT).decode(), "A" * 43 + "=", 1),
-    ],
-    ids=["size", "root"],
-)
-def test_modified_checkpoint_fails(log: Signer, forge: Callable[[str], str]) -> None:
-    note = sign_checkpoint(Checkpoint(ORIGIN, 42, ROOT), log)
-    forged = forge(note)
-    assert forged != note
-    with raises(f"signature by {re.escape(ORIGIN)}\\+[0-9a-f]{{8}} does not verify"):
-        open_checkpoint(forged, [log.verifier()])
 
 
 def test_unknown_key_only(log: Signer) -> None:
@@ -393,81 +270,6 @@ def test_sign_note_needs_distinct_signers(log: Signer) -> None:
         sign_note("t\n", [log, log])
 
 
-def test_wrong_origin(log: Signer) -> None:
-    note = sign_checkpoint(Checkpoint("other.example/log", 1, ROOT), log)
-    with raises("checkpoint is for origin 'other.example/log', expected 'gateway.example/audit'"):
-        open_checkpoint(note, [log.verifier()], origin=ORIGIN)
-
-
-def test_signed_non_checkpoint(log: Signer) -> None:
-    with raises("checkpoint has 1 line"):
-        open_checkpoint(sign_note("hello\n", [log]), [log.verifier()])
-
-
-@pytest.mark.parametrize(
-    ("size", "match"),
-    [
-        ("01", "checkpoint tree size '01' has a leading zero"),
-        ("00", "leading zero"),
-        ("-1", "checkpoint tree size '-1' is negative"),
-        ("+1", "is not a decimal number"),
-        (" 1", "is not a decimal number"),
-        ("1_000", "is not a decimal number"),
-        ("\u0661", "is not a decimal number"),  # ARABIC-INDIC DIGIT ONE
-        ("0x10", "is not a decimal number"),
-        (str(2**64), "does not fit in 64 bits"),
-    ],
-)
-def test_bad_checkpoint_size(size: str, match: str) -> None:
-    root = base64.b64encode(ROOT).decode()
-    with raises(match):
-        Checkpoint.parse(f"{ORIGIN}\n{size}\n{root}\n")
-
-
-@pytest.mark.parametrize(
-    "root",
-    [
-        base64.b64encode(ROOT[:31]).decode(),
-        base64.b64encode(ROOT + b"\x00").decode(),
-        base64.b64encode(ROOT).decode().rstrip("="),
-        base64.urlsafe_b64encode(b"\xff" * 32).decode(),
-        "",
-    ],
-)
-def test_bad_checkpoint_root(root: str) -> None:
-    with raises("checkpoint (root hash is not 32 bytes of base64|line 3 is empty)"):
-        Checkpoint.parse(f"{ORIGIN}\n1\n{root}\n")
-
-
-@pytest.mark.parametrize(
-    ("text", "match"),
-    [
-        (f"{ORIGIN}\n1\n{base64.b64encode(ROOT).decode()}", "does not end with a newline"),
-        (f"\n1\n{base64.b64encode(ROOT).decode()}\n", "line 1 is empty"),
-        (f"{ORIGIN}\n1\n{base64.b64encode(ROOT).decode()}\n\nx\n", "line 4 is empty"),
-        (f"{ORIGIN}\n1\n", "it needs an origin, a tree size and a root hash"),
-    ],
-)
-def test_bad_checkpoint_lines(text: str, match: str) -> None:
-    with raises(match):
-        Checkpoint.parse(text)
-
-
-def test_checkpoint_constructor_validates() -> None:
-    with raises("checkpoint root hash is 31 bytes, not 32"):
-        Checkpoint(ORIGIN, 1, ROOT[:31])
-    with raises("checkpoint size -1 is not between 0 and 2\\*\\*64 - 1"):
-        Checkpoint(ORIGIN, -1, ROOT)
-    with raises("is not an integer"):
-        Checkpoint(ORIGIN, True, ROOT)
-    with raises("checkpoint origin is empty"):
-        Checkpoint("", 1, ROOT)
-    with raises("checkpoint origin contains a newline"):
-        Checkpoint("a\nb", 1, ROOT)
-    with raises("checkpoint extension line 1 is empty"):
-        Checkpoint(ORIGIN, 1, ROOT, ("",))
-
-
 @pytest.mark.parametrize(
     ("name", "match"),
     [
@@ -515,100 +317,6 @@ def test_ambiguous_verifiers() -> None:
     object.__setattr__(impostor, "public_key", bytes(32))
     with raises("two different verifier keys are both named PeterNeumann\\+c74f20a3"):
         open_note(PETER_NOTE, [v, impostor])
-
-
-# ----------------------------------------------------------------------- cosignatures
-
-
-def test_cosign_and_verify(log: Signer, witness: Signer) -> None:
-    cp = Checkpoint(ORIGIN, 7, ROOT)
-    note = cosign_checkpoint(sign_checkpoint(cp, log), witness, 1679315147)
-    got, verified = open_checkpoint(note, [log.verifier(), witness.verifier()], origin=ORIGIN)
-    assert got == cp
-    assert verified == (log.verifier(), witness.verifier())
-    parsed, by = open_note(note, [witness.verifier()])
-    assert by == (witness.verifier(),)
-    cosig = parsed.signatures[1]
-    assert cosignature_time(cosig) == 1679315147
-    # Spec-literal check, independent of Verifier.verify: the 8-byte big-endian time,
-    # then Ed25519 over the header, the time line and the checkpoint text.
-    assert cosig.signature[:8] == (1679315147).to_bytes(8, "big")
-    message = b"cosignature/v1\ntime 1679315147\n" + cp.to_text().encode()
-    Ed25519PublicKey.from_public_bytes(witness.verifier().public_key).verify(
-        cosig.signature[8:], message
-    )
-    assert cosig.key_hash == key_hash(witness.name, 0x04, witness.verifier().public_key)
-
-
-def test_cosignature_key_hash_differs_from_plain(witness: Signer) -> None:
-    # Same key, other signature type: another key ID, so the types are never confused.
-    public = witness.verifier().public_key
-    assert key_hash(witness.name, 0x01, public) != key_hash(witness.name, 0x04, public)
-
-
-def test_tampered_timestamp_fails(log: Signer, witness: Signer) -> None:
-    note = cosign_checkpoint(sign_checkpoint(Checkpoint(ORIGIN, 7, ROOT), log), witness, 100)
-    parsed = parse_note(note)
-    cosig = parsed.signatures[1]
-    shifted = (101).to_bytes(8, "big") + cosig.signature[8:]
-    line = base64.b64encode(cosig.key_hash.to_bytes(4, "big") + shifted).decode()
-    forged = note.replace(note.splitlines()[-1], f"— {witness.name} {line}")
-    assert forged != note
-    with raises(f"signature by {re.escape(witness.name)}\\+[0-9a-f]{{8}} does not verify"):
-        open_note(forged, [witness.verifier()])
-
-
-def test_cosignature_is_not_a_log_signature(log: Signer, witness: Signer) -> None:
-    signed = sign_checkpoint(Checkpoint(ORIGIN, 7, ROOT), log)
-    text, _ = split_signed(signed)
-    cosigned = cosign_checkpoint(signed, witness, 100)
-    only_cosig = text + "\n" + cosigned.splitlines(keepends=True)[-1]
-    with raises("no signature by a trusted key"):
-        open_checkpoint(only_cosig, [log.verifier()])
-    with raises("checkpoint has no log signature: only cosignatures verified"):
-        open_checkpoint(only_cosig, [log.verifier(), witness.verifier()])
-
-
-def test_cosignature_does_not_verify_as_plain_signature(log: Signer, witness: Signer) -> None:
-    # A plain verifier for the witness's key has another key hash: the cosignature is
-    # an unknown signature to it, never a valid plain one.
-    note = cosign_checkpoint(sign_checkpoint(Checkpoint(ORIGIN, 7, ROOT), log), witness, 1)
-    v = witness.verifier()
-    plain = Verifier(v.name, key_hash(v.name, ALG_ED25519, v.public_key), ALG_ED25519, v.public_key)
-    with raises("no signature by a trusted key"):
-        open_note(note, [plain])
-
-
-def test_recosign_replaces(log: Signer, witness: Signer) -> None:
-    signed = sign_checkpoint(Checkpoint(ORIGIN, 7, ROOT), log)
-    twice = cosign_checkpoint(cosign_checkpoint(signed, witness, 1), witness, 2)
-    sigs = parse_note(twice).signatures
-    assert len(sigs) == 2
-    assert cosignature_time(sigs[1]) == 2
-
-
-def test_cosign_rejects(log: Signer, witness: Signer) -> None:
-    signed = sign_checkpoint(Checkpoint(ORIGIN, 7, ROOT), log)
-    with raises("is not a cosignature/v1 \\(0x04\\) key"):
-        cosign_checkpoint(signed, log, 1)
-    for bad in (-1, 2**63):
-        with raises("is not between 0 and 2\\*\\*63 - 1"):
-            cosign_checkpoint(signed, witness, bad)
-    with raises("checkpoint has 1 line"):
-        cosign_checkpoint(sign_note("hello\n", [log]), witness, 1)
-    with raises("signs checkpoints only through cosign_checkpoint"):
-        sign_note("t\n", [witness])
-    with raises("not an Ed25519 cosignature"):
-        cosignature_time(parse_note(signed).signatures[0])
-
-
-def test_cosignature_timestamp_beyond_limit() -> None:
-    sig = NoteSignature("w", 0, b"\xff" * 72)
-    with raises("timestamp beyond 2\\*\\*63 - 1"):
-        cosignature_time(sig)
-
-
-# ------------------------------------------------------------------------- properties
 
 
 @settings(max_examples=200, deadline=None)

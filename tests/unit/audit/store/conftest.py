@@ -3,22 +3,26 @@ schema of their own (other test runs use the same database concurrently)."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from audit_support import drop_pg_schema, new_pg_schema, test_signer
 
 from gateway.audit import AuditStore, open_audit_store
 from gateway.audit.signing import CheckpointSigner
+from tests.conftest import Scratch
+from tests.unit.audit.support import drop_pg_schema, test_signer
 
 _POSTGRES = pytest.param("postgres", marks=pytest.mark.services)
 
 
 @pytest.fixture
-def pg_schema(pg_dsn: str) -> Iterator[tuple[str, str]]:
-    """(dsn, schema) for a schema that is dropped afterwards."""
-    schema = new_pg_schema()
+def pg_schema(pg_dsn: str, scratch: Scratch) -> Iterator[tuple[str, str]]:
+    """(dsn, schema) for a fresh schema of this test, named through ``scratch`` (so it is
+    unique to this run and dropped at the end of the session at the latest) and dropped
+    as soon as the test ends (a run creates hundreds)."""
+    schema = scratch.pg_schema(pg_dsn, f"t_audit_{secrets.token_hex(4)}")
     try:
         yield pg_dsn, schema
     finally:

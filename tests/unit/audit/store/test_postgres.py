@@ -12,7 +12,16 @@ from typing import Any, cast
 
 import psycopg
 import pytest
-from audit_support import (
+
+from gateway.audit import AuditRecord, leaf_hash_of, open_audit_store
+from gateway.audit.signing import CheckpointSigner
+from gateway.audit.store.postgres import PgConnection, PostgresDialect
+from gateway.audit.store.protocol import SearchQuery, TreeHead
+from gateway.audit.store.sql import SqlAuditStore
+from gateway.errors import AuditUnavailableError, ConfigurationError
+from gateway.tlog.note import add_signatures
+from gateway.tlog.rfc6962 import EMPTY_ROOT, verify_consistency
+from tests.unit.audit.support import (
     assert_log_consistent,
     interleaved,
     make_record,
@@ -20,23 +29,23 @@ from audit_support import (
     test_signer,
 )
 
-from gateway.audit import AuditRecord, leaf_hash_of, open_audit_store
-from gateway.audit import postgres as pg_module
-from gateway.audit.merkle import EMPTY_ROOT, verify_consistency
-from gateway.audit.note import add_signatures
-from gateway.audit.postgres import PostgresAuditStore
-from gateway.audit.sequencer import TreeHead
-from gateway.errors import AuditUnavailableError, ConfigurationError
-
 pytestmark = pytest.mark.services
+
+PgStore = SqlAuditStore[PgConnection]
+
+
+def pg_store(dsn: str, signer: CheckpointSigner, **options: Any) -> PgStore:
+    """A store in ``options["schema"]`` with the dialect's other options."""
+    return SqlAuditStore(PostgresDialect(dsn, **options), signer)
+
 
 TABLES = {"audit_log", "audit_meta", "audit_state", "audit_checkpoints", "audit_keys"}
 
 
 @pytest.fixture
-def store(pg_schema: tuple[str, str]) -> Iterator[PostgresAuditStore]:
+def store(pg_schema: tuple[str, str]) -> Iterator[PgStore]:
     dsn, schema = pg_schema
-    s = PostgresAuditStore(dsn, test_signer(), schema=schema)
+    s = pg_store(dsn, test_signer(), schema=schema)
     try:
         yield s
     finally:
@@ -48,7 +57,7 @@ def admin(dsn: str) -> psycopg.Connection[tuple[object, ...]]:
     return psycopg.connect(dsn, autocommit=True)
 
 
-def fill(store: PostgresAuditStore, n: int, start: int = 0) -> None:
+def fill(store: PgStore, n: int, start: int = 0) -> None:
     for i in range(start, start + n):
         store.append(make_record(i))
 
@@ -65,7 +74,8 @@ class TestLocation:
         dsn, schema = pg_schema
         store = open_audit_store(f"{dsn}?connect_timeout=3&schema={schema}", test_signer())
         try:
-            assert isinstance(store, PostgresAuditStore)
+            assert isinstance(store, SqlAuditStore)
+            assert isinstance(store.dialect, PostgresDialect)
             assert store.append(make_record(0)) == 0
         finally:
             store.close()
@@ -83,7 +93,7 @@ class TestLocation:
     @pytest.mark.parametrize("schema", ["Audit", "a-b", "x;drop", "1abc", ""])
     def test_bad_schema_name(self, pg_dsn: str, schema: str) -> None:
         with pytest.raises(ConfigurationError):
-            PostgresAuditStore(pg_dsn, test_signer(), schema=schema)
+            pg_store(pg_dsn, test_signer(), schema=schema)
 
     def test_repeated_schema_parameter(self, pg_dsn: str) -> None:
         with pytest.raises(ConfigurationError):
@@ -107,7 +117,8 @@ class TestSchema:
         # Even if the DSN (or the server) turns it off, the store turns it back on.
         location = f"{dsn}?options=-c%20synchronous_commit%3Doff&schema={schema}"
         store = open_audit_store(location, test_signer())
-        assert isinstance(store, PostgresAuditStore)
+        assert isinstance(store, SqlAuditStore)
+        assert isinstance(store.dialect, PostgresDialect)
         try:
             value = store._run("test", lambda c: c.execute("SHOW synchronous_commit").fetchone())
             assert value == ("on",)
@@ -115,7 +126,7 @@ class TestSchema:
             store.close()
 
     def test_meta_state_keys_and_first_checkpoint(
-        self, store: PostgresAuditStore, pg_schema: tuple[str, str]
+        self, store: PgStore, pg_schema: tuple[str, str]
     ) -> None:
         dsn, schema = pg_schema
         signer = test_signer()
@@ -137,9 +148,7 @@ class TestSchema:
         assert keys == [(0, signer.origin, signer.verifier.encode(), None)]
         assert checkpoints == [(0, signer.origin, EMPTY_ROOT, store.head().checkpoint)]
 
-    def test_columns_and_collations(
-        self, store: PostgresAuditStore, pg_schema: tuple[str, str]
-    ) -> None:
+    def test_columns_and_collations(self, store: PgStore, pg_schema: tuple[str, str]) -> None:
         dsn, schema = pg_schema
         with admin(dsn) as conn:
             rows = conn.execute(
@@ -185,13 +194,13 @@ class TestSchema:
 
     def test_unknown_schema_version_is_refused(self, pg_schema: tuple[str, str]) -> None:
         dsn, schema = pg_schema
-        PostgresAuditStore(dsn, test_signer(), schema=schema).close()
+        pg_store(dsn, test_signer(), schema=schema).close()
         with admin(dsn) as conn:
             conn.execute(
                 f"UPDATE \"{schema}\".audit_meta SET value = '3' WHERE key = 'schema_version'"
             )
         with pytest.raises(ConfigurationError, match="schema version '3'"):
-            PostgresAuditStore(dsn, test_signer(), schema=schema)
+            pg_store(dsn, test_signer(), schema=schema)
 
     def test_schema_1_log_is_refused_by_its_version(self, pg_schema: tuple[str, str]) -> None:
         dsn, schema = pg_schema
@@ -203,7 +212,7 @@ class TestSchema:
             conn.execute(f'CREATE TABLE "{schema}".audit_state (id BOOLEAN, size BIGINT)')
             conn.execute(f'CREATE TABLE "{schema}".audit_log (idx BIGINT PRIMARY KEY)')
         with pytest.raises(ConfigurationError, match="schema version '1'"):
-            PostgresAuditStore(dsn, test_signer(), schema=schema)
+            pg_store(dsn, test_signer(), schema=schema)
 
     def test_partial_schema_is_refused(self, pg_schema: tuple[str, str]) -> None:
         dsn, schema = pg_schema
@@ -211,14 +220,14 @@ class TestSchema:
             conn.execute(f'CREATE SCHEMA "{schema}"')
             conn.execute(f'CREATE TABLE "{schema}".audit_log (idx BIGINT PRIMARY KEY)')
         with pytest.raises(ConfigurationError, match="incomplete"):
-            PostgresAuditStore(dsn, test_signer(), schema=schema)
+            pg_store(dsn, test_signer(), schema=schema)
 
     def test_unrelated_tables_are_left_alone(self, pg_schema: tuple[str, str]) -> None:
         dsn, schema = pg_schema
         with admin(dsn) as conn:
             conn.execute(f'CREATE SCHEMA "{schema}"')
             conn.execute(f'CREATE TABLE "{schema}".other (x INT)')
-        with PostgresAuditStore(dsn, test_signer(), schema=schema) as s:
+        with pg_store(dsn, test_signer(), schema=schema) as s:
             assert s.append(make_record(0)) == 0
 
     def test_concurrent_first_open_creates_schema_once(self, pg_schema: tuple[str, str]) -> None:
@@ -226,9 +235,7 @@ class TestSchema:
 
         dsn, schema = pg_schema
         with ThreadPoolExecutor(4) as pool:
-            stores = list(
-                pool.map(lambda _: PostgresAuditStore(dsn, test_signer(), schema=schema), range(4))
-            )
+            stores = list(pool.map(lambda _: pg_store(dsn, test_signer(), schema=schema), range(4)))
         try:
             assert [s.append(make_record(i)) for i, s in enumerate(stores)] == [0, 1, 2, 3]
             assert len(stores[0].key_history()) == 1
@@ -242,7 +249,7 @@ class TestSchema:
 class TestAppendOnly:
     @pytest.mark.parametrize("table", ["audit_log", "audit_checkpoints", "audit_keys"])
     def test_update_delete_truncate_are_refused(
-        self, store: PostgresAuditStore, pg_schema: tuple[str, str], table: str
+        self, store: PgStore, pg_schema: tuple[str, str], table: str
     ) -> None:
         dsn, schema = pg_schema
         fill(store, 2)
@@ -267,12 +274,10 @@ class TestCheckDetectsTampering:
             for statement in statements:
                 conn.execute(statement)
 
-    def test_edited_record_bytes(
-        self, store: PostgresAuditStore, pg_schema: tuple[str, str]
-    ) -> None:
+    def test_edited_record_bytes(self, store: PgStore, pg_schema: tuple[str, str]) -> None:
         dsn, schema = pg_schema
         fill(store, 5)
-        victim = next(r for idx, r in store.search(limit=5) if idx == 2)
+        victim = next(r for idx, r in store.search(SearchQuery(limit=5)) if idx == 2)
         self.tamper(
             dsn,
             schema,
@@ -287,9 +292,7 @@ class TestCheckDetectsTampering:
         with pytest.raises(AuditUnavailableError):
             store.entries(0, 5)
 
-    def test_edited_search_column(
-        self, store: PostgresAuditStore, pg_schema: tuple[str, str]
-    ) -> None:
+    def test_edited_search_column(self, store: PgStore, pg_schema: tuple[str, str]) -> None:
         dsn, schema = pg_schema
         fill(store, 3)
         self.tamper(
@@ -298,9 +301,7 @@ class TestCheckDetectsTampering:
         with pytest.raises(AuditUnavailableError, match="row 1: searchable columns disagree"):
             store.check()
 
-    def test_deleted_row_leaves_a_gap(
-        self, store: PostgresAuditStore, pg_schema: tuple[str, str]
-    ) -> None:
+    def test_deleted_row_leaves_a_gap(self, store: PgStore, pg_schema: tuple[str, str]) -> None:
         dsn, schema = pg_schema
         fill(store, 6)
         self.tamper(dsn, schema, f'DELETE FROM "{schema}".audit_log WHERE idx = 3')
@@ -308,7 +309,7 @@ class TestCheckDetectsTampering:
             store.check()
 
     def test_deleted_tail_blocks_appends_of_this_process_too(
-        self, store: PostgresAuditStore, pg_schema: tuple[str, str]
+        self, store: PgStore, pg_schema: tuple[str, str]
     ) -> None:
         dsn, schema = pg_schema
         fill(store, 4)
@@ -324,7 +325,7 @@ class TestCheckDetectsTampering:
         assert store.size() == 4
 
     def test_rewritten_last_entry_blocks_appends(
-        self, store: PostgresAuditStore, pg_schema: tuple[str, str]
+        self, store: PgStore, pg_schema: tuple[str, str]
     ) -> None:
         dsn, schema = pg_schema
         fill(store, 3)
@@ -344,7 +345,7 @@ class TestCheckDetectsTampering:
         assert "entry 2 was removed or changed" in (info.value.internal_detail or "")
 
     def test_rollback_detection_does_not_wear_off(
-        self, store: PostgresAuditStore, pg_schema: tuple[str, str]
+        self, store: PgStore, pg_schema: tuple[str, str]
     ) -> None:
         dsn, schema = pg_schema
         fill(store, 3)
@@ -364,7 +365,7 @@ class TestCheckDetectsTampering:
         assert count_rows(dsn, schema) == 3
 
     def test_broken_escape_in_a_search_column(
-        self, store: PostgresAuditStore, pg_schema: tuple[str, str]
+        self, store: PgStore, pg_schema: tuple[str, str]
     ) -> None:
         dsn, schema = pg_schema
         store.append(make_record(0, sql="a\x00b", purpose="p\uffff"))
@@ -379,7 +380,7 @@ class TestCheckDetectsTampering:
 
 class TestFailures:
     def test_failure_inside_the_transaction_leaves_no_row_and_no_gap(
-        self, store: PostgresAuditStore, pg_schema: tuple[str, str]
+        self, store: PgStore, pg_schema: tuple[str, str]
     ) -> None:
         dsn, schema = pg_schema
         fill(store, 3)
@@ -410,9 +411,7 @@ class TestFailures:
         verify_consistency(3, 5, head.root, done.head.root, store.consistency_proof(3, 5))
         assert_log_consistent(store)
 
-    def test_commit_is_never_retried(
-        self, store: PostgresAuditStore, pg_schema: tuple[str, str]
-    ) -> None:
+    def test_commit_is_never_retried(self, store: PgStore, pg_schema: tuple[str, str]) -> None:
         dsn, schema = pg_schema
         fill(store, 2)
         head = store.head()
@@ -450,7 +449,7 @@ class TestFailures:
 
     def test_lock_wait_is_bounded(self, pg_schema: tuple[str, str]) -> None:
         dsn, schema = pg_schema
-        with PostgresAuditStore(dsn, test_signer(), schema=schema, lock_timeout_ms=200) as store:
+        with pg_store(dsn, test_signer(), schema=schema, lock_timeout_ms=200) as store:
             fill(store, 1)
             with admin(dsn) as holder:
                 holder.execute("BEGIN")
@@ -467,7 +466,7 @@ class TestFailures:
 
     def test_thread_wait_is_bounded(self, pg_schema: tuple[str, str]) -> None:
         dsn, schema = pg_schema
-        with PostgresAuditStore(dsn, test_signer(), schema=schema, lock_timeout_ms=200) as store:
+        with pg_store(dsn, test_signer(), schema=schema, lock_timeout_ms=200) as store:
             store._write_lock.acquire()  # another thread of this process is appending
             try:
                 with pytest.raises(AuditUnavailableError) as info:
@@ -478,7 +477,7 @@ class TestFailures:
             assert store.append(make_record(1)) == 0
 
     def test_dead_pooled_connection_is_replaced(
-        self, store: PostgresAuditStore, pg_schema: tuple[str, str]
+        self, store: PgStore, pg_schema: tuple[str, str]
     ) -> None:
         dsn, _ = pg_schema
         fill(store, 2)
@@ -495,26 +494,28 @@ class TestFailures:
 
     def test_server_gone_after_open(self, pg_schema: tuple[str, str]) -> None:
         dsn, schema = pg_schema
-        store = PostgresAuditStore(dsn, test_signer(), schema=schema)
+        store = pg_store(dsn, test_signer(), schema=schema)
         try:
             fill(store, 1)
             head = store.head()
             # Point new connections at a dead port and kill the pooled one: every
             # retry fails, so the caller sees 503 and nothing was written.
-            store._conninfo = "postgresql://postgres@127.0.0.1:1/test"
+            dialect = store.dialect
+            assert isinstance(dialect, PostgresDialect)
+            dialect.pool.conninfo = "postgresql://postgres@127.0.0.1:1/test"
             pid = store._run("test", lambda c: c.info.backend_pid)
             with admin(dsn) as conn:
                 conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
             with pytest.raises(AuditUnavailableError):
                 store.append(make_record(1))
             assert count_rows(dsn, schema) == 1
-            store._conninfo = dsn
+            dialect.pool.conninfo = dsn
             assert store.head() == head
             assert store.append(make_record(2)) == 1
         finally:
             store.close()
 
-    def test_proofs_after_close_are_unavailable(self, store: PostgresAuditStore) -> None:
+    def test_proofs_after_close_are_unavailable(self, store: PgStore) -> None:
         fill(store, 3)
         assert store.inclusion_proof(0, 3)
         store.close()
@@ -529,11 +530,11 @@ class TestCatchUp:
         self, pg_schema: tuple[str, str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
         dsn, schema = pg_schema
-        monkeypatch.setattr(pg_module, "_LOCKED_CATCH_UP_MAX", 5)
         with (
-            PostgresAuditStore(dsn, test_signer(), schema=schema) as busy,
-            PostgresAuditStore(dsn, test_signer(), schema=schema) as idle,
+            pg_store(dsn, test_signer(), schema=schema) as busy,
+            pg_store(dsn, test_signer(), schema=schema) as idle,
         ):
+            monkeypatch.setattr(idle, "_locked_catch_up_max", 5)
             busy.append_batch([make_record(i) for i in range(20)])
             snapshots: list[int] = []
             original = idle._catch_up_snapshot
@@ -557,8 +558,8 @@ class TestCatchUp:
         dsn, schema = pg_schema
         old, new = test_signer(), test_signer("audit.test.invalid/2")
         with (
-            PostgresAuditStore(dsn, old, schema=schema, lock_timeout_ms=10_000) as stale,
-            PostgresAuditStore(dsn, old, schema=schema) as rotator,
+            pg_store(dsn, old, schema=schema, lock_timeout_ms=10_000) as stale,
+            pg_store(dsn, old, schema=schema) as rotator,
         ):
             fill(stale, 2)
             # The rotation holds the row lock while the stale store starts to append.
@@ -595,7 +596,7 @@ class TestCatchUp:
             assert rotator.size() == 2
 
 
-def test_store_inherited_through_fork_refuses_to_write(store: PostgresAuditStore) -> None:
+def test_store_inherited_through_fork_refuses_to_write(store: PgStore) -> None:
     fill(store, 1)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child: report through the exit status only
@@ -616,12 +617,12 @@ def test_store_inherited_through_fork_refuses_to_write(store: PostgresAuditStore
 def test_two_processes_append_contiguously(pg_schema: tuple[str, str]) -> None:
     dsn, schema = pg_schema
     location = f"{dsn}?schema={schema}"
-    PostgresAuditStore(dsn, test_signer(), schema=schema).close()
+    pg_store(dsn, test_signer(), schema=schema).close()
     got = run_two_processes(location, 150)
     assert sorted(got["proc-a"] + got["proc-b"]) == list(range(300))
     assert interleaved(got["proc-a"])
     assert interleaved(got["proc-b"])
-    with PostgresAuditStore(dsn, test_signer(), schema=schema) as store:
+    with pg_store(dsn, test_signer(), schema=schema) as store:
         assert store.size() == 300
         assert_log_consistent(store)
         assert len(store.checkpoints(0, limit=1000)) == 301
@@ -629,9 +630,9 @@ def test_two_processes_append_contiguously(pg_schema: tuple[str, str]) -> None:
 
 def test_two_processes_append_batches_contiguously(pg_schema: tuple[str, str]) -> None:
     dsn, schema = pg_schema
-    PostgresAuditStore(dsn, test_signer(), schema=schema).close()
+    pg_store(dsn, test_signer(), schema=schema).close()
     got = run_two_processes(f"{dsn}?schema={schema}", 120, batch=8)
     assert sorted(got["proc-a"] + got["proc-b"]) == list(range(240))
-    with PostgresAuditStore(dsn, test_signer(), schema=schema) as store:
+    with pg_store(dsn, test_signer(), schema=schema) as store:
         assert store.size() == 240
         assert_log_consistent(store)

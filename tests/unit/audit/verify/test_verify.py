@@ -20,30 +20,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_support import make_record
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.audit.bundle import build_bundle, checkpoint_size, full_log_bundle
 from gateway.audit.evidence import EvidenceKeys, write_audit_secret
-from gateway.audit.memory import MemoryAuditStore
-from gateway.audit.merkle import MerkleTree
-from gateway.audit.note import (
-    ALG_COSIGNATURE_V1,
-    Signer,
-    Verifier,
-    cosign_checkpoint,
-    generate_key,
-    sign_note,
-)
 from gateway.audit.receipt import Receipt, attach_receipt
 from gateway.audit.record import AuditRecord, leaf_hash_of
 from gateway.audit.rotation import Handover, handover_text, open_handover, sign_handover
-from gateway.audit.sequencer import Appended
 from gateway.audit.signing import CheckpointSigner
-from gateway.audit.sqlite import SqliteAuditStore
-from gateway.audit.store import AuditStore
+from gateway.audit.store.memory import MemoryAuditStore
+from gateway.audit.store.protocol import Appended, AuditStore
+from gateway.audit.store.sqlite import open_sqlite_store
 from gateway.audit.verify import (
     Report,
     trusted_keys,
@@ -54,6 +43,11 @@ from gateway.audit.verify import (
     verify_receipt,
 )
 from gateway.cli.audit import audit
+from gateway.tlog.checkpoint import cosign_checkpoint
+from gateway.tlog.cosignature import ALG_COSIGNATURE_V1
+from gateway.tlog.note import Signer, Verifier, generate_key, sign_note
+from gateway.tlog.rfc6962 import MerkleTree
+from tests.unit.audit.support import make_record
 
 ORIGIN = "audit.verify.test/1"
 #: Batch sizes: checkpoints at 7, 20, 30, 42 and 50 (and 0, the empty log's).
@@ -143,7 +137,7 @@ def log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Log]:
     if request.param == "memory":
         store = MemoryAuditStore(signer)
     else:
-        store = SqliteAuditStore(tmp_path / "audit.sqlite", signer)
+        store = open_sqlite_store(tmp_path / "audit.sqlite", signer)
     built = Log(store, signer)
     built.append()
     try:
@@ -418,12 +412,12 @@ class TestRollback:
         at size 20 and appending different records past the consumers' checkpoints)."""
         signer = new_signer()
         path, copy_path = tmp_path / "audit.sqlite", tmp_path / "backup.sqlite"
-        original = Log(SqliteAuditStore(path, signer), signer)
+        original = Log(open_sqlite_store(path, signer), signer)
         original.append((7, 13))
         _backup(path, copy_path)
         original.append((10, 5))  # size 35: consumers got receipts and checkpoints
         original.store.close()
-        restored = Log(SqliteAuditStore(copy_path, signer), signer)
+        restored = Log(open_sqlite_store(copy_path, signer), signer)
         restored.records = original.records[:20]
         restored.results = original.results[:20]
         restored.receipts = original.receipts[:20]

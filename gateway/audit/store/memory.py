@@ -1,4 +1,4 @@
-"""In-process :class:`~gateway.audit.store.AuditStore` for tests and demos.
+"""In-process :class:`~gateway.audit.store.protocol.AuditStore` for tests and demos.
 
 It keeps exactly what the durable stores keep (canonical bytes, leaf hash, tree head and
 signed checkpoints) and goes through the same :class:`~gateway.audit.sequencer.Sequencer`,
@@ -12,30 +12,32 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Self
 
-from gateway.audit.merkle import EMPTY_ROOT
-from gateway.audit.record import AuditRecord, Outcome
-from gateway.audit.sequencer import Appended, Sequencer, TreeHead
+from gateway.audit.record import AuditRecord
+from gateway.audit.sequencer import SequencedStore, Sequencer
 from gateway.audit.signing import CheckpointSigner
-from gateway.audit.store import (
-    EncodedRecord,
-    KeyEpoch,
-    StoredEntry,
+from gateway.audit.store.codec import (
     StoredRow,
-    check_consistency_args,
-    check_proof_args,
-    check_range,
     decode_stored,
     encode_batch,
     entries_checked,
-    unavailable,
-    validate_search,
     verify_rows,
 )
+from gateway.audit.store.protocol import (
+    Appended,
+    EncodedRecord,
+    KeyEpoch,
+    SearchQuery,
+    StoredEntry,
+    TreeHead,
+    check_range,
+    unavailable,
+)
+from gateway.tlog.rfc6962 import EMPTY_ROOT
 
 __all__ = ["MemoryAuditStore"]
 
 
-class MemoryAuditStore:
+class MemoryAuditStore(SequencedStore):
     """A thread-safe, non-durable audit store.
 
     Set :attr:`unavailable` to True to make every method raise AuditUnavailableError, as
@@ -60,16 +62,8 @@ class MemoryAuditStore:
         if self.unavailable:
             raise unavailable(None, "memory audit store set unavailable")
 
-    @property
-    def origin(self) -> str:
-        return self._sequencer.signer.origin
-
-    def append(self, record: AuditRecord) -> int:
-        """See :meth:`AuditStore.append`."""
-        return self.append_batch([record]).first
-
     def append_batch(self, records: Sequence[AuditRecord | EncodedRecord]) -> Appended:
-        """See :meth:`AuditStore.append_batch`. Raises AuditUnavailableError when closed,
+        """See :meth:`AuditAppender.append_batch`. Raises AuditUnavailableError when closed,
         set unavailable, for a duplicate ``audit_id`` or a record that cannot be encoded."""
         encoded = encode_batch(records)
         with self._lock:
@@ -88,7 +82,7 @@ class MemoryAuditStore:
             return Appended(first, len(encoded), head)
 
     def get(self, audit_id: str) -> tuple[int, AuditRecord] | None:
-        """See :meth:`AuditStore.get`."""
+        """See :meth:`AuditReader.get`."""
         with self._lock:
             self._usable()
             idx = self._by_id.get(audit_id)
@@ -98,105 +92,67 @@ class MemoryAuditStore:
         return decode_stored(row.idx, row.record, row.leaf_hash)
 
     def entries(self, start: int, end: int) -> list[StoredEntry]:
-        """See :meth:`AuditStore.entries`."""
+        """See :meth:`AuditReader.entries`."""
         start, end = check_range(start, end)
         with self._lock:
             self._usable()
             rows = [(r.idx, r.record, r.leaf_hash) for r in self._rows[start:end]]
         return entries_checked(rows)
 
-    def search(
-        self,
-        *,
-        department: str | None = None,
-        system: str | None = None,
-        outcome: Outcome | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        dataset: str | None = None,
-        purpose: str | None = None,
-        text: str | None = None,
-        before: int | None = None,
-        limit: int = 100,
-    ) -> list[tuple[int, AuditRecord]]:
-        """See :meth:`AuditStore.search`."""
-        validate_search(since, until, limit, before)
-        wanted = None if outcome is None else Outcome(outcome).value
+    def search(self, query: SearchQuery) -> list[tuple[int, AuditRecord]]:
+        """See :meth:`AuditReader.search`."""
         with self._lock:
             self._usable()
             rows = list(self._rows)
         found: list[tuple[int, AuditRecord]] = []
         for row in reversed(rows):
-            c = row.columns
-            if (
-                (before is not None and row.idx >= before)
-                or (department is not None and c.department != department)
-                or (system is not None and c.system != system)
-                or (wanted is not None and c.outcome != wanted)
-                or (since is not None and c.time < since)
-                or (until is not None and c.time >= until)
-                or (purpose is not None and c.purpose != purpose)
-                or (dataset is not None and f" {dataset} " not in c.datasets)
-                or (text is not None and (c.sql is None or text not in c.sql))
-            ):
-                continue
-            found.append(decode_stored(row.idx, row.record, row.leaf_hash))
-            if len(found) == limit:
-                break
+            if query.matches(row.idx, row.columns):
+                found.append(decode_stored(row.idx, row.record, row.leaf_hash))
+                if len(found) == query.limit:
+                    break
         return found
 
     def size(self) -> int:
-        """See :meth:`AuditStore.size`."""
+        """See :meth:`AuditReader.size`."""
         with self._lock:
             self._usable()
             return len(self._rows)
 
     def head(self) -> TreeHead:
-        """See :meth:`AuditStore.head`."""
+        """See :meth:`AuditReader.head`."""
         with self._lock:
             self._usable()
             size, note = self._checkpoints[-1]
             return TreeHead(size, self._sequencer.root(size), note)
 
     def checkpoint(self, size: int) -> str | None:
-        """See :meth:`AuditStore.checkpoint`."""
+        """See :meth:`AuditReader.checkpoint`."""
         with self._lock:
             self._usable()
             matches = [note for s, note in self._checkpoints if s == size]
             return matches[-1] if matches else None
 
     def checkpoints(self, start_size: int, limit: int = 100) -> list[str]:
-        """See :meth:`AuditStore.checkpoints`."""
+        """See :meth:`AuditReader.checkpoints`."""
         with self._lock:
             self._usable()
             return [note for s, note in self._checkpoints if s >= start_size][: max(limit, 1)]
 
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        """See :meth:`AuditStore.inclusion_proof`."""
-        check_proof_args(index, size)
+    def _cover(self, size: int) -> None:
+        # The tree holds every stored row: it only has to have as many.
         with self._lock:
             self._usable()
             if size > len(self._rows):
                 raise ValueError(f"the log has {len(self._rows)} entries, not {size}")
-        return self._sequencer.inclusion_proof(index, size)
-
-    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
-        """See :meth:`AuditStore.consistency_proof`."""
-        check_consistency_args(old_size, new_size)
-        with self._lock:
-            self._usable()
-            if new_size > len(self._rows):
-                raise ValueError(f"the log has {len(self._rows)} entries, not {new_size}")
-        return self._sequencer.consistency_proof(old_size, new_size)
 
     def key_history(self) -> list[KeyEpoch]:
-        """See :meth:`AuditStore.key_history`."""
+        """See :meth:`AuditReader.key_history`."""
         with self._lock:
             self._usable()
             return list(self._keys)
 
     def rotate(self, new_signer: CheckpointSigner, handover: Callable[[TreeHead], str]) -> KeyEpoch:
-        """See :meth:`AuditStore.rotate`."""
+        """See :meth:`AuditAppender.rotate`."""
         with self._lock:
             self._usable()
             size = len(self._rows)
@@ -213,7 +169,7 @@ class MemoryAuditStore:
             return epoch
 
     def check(self) -> None:
-        """See :meth:`AuditStore.check`."""
+        """See :meth:`AuditReader.check`."""
         with self._lock:
             self._usable()
             rows = list(self._rows)
@@ -221,7 +177,7 @@ class MemoryAuditStore:
         verify_rows(rows, state_size=len(rows), state_root=root)
 
     def close(self) -> None:
-        """See :meth:`AuditStore.close`. Idempotent."""
+        """See :meth:`AuditReader.close`. Idempotent."""
         with self._lock:
             self._closed = True
 

@@ -9,28 +9,17 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 
 import pytest
-from audit_support import RawLog, assert_log_consistent, make_record, test_signer
 
 from gateway.audit import AuditRecord, AuditStore, Outcome, leaf_hash_of, open_audit_store
-from gateway.audit.memory import MemoryAuditStore
-from gateway.audit.merkle import (
-    EMPTY_ROOT,
-    root_from_leaves,
-    verify_consistency,
-    verify_inclusion,
-)
-from gateway.audit.note import (
-    NoteError,
-    Signer,
-    add_signatures,
-    generate_key,
-    open_checkpoint,
-    open_note,
-)
-from gateway.audit.sequencer import TreeHead
 from gateway.audit.signing import CheckpointSigner
-from gateway.audit.store import KeyEpoch, StoredEntry
+from gateway.audit.store.memory import MemoryAuditStore
+from gateway.audit.store.protocol import KeyEpoch, SearchQuery, StoredEntry, TreeHead
 from gateway.errors import AuditUnavailableError, ConfigurationError
+from gateway.tlog.checkpoint import open_checkpoint
+from gateway.tlog.errors import NoteError
+from gateway.tlog.note import Signer, add_signatures, generate_key, open_note
+from gateway.tlog.rfc6962 import EMPTY_ROOT, root_from_leaves, verify_consistency, verify_inclusion
+from tests.unit.audit.support import RawLog, assert_log_consistent, make_record, test_signer
 
 
 def leaves(store: AuditStore) -> list[bytes]:
@@ -232,7 +221,7 @@ def test_records_holding_nul_and_noncharacters(store: AuditStore) -> None:
     assert store.get(odd.audit_id) == (1, odd)
 
     def idxs(**filters: object) -> list[int]:
-        return [idx for idx, _ in store.search(**filters)]  # type: ignore[arg-type]
+        return [idx for idx, _ in store.search(SearchQuery(**filters))]  # type: ignore[arg-type]
 
     assert idxs(text="\x00") == [1]
     assert idxs(text="a\x00b") == [1]
@@ -365,7 +354,7 @@ def test_search_filters_and_order(store: AuditStore) -> None:
         store.append(r)
 
     def idxs(**filters: object) -> list[int]:
-        return [idx for idx, _ in store.search(**filters)]  # type: ignore[arg-type]
+        return [idx for idx, _ in store.search(SearchQuery(**filters))]  # type: ignore[arg-type]
 
     assert idxs() == [4, 3, 2, 1, 0]  # newest first
     assert idxs(department="A") == [4, 2, 0]
@@ -377,7 +366,7 @@ def test_search_filters_and_order(store: AuditStore) -> None:
     assert idxs(since=rows[1].time, until=rows[3].time, department="A") == [2]
     assert idxs(limit=2) == [4, 3]
     assert idxs(department="nobody") == []
-    found = store.search(department="B")
+    found = store.search(SearchQuery(department="B"))
     assert found == [(1, rows[1])]
 
 
@@ -395,7 +384,7 @@ def test_search_by_dataset_matches_whole_names_literally(store: AuditStore) -> N
         store.append(make_record(n, tables=tables))
 
     def idxs(dataset: str) -> list[int]:
-        return [idx for idx, _ in store.search(dataset=dataset)]
+        return [idx for idx, _ in store.search(SearchQuery(dataset=dataset))]
 
     assert idxs("pop_x") == [0]  # '_' is not a wildcard
     assert idxs("popAx") == [1]
@@ -409,7 +398,9 @@ def test_search_by_dataset_matches_whole_names_literally(store: AuditStore) -> N
     assert idxs("civil_affairs") == [5]
     assert idxs("civil") == []
     assert idxs("") == []
-    assert [i for i, _ in store.search(dataset="pop", system="population-portal")] == [2]
+    assert [i for i, _ in store.search(SearchQuery(dataset="pop", system="population-portal"))] == [
+        2
+    ]
 
 
 def test_search_by_purpose(store: AuditStore) -> None:
@@ -417,10 +408,12 @@ def test_search_by_purpose(store: AuditStore) -> None:
     store.append(make_record(1, purpose="tax_audit"))
     store.append(make_record(2, purpose=None, department=None, system=None, status=401))
     store.append(make_record(3, purpose="social_assistance"))
-    assert [i for i, _ in store.search(purpose="social_assistance")] == [3, 0]
-    assert [i for i, _ in store.search(purpose="tax_audit")] == [1]
-    assert [i for i, _ in store.search(purpose="social")] == []  # equality, not substring
-    assert [i for i, _ in store.search(purpose="social_assistance", limit=1)] == [3]
+    assert [i for i, _ in store.search(SearchQuery(purpose="social_assistance"))] == [3, 0]
+    assert [i for i, _ in store.search(SearchQuery(purpose="tax_audit"))] == [1]
+    assert [
+        i for i, _ in store.search(SearchQuery(purpose="social"))
+    ] == []  # equality, not substring
+    assert [i for i, _ in store.search(SearchQuery(purpose="social_assistance", limit=1))] == [3]
 
 
 def test_search_by_text_is_a_case_sensitive_literal_substring(store: AuditStore) -> None:
@@ -435,7 +428,7 @@ def test_search_by_text_is_a_case_sensitive_literal_substring(store: AuditStore)
         store.append(make_record(n, sql=text))
 
     def idxs(text: str, **more: object) -> list[int]:
-        return [idx for idx, _ in store.search(text=text, **more)]  # type: ignore[arg-type]
+        return [idx for idx, _ in store.search(SearchQuery(text=text, **more))]  # type: ignore[arg-type]
 
     assert idxs("SELECT") == [4, 3, 0]
     assert idxs("select") == [1]
@@ -454,7 +447,7 @@ def test_search_pages_with_before(store: AuditStore) -> None:
     store.append_batch([make_record(i, system=f"s{i % 2}") for i in range(12)])
 
     def page(**filters: object) -> list[int]:
-        return [idx for idx, _ in store.search(limit=5, **filters)]  # type: ignore[arg-type]
+        return [idx for idx, _ in store.search(SearchQuery(limit=5, **filters))]  # type: ignore[arg-type]
 
     assert page() == [11, 10, 9, 8, 7]
     assert page(before=7) == [6, 5, 4, 3, 2]
@@ -468,7 +461,7 @@ def test_search_pages_with_before(store: AuditStore) -> None:
     seen: list[int] = []
     before: int | None = None
     while True:
-        chunk = [i for i, _ in store.search(limit=4, before=before)]
+        chunk = [i for i, _ in store.search(SearchQuery(limit=4, before=before))]
         if not chunk:
             break
         seen += chunk
@@ -493,7 +486,7 @@ def test_search_rejects_bad_arguments(
     store: AuditStore, kwargs: dict[str, object], error: type[Exception]
 ) -> None:
     with pytest.raises(error):
-        store.search(**kwargs)  # type: ignore[arg-type]
+        store.search(SearchQuery(**kwargs))  # type: ignore[arg-type]
 
 
 def test_entries_export_bytes_and_leaf_hashes(store: AuditStore) -> None:
@@ -713,7 +706,7 @@ def test_closed_store_is_unavailable(location: str, signer: CheckpointSigner) ->
         store.key_history,
         store.check,
         lambda: store.get(make_record(3).audit_id),
-        lambda: store.search(),
+        lambda: store.search(SearchQuery()),
         lambda: store.entries(0, 1),
         lambda: store.checkpoint(1),
         lambda: store.checkpoints(0),
@@ -782,3 +775,18 @@ def test_an_open_store_notices_its_last_entry_vanished(
     with pytest.raises(AuditUnavailableError):
         durable_store.append(make_record(50))
     assert raw.count() == 3  # nothing was written past the hole
+
+
+def test_search_answers_by_the_record_bytes_not_by_a_tampered_column(
+    durable_location: str, durable_store: AuditStore
+) -> None:
+    """The database narrows a search by the searchable copies; the verified record bytes
+    decide. A copy rewritten behind the store's back neither adds nor hides a record."""
+    durable_store.append_batch([make_record(i, department="A") for i in range(3)])
+    raw = RawLog(durable_location)
+    raw.drop_triggers()
+    raw.execute("UPDATE {t}audit_log SET department = %s WHERE idx = %s", ("B", 1))
+    assert [i for i, _ in durable_store.search(SearchQuery(department="B"))] == []
+    assert [i for i, _ in durable_store.search(SearchQuery(department="A"))] == [2, 0]
+    with pytest.raises(AuditUnavailableError, match="row 1: searchable columns disagree"):
+        durable_store.check()

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from audit_support import make_record
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +24,7 @@ from gateway.audit import (
     new_audit_id,
 )
 from gateway.audit.record import is_audit_time
+from tests.unit.audit.support import make_record
 
 
 def golden_record(**changes: Any) -> AuditRecord:

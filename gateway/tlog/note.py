@@ -1,42 +1,34 @@
-"""Signed notes, checkpoints and witness cosignatures in the C2SP formats (pure, no I/O).
+"""C2SP signed notes (https://c2sp.org/signed-note): keys, signing, opening (pure, no I/O).
 
 The audit log's tree heads are published in the formats the transparency-log ecosystem
 already speaks (Go's ``golang.org/x/mod/sumdb/note``, transparency-dev, Sigstore, Sigsum),
 so that auditors and witnesses can check them with tools nobody here wrote:
 
-* **Signed note** (https://c2sp.org/signed-note): a UTF-8 text ending in a newline, a blank
-  line, then one or more signature lines ``"— <key name> <base64(key hash || sig)>\\n"``
-  (U+2014 EM DASH, space). The signature covers the text including its final newline but
-  not the blank line. No ASCII control characters other than newline anywhere. The 4-byte
-  key hash is ``SHA-256(name || "\\n" || signature type || public key)[:4]``.
+* **Signed note**: a UTF-8 text ending in a newline, a blank line, then one or more
+  signature lines ``"— <key name> <base64(key hash || sig)>\\n"`` (U+2014 EM DASH,
+  space). The signature covers the text including its final newline but not the blank
+  line. No ASCII control characters other than newline anywhere. The 4-byte key hash is
+  ``SHA-256(name || "\\n" || signature type || public key)[:4]``.
 * **Keys**: a verifier key (vkey) is ``<name>+<8 hex hash>+<base64(type || public key)>``,
   a signer key (skey) ``PRIVATE+KEY+<name>+<8 hex hash>+<base64(type || 32-byte seed)>``.
-  Supported signature types: 0x01 (Ed25519 over the note text) and 0x04 (Ed25519
-  cosignature/v1, below). Nothing else is accepted, on purpose: the spec asks
+  Supported signature types: 0x01 (Ed25519 over the note text, defined here) and 0x04
+  (Ed25519 cosignature/v1, defined by c2sp.org/tlog-cosignature: see
+  :mod:`gateway.tlog.cosignature`). Nothing else is accepted, on purpose: the spec asks
   implementations to support only the types their design needs.
-* **Checkpoint** (https://c2sp.org/tlog-checkpoint): a note whose text is the origin line,
-  the tree size in decimal (no leading zeroes), the base64 RFC 6962 root hash (32 bytes),
-  then optional non-empty extension lines::
-
-      example.com/behind-the-sofa
-      20852163
-      CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=
-
-      — example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4U...
-
-* **Cosignature** (https://c2sp.org/tlog-cosignature, type 0x04): a witness's note
-  signature whose bytes are ``8-byte big-endian POSIX timestamp || Ed25519 signature`` over
-  ``"cosignature/v1\\ntime <timestamp>\\n" + checkpoint text``.
 
 Verification follows Go's ``note.Open``: signatures by unknown keys are ignored (they
 enable key rotation and cosigning), a signature by a known key that does not verify
 rejects the whole note, and a note with no verified signature is rejected. Every failure
-is a :class:`NoteError` whose message says what is wrong.
+is a :class:`~gateway.tlog.errors.NoteError` whose message says what is wrong.
 
 Where this module is stricter than Go (each is a MAY/SHOULD of the spec or harmless for
 notes any real signer produces): base64 must be canonical, every signature by a known key
-is verified (Go skips repeats), checkpoint sizes must not have leading zeroes, and two
-different verifier keys with the same name and key hash are refused up front.
+is verified (Go skips repeats), and two different verifier keys with the same name and key
+hash are refused up front.
+
+Checkpoints (c2sp.org/tlog-checkpoint) are notes with a particular text: see
+:mod:`gateway.tlog.checkpoint`. Part of :mod:`gateway.tlog`: it imports nothing from the
+gateway.
 """
 
 from __future__ import annotations
@@ -55,49 +47,43 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from gateway.tlog.cosignature import ALG_COSIGNATURE_V1, cosigned_message, split_cosignature
+from gateway.tlog.errors import NoteError
+
 __all__ = [
-    "ALG_COSIGNATURE_V1",
     "ALG_ED25519",
     "MAX_SIGNATURES",
-    "Checkpoint",
     "Note",
     "NoteError",
     "NoteSignature",
     "Signer",
     "Verifier",
     "add_signatures",
-    "cosign_checkpoint",
-    "cosignature_time",
+    "check_chars",
+    "check_text",
+    "decode_base64",
+    "encode_base64",
     "generate_key",
     "key_hash",
-    "open_checkpoint",
+    "key_id",
     "open_note",
     "parse_note",
-    "sign_checkpoint",
     "sign_note",
     "split_signed",
+    "with_signatures",
 ]
 
-#: Signature type of plain Ed25519 note signatures (c2sp.org/signed-note).
+#: Signature type of plain Ed25519 note signatures (c2sp.org/signed-note#signature-types).
 ALG_ED25519: Final = 0x01
-#: Signature type of timestamped Ed25519 witness cosignatures (c2sp.org/tlog-cosignature).
-ALG_COSIGNATURE_V1: Final = 0x04
 
 #: Most signature lines a note may carry. The spec asks verifiers to cap the count (and to
 #: accept at least 16); 100 is Go's cap, so both accept exactly the same notes.
 MAX_SIGNATURES: Final = 100
 
-#: tlog-cosignature: the timestamp "MUST NOT exceed 2^63 - 1".
-_MAX_TIMESTAMP: Final = 2**63 - 1
-#: The tree size is a uint64 everywhere else (Go parses it with ParseUint(…, 64)).
-_MAX_TREE_SIZE: Final = 2**64 - 1
 _MAX_KEY_HASH: Final = 2**32 - 1
 
 _ED25519_KEY_SIZE: Final = 32
 _ED25519_SIGNATURE_SIZE: Final = 64
-_TIMESTAMP_SIZE: Final = 8
-_COSIGNATURE_SIZE: Final = _TIMESTAMP_SIZE + _ED25519_SIGNATURE_SIZE
-_ROOT_HASH_SIZE: Final = 32  # SHA-256, RFC 6962
 
 _SUPPORTED_ALGS: Final = {
     ALG_ED25519: "Ed25519 (0x01)",
@@ -106,11 +92,8 @@ _SUPPORTED_ALGS: Final = {
 
 _SIG_PREFIX: Final = "\u2014 "  # EM DASH, SPACE
 _PRIVATE_PREFIX: Final = "PRIVATE+KEY+"
-_COSIGNATURE_HEADER: Final = b"cosignature/v1\n"
 
 _HEX8: Final = re.compile(r"[0-9a-fA-F]{8}")
-# ASCII digits only: ``int()`` would also take "+1", " 1", "1_0" and non-ASCII digits.
-_DECIMAL: Final = re.compile(r"0|[1-9][0-9]*")
 _CONTROL: Final = re.compile(r"[\x00-\x09\x0b-\x1f]")
 
 # Go's unicode.IsSpace (the Unicode White_Space property). Key names must not contain
@@ -122,13 +105,10 @@ _WHITE_SPACE: Final = frozenset(
 )
 
 
-class NoteError(ValueError):
-    """A key, note or checkpoint is malformed, or its signatures do not verify."""
-
-
 # --------------------------------------------------------------------------- helpers
 
 
+# c2sp.org/signed-note#note-text (UTF-8)
 def _utf8(text: str, what: str) -> bytes:
     """``text`` as UTF-8; a Python str can hold lone surrogates, which UTF-8 cannot."""
     try:
@@ -140,6 +120,7 @@ def _utf8(text: str, what: str) -> bytes:
         ) from None
 
 
+# c2sp.org/signed-note#note-text (no control characters but newline)
 def _check_controls(text: str, what: str) -> None:
     match = _CONTROL.search(text)
     if match is not None:
@@ -149,17 +130,26 @@ def _check_controls(text: str, what: str) -> None:
         )
 
 
-def _check_text(text: str, what: str = "note text") -> bytes:
-    """Validate a note text (signed body) and return its UTF-8 bytes."""
-    if not text.endswith("\n"):
-        raise NoteError(f"{what} must end with a newline")
+# c2sp.org/signed-note#note-text
+def check_chars(text: str, what: str) -> bytes:
+    """``text`` as UTF-8 bytes if it may stand in a note (valid UTF-8, no ASCII control
+    character but newline); NoteError naming ``what`` otherwise."""
     data = _utf8(text, what)
     _check_controls(text, what)
     return data
 
 
+# c2sp.org/signed-note#note-text
+def check_text(text: str, what: str = "note text") -> bytes:
+    """Validate a note text (signed body) and return its UTF-8 bytes."""
+    if not text.endswith("\n"):
+        raise NoteError(f"{what} must end with a newline")
+    return check_chars(text, what)
+
+
+# c2sp.org/signed-note#signatures (key names)
 def _name_problem(name: str) -> str | None:
-    """Why ``name`` is not a valid key name (c2sp.org/signed-note), or None if it is."""
+    """Why ``name`` is not a valid key name, or None if it is."""
     if not name:
         return "is empty"
     if "+" in name:
@@ -184,6 +174,7 @@ def _check_name(name: str, what: str) -> None:
         raise NoteError(f"{what} {name!r} {problem}; key names must be non-empty, without '+'")
 
 
+# c2sp.org/signed-note#signature-types
 def _check_alg(alg: int, what: str) -> None:
     if alg not in _SUPPORTED_ALGS:
         raise NoteError(
@@ -193,7 +184,8 @@ def _check_alg(alg: int, what: str) -> None:
         )
 
 
-def _b64decode(text: str, what: str) -> bytes:
+# c2sp.org/signed-note#signatures (base64, RFC 4648 §4)
+def decode_base64(text: str, what: str) -> bytes:
     """Strict standard base64 (RFC 4648 §4): padded, no stray characters, canonical.
 
     Canonical means the encoding is the one an encoder would produce (unused trailing bits
@@ -209,10 +201,12 @@ def _b64decode(text: str, what: str) -> bytes:
     return data
 
 
-def _b64encode(data: bytes) -> str:
+def encode_base64(data: bytes) -> str:
+    """Standard padded base64 (RFC 4648 §4), the one spelling :func:`decode_base64` reads."""
     return base64.b64encode(data).decode("ascii")
 
 
+# c2sp.org/signed-note#signature-types (0x01: Ed25519 over the note text)
 def _ed25519_verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
     if len(signature) != _ED25519_SIGNATURE_SIZE:
         return False
@@ -223,13 +217,7 @@ def _ed25519_verify(public_key: bytes, signature: bytes, message: bytes) -> bool
     return True
 
 
-def _cosigned_message(timestamp: int, text: bytes) -> bytes:
-    """The message a cosignature/v1 signs: the header line gives domain separation from
-    plain note signatures (so a witness signature can never pass as the log's), the time
-    line binds the witness's "as of" statement."""
-    return _COSIGNATURE_HEADER + b"time %d\n" % timestamp + text
-
-
+# c2sp.org/signed-note#signatures (key ID)
 def key_hash(name: str, alg: int, public_key: bytes) -> int:
     """The 32-bit key ID: ``SHA-256(name || "\\n" || alg || public key)[:4]``, big-endian.
 
@@ -243,13 +231,39 @@ def key_hash(name: str, alg: int, public_key: bytes) -> int:
     return int.from_bytes(hashlib.sha256(data).digest()[:4], "big")
 
 
-def _key_id(name: str, hash_: int) -> str:
+def key_id(name: str, hash_: int) -> str:
+    """``<name>+<8 hex digits>``: how messages name a key."""
     return f"{name}+{hash_:08x}"
 
 
 # ------------------------------------------------------------------------------ keys
 
 
+# c2sp.org/signed-note#signatures (the key ID a key must have)
+def _check_key_hash(kind: str, name: str, given: int, expected: int, hashed: str) -> None:
+    """NoteError unless ``given`` is the key hash ``expected``; ``hashed`` says what was
+    hashed, as the end of the message ("... hash(es) to <expected>")."""
+    if given != expected:
+        raise NoteError(
+            f"{kind} key {key_id(name, given & _MAX_KEY_HASH)} has the wrong key hash: "
+            f"{hashed} {expected:08x}"
+        )
+
+
+# c2sp.org/signed-note#verifier-keys (<name>+<hash>+<base64 key>; the skey alike)
+def _key_fields(kind: str, name: str, hash_hex: str, key_b64: str) -> tuple[int, bytes]:
+    """The key hash and the decoded ``type || key`` bytes of a ``kind`` ("verifier" or
+    "signer") key string's fields. A signer key's hash is not echoed: it sits next to
+    secret material in the string."""
+    _check_name(name, f"{kind} key name")
+    if _HEX8.fullmatch(hash_hex) is None:
+        shown = f" {hash_hex!r}" if kind == "verifier" else ""
+        raise NoteError(f"{kind} key {name}: key hash{shown} is not 8 hex digits")
+    material = "public key" if kind == "verifier" else "private key"
+    return int(hash_hex, 16), decode_base64(key_b64, f"{kind} key {name}: {material}")
+
+
+# c2sp.org/signed-note#verifier-keys
 @dataclass(frozen=True)
 class Verifier:
     """A public key that can check note signatures: Ed25519 (0x01) or cosignature (0x04)."""
@@ -270,11 +284,9 @@ class Verifier:
         # Go's NewVerifier insists on the recommended key hash too: a key whose hash were
         # free could be configured under another key's (name, hash) and shadow it.
         expected = key_hash(self.name, self.alg, self.public_key)
-        if self.key_hash != expected:
-            raise NoteError(
-                f"verifier key {_key_id(self.name, self.key_hash & _MAX_KEY_HASH)} has the "
-                f"wrong key hash: name, type and public key hash to {expected:08x}"
-            )
+        _check_key_hash(
+            "verifier", self.name, self.key_hash, expected, "name, type and public key hash to"
+        )
 
     @classmethod
     def parse(cls, vkey: str) -> Verifier:
@@ -283,18 +295,15 @@ class Verifier:
         if len(parts) != 3:
             raise NoteError("verifier key is not of the form <name>+<hash>+<base64 key>")
         name, hash_hex, key_b64 = parts
-        _check_name(name, "verifier key name")
-        if _HEX8.fullmatch(hash_hex) is None:
-            raise NoteError(f"verifier key {name}: key hash {hash_hex!r} is not 8 hex digits")
-        raw = _b64decode(key_b64, f"verifier key {name}: public key")
+        hash_, raw = _key_fields("verifier", name, hash_hex, key_b64)
         if not raw:
             raise NoteError(f"verifier key {name}: public key is empty")
-        return cls(name, int(hash_hex, 16), raw[0], raw[1:])
+        return cls(name, hash_, raw[0], raw[1:])
 
     def encode(self) -> str:
         """The verifier key string (the form :meth:`parse` reads)."""
-        key = _b64encode(bytes([self.alg]) + self.public_key)
-        return f"{_key_id(self.name, self.key_hash)}+{key}"
+        key = encode_base64(bytes([self.alg]) + self.public_key)
+        return f"{key_id(self.name, self.key_hash)}+{key}"
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         """Whether ``signature`` (the bytes after the key hash) is valid for ``message``.
@@ -304,18 +313,17 @@ class Verifier:
         """
         if self.alg == ALG_ED25519:
             return _ed25519_verify(self.public_key, signature, message)
-        if len(signature) != _COSIGNATURE_SIZE:
+        # c2sp.org/tlog-cosignature#format: timestamp || Ed25519 over the cosigned message
+        parts = split_cosignature(signature)
+        if parts is None:
             return False
-        timestamp = int.from_bytes(signature[:_TIMESTAMP_SIZE], "big")
-        if timestamp > _MAX_TIMESTAMP:
-            return False
+        timestamp, ed25519_signature = parts
         return _ed25519_verify(
-            self.public_key,
-            signature[_TIMESTAMP_SIZE:],
-            _cosigned_message(timestamp, message),
+            self.public_key, ed25519_signature, cosigned_message(timestamp, message)
         )
 
 
+# c2sp.org/signed-note#verifier-keys (and the PRIVATE+KEY+ form of Go's note package)
 # eq=False: two signers are the same only if they are the same object (private keys have
 # no meaningful equality, and comparing secrets is best not done casually).
 @dataclass(frozen=True, eq=False)
@@ -332,11 +340,7 @@ class Signer:
         _check_name(self.name, "signer key name")
         _check_alg(self.alg, f"signer key {self.name}")
         expected = key_hash(self.name, self.alg, self.private_key.public_key().public_bytes_raw())
-        if self.key_hash != expected:
-            raise NoteError(
-                f"signer key {_key_id(self.name, self.key_hash & _MAX_KEY_HASH)} has the "
-                f"wrong key hash: its public key hashes to {expected:08x}"
-            )
+        _check_key_hash("signer", self.name, self.key_hash, expected, "its public key hashes to")
 
     @classmethod
     def parse(cls, skey: str) -> Signer:
@@ -348,22 +352,19 @@ class Signer:
         if len(parts) != 5 or parts[0] != "PRIVATE" or parts[1] != "KEY":
             raise NoteError("signer key is not of the form PRIVATE+KEY+<name>+<hash>+<base64 key>")
         _, _, name, hash_hex, key_b64 = parts
-        _check_name(name, "signer key name")
-        if _HEX8.fullmatch(hash_hex) is None:
-            raise NoteError(f"signer key {name}: key hash is not 8 hex digits")
-        raw = _b64decode(key_b64, f"signer key {name}: private key")
+        hash_, raw = _key_fields("signer", name, hash_hex, key_b64)
         if len(raw) != 1 + _ED25519_KEY_SIZE:
             raise NoteError(
                 f"signer key {name}: private key must be a type byte and a "
                 f"{_ED25519_KEY_SIZE}-byte Ed25519 seed"
             )
         private_key = Ed25519PrivateKey.from_private_bytes(raw[1:])
-        return cls(name, int(hash_hex, 16), private_key, raw[0])
+        return cls(name, hash_, private_key, raw[0])
 
     def encode(self) -> str:
         """The secret ``PRIVATE+KEY+…`` string (the form :meth:`parse` reads)."""
         seed = self.private_key.private_bytes_raw()
-        return f"{_PRIVATE_PREFIX}{_key_id(self.name, self.key_hash)}+" + _b64encode(
+        return f"{_PRIVATE_PREFIX}{key_id(self.name, self.key_hash)}+" + encode_base64(
             bytes([self.alg]) + seed
         )
 
@@ -384,6 +385,7 @@ class Signer:
         return self.private_key.sign(message)
 
 
+# c2sp.org/signed-note#verifier-keys
 def generate_key(name: str, *, alg: int = ALG_ED25519) -> tuple[str, str]:
     """A fresh random Ed25519 key pair as ``(skey, vkey)`` strings.
 
@@ -400,6 +402,7 @@ def generate_key(name: str, *, alg: int = ALG_ED25519) -> tuple[str, str]:
 # ----------------------------------------------------------------------------- notes
 
 
+# c2sp.org/signed-note#signatures
 @dataclass(frozen=True)
 class NoteSignature:
     """One signature line: key name, key hash, and the signature bytes after the hash."""
@@ -416,6 +419,7 @@ class NoteSignature:
             raise NoteError(f"signature by {self.name} is empty")
 
 
+# c2sp.org/signed-note#format
 @dataclass(frozen=True)
 class Note:
     """A parsed note: the signed ``text`` (ends with a newline) and all its signatures,
@@ -425,11 +429,13 @@ class Note:
     signatures: tuple[NoteSignature, ...]
 
 
+# c2sp.org/signed-note#signatures
 def _signature_line(sig: NoteSignature) -> str:
     payload = sig.key_hash.to_bytes(4, "big") + sig.signature
-    return f"{_SIG_PREFIX}{sig.name} {_b64encode(payload)}\n"
+    return f"{_SIG_PREFIX}{sig.name} {encode_base64(payload)}\n"
 
 
+# c2sp.org/signed-note#format
 def _assemble(text: str, signatures: Sequence[NoteSignature]) -> str:
     if not signatures:
         raise NoteError("a note needs at least one signature")
@@ -441,6 +447,7 @@ def _assemble(text: str, signatures: Sequence[NoteSignature]) -> str:
     return text + "\n" + "".join(_signature_line(sig) for sig in signatures)
 
 
+# c2sp.org/signed-note#format
 def split_signed(note: str) -> tuple[str, str]:
     """Split a signed note into its text and its block of signature lines.
 
@@ -460,6 +467,7 @@ def split_signed(note: str) -> tuple[str, str]:
     return text, block
 
 
+# c2sp.org/signed-note#signatures
 def _parse_signature_line(line: str, number: int) -> NoteSignature:
     where = f"signature line {number}"
     if not line.startswith(_SIG_PREFIX):
@@ -472,7 +480,7 @@ def _parse_signature_line(line: str, number: int) -> NoteSignature:
     problem = _name_problem(name)
     if problem is not None:
         raise NoteError(f"{where}: key name {name!r} {problem}")
-    raw = _b64decode(sig_b64, f"{where} (by {name}): signature")
+    raw = decode_base64(sig_b64, f"{where} (by {name}): signature")
     if len(raw) < 5:
         raise NoteError(
             f"{where} (by {name}): signature is {len(raw)} bytes, too short for a 4-byte "
@@ -481,6 +489,7 @@ def _parse_signature_line(line: str, number: int) -> NoteSignature:
     return NoteSignature(name, int.from_bytes(raw[:4], "big"), raw[4:])
 
 
+# c2sp.org/signed-note#format
 def parse_note(note: str) -> Note:
     """Parse a signed note's syntax (no cryptography: nothing here is trusted yet)."""
     text, block = split_signed(note)
@@ -494,24 +503,27 @@ def parse_note(note: str) -> Note:
     return Note(text, signatures)
 
 
+# c2sp.org/signed-note#signatures
 def _new_signatures(text: bytes, signers: Sequence[Signer]) -> list[NoteSignature]:
     seen: set[tuple[str, int]] = set()
     signatures = []
     for signer in signers:
         ident = (signer.name, signer.key_hash)
         if ident in seen:
-            raise NoteError(f"signer {_key_id(*ident)} is given twice")
+            raise NoteError(f"signer {key_id(*ident)} is given twice")
         seen.add(ident)
         signatures.append(NoteSignature(signer.name, signer.key_hash, signer.sign(text)))
     return signatures
 
 
+# c2sp.org/signed-note#signatures
 def sign_note(text: str, signers: Sequence[Signer]) -> str:
     """Sign ``text`` (must end with a newline) with each signer; returns the full note."""
-    data = _check_text(text)
+    data = check_text(text)
     return _assemble(text, _new_signatures(data, signers))
 
 
+# c2sp.org/signed-note#signatures (one signature per key, as Go's note.Sign)
 def _replace(old: Sequence[NoteSignature], new: Sequence[NoteSignature]) -> list[NoteSignature]:
     """Old signatures, minus those by a key that signs anew, then the new ones (as Go's
     note.Sign: re-signing replaces a key's signature instead of stacking a second one)."""
@@ -519,6 +531,14 @@ def _replace(old: Sequence[NoteSignature], new: Sequence[NoteSignature]) -> list
     return [sig for sig in old if (sig.name, sig.key_hash) not in renewed] + list(new)
 
 
+# c2sp.org/signed-note#signatures
+def with_signatures(note: Note, new: Sequence[NoteSignature]) -> str:
+    """``note``'s text with its signatures, each key's old signature replaced by its one
+    in ``new`` and the other new ones appended (the signatures are not checked here)."""
+    return _assemble(note.text, _replace(note.signatures, new))
+
+
+# c2sp.org/signed-note#signatures
 def add_signatures(note: str, signers: Sequence[Signer]) -> str:
     """Co-sign: append signatures by ``signers`` to ``note``, keeping the existing ones.
 
@@ -526,10 +546,10 @@ def add_signatures(note: str, signers: Sequence[Signer]) -> str:
     A signer that already signed the note replaces its old signature.
     """
     parsed = parse_note(note)
-    new = _new_signatures(_utf8(parsed.text, "note text"), signers)
-    return _assemble(parsed.text, _replace(parsed.signatures, new))
+    return with_signatures(parsed, _new_signatures(_utf8(parsed.text, "note text"), signers))
 
 
+# c2sp.org/signed-note#verifying
 def _verifier_index(verifiers: Iterable[Verifier]) -> dict[tuple[str, int], Verifier]:
     index: dict[tuple[str, int], Verifier] = {}
     for verifier in verifiers:
@@ -539,15 +559,15 @@ def _verifier_index(verifiers: Iterable[Verifier]) -> dict[tuple[str, int], Veri
             # Only possible if someone tampered with the trust configuration; guessing
             # which key is meant would be wrong either way.
             raise NoteError(
-                f"two different verifier keys are both named {_key_id(*ident)}; "
+                f"two different verifier keys are both named {key_id(*ident)}; "
                 "the trusted key list is ambiguous"
             )
     return index
 
 
 def _untrusted(note: Note, known: dict[tuple[str, int], Verifier]) -> NoteError:
-    trusted = ", ".join(_key_id(*ident) for ident in known) or "none"
-    signed = ", ".join(_key_id(sig.name, sig.key_hash) for sig in note.signatures)
+    trusted = ", ".join(key_id(*ident) for ident in known) or "none"
+    signed = ", ".join(key_id(sig.name, sig.key_hash) for sig in note.signatures)
     message = f"no signature by a trusted key (trusted: {trusted}): signed by {signed}"
     # The commonest real cause is a rotated or mistyped key: say so when names match.
     for sig in note.signatures:
@@ -561,6 +581,7 @@ def _untrusted(note: Note, known: dict[tuple[str, int], Verifier]) -> NoteError:
     return NoteError(message)
 
 
+# c2sp.org/signed-note#verifying
 def open_note(note: str, verifiers: Iterable[Verifier]) -> tuple[Note, tuple[Verifier, ...]]:
     """Parse and verify a note against trusted ``verifiers``.
 
@@ -581,7 +602,7 @@ def open_note(note: str, verifiers: Iterable[Verifier]) -> tuple[Note, tuple[Ver
         # known key's signature MUST be verified, and a bad one taints the whole note.
         if not verifier.verify(text, sig.signature):
             raise NoteError(
-                f"signature by {_key_id(sig.name, sig.key_hash)} does not verify: the note "
+                f"signature by {key_id(sig.name, sig.key_hash)} does not verify: the note "
                 "text was altered or the signature is corrupt"
             )
         if verifier not in verified:
@@ -589,141 +610,3 @@ def open_note(note: str, verifiers: Iterable[Verifier]) -> tuple[Note, tuple[Ver
     if not verified:
         raise _untrusted(parsed, known)
     return parsed, tuple(verified)
-
-
-# ------------------------------------------------------------------------ checkpoints
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A transparency log tree head (c2sp.org/tlog-checkpoint)."""
-
-    origin: str
-    size: int
-    root_hash: bytes
-    extensions: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        # Validated here so that to_text() always yields a text parse() accepts.
-        object.__setattr__(self, "extensions", tuple(self.extensions))
-        for what, line in [("origin", self.origin)] + [
-            (f"extension line {n}", ext) for n, ext in enumerate(self.extensions, 1)
-        ]:
-            if not line:
-                raise NoteError(f"checkpoint {what} is empty")
-            if "\n" in line:
-                raise NoteError(f"checkpoint {what} contains a newline")
-            _utf8(line, f"checkpoint {what}")
-            _check_controls(line, f"checkpoint {what}")
-        if isinstance(self.size, bool) or not isinstance(self.size, int):
-            raise NoteError(f"checkpoint size {self.size!r} is not an integer")
-        if not 0 <= self.size <= _MAX_TREE_SIZE:
-            raise NoteError(f"checkpoint size {self.size} is not between 0 and 2**64 - 1")
-        if len(self.root_hash) != _ROOT_HASH_SIZE:
-            raise NoteError(
-                f"checkpoint root hash is {len(self.root_hash)} bytes, not {_ROOT_HASH_SIZE}"
-            )
-
-    def to_text(self) -> str:
-        """The note text: origin, size, base64 root hash, extension lines; each + "\\n"."""
-        lines = [self.origin, str(self.size), _b64encode(self.root_hash), *self.extensions]
-        return "".join(line + "\n" for line in lines)
-
-    @classmethod
-    def parse(cls, text: str) -> Checkpoint:
-        """Parse a checkpoint note text strictly (the unsigned text, not the whole note)."""
-        if not text.endswith("\n"):
-            raise NoteError("checkpoint text does not end with a newline")
-        lines = text[:-1].split("\n")
-        if len(lines) < 3:
-            raise NoteError(
-                f"checkpoint has {len(lines)} line(s); it needs an origin, a tree size and "
-                "a root hash"
-            )
-        for number, line in enumerate(lines, 1):
-            if not line:
-                raise NoteError(f"checkpoint line {number} is empty")
-        origin, size_text, root_text, *extensions = lines
-        if _DECIMAL.fullmatch(size_text) is None:
-            if size_text.startswith("-"):
-                raise NoteError(f"checkpoint tree size {size_text!r} is negative")
-            if re.fullmatch(r"0[0-9]+", size_text):
-                raise NoteError(f"checkpoint tree size {size_text!r} has a leading zero")
-            raise NoteError(f"checkpoint tree size {size_text!r} is not a decimal number")
-        size = int(size_text)
-        if size > _MAX_TREE_SIZE:
-            raise NoteError(f"checkpoint tree size {size_text} does not fit in 64 bits")
-        try:
-            root_hash = _b64decode(root_text, "checkpoint root hash")
-        except NoteError:
-            root_hash = b""
-        if len(root_hash) != _ROOT_HASH_SIZE:
-            raise NoteError(
-                f"checkpoint root hash is not {_ROOT_HASH_SIZE} bytes of base64: {root_text!r}"
-            )
-        return cls(origin, size, root_hash, tuple(extensions))
-
-
-def sign_checkpoint(cp: Checkpoint, signer: Signer) -> str:
-    """The checkpoint as a note signed by the log's key (its name SHOULD be the origin)."""
-    return sign_note(cp.to_text(), [signer])
-
-
-def open_checkpoint(
-    note: str, verifiers: Iterable[Verifier], *, origin: str | None = None
-) -> tuple[Checkpoint, tuple[Verifier, ...]]:
-    """Verify a checkpoint note against the log's keys and parse it.
-
-    ``origin``, if given, must equal the checkpoint's: a log key might sign tree heads of
-    more than one log, and a valid tree head of another log is no statement about this one.
-    At least one plain Ed25519 (0x01) signature must verify: a witness cosignature says a
-    witness saw the tree head, it does not stand in for the log's own signature.
-    """
-    parsed, verified = open_note(note, verifiers)
-    checkpoint = Checkpoint.parse(parsed.text)
-    if origin is not None and checkpoint.origin != origin:
-        raise NoteError(f"checkpoint is for origin {checkpoint.origin!r}, expected {origin!r}")
-    if not any(v.alg == ALG_ED25519 for v in verified):
-        names = ", ".join(_key_id(v.name, v.key_hash) for v in verified)
-        raise NoteError(f"checkpoint has no log signature: only cosignatures verified ({names})")
-    return checkpoint, verified
-
-
-# ---------------------------------------------------------------------- cosignatures
-
-
-def cosign_checkpoint(note: str, witness: Signer, timestamp: int) -> str:
-    """Add ``witness``'s cosignature/v1 at POSIX time ``timestamp`` to a checkpoint note.
-
-    The witness must already have checked the log's signature and the consistency of
-    this tree head with what it saw before; this function only produces the signature.
-    A previous cosignature by the same witness key is replaced.
-    """
-    if witness.alg != ALG_COSIGNATURE_V1:
-        raise NoteError(
-            f"witness key {witness.name} is not a cosignature/v1 (0x04) key; generate one "
-            "with generate_key(name, alg=ALG_COSIGNATURE_V1)"
-        )
-    if isinstance(timestamp, bool) or not 0 <= timestamp <= _MAX_TIMESTAMP:
-        raise NoteError(f"cosignature timestamp {timestamp!r} is not between 0 and 2**63 - 1")
-    parsed = parse_note(note)
-    Checkpoint.parse(parsed.text)  # cosignatures are defined over checkpoints only
-    text = _utf8(parsed.text, "note text")
-    signature = timestamp.to_bytes(_TIMESTAMP_SIZE, "big") + witness.private_key.sign(
-        _cosigned_message(timestamp, text)
-    )
-    cosignature = NoteSignature(witness.name, witness.key_hash, signature)
-    return _assemble(parsed.text, _replace(parsed.signatures, [cosignature]))
-
-
-def cosignature_time(sig: NoteSignature) -> int:
-    """The POSIX timestamp inside an Ed25519 cosignature (not verified: open the note)."""
-    if len(sig.signature) != _COSIGNATURE_SIZE:
-        raise NoteError(
-            f"signature by {sig.name} is {len(sig.signature)} bytes, not an Ed25519 "
-            f"cosignature ({_COSIGNATURE_SIZE} bytes: timestamp and signature)"
-        )
-    timestamp = int.from_bytes(sig.signature[:_TIMESTAMP_SIZE], "big")
-    if timestamp > _MAX_TIMESTAMP:
-        raise NoteError(f"cosignature by {sig.name} has a timestamp beyond 2**63 - 1")
-    return timestamp
