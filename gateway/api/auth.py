@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Response, get, post
+from litestar import Request, Response, get, post
 from litestar.params import URLEncodedBody
 
-from gateway.api.deps import Injected
+from gateway.api.deps import Injected, remember_principal
 from gateway.audit.trail import AccessKind, AuditTrail
 from gateway.auth.keys import GatewayKeyStore
 from gateway.auth.tokens import TokenService
@@ -25,6 +25,7 @@ __all__ = ["jwks", "token"]
     tags=["auth"],
 )
 def token(
+    request: Request[Any, Any, Any],
     data: URLEncodedBody[dict[str, str]],
     tokens: Injected[TokenService],
     trail: Injected[AuditTrail],
@@ -38,6 +39,7 @@ def token(
     )
     # Issued tokens are evidence too: which system obtained access, when.
     trail.accessed(context, principal, kind=AccessKind.TOKEN_EXCHANGE)
+    remember_principal(request, principal)  # for the request metrics
     return Response(
         content=issued.to_json(),
         headers={
