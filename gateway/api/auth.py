@@ -11,6 +11,7 @@ from gateway.api.deps import Injected, remember_principal
 from gateway.audit.trail import AccessKind, AuditTrail
 from gateway.auth.keys import GatewayKeyStore
 from gateway.auth.tokens import TokenService
+from gateway.clock import Clock
 from gateway.domain import Principal
 from gateway.query.state import RequestContext
 
@@ -56,5 +57,6 @@ def token(
     summary="Public keys that sign access tokens (RFC 7517 JWK Set)",
     tags=["auth"],
 )
-def jwks(keystore: Injected[GatewayKeyStore]) -> dict[str, Any]:
-    return keystore.jwks()
+def jwks(keystore: Injected[GatewayKeyStore], clock: Injected[Clock]) -> dict[str, Any]:
+    # Current, next (published before it signs) and previous keys; none past its deadline.
+    return keystore.jwks(clock())
