@@ -31,6 +31,7 @@ def serve_with(settings: Settings, host: str, port: int, workers: int) -> None:
     up to ``settings.shutdown_timeout_s``, then runs the application's shutdown, which
     closes the audit committer after the records already queued are committed."""
     import functools
+    import math
 
     import uvicorn
     from uvicorn.supervisors import Multiprocess
@@ -54,7 +55,7 @@ def serve_with(settings: Settings, host: str, port: int, workers: int) -> None:
         access_log=False,
         # Bounded drain: an orchestrator kills the process after its own grace period
         # (Kubernetes: terminationGracePeriodSeconds), which must be longer than this.
-        timeout_graceful_shutdown=settings.shutdown_timeout_s,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
     )
     if workers > 1:
         Multiprocess(config, sockets=[config.bind_socket()]).run()
