@@ -214,17 +214,20 @@ def check_key_files(key_dir: Path) -> list[Finding]:
                     "run the gateway (and doctor) as the account that owns the keys",
                 )
             )
-        if file_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        # Group access is fine when the group is this account's own (a Kubernetes
+        # Secret mounted with fsGroup and mode 0440); anyone else's is not.
+        own_group = path.stat().st_gid == os.getegid()
+        if file_mode & stat.S_IRWXO or (file_mode & stat.S_IRWXG and not own_group):
             findings.append(
                 Finding(
                     "keys.permissions",
                     "problem",
-                    f"{path} is accessible to group or others (mode {file_mode:04o})",
+                    f"{path} is accessible to others or another group (mode {file_mode:04o})",
                     f"chmod 600 {path}",
                 )
             )
     if not findings:
-        findings.append(Finding("keys.permissions", "ok", f"{key_dir}: private files are 0600"))
+        findings.append(Finding("keys.permissions", "ok", f"{key_dir}: private files are private"))
     return findings
 
 

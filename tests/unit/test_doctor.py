@@ -4,6 +4,7 @@ own keys, a reachable backend, an audit store and a migrated administration stor
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sqlite3
@@ -135,6 +136,16 @@ def test_a_private_key_readable_by_others(copy: Deployment) -> None:
     assert any("gateway-signing.key.pem" in m and "0644" in m for m in found["keys.permissions"])
 
 
+def test_a_private_key_readable_by_another_group(copy: Deployment) -> None:
+    key = copy.root / "keys" / "pseudonym-secret.bin"
+    key.chmod(0o640)
+    # Readable by the gateway's own group (a Kubernetes Secret with fsGroup): fine.
+    assert "keys.permissions" not in _problems(copy.findings())
+    os.chown(key, -1, os.getegid() + 1)
+    found = _problems(copy.findings())
+    assert any("pseudonym-secret.bin" in m for m in found["keys.permissions"])
+
+
 def test_a_key_directory_writable_by_others(copy: Deployment) -> None:
     (copy.root / "keys").chmod(0o777)
     found = _problems(copy.findings())
@@ -197,7 +208,7 @@ def test_a_state_directory_that_is_not_one(copy: Deployment) -> None:
 
 
 def test_the_cli_exits_1_and_says_what_to_fix(copy: Deployment) -> None:
-    (copy.root / "keys" / "audit-secret.bin").chmod(0o640)
+    (copy.root / "keys" / "audit-secret.bin").chmod(0o604)
     result = CliRunner().invoke(main, ["doctor", "--no-probe", "-q"], env=copy.env)
     assert result.exit_code == 1
     assert "PROBLEM  keys.permissions" in result.output
