@@ -24,6 +24,7 @@ from gateway.api.catalog import read_catalog
 from gateway.api.deps import constant, provide_context, provide_principal
 from gateway.api.guards import role_guard
 from gateway.api.health import healthz, readyz
+from gateway.api.metrics import MetricsEndpoint, ServerTelemetry, metrics
 from gateway.api.people import PEOPLE_ROUTES, PUBLIC_PEOPLE_ROUTES
 from gateway.api.problems import problem_handlers
 from gateway.api.query import query
@@ -57,13 +58,14 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         route_handlers=[inclusion_proof, consistency_proof],
         guards=[role_guard(services.callers)],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             query,
             token,
             jwks,
             healthz,
             readyz,
+            metrics,
             latest_checkpoint,
             list_checkpoints,
             log_keys,
@@ -89,6 +91,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             "admin": constant(services.admin),
             "clock": constant(services.clock),
             "known_departments": constant(frozenset(services.bundle.catalog.departments)),
+            "metrics_endpoint": constant(
+                MetricsEndpoint(services.telemetry, token=settings.metrics_token)
+            ),
         },
         exception_handlers=problem_handlers(services.trail, services.telemetry.current_trace_id),
         request_max_body_size=settings.max_body_bytes,
@@ -107,3 +112,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         on_shutdown=[services.close],
         debug=False,
     )
+    # Around the whole app, not as route middleware: requests no route matches (404,
+    # 405) are answered by the router itself, and they belong in the metrics too.
+    app.asgi_handler = ServerTelemetry(app.asgi_handler, services.telemetry)
+    return app

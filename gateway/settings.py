@@ -20,6 +20,7 @@ __all__ = ["Settings", "TelemetrySettings"]
 class TelemetrySettings:
     #: ``none`` | ``console`` | ``otlp``
     traces_exporter: str = "none"
+    #: ``none`` | ``console`` | ``otlp`` | ``prometheus`` (served at ``GET /metrics``)
     metrics_exporter: str = "none"
     otlp_endpoint: str = "http://127.0.0.1:4318"
     #: Parent-based ratio sampling of traces (0..1).
@@ -94,6 +95,11 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    #: On SIGTERM, how long in-flight requests may still run before the server stops
+    #: waiting for them (the audit committer is flushed either way), seconds.
+    shutdown_timeout_s: float = 30.0
+    #: When set, ``GET /metrics`` requires ``Authorization: Bearer <token>``.
+    metrics_token: str = field(default="", repr=False)
     log_level: str = "INFO"
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     #: The environment the settings were built from, for ``${VAR}`` references in the
@@ -166,12 +172,12 @@ class Settings:
                 "GATEWAY_DEFAULT_MAX_ROWS is no longer read: the default row limit is policy, "
                 "set default_max_rows in catalog.toml"
             )
-        for name, value in (
-            ("TRACES_EXPORTER", telemetry.traces_exporter),
-            ("METRICS_EXPORTER", telemetry.metrics_exporter),
-        ):
-            if value not in {"none", "console", "otlp"}:
-                raise ConfigurationError(f"GATEWAY_{name} must be none, console or otlp")
+        if telemetry.traces_exporter not in {"none", "console", "otlp"}:
+            raise ConfigurationError("GATEWAY_TRACES_EXPORTER must be none, console or otlp")
+        if telemetry.metrics_exporter not in {"none", "console", "otlp", "prometheus"}:
+            raise ConfigurationError(
+                "GATEWAY_METRICS_EXPORTER must be none, console, otlp or prometheus"
+            )
         settings = cls(
             policy_dir=Path(s("POLICY_DIR", str(d.policy_dir))),
             state_dir=Path(s("STATE_DIR", str(d.state_dir))),
@@ -207,6 +213,8 @@ class Settings:
             host=s("HOST", d.host),
             port=i("PORT", d.port),
             workers=i("WORKERS", d.workers),
+            shutdown_timeout_s=f("SHUTDOWN_TIMEOUT", d.shutdown_timeout_s),
+            metrics_token=s("METRICS_TOKEN", d.metrics_token),
             log_level=s("LOG_LEVEL", d.log_level),
             telemetry=telemetry,
             environment=dict(env),
@@ -217,6 +225,8 @@ class Settings:
             raise ConfigurationError("GATEWAY_AUDIT_BATCH_WAIT_MS must be between 0 and 1000")
         if not 1 <= settings.reply_days <= 60:
             raise ConfigurationError("GATEWAY_REPLY_DAYS must be between 1 and 60 working days")
+        if not 0 < settings.shutdown_timeout_s <= 3600:
+            raise ConfigurationError("GATEWAY_SHUTDOWN_TIMEOUT must be between 0 and 3600 seconds")
         if settings.audit_retention_days < 1:
             raise ConfigurationError("GATEWAY_AUDIT_RETENTION_DAYS must be a positive number")
         return settings

@@ -37,6 +37,7 @@ from gateway.auth.replay import ReplayCache, open_replay_cache
 from gateway.auth.systems import SystemRegistry
 from gateway.auth.tokens import TokenService, VerifiedTokenCache
 from gateway.backends import Backend, BackendConfig, load_backend_configs, open_backend
+from gateway.backends.base import ReportsPool
 from gateway.cache import LruCache
 from gateway.catalog import Catalog, load_catalog
 from gateway.clock import Clock, utc_now
@@ -53,7 +54,7 @@ from gateway.query.rewrite.masks import (
     sqlite_functions,
 )
 from gateway.settings import Settings
-from gateway.telemetry import Telemetry, build_telemetry
+from gateway.telemetry import Observation, Reading, Telemetry, build_telemetry
 
 __all__ = [
     "AdminServices",
@@ -62,6 +63,7 @@ __all__ = [
     "build_admin",
     "build_services",
     "load_policy_bundle",
+    "observations",
 ]
 
 POLICY_FILES = ("catalog.toml", "systems.toml", "backends.toml", "model.conf", "policy.csv")
@@ -320,6 +322,7 @@ def build_services(
     trail = AuditTrail(
         audit_log, evidence, telemetry, clock=clock, policy_version=lambda: bundle.engine.version
     )
+    telemetry.observe(observations(audit_log, planner, backends))
     query = QueryService.build(
         QueryDeps(
             tokens=tokens,
@@ -361,3 +364,108 @@ def build_services(
             interval_s=settings.sweep_interval_s,
         ),
     )
+
+
+def observations(
+    audit_log: GroupCommitter, planner: Planner, backends: Mapping[str, Backend]
+) -> list[Observation]:
+    """What the metrics read from the services when they are collected (nothing per
+    request): the audit committer's batches (its ``BatchStats``), the plan cache, and the
+    backends' connection pools (database-client semantic conventions). Audit commit
+    *latency* is the ``gateway.stage.duration`` histogram of stage ``audit``: the time a
+    request waits for its record to be durable and signed, queueing included."""
+    stats = audit_log.stats
+    cache = planner.cache_stats
+    pools = {name: b for name, b in backends.items() if isinstance(b, ReportsPool)}
+
+    def one(value: float) -> list[Reading]:
+        return [(value, {})]
+
+    def lookups() -> list[Reading]:
+        return [
+            (cache.hits, {"gateway.cache.result": "hit"}),
+            (cache.misses, {"gateway.cache.result": "miss"}),
+        ]
+
+    def connections() -> list[Reading]:
+        readings: list[Reading] = []
+        for name, backend in pools.items():
+            pool = backend.pool_stats()
+            readings.append(
+                (
+                    pool.in_use,
+                    {"db.client.connection.pool.name": name, "db.client.connection.state": "used"},
+                )
+            )
+            readings.append(
+                (
+                    pool.size - pool.in_use,
+                    {"db.client.connection.pool.name": name, "db.client.connection.state": "idle"},
+                )
+            )
+        return readings
+
+    def max_connections() -> list[Reading]:
+        return [
+            (b.pool_stats().max_size, {"db.client.connection.pool.name": name})
+            for name, b in pools.items()
+        ]
+
+    return [
+        Observation(
+            "gateway.audit.batches",
+            "counter",
+            "{batch}",
+            "Audit batches committed (one transaction and one signed checkpoint each).",
+            lambda: one(stats.batches),
+        ),
+        Observation(
+            "gateway.audit.records",
+            "counter",
+            "{record}",
+            "Audit records committed; divided by batches, the mean batch size.",
+            lambda: one(stats.records),
+        ),
+        Observation(
+            "gateway.audit.batch.largest",
+            "gauge",
+            "{record}",
+            "Largest audit batch committed since the process started.",
+            lambda: one(stats.largest),
+        ),
+        Observation(
+            "gateway.audit.batch.failures",
+            "counter",
+            "{batch}",
+            "Audit batches that failed to commit (their requests got 503).",
+            lambda: one(stats.failures),
+        ),
+        Observation(
+            "gateway.plan_cache.lookups",
+            "counter",
+            "{lookup}",
+            "Plan-cache lookups by result (hit or miss); hits / all is the hit rate.",
+            lookups,
+        ),
+        Observation(
+            "gateway.plan_cache.entries",
+            "updown",
+            "{plan}",
+            "Plans in the plan cache.",
+            lambda: one(planner.cached_plans),
+        ),
+        Observation(
+            "db.client.connection.count",
+            "updown",
+            "{connection}",
+            "Backend connections by pool and state (used or idle).",
+            connections,
+        ),
+        Observation(
+            "db.client.connection.max",
+            "updown",
+            "{connection}",
+            "Most connections a backend's pool may open.",
+            max_connections,
+        ),
+    ]

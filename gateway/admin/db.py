@@ -30,7 +30,7 @@ from gateway.admin.schema import change_epochs
 from gateway.dsn import parse_dsn
 from gateway.errors import BackendUnavailableError, ConfigurationError
 
-__all__ = ["MIGRATIONS", "AdminDb", "open_admin_db"]
+__all__ = ["MIGRATIONS", "AdminDb", "head_revision", "open_admin_db", "stored_revision"]
 
 #: The Alembic script directory shipped with the package.
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -190,3 +190,50 @@ def _check_schema_name(schema: str) -> None:
         raise ConfigurationError(
             "GATEWAY_ADMIN_DSN: schema must be letters, digits and underscores (at most 63)"
         )
+
+
+def head_revision() -> str:
+    """The newest migration shipped with this gateway."""
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    if head is None:  # pragma: no cover - the package ships its migrations
+        raise ConfigurationError("no administration store migrations are installed")
+    return head
+
+
+def stored_revision(location: str) -> str | None:
+    """The migration the store at ``location`` is at, without changing anything (no
+    file, schema or table is created; None when it was never migrated). For ``gateway
+    doctor``. Raises ConfigurationError for a malformed location or a SQLite file that
+    does not exist, BackendUnavailableError when the database cannot be read."""
+    from alembic.runtime.migration import MigrationContext
+
+    dsn = parse_dsn(location, kinds={"memory", "sqlite", "postgres"}, what="GATEWAY_ADMIN_DSN")
+    if dsn.kind == "memory":
+        return None
+    if dsn.kind == "sqlite":
+        if not dsn.path.exists():
+            raise ConfigurationError(f"GATEWAY_ADMIN_DSN: {dsn.path} does not exist yet")
+        engine = create_engine(f"sqlite:///file:{dsn.path}?mode=ro&uri=true")
+    else:
+        conninfo, schema = dsn.postgres_conninfo()
+        connect_args: dict[str, Any] = {}
+        if schema:
+            _check_schema_name(schema)
+            connect_args["options"] = f"-csearch_path={schema}"
+        engine = create_engine(
+            "postgresql+psycopg://" + conninfo.split("://", 1)[1], connect_args=connect_args
+        )
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise BackendUnavailableError(
+            "The administration store is unavailable.",
+            internal_detail=f"{type(exc).__name__}: {exc}",
+        ) from exc
+    finally:
+        engine.dispose()

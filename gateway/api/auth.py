@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Response, get, post
+from litestar import Request, Response, get, post
 from litestar.params import URLEncodedBody
 
-from gateway.api.deps import Injected
+from gateway.api.deps import Injected, remember_principal
 from gateway.audit.trail import AccessKind, AuditTrail
 from gateway.auth.keys import GatewayKeyStore
 from gateway.auth.tokens import TokenService
+from gateway.clock import Clock
 from gateway.domain import Principal
 from gateway.query.state import RequestContext
 
@@ -25,6 +26,7 @@ __all__ = ["jwks", "token"]
     tags=["auth"],
 )
 def token(
+    request: Request[Any, Any, Any],
     data: URLEncodedBody[dict[str, str]],
     tokens: Injected[TokenService],
     trail: Injected[AuditTrail],
@@ -38,6 +40,7 @@ def token(
     )
     # Issued tokens are evidence too: which system obtained access, when.
     trail.accessed(context, principal, kind=AccessKind.TOKEN_EXCHANGE)
+    remember_principal(request, principal)  # for the request metrics
     return Response(
         content=issued.to_json(),
         headers={
@@ -54,5 +57,6 @@ def token(
     summary="Public keys that sign access tokens (RFC 7517 JWK Set)",
     tags=["auth"],
 )
-def jwks(keystore: Injected[GatewayKeyStore]) -> dict[str, Any]:
-    return keystore.jwks()
+def jwks(keystore: Injected[GatewayKeyStore], clock: Injected[Clock]) -> dict[str, Any]:
+    # Current, next (published before it signs) and previous keys; none past its deadline.
+    return keystore.jwks(clock())

@@ -10,6 +10,7 @@ whatever path it takes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, TypeAlias, TypeVar
 
 from litestar.connection import ASGIConnection
@@ -25,10 +26,13 @@ __all__ = [
     "Injected",
     "constant",
     "context_of",
+    "datasets_in_scope",
     "known_principal",
+    "principal_in_scope",
     "principal_of",
     "provide_context",
     "provide_principal",
+    "remember_datasets",
     "remember_principal",
 ]
 
@@ -41,6 +45,7 @@ Injected: TypeAlias = Annotated[T, Dependency(kind="named"), SkipValidationMarke
 
 _CONTEXT = "gateway_context"
 _PRINCIPAL = "gateway_principal"
+_DATASETS = "gateway_datasets"
 
 
 def constant(value: object) -> Provide:
@@ -98,6 +103,28 @@ def remember_principal(
 ) -> None:
     """Name the caller once it is known by other means (a login), for the audit record."""
     connection.state[_PRINCIPAL] = principal
+
+
+def remember_datasets(
+    connection: ASGIConnection[Any, Any, Any, Any], tables: tuple[str, ...]
+) -> None:
+    """Name the datasets a query read (from its plan's ``dataset.table`` names), for the
+    request metrics."""
+    if tables:
+        connection.state[_DATASETS] = ",".join(sorted({t.split(".", 1)[0] for t in tables}))
+
+
+def principal_in_scope(scope: Mapping[str, Any]) -> Principal | None:
+    """The principal a finished request was authenticated as, read from its ASGI scope
+    (for code around the app, which has no connection object)."""
+    found = (scope.get("state") or {}).get(_PRINCIPAL)
+    return found if isinstance(found, Principal) else None
+
+
+def datasets_in_scope(scope: Mapping[str, Any]) -> str | None:
+    """What :func:`remember_datasets` noted for this request, if anything."""
+    found = (scope.get("state") or {}).get(_DATASETS)
+    return found if isinstance(found, str) else None
 
 
 def provide_context(trail: AuditTrail) -> Provide:

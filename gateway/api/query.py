@@ -9,7 +9,7 @@ from litestar import Request, Response, post
 from litestar.enums import MediaType
 from litestar.params import HeaderParameter, JSONBody
 
-from gateway.api.deps import Injected
+from gateway.api.deps import Injected, remember_datasets, remember_principal
 from gateway.api.problems import problem_response
 from gateway.query.pipeline import QueryService
 from gateway.query.state import QueryOutcome, QueryRequest, RequestContext
@@ -57,11 +57,14 @@ def query(
     qreq = QueryRequest(
         sql=data.sql, purpose=data.purpose, max_rows=data.max_rows, timeout_ms=data.timeout_ms
     )
-    with telemetry.request_span("POST /v1/query", dict(request.headers)):
-        outcome = query_service.run(qreq, context, authorization)
-        return render_outcome(
-            outcome, context, instance=request.url.path, trace_id=telemetry.current_trace_id()
-        )
+    # The request's server span is already current (gateway.api.metrics.ServerTelemetry).
+    outcome = query_service.run(qreq, context, authorization)
+    if outcome.principal is not None:
+        remember_principal(request, outcome.principal)
+    remember_datasets(request, outcome.tables)
+    return render_outcome(
+        outcome, context, instance=request.url.path, trace_id=telemetry.current_trace_id()
+    )
 
 
 def render_outcome(

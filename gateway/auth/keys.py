@@ -15,8 +15,18 @@ algorithm-confusion attacks impossible (RFC 8725 §2.1, §3.1).
 Key directory layout (``Settings.key_dir``, see keys/README.md)::
 
     gateway-signing.key.pem              current Ed25519 signing key (PKCS#8 PEM)
-    gateway-signing-<label>.pub.pem      retired public keys, still published in the JWKS
+    gateway-signing.next.key.pem         next signing key: published, verifies, never signs
+    gateway-signing-retired-until-<UTC>.pub.pem
+                                         previous keys: verify until the time in the name
+    gateway-signing-<label>.pub.pem      previous keys retired by hand: verify until deleted
     pseudonym-secret.bin                 32-byte pseudonym master secret (raw or hex)
+
+Rotation without downtime (:func:`rotate_signing_key`, ``gateway keys rotate``): the next
+key is published in the JWKS one rotation *before* it signs, so when replicas restart one
+by one after a rotation, every replica already accepts what any other signs — the
+restarted ones sign with the former next key, which the others published as next; the
+others still sign with the former current key, which the restarted ones keep as
+previous until its deadline (a token lifetime plus the roll-out time).
 
 Demo directories may use ``gateway-signing.demo.key.pem`` and ``pseudonym-secret.demo.bin``
 instead, so that a demo key is recognisable by its file name;
@@ -29,9 +39,11 @@ import base64
 import hashlib
 import json
 import os
+import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, TypeAlias
@@ -51,10 +63,12 @@ __all__ = [
     "PSEUDONYM_SECRET_FILE_DEMO",
     "SIGNING_KEY_FILE",
     "SIGNING_KEY_FILE_DEMO",
+    "SIGNING_KEY_FILE_NEXT",
     "Algorithm",
     "GatewayKeyStore",
     "PrivateKey",
     "PublicKey",
+    "Rotation",
     "algorithm_for_key",
     "check_key_matches_alg",
     "generate_keypair",
@@ -64,6 +78,7 @@ __all__ = [
     "load_public_key",
     "load_secret",
     "public_jwk",
+    "rotate_signing_key",
     "write_keypair",
     "write_private",
     "write_pseudonym_secret",
@@ -79,8 +94,15 @@ PublicKey: TypeAlias = Ed25519PublicKey | ec.EllipticCurvePublicKey
 
 SIGNING_KEY_FILE = "gateway-signing.key.pem"
 SIGNING_KEY_FILE_DEMO = "gateway-signing.demo.key.pem"
+#: The next signing key: published and trusted, signs nothing until the next rotation.
+SIGNING_KEY_FILE_NEXT = "gateway-signing.next.key.pem"
+#: The current key's public half (informational; derived from the private key).
+SIGNING_PUBLIC_FILE = "gateway-signing.pub.pem"
 #: Glob of retired signing public keys kept in the JWKS during a rotation.
 RETIRED_KEY_GLOB = "gateway-signing-*.pub.pem"
+#: A retired key with a deadline: ``gateway-signing-retired-until-20270101T000000Z.pub.pem``.
+_RETIRED_UNTIL = re.compile(r"gateway-signing-retired-until-(\d{8}T\d{6}Z)(?:-\d+)?\.pub\.pem")
+_STAMP = "%Y%m%dT%H%M%SZ"
 # File names, not secrets (ruff S105 keys on the word "secret").
 PSEUDONYM_SECRET_FILE = "pseudonym-secret.bin"  # noqa: S105
 PSEUDONYM_SECRET_FILE_DEMO = "pseudonym-secret.demo.bin"  # noqa: S105
@@ -291,16 +313,22 @@ class GatewayKeyStore:
     """The gateway's own token-signing keys, loaded once at start-up.
 
     Guarantees: :attr:`signing_key` is an Ed25519 key; every key in :meth:`jwks` and
-    :meth:`public_key` is public only; retired keys verify but never sign.
+    :meth:`public_key` is public only; the next key and retired keys verify but never
+    sign; a retired key with a deadline verifies nothing from its deadline on
+    (:meth:`is_expired`, checked on every use by the token service).
     """
 
     signing_key: Ed25519PrivateKey
     #: RFC 7638 thumbprint of the current signing key, sent as the ``kid`` header.
     kid: str
-    #: kid → public key, the current key and every retired one.
+    #: kid → public key: the current key, the next one and every retired one.
     verification_keys: Mapping[str, Ed25519PublicKey]
     #: True when the signing key came from a ``*.demo.*`` file (never for production).
     is_demo: bool = False
+    #: kid of the next signing key, when one is prepared.
+    next_kid: str | None = None
+    #: kid → the instant a retired key stops verifying (keys retired by ``rotate``).
+    retired_until: Mapping[str, datetime] = field(default_factory=dict)
 
     @classmethod
     def load(cls, key_dir: Path) -> GatewayKeyStore:
@@ -322,11 +350,18 @@ class GatewayKeyStore:
                 "(generate one with `gateway keys generate`)"
             )
         path = prod if prod.exists() else demo
-        private = load_private_key(path)
-        if not isinstance(private, Ed25519PrivateKey):
-            raise ConfigurationError(f"{path}: the gateway signing key must be Ed25519")
+        private = _load_ed25519(path)
         kid = jwk_thumbprint(private)
         keys: dict[str, Ed25519PublicKey] = {kid: private.public_key()}
+        next_kid: str | None = None
+        next_path = key_dir / SIGNING_KEY_FILE_NEXT
+        if next_path.exists():
+            upcoming = _load_ed25519(next_path)
+            next_kid = jwk_thumbprint(upcoming)
+            if next_kid in keys:
+                raise ConfigurationError(f"{next_path} holds the current signing key")
+            keys[next_kid] = upcoming.public_key()
+        retired_until: dict[str, datetime] = {}
         for retired_path in sorted(key_dir.glob(RETIRED_KEY_GLOB)):
             try:
                 public = load_public_key(retired_path.read_bytes())
@@ -342,21 +377,171 @@ class GatewayKeyStore:
                     f"{retired_path} holds a key already loaded (kid {retired_kid})"
                 )
             keys[retired_kid] = public
+            deadline = _retired_deadline(retired_path)
+            if deadline is not None:
+                retired_until[retired_kid] = deadline
         return cls(
             signing_key=private,
             kid=kid,
             verification_keys=MappingProxyType(keys),
             is_demo=path == demo,
+            next_kid=next_kid,
+            retired_until=MappingProxyType(retired_until),
         )
 
     def public_key(self, kid: str) -> Ed25519PublicKey | None:
-        """The public key with this ``kid`` (current or retired), or None."""
+        """The public key with this ``kid`` (current, next or retired), or None."""
         return self.verification_keys.get(kid)
 
-    def jwks(self) -> dict[str, list[dict[str, str]]]:
-        """The JWK Set (RFC 7517 §5) to publish: current key first, public members only."""
-        ordered = [self.kid, *(k for k in self.verification_keys if k != self.kid)]
+    def is_expired(self, kid: str, now: datetime) -> bool:
+        """Whether ``kid`` is a retired key whose deadline has passed at ``now``."""
+        deadline = self.retired_until.get(kid)
+        return deadline is not None and now >= deadline
+
+    def jwks(self, now: datetime | None = None) -> dict[str, list[dict[str, str]]]:
+        """The JWK Set (RFC 7517 §5) to publish, public members only: the current key
+        first, then the next one, then the previous ones (without those past their
+        deadline at ``now``, when given)."""
+        ordered = [self.kid]
+        if self.next_kid is not None:
+            ordered.append(self.next_kid)
+        ordered.extend(k for k in self.verification_keys if k not in ordered)
+        if now is not None:
+            ordered = [k for k in ordered if not self.is_expired(k, now)]
         return {"keys": [public_jwk(self.verification_keys[k], "EdDSA") for k in ordered]}
+
+
+def _load_ed25519(path: Path) -> Ed25519PrivateKey:
+    private = load_private_key(path)
+    if not isinstance(private, Ed25519PrivateKey):
+        raise ConfigurationError(f"{path}: the gateway signing key must be Ed25519")
+    return private
+
+
+def _retired_deadline(path: Path) -> datetime | None:
+    match = _RETIRED_UNTIL.fullmatch(path.name)
+    if match is None:
+        return None  # retired by hand: verifies until the file is deleted
+    return datetime.strptime(match.group(1), _STAMP).replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """What :func:`rotate_signing_key` did (kids are RFC 7638 thumbprints)."""
+
+    #: The key that signs from the next (re)start on; None when only a next key was prepared.
+    promoted: str | None
+    #: The key that signed until now and verifies until ``retired_until`` (None: dropped).
+    retired: str | None
+    retired_until: datetime | None
+    #: The new next key, published from the next (re)start on.
+    prepared: str
+    #: Retired public key files deleted because their deadline had passed.
+    pruned: tuple[str, ...]
+
+
+def rotate_signing_key(
+    key_dir: Path, *, now: datetime, grace: timedelta, compromised: bool = False
+) -> Rotation:
+    """One step of the gateway signing key's rotation, on the files of ``key_dir``.
+
+    * With a next key prepared: the current key is retired (its public half is kept as
+      ``gateway-signing-retired-until-<now + grace>.pub.pem``, its private half deleted),
+      the next key becomes the current one, and a new next key is generated.
+    * Without one (the first rotation): only a next key is generated; it is published
+      from the next restart on and becomes current at the following rotation.
+    * ``compromised``: the current key is dropped at once, not kept (every token it
+      signed stops working after the restart); the next key, or a fresh one if there is
+      none, becomes current.
+
+    Retired keys whose deadline has passed are deleted in every case. ``grace`` must
+    cover a token's lifetime, the clock skew and the time a rolling restart takes.
+    Refuses (ConfigurationError) a demo directory or a key directory without a
+    production signing key. Running processes are not affected until they restart.
+    """
+    if grace <= timedelta(0):
+        raise ConfigurationError("the grace period of a retired key must be positive")
+    current_path = key_dir / SIGNING_KEY_FILE
+    if (key_dir / SIGNING_KEY_FILE_DEMO).exists():
+        raise ConfigurationError(
+            f"{key_dir} holds the public demo signing key: generate a production key "
+            "(gateway keys generate --name gateway-signing) instead of rotating it"
+        )
+    if not current_path.exists():
+        raise ConfigurationError(f"no {SIGNING_KEY_FILE} in {key_dir} to rotate")
+    current = _load_ed25519(current_path)
+    next_path = key_dir / SIGNING_KEY_FILE_NEXT
+    pruned = _prune_retired(key_dir, now)
+    if not next_path.exists() and not compromised:
+        prepared = _write_signing_key(next_path)
+        return Rotation(None, None, None, prepared, pruned)
+    if next_path.exists():
+        promoted_key = _load_ed25519(next_path)
+    else:
+        promoted_key = Ed25519PrivateKey.generate()
+        _write_private_key(next_path, promoted_key)
+    retired_kid = jwk_thumbprint(current)
+    until: datetime | None = None
+    if not compromised:
+        until = (now + grace).astimezone(UTC).replace(microsecond=0)
+        _write_retired(key_dir, current.public_key(), until)
+    # The rename replaces the current private key file: the old private key is gone.
+    next_path.replace(current_path)
+    public_path = key_dir / SIGNING_PUBLIC_FILE
+    public_path.write_bytes(
+        promoted_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    prepared = _write_signing_key(next_path)
+    return Rotation(
+        jwk_thumbprint(promoted_key),
+        None if compromised else retired_kid,
+        until,
+        prepared,
+        pruned,
+    )
+
+
+def _write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
+    write_private(
+        path,
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+
+
+def _write_signing_key(path: Path) -> str:
+    key = Ed25519PrivateKey.generate()
+    _write_private_key(path, key)
+    return jwk_thumbprint(key)
+
+
+def _write_retired(key_dir: Path, public: Ed25519PublicKey, until: datetime) -> Path:
+    pem = public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    stem = f"gateway-signing-retired-until-{until.strftime(_STAMP)}"
+    path = key_dir / f"{stem}.pub.pem"
+    counter = 1
+    while path.exists():  # two rotations within a second: keep both
+        path = key_dir / f"{stem}-{counter}.pub.pem"
+        counter += 1
+    path.write_bytes(pem)
+    return path
+
+
+def _prune_retired(key_dir: Path, now: datetime) -> tuple[str, ...]:
+    pruned = []
+    for path in sorted(key_dir.glob(RETIRED_KEY_GLOB)):
+        deadline = _retired_deadline(path)
+        if deadline is not None and now >= deadline:
+            path.unlink()
+            pruned.append(path.name)
+    return tuple(pruned)
 
 
 def load_pseudonym_secret(key_dir: Path) -> bytes:

@@ -106,6 +106,8 @@ class _AccessClaims:
     iat: float
     exp: float
     nbf: float | None
+    #: The gateway key that signed it (a retired key stops verifying at its deadline).
+    kid: str = ""
 
 
 class VerifiedTokenCache:
@@ -361,6 +363,10 @@ class TokenService:
 
         now = self._now()
         skew = self._skew
+        if self._keystore.is_expired(claims.kid, datetime.fromtimestamp(now, UTC)):
+            # Checked on every use, not only at signature verification: the verified-token
+            # cache must not keep a retired key alive past its deadline.
+            raise AuthenticationError(f"access token kid {claims.kid} was retired")
         if now >= claims.exp + skew:
             raise AuthenticationError(f"access token expired at {_iso(claims.exp)}")
         if claims.nbf is not None and claims.nbf > now + skew:
@@ -433,7 +439,7 @@ class TokenService:
         assert exp is not None and iat is not None  # noqa: S101 - required=True
         nbf = _numeric(claims, "nbf", "access token", required=False)
         return _AccessClaims(
-            sub=sub, dept=dept, jti=jti, officer=officer, iat=iat, exp=exp, nbf=nbf
+            sub=sub, dept=dept, jti=jti, officer=officer, iat=iat, exp=exp, nbf=nbf, kid=str(kid)
         )
 
     def _now(self) -> float:

@@ -46,6 +46,8 @@ from gateway.errors import (
 __all__ = [
     "Backend",
     "BackendResult",
+    "PoolStats",
+    "ReportsPool",
     "Watchdog",
     "check_limits",
     "query_error",
@@ -92,6 +94,28 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release every connection. Idempotent; later calls to ``execute`` raise
         BackendUnavailableError."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStats:
+    """A backend's connection pool right now (for metrics: read at collection time)."""
+
+    #: Connections open (idle or in use).
+    size: int
+    #: Connections lent to a query at this moment.
+    in_use: int
+    #: The pool's upper bound.
+    max_size: int
+
+
+@runtime_checkable
+class ReportsPool(Protocol):
+    """A backend that can say how full its connection pool is. Every backend of the
+    gateway does; test doubles need not (metrics then leave them out)."""
+
+    def pool_stats(self) -> PoolStats:
+        """The pool as it is now; cheap, never raises, no I/O."""
         ...
 
 

@@ -28,6 +28,7 @@ import duckdb
 
 from gateway.backends.base import (
     BackendResult,
+    PoolStats,
     Watchdog,
     check_limits,
     query_error,
@@ -143,6 +144,10 @@ class DuckDBBackend:
             raise unavailable_error(self.name, "ping failed", exc) from exc
         finally:
             self._pool.release(cursor)
+
+    def pool_stats(self) -> PoolStats:
+        """See :class:`gateway.backends.base.ReportsPool`."""
+        return self._pool.stats()
 
     def close(self) -> None:
         self._pool.close()

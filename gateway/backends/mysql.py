@@ -48,6 +48,7 @@ import pymysql.cursors
 
 from gateway.backends.base import (
     BackendResult,
+    PoolStats,
     check_limits,
     query_error,
     result_in_time,
@@ -192,6 +193,10 @@ class MySQLBackend:
             raise unavailable_error(self.name, "ping failed", exc) from exc
         finally:
             self._pool.release(conn, broken=broken)
+
+    def pool_stats(self) -> PoolStats:
+        """See :class:`gateway.backends.base.ReportsPool`."""
+        return self._pool.stats()
 
     def close(self) -> None:
         self._pool.close()

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from gateway.backends.base import unavailable_error
+from gateway.backends.base import PoolStats, unavailable_error
 
 __all__ = ["ConnectionPool"]
 
@@ -89,6 +89,13 @@ class ConnectionPool(Generic[C]):
             self._cond.notify()
         if not keep:
             self._safe_dispose(conn)
+
+    def stats(self) -> PoolStats:
+        """How many connections are open and how many are lent out, now."""
+        with self._cond:
+            return PoolStats(
+                size=self._size, in_use=self._size - len(self._idle), max_size=self._max_size
+            )
 
     def close(self) -> None:
         """Dispose of idle connections now and of busy ones when they are released."""

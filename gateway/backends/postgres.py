@@ -48,6 +48,7 @@ from psycopg.pq import TransactionStatus
 
 from gateway.backends.base import (
     BackendResult,
+    PoolStats,
     check_limits,
     query_error,
     result_in_time,
@@ -205,6 +206,16 @@ class PostgresBackend:
             raise unavailable_error(self.name, "ping failed", exc) from exc
         finally:
             self._putconn(conn)
+
+    def pool_stats(self) -> PoolStats:
+        """See :class:`gateway.backends.base.ReportsPool` (psycopg_pool's own counters)."""
+        stats = self._pool.get_stats()
+        size = int(stats.get("pool_size", 0))
+        return PoolStats(
+            size=size,
+            in_use=max(0, size - int(stats.get("pool_available", 0))),
+            max_size=int(stats.get("pool_max", self._pool.max_size)),
+        )
 
     def close(self) -> None:
         with self._lock:

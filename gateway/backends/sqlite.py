@@ -31,6 +31,7 @@ from typing import Any
 
 from gateway.backends.base import (
     BackendResult,
+    PoolStats,
     check_limits,
     query_error,
     result_in_time,
@@ -181,6 +182,10 @@ class SQLiteBackend:
             raise unavailable_error(self.name, "ping failed", exc) from exc
         finally:
             self._pool.release(conn, broken=broken)
+
+    def pool_stats(self) -> PoolStats:
+        """See :class:`gateway.backends.base.ReportsPool`."""
+        return self._pool.stats()
 
     def close(self) -> None:
         self._pool.close()

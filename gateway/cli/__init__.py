@@ -15,6 +15,7 @@ from gateway.cli.check import check
 from gateway.cli.common import CONTEXT_SETTINGS
 from gateway.cli.consumer import catalog, query, token
 from gateway.cli.demo import demo, demo_data
+from gateway.cli.doctor import doctor
 from gateway.cli.keys import keys
 from gateway.cli.serve import serve
 from gateway.cli.systems import systems
@@ -38,5 +39,17 @@ def main() -> None:
     """
 
 
-for command in (serve, demo, demo_data, keys, systems, token, query, catalog, check, audit):
+for command in (
+    serve,
+    demo,
+    demo_data,
+    keys,
+    systems,
+    token,
+    query,
+    catalog,
+    check,
+    doctor,
+    audit,
+):
     main.add_command(command)

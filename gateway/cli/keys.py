@@ -1,20 +1,23 @@
-"""``gateway keys …``: key pairs for consumer systems and the gateway, the JWKS."""
+"""``gateway keys …``: key pairs for consumer systems and the gateway, the JWKS, and the
+rotation of the gateway's token-signing key."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 
-from gateway.cli.common import settings_from_env
+from gateway.cli.common import load, settings_from_env
 
 __all__ = ["keys"]
 
 
 @click.group()
 def keys() -> None:
-    """Key pairs: generate keys for consumer systems or the gateway, show the JWKS."""
+    """Key pairs: generate keys for consumer systems or the gateway, show the JWKS, rotate
+    the gateway's token-signing key."""
 
 
 @keys.command("generate")
@@ -42,4 +45,68 @@ def keys_jwks() -> None:
     """Print the gateway's public JWK Set (what /.well-known/jwks.json serves)."""
     from gateway.auth.keys import GatewayKeyStore
 
-    click.echo(json.dumps(GatewayKeyStore.load(settings_from_env().key_dir).jwks(), indent=2))
+    key_dir = settings_from_env().key_dir
+    store = load(lambda _settings: GatewayKeyStore.load(key_dir))
+    click.echo(json.dumps(store.jwks(datetime.now(UTC)), indent=2))
+
+
+@keys.command("rotate")
+@click.option(
+    "--key-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Key directory (default GATEWAY_KEY_DIR).",
+)
+@click.option(
+    "--grace",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Seconds the retired key keeps verifying (default: access-token lifetime + "
+    "clock skew + 3600 s for a rolling restart).",
+)
+@click.option(
+    "--compromised",
+    is_flag=True,
+    help="Drop the current key at once instead of keeping it for the grace period: "
+    "every token it signed stops working after the restart.",
+)
+def keys_rotate(key_dir: Path | None, grace: int | None, compromised: bool) -> None:
+    """Rotate the gateway's token-signing key, one step.
+
+    \b
+    The next key (gateway-signing.next.key.pem) becomes the current one; the current
+    key's public half stays as a previous key until its deadline; a new next key is
+    generated. The first run only prepares a next key. Restart the gateway processes one
+    by one afterwards: each publishes next/current/previous at /.well-known/jwks.json and
+    accepts what the others sign, so no token is refused during the roll-out. See
+    keys/README.md for the schedule.
+    """
+    from gateway.auth.keys import rotate_signing_key
+
+    settings = settings_from_env()
+    directory = key_dir or settings.key_dir
+    seconds = grace or settings.access_token_ttl_s + settings.clock_skew_s + 3600
+    done = load(
+        lambda _s: rotate_signing_key(
+            directory,
+            now=datetime.now(UTC),
+            grace=timedelta(seconds=seconds),
+            compromised=compromised,
+        ),
+        settings,
+    )
+    if done.promoted is None:
+        click.echo(
+            f"prepared the next signing key {done.prepared}; it signs from the next rotation"
+        )
+    else:
+        click.echo(f"current signing key: {done.promoted}")
+        if done.retired is not None and done.retired_until is not None:
+            until = done.retired_until.isoformat()
+            click.echo(f"previous key {done.retired} verifies until {until}")
+        else:
+            click.echo("the previous key was dropped: its tokens stop working at the restart")
+        click.echo(f"next signing key: {done.prepared}")
+    for name in done.pruned:
+        click.echo(f"deleted {name} (past its deadline)")
+    click.echo("restart the gateway processes one by one to publish and use the new keys")

@@ -24,8 +24,14 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 def serve_with(settings: Settings, host: str, port: int, workers: int) -> None:
     """Serve with ``settings`` as built here, once: each worker process receives them
     (pickled by uvicorn's spawn-based supervisor) and builds its own services from them;
-    no worker reads the environment."""
+    no worker reads the environment.
+
+    On SIGTERM or SIGINT the server stops accepting connections, lets the requests in
+    flight finish (each still waits for its audit record to be durable and signed) for
+    up to ``settings.shutdown_timeout_s``, then runs the application's shutdown, which
+    closes the audit committer after the records already queued are committed."""
     import functools
+    import math
 
     import uvicorn
     from uvicorn.supervisors import Multiprocess
@@ -47,6 +53,9 @@ def serve_with(settings: Settings, host: str, port: int, workers: int) -> None:
         workers=workers,
         log_config=uvicorn_log_config(settings.log_level),
         access_log=False,
+        # Bounded drain: an orchestrator kills the process after its own grace period
+        # (Kubernetes: terminationGracePeriodSeconds), which must be longer than this.
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
     )
     if workers > 1:
         Multiprocess(config, sockets=[config.bind_socket()]).run()

@@ -145,12 +145,14 @@ class QueryService:
             plan_cache_hit=state.plan_cache_hit,
             row_count=len(state.rows or ()),
             truncated=state.truncated,
+            principal=state.principal,
+            tables=state.plan.tables if state.plan else (),
         )
 
     def _refused(self, error: GatewayError, state: QueryState) -> QueryOutcome:
         if isinstance(error, AuditUnavailableError):
             # The served record itself could not be written: nothing more can be.
-            return QueryOutcome(audit_id=None, receipt=None, error=error)
+            return QueryOutcome(audit_id=None, receipt=None, error=error, principal=state.principal)
         try:
             receipt = self._trail.refused(
                 error,
@@ -161,10 +163,14 @@ class QueryService:
             )
         except AuditUnavailableError as audit_exc:
             # No record, no answer: whatever the refusal was, the client gets 503.
-            return QueryOutcome(audit_id=None, receipt=None, error=audit_exc)
+            return QueryOutcome(
+                audit_id=None, receipt=None, error=audit_exc, principal=state.principal
+            )
         return QueryOutcome(
             audit_id=state.context.audit_id,
             receipt=receipt,
             error=error,
             plan_cache_hit=state.plan_cache_hit,
+            principal=state.principal,
+            tables=state.plan.tables if state.plan else (),
         )

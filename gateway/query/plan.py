@@ -35,7 +35,7 @@ from gateway.query.rewrite.portable import make_portable
 from gateway.query.state import QueryState
 from gateway.query.validate import check_query_is_allowed
 
-__all__ = ["STAGES", "Plan", "PlanQuery", "Planner", "row_limit"]
+__all__ = ["STAGES", "Plan", "PlanCacheStats", "PlanQuery", "Planner", "row_limit"]
 
 #: The planning stages, in order (each is a telemetry span of the same name).
 STAGES = ("parse", "validate", "resolve", "rewrite")
@@ -62,6 +62,17 @@ class Plan:
     grants: tuple[str, ...] = ()
 
 
+@dataclass(slots=True)
+class PlanCacheStats:
+    """Plan-cache lookups so far, for metrics (read at collection time). Incremented
+    without a lock, like the audit committer's BatchStats: two threads may lose an
+    increment between them now and then, which a hit *rate* does not notice, and the
+    request path pays one integer addition instead of a metric call."""
+
+    hits: int = 0
+    misses: int = 0
+
+
 class Planner:
     """Builds (and caches) plans. Pure CPU work: no I/O happens here."""
 
@@ -81,6 +92,12 @@ class Planner:
         self._plans: LruCache[Hashable, Plan] = LruCache(cache_size)
         self._schemas: LruCache[Hashable, MappingSchema] = LruCache(max(64, cache_size // 8))
         self._derived: LruCache[Hashable, exp.Select] = LruCache(max(256, cache_size))
+        self.cache_stats = PlanCacheStats()
+
+    @property
+    def cached_plans(self) -> int:
+        """Plans in the cache now."""
+        return len(self._plans)
 
     def plan(
         self,
@@ -102,7 +119,9 @@ class Planner:
         key = (sql, snap_key, requested_max_rows)
         cached = self._plans.get(key)
         if cached is not None:
+            self.cache_stats.hits += 1
             return cached, True
+        self.cache_stats.misses += 1
         try:
             plan = self._build(sql, principal, snapshot, snap_key, requested_max_rows, stage)
         except RecursionError:

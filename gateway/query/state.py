@@ -123,3 +123,7 @@ class QueryOutcome:
     plan_cache_hit: bool = False
     row_count: int = 0
     truncated: bool = False
+    #: Who asked (None when authentication failed) and the ``dataset.table`` names the
+    #: query read (empty before planning): for the request metrics, not the client.
+    principal: Principal | None = None
+    tables: tuple[str, ...] = ()

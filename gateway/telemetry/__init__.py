@@ -8,8 +8,17 @@ about 15 % of a request's CPU for six of them):
   named ``gateway.<stage>``) and one CLIENT span for the backend call following the
   database semantic conventions (:meth:`Telemetry.db_call`);
 * for every stage, whether traced or not, a ``gateway.stage.duration`` histogram point;
-  for every request a ``gateway.requests`` count and a ``gateway.request.duration`` point
-  (:meth:`Telemetry.record_request`).
+  for every audited request a ``gateway.requests`` count and a ``gateway.request.duration``
+  point (:meth:`Telemetry.record_request`);
+* for every HTTP request, whatever the route, one ``http.server.request.duration`` point
+  labelled with method, route, status, department, system and dataset — the RED metrics
+  (:meth:`Telemetry.record_http`);
+* values read only when metrics are collected (a Prometheus scrape or a periodic export),
+  never on the request path: audit batches, plan-cache lookups, backend pools
+  (:meth:`Telemetry.observe` with :class:`Observation` s).
+
+A request therefore costs a handful of instrument calls with small attribute dicts; the
+SDK aggregates them in place (no per-request objects survive the call).
 
 Whatever the configuration, every request has a trace id (the caller's ``traceparent``
 or a fresh one), so that its log lines and its audit record share an id.
@@ -22,9 +31,10 @@ configuration, tests and benchmarks). :func:`build_telemetry` picks one from the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Final, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 from gateway.errors import ConfigurationError
 from gateway.settings import TelemetrySettings
@@ -34,9 +44,40 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
     from opentelemetry.util.types import AttributeValue
 
-__all__ = ["NoopTelemetry", "Telemetry", "build_telemetry", "check_telemetry_settings"]
+__all__ = [
+    "METRICS_EXPORTERS",
+    "TRACES_EXPORTERS",
+    "NoopTelemetry",
+    "Observation",
+    "Reading",
+    "Telemetry",
+    "build_telemetry",
+    "check_telemetry_settings",
+]
 
-_EXPORTERS: Final = frozenset({"none", "console", "otlp"})
+TRACES_EXPORTERS: Final = frozenset({"none", "console", "otlp"})
+#: ``prometheus`` serves the metrics at ``GET /metrics`` (pull) instead of pushing them.
+METRICS_EXPORTERS: Final = frozenset({"none", "console", "otlp", "prometheus"})
+
+#: One value of an observed instrument and its attributes.
+Reading = tuple[float, Mapping[str, "AttributeValue"]]
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """An instrument whose values are read when metrics are collected, not recorded by
+    requests: ``read`` is called on the collecting thread (a scrape, a periodic export)
+    and returns the current value(s). It must be cheap and must not raise.
+
+    ``kind``: ``counter`` (monotonic total), ``gauge`` (a level now), ``updown`` (a count
+    that goes up and down, e.g. connections).
+    """
+
+    name: str
+    kind: Literal["counter", "gauge", "updown"]
+    unit: str
+    description: str
+    read: Callable[[], Iterable[Reading]]
 
 
 class Telemetry(Protocol):
@@ -89,6 +130,36 @@ class Telemetry(Protocol):
         before authentication succeeded)."""
         ...
 
+    def record_http(
+        self,
+        method: str,
+        route: str | None,
+        status: int,
+        duration_s: float,
+        *,
+        department: str | None = None,
+        system: str | None = None,
+        dataset: str | None = None,
+    ) -> None:
+        """One answered HTTP request (any route): an ``http.server.request.duration``
+        point, the RED metrics. ``route`` is the route template (``/v1/audit/records/
+        {audit_id:str}``), None for a path no route matched; the caller labels are None
+        when unknown (not authenticated, no dataset read). ``dataset`` names the datasets
+        a query read, comma-separated. Called while the request's span is current: it also
+        names the span ``"{method} {route}"`` and sets ``http.route`` and
+        ``http.response.status_code`` on it."""
+        ...
+
+    def observe(self, observations: Iterable[Observation]) -> None:
+        """Register instruments read at collection time (see :class:`Observation`).
+        Call once, at start-up, after the services they read exist."""
+        ...
+
+    def scrape(self) -> bytes | None:
+        """The metrics now, in the Prometheus text exposition format (what ``GET
+        /metrics`` serves), or None when metrics are not exported that way."""
+        ...
+
     def force_flush(self, timeout_ms: int = 10_000) -> None:
         """Export what is buffered now."""
         ...
@@ -100,13 +171,13 @@ class Telemetry(Protocol):
 
 def check_telemetry_settings(settings: TelemetrySettings) -> None:
     """Raise ConfigurationError for an unknown exporter or a ratio outside 0..1."""
-    for what, value in (
-        ("traces_exporter", settings.traces_exporter),
-        ("metrics_exporter", settings.metrics_exporter),
+    for what, value, allowed in (
+        ("traces_exporter", settings.traces_exporter, TRACES_EXPORTERS),
+        ("metrics_exporter", settings.metrics_exporter, METRICS_EXPORTERS),
     ):
-        if value not in _EXPORTERS:
+        if value not in allowed:
             raise ConfigurationError(
-                f"telemetry {what} must be none, console or otlp, not {value!r}"
+                f"telemetry {what} must be one of {', '.join(sorted(allowed))}, not {value!r}"
             )
     if not 0.0 <= settings.sample_ratio <= 1.0:
         raise ConfigurationError(

@@ -12,11 +12,11 @@ exports metrics but no traces.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import Token
 from types import TracebackType
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from opentelemetry import context as otel_context
 from opentelemetry.trace import (
@@ -33,6 +33,9 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
+
+if TYPE_CHECKING:
+    from gateway.telemetry import Observation
 
 __all__ = [
     "CurrentSpan",
@@ -171,6 +174,25 @@ class NoopTelemetry:
     def record_request(
         self, department: str | None, outcome: str, status: int, duration_s: float
     ) -> None:
+        return None
+
+    def record_http(
+        self,
+        method: str,
+        route: str | None,
+        status: int,
+        duration_s: float,
+        *,
+        department: str | None = None,
+        system: str | None = None,
+        dataset: str | None = None,
+    ) -> None:
+        return None
+
+    def observe(self, observations: Iterable[Observation]) -> None:
+        return None
+
+    def scrape(self) -> bytes | None:
         return None
 
     def force_flush(self, timeout_ms: int = 10_000) -> None:

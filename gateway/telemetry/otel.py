@@ -15,7 +15,8 @@ and the request "span" is the placeholder of :mod:`gateway.telemetry.noop`.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import Token
 from time import perf_counter
@@ -23,7 +24,13 @@ from types import TracebackType
 from typing import Final
 
 from opentelemetry import context as otel_context
-from opentelemetry.metrics import Histogram, MeterProvider, NoOpMeterProvider
+from opentelemetry.metrics import (
+    CallbackOptions,
+    Histogram,
+    MeterProvider,
+    NoOpMeterProvider,
+)
+from opentelemetry.metrics import Observation as OtelObservation
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
@@ -40,9 +47,14 @@ from opentelemetry.semconv.attributes.db_attributes import (
     DB_SYSTEM_NAME,
 )
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
-from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
+from opentelemetry.semconv.attributes.http_attributes import (
+    HTTP_REQUEST_METHOD,
+    HTTP_RESPONSE_STATUS_CODE,
+    HTTP_ROUTE,
+)
 from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
 from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME, SERVICE_VERSION
+from opentelemetry.semconv.metrics.http_metrics import HTTP_SERVER_REQUEST_DURATION
 from opentelemetry.trace import (
     INVALID_SPAN,
     NoOpTracerProvider,
@@ -59,7 +71,7 @@ from opentelemetry.util.types import AttributeValue
 
 from gateway.errors import ClientError, GatewayError
 from gateway.settings import TelemetrySettings
-from gateway.telemetry import check_telemetry_settings
+from gateway.telemetry import Observation, check_telemetry_settings
 from gateway.telemetry.noop import (
     CurrentSpan,
     PlaceholderSpan,
@@ -67,7 +79,11 @@ from gateway.telemetry.noop import (
     trace_id_or_fresh,
 )
 
-__all__ = ["STAGES", "OtelTelemetry"]
+__all__ = ["STAGES", "OtelTelemetry", "PrometheusText"]
+
+#: ``service.instance.id`` (semantic conventions): tells the pushes of two processes of
+#: the same service apart, so that a collector does not merge their cumulative counters.
+_SERVICE_INSTANCE_ID: Final = "service.instance.id"
 
 #: The pipeline stages of docs/design.md, in order. Their span names and histogram
 #: attributes are built once; other names work too (built on first use).
@@ -250,6 +266,26 @@ class _RequestSpan(CurrentSpan):
         span.end()
 
 
+class PrometheusText:
+    """A Prometheus pull reader on a registry of its own (never prometheus_client's global
+    ``REGISTRY``: two apps in one process, or two tests, must not see each other's
+    metrics). :meth:`render` collects and formats; it runs on the scraping request."""
+
+    def __init__(self) -> None:
+        # Imported here: only a gateway that serves /metrics pays for prometheus_client.
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from prometheus_client import CollectorRegistry
+
+        self._registry = CollectorRegistry(auto_describe=False)
+        # No otel_scope_* labels on every series: there is one instrumentation scope.
+        self.reader = PrometheusMetricReader(registry=self._registry, scope_info_enabled=False)
+
+    def render(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return generate_latest(self._registry)
+
+
 class OtelTelemetry:
     """The app's tracer and meter providers, and the few helpers that record with them.
 
@@ -264,16 +300,19 @@ class OtelTelemetry:
         meter_provider: MeterProvider,
         id_generator: IdGenerator,
         sdk_meter_provider: SdkMeterProvider | None = None,
+        prometheus: PrometheusText | None = None,
     ) -> None:
         """Wrap already-built providers.
 
         ``tracer_provider`` None means tracing is off: no span is created at all.
         ``sdk_meter_provider`` is the same object as ``meter_provider`` when metrics are
         on (it is what :meth:`shutdown` flushes), None when ``meter_provider`` is a no-op.
+        ``prometheus`` is the pull reader :meth:`scrape` renders, when there is one.
         """
         self._tracer_provider = tracer_provider
         self._meter_provider = meter_provider
         self._sdk_meter_provider = sdk_meter_provider
+        self._prometheus = prometheus
         self._id_generator = id_generator
         self._closed = False
         version = _version()
@@ -282,7 +321,7 @@ class OtelTelemetry:
             if tracer_provider is not None
             else None
         )
-        meter = meter_provider.get_meter(_INSTRUMENTATION_NAME, version)
+        meter = self._meter = meter_provider.get_meter(_INSTRUMENTATION_NAME, version)
         self._stage_duration = meter.create_histogram(
             "gateway.stage.duration",
             unit="s",
@@ -298,6 +337,14 @@ class OtelTelemetry:
             "gateway.request.duration",
             unit="s",
             description="Duration of a request, from authentication to the response.",
+            explicit_bucket_boundaries_advisory=_REQUEST_BUCKETS_S,
+        )
+        # HTTP semantic conventions: the one server metric, whose count, error share and
+        # buckets are the RED metrics of every route.
+        self._http_duration = meter.create_histogram(
+            HTTP_SERVER_REQUEST_DURATION,
+            unit="s",
+            description="Duration of HTTP server requests.",
             explicit_bucket_boundaries_advisory=_REQUEST_BUCKETS_S,
         )
         # Span name and histogram attributes per stage, built once: an instance cache (not
@@ -334,11 +381,19 @@ class OtelTelemetry:
         # Resource.create adds the SDK's own attributes and OTEL_RESOURCE_ATTRIBUTES; ours
         # are merged last and win.
         resource = Resource.create(
-            {SERVICE_NAME: settings.service_name, SERVICE_VERSION: _version()}
+            {
+                SERVICE_NAME: settings.service_name,
+                SERVICE_VERSION: _version(),
+                _SERVICE_INSTANCE_ID: str(uuid.uuid4()),
+            }
         )
 
         readers: list[MetricReader] = []
-        if settings.metrics_exporter == "console":
+        prometheus: PrometheusText | None = None
+        if settings.metrics_exporter == "prometheus":
+            prometheus = PrometheusText()
+            readers.append(prometheus.reader)
+        elif settings.metrics_exporter == "console":
             from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 
             # sys.stdout as it is now: the exporters' default was bound when they were
@@ -410,6 +465,7 @@ class OtelTelemetry:
             meter_provider=meter_provider,
             id_generator=ids,
             sdk_meter_provider=sdk_meter_provider,
+            prometheus=prometheus,
         )
 
     # -- providers ---------------------------------------------------------------------
@@ -554,6 +610,70 @@ class OtelTelemetry:
             if status >= 500:
                 span.set_status(Status(StatusCode.ERROR))
 
+    def record_http(
+        self,
+        method: str,
+        route: str | None,
+        status: int,
+        duration_s: float,
+        *,
+        department: str | None = None,
+        system: str | None = None,
+        dataset: str | None = None,
+    ) -> None:
+        """One ``http.server.request.duration`` point (HTTP semantic conventions:
+        ``http.request.method``, ``http.route``, ``http.response.status_code``) with the
+        caller's ``gateway.department``, ``gateway.system`` and ``gateway.dataset`` when
+        known. Unknown labels are left out rather than set to a placeholder. Names the
+        current (server) span ``"{method} {route}"``.
+
+        Label values are bounded by configuration (routes, catalog, registered systems),
+        never taken from the request: an unmatched path has no ``http.route``, and
+        ``method`` is what the server accepted, which is one of a few verbs."""
+        attributes: dict[str, AttributeValue] = {
+            HTTP_REQUEST_METHOD: method,
+            HTTP_RESPONSE_STATUS_CODE: status,
+        }
+        if route:
+            attributes[HTTP_ROUTE] = route
+        if department is not None:
+            attributes["gateway.department"] = department
+        if system is not None:
+            attributes["gateway.system"] = system
+        if dataset:
+            attributes["gateway.dataset"] = dataset
+        self._http_duration.record(duration_s, attributes)
+        span = get_current_span()
+        if span.is_recording():
+            if route:
+                span.update_name(f"{method} {route}")
+                span.set_attribute(HTTP_ROUTE, route)
+            span.set_attribute(HTTP_RESPONSE_STATUS_CODE, status)
+            if status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+
+    def observe(self, observations: Iterable[Observation]) -> None:
+        """Register an observable instrument per observation; the SDK calls ``read`` when
+        it collects (nothing happens per request)."""
+        for item in observations:
+            callbacks = [_callback(item)]
+            if item.kind == "counter":
+                self._meter.create_observable_counter(
+                    item.name, callbacks, unit=item.unit, description=item.description
+                )
+            elif item.kind == "updown":
+                self._meter.create_observable_up_down_counter(
+                    item.name, callbacks, unit=item.unit, description=item.description
+                )
+            else:
+                self._meter.create_observable_gauge(
+                    item.name, callbacks, unit=item.unit, description=item.description
+                )
+
+    def scrape(self) -> bytes | None:
+        """The Prometheus text of every metric, when the exporter is ``prometheus``."""
+        return self._prometheus.render() if self._prometheus is not None else None
+
     # -- lifecycle ---------------------------------------------------------------------
 
     def force_flush(self, timeout_ms: int = 10_000) -> None:
@@ -572,6 +692,13 @@ class OtelTelemetry:
             self._tracer_provider.shutdown()
         if self._sdk_meter_provider is not None:
             self._sdk_meter_provider.shutdown()
+
+
+def _callback(item: Observation) -> Callable[[CallbackOptions], Iterable[OtelObservation]]:
+    def read(_options: CallbackOptions) -> Iterable[OtelObservation]:
+        return [OtelObservation(value, attributes) for value, attributes in item.read()]
+
+    return read
 
 
 def _signal_url(endpoint: str, signal: str) -> str:

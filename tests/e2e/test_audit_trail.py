@@ -19,13 +19,15 @@ import pytest
 
 from gateway.audit.record import AuditRecord, Outcome
 from gateway.audit.store.memory import MemoryAuditStore
+from gateway.settings import TelemetrySettings
 from tests.e2e.harness import Gateway, demo_dsn, demo_signer, running_gateway
 
 #: Successful responses that are not audited, by design (docs/design.md "One audit
-#: trail"): probes, public keys and checkpoints, the API description.
+#: trail"): probes, metrics scrapes, public keys and checkpoints, the API description.
 UNAUDITED_SUCCESS = {
     "/healthz",
     "/readyz",
+    "/metrics",
     "/.well-known/jwks.json",
     "/v1/audit/checkpoint",
     "/v1/audit/checkpoints",
@@ -72,7 +74,11 @@ PUBLIC_POSTS = {
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, MemoryAuditStore]]:
     tmp = tmp_path_factory.mktemp("trail")
     store = MemoryAuditStore(demo_signer())
-    with running_gateway("sqlite", demo_dsn("sqlite", tmp), tmp, audit=store) as gateway:
+    # Metrics served, so that /metrics answers 200 like the other unaudited reads.
+    prometheus = {"telemetry": TelemetrySettings(metrics_exporter="prometheus")}
+    with running_gateway(
+        "sqlite", demo_dsn("sqlite", tmp), tmp, audit=store, settings_overrides=prometheus
+    ) as gateway:
         yield gateway, store
 
 

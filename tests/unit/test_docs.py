@@ -29,6 +29,7 @@ ENV_NAMES = {
     "console_session_ttl_s": "CONSOLE_SESSION_TTL",
     "login_lockout_s": "LOGIN_LOCKOUT",
     "sweep_interval_s": "SWEEP_INTERVAL",
+    "shutdown_timeout_s": "SHUTDOWN_TIMEOUT",
 }
 
 

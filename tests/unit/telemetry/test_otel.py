@@ -420,7 +420,7 @@ def test_current_trace_id_outside_a_span_is_fresh_every_time(telemetry: OtelTele
     "settings",
     [
         TelemetrySettings(traces_exporter="jaeger"),
-        TelemetrySettings(metrics_exporter="prometheus"),
+        TelemetrySettings(metrics_exporter="statsd"),
         TelemetrySettings(sample_ratio=1.5),
         TelemetrySettings(sample_ratio=-0.1),
     ],

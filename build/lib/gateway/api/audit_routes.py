@@ -1,0 +1,461 @@
+"""The auditors' API: search the log, read records with receipts, proofs, checkpoints and
+evidence bundles.
+
+Who sees what (:func:`scope_of`):
+
+* ``auditor`` role - every record; may export any record or range;
+* ``provider_officer`` role - the records of every access to datasets its department
+  owns (the provider's side of the evidence), with receipts; may export those records;
+* any other authenticated system - its own system's records and receipts (without the
+  diagnostic ``internal_reason``, which is never shown to consumers).
+
+Checkpoints and the log's public keys are public: publishing tree heads widely is what
+makes a later rewrite of the log detectable.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import anyio.to_thread
+from litestar import Request, Response, get, post
+from litestar.enums import MediaType
+from litestar.params import PathParameter, QueryParameter
+
+from gateway.api.deps import Injected
+from gateway.api.guards import ROLES_OPT
+from gateway.audit.bundle import build_bundle, checkpoint_size, keys_json
+from gateway.audit.commit import receipt_for
+from gateway.audit.record import AuditRecord, Outcome, leaf_hash_of
+from gateway.audit.sequencer import TreeHead
+from gateway.audit.store import MAX_EXPORT_ENTRIES, AuditStore
+from gateway.audit.trail import AccessKind, AuditTrail
+from gateway.audit.witness import Witness
+from gateway.catalog import Catalog
+from gateway.domain import Principal
+from gateway.errors import (
+    AccessDeniedError,
+    InvalidRequestError,
+    NotFoundError,
+    UnknownDatasetError,
+    error_for_status,
+)
+from gateway.policy.roles import Role
+from gateway.query.state import RequestContext
+
+__all__ = ["AUDIT_ROUTES", "AuditScope", "scope_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditScope:
+    """What one principal may read of the audit log."""
+
+    everything: bool
+    #: Datasets whose access records are visible (provider officers).
+    datasets: frozenset[str]
+    #: The system whose own records are visible (plain consumers).
+    system: str | None
+    #: Whether diagnostic fields and full record bytes may be shown.
+    full_records: bool
+    can_export: bool
+    #: The department whose systems' records are visible (applicants: their department).
+    department: str | None = None
+
+    def allows(self, record: AuditRecord) -> bool:
+        if self.everything:
+            return True
+        if self.system is not None and record.system == self.system:
+            return True
+        if self.department is not None and record.department == self.department:
+            return True
+        touched = {t.split(".", 1)[0] for t in record.tables}
+        return bool(touched & self.datasets)
+
+
+def scope_of(principal: Principal, catalog: Catalog) -> AuditScope:
+    if Role.AUDITOR in principal.roles:
+        return AuditScope(True, frozenset(), None, True, True)
+    if Role.PROVIDER_OFFICER in principal.roles:
+        owned = frozenset(
+            name for name, ds in catalog.datasets.items() if ds.owner == principal.department
+        )
+        return AuditScope(False, owned, None, True, True)
+    if principal.is_person:
+        # Applicants: what their department's systems did (without diagnostics).
+        return AuditScope(False, frozenset(), None, False, False, principal.department)
+    return AuditScope(False, frozenset(), principal.system, False, False)
+
+
+#: Who may read audit records (each sees the scope above); who may export bundles.
+_READERS = {
+    ROLES_OPT: frozenset({Role.CONSUMER, Role.APPLICANT, Role.PROVIDER_OFFICER, Role.AUDITOR})
+}
+_EXPORTERS = {ROLES_OPT: frozenset({Role.PROVIDER_OFFICER, Role.AUDITOR})}
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _audited(
+    trail: Injected[AuditTrail],
+    context: Injected[RequestContext],
+    principal: Injected[Principal],
+    content: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> Response[dict[str, Any]]:
+    """Return audit records only once the read itself is durably audited (who read
+    which records); no record of the read, no records."""
+    trail.accessed(context, principal, kind=AccessKind.AUDIT_LOG_READ)
+    return Response(
+        content,
+        headers={
+            "Cache-Control": "no-store",
+            "Gateway-Audit-Id": context.audit_id,
+            "X-Request-Id": context.request_id,
+            **(headers or {}),
+        },
+    )
+
+
+def _record_view(
+    store: AuditStore, head: TreeHead, scope: AuditScope, index: int, record: AuditRecord
+) -> Any:
+    """One record as a reader in ``scope`` may see it, with a fresh receipt: its audit
+    path to ``head`` (read once per request, not once per record)."""
+    data = record.canonical_bytes()
+    shown = record.to_json_object()
+    view: dict[str, Any] = {"index": index}
+    if scope.full_records:
+        # The exact canonical text: its UTF-8 bytes are the leaf the receipt proves.
+        view["record_text"] = data.decode("utf-8")
+    else:
+        shown["internal_reason"] = None if record.internal_reason is None else "(withheld)"
+    view["record"] = shown
+    view["receipt"] = receipt_for(store, head, index, record.audit_id, leaf_hash_of(data)).to_json()
+    return view
+
+
+def _parse_outcome(outcome: str | None) -> Outcome | None:
+    if outcome is None:
+        return None
+    try:
+        return Outcome(outcome)
+    except ValueError:
+        raise InvalidRequestError(
+            f"outcome must be one of {', '.join(o.value for o in Outcome)}"
+        ) from None
+
+
+@get(
+    "/v1/audit/records",
+    opt=_READERS,
+    sync_to_thread=True,
+    summary="Search audit records (auditors; providers: their datasets; others: own)",
+    description=(
+        "Newest first. Filters: department, system, dataset, purpose, outcome, since/until "
+        "(RFC 3339 UTC with microseconds), q (substring of the consumer's SQL as stored; "
+        "identifiers appear as ⟦id:…⟧ tokens, see `gateway audit lookup-id`), before (page "
+        "below this index), limit. Each item has the record and a receipt proving it is in "
+        "the log. 审计记录检索。"
+    ),
+    tags=["audit"],
+)
+def search_records(
+    principal: Injected[Principal],
+    context: Injected[RequestContext],
+    trail: Injected[AuditTrail],
+    audit_store: Injected[AuditStore],
+    catalog: Injected[Catalog],
+    department: Annotated[str | None, QueryParameter()] = None,
+    system: Annotated[str | None, QueryParameter()] = None,
+    dataset: Annotated[str | None, QueryParameter()] = None,
+    purpose: Annotated[str | None, QueryParameter()] = None,
+    outcome: Annotated[str | None, QueryParameter()] = None,
+    since: Annotated[str | None, QueryParameter()] = None,
+    until: Annotated[str | None, QueryParameter()] = None,
+    q: Annotated[str | None, QueryParameter()] = None,
+    before: Annotated[int | None, QueryParameter(ge=0)] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+) -> Response[dict[str, Any]]:
+    scope = scope_of(principal, catalog)
+    store = audit_store
+    if dataset is not None and dataset not in catalog.datasets:
+        raise UnknownDatasetError(f"No dataset {dataset!r} in the catalog.")
+    if not scope.everything:
+        if scope.system is not None:
+            if system not in (None, scope.system):
+                raise AccessDeniedError("You may read only your own system's audit records.")
+            system = scope.system
+        elif scope.department is not None:
+            if department not in (None, scope.department):
+                raise AccessDeniedError("You may read only your department's audit records.")
+            department = scope.department
+        else:
+            if dataset is None or dataset not in scope.datasets:
+                raise AccessDeniedError(
+                    "Name one of your department's datasets: dataset="
+                    + " | ".join(sorted(scope.datasets) or ["(none)"]),
+                    extra={"datasets": sorted(scope.datasets)},
+                )
+    try:
+        found = store.search(
+            department=department,
+            system=system,
+            dataset=dataset,
+            purpose=purpose,
+            outcome=_parse_outcome(outcome),
+            since=since,
+            until=until,
+            text=q,
+            before=before,
+            limit=limit,
+        )
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequestError(str(exc)) from exc
+    head = store.head()
+    items = [_record_view(store, head, scope, i, r) for i, r in found if scope.allows(r)]
+    page: dict[str, Any] = {"items": items, "count": len(items)}
+    if len(found) == limit and found:
+        page["next_before"] = found[-1][0]
+    return _audited(trail, context, principal, page)
+
+
+@get(
+    "/v1/audit/records/{audit_id:str}",
+    opt=_READERS,
+    sync_to_thread=True,
+    summary="One audit record with a fresh receipt",
+    tags=["audit"],
+)
+def get_record(
+    audit_id: Annotated[str, PathParameter()],
+    principal: Injected[Principal],
+    context: Injected[RequestContext],
+    trail: Injected[AuditTrail],
+    audit_store: Injected[AuditStore],
+    catalog: Injected[Catalog],
+) -> Response[dict[str, Any]]:
+    scope = scope_of(principal, catalog)
+    found = audit_store.get(audit_id)
+    # Not found and not yours look the same: ids of others' records are not confirmed.
+    if found is None or not scope.allows(found[1]):
+        raise NotFoundError(f"No audit record {audit_id!r} that you may read.")
+    view = _record_view(audit_store, audit_store.head(), scope, *found)
+    return _audited(trail, context, principal, view)
+
+
+@get(
+    "/v1/audit/checkpoint",
+    sync_to_thread=True,
+    summary="The latest signed tree head (C2SP tlog-checkpoint signed note), public",
+    tags=["audit"],
+    media_type=MediaType.TEXT,
+)
+def latest_checkpoint(audit_store: Injected[AuditStore]) -> Response[str]:
+    note = audit_store.head().checkpoint
+    return Response(note, media_type="text/plain; charset=utf-8")
+
+
+@get(
+    "/v1/audit/checkpoints",
+    sync_to_thread=True,
+    summary="Stored signed checkpoints from a tree size on, oldest first, public",
+    tags=["audit"],
+)
+def list_checkpoints(
+    audit_store: Injected[AuditStore],
+    from_size: Annotated[int, QueryParameter(ge=0)] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    return {"checkpoints": audit_store.checkpoints(from_size, limit)}
+
+
+@get(
+    "/v1/audit/keys",
+    sync_to_thread=True,
+    summary="The log's signing keys (origins, verifier keys, signed hand-overs), public",
+    tags=["audit"],
+)
+def log_keys(audit_store: Injected[AuditStore]) -> dict[str, Any]:
+    return {"origin": audit_store.origin, "keys": keys_json(audit_store.key_history())}
+
+
+@get(
+    "/v1/audit/proof/inclusion",
+    opt=_READERS,
+    sync_to_thread=True,
+    summary="RFC 6962 inclusion proof of entry `index` in the tree of `size` entries",
+    tags=["audit"],
+)
+def inclusion_proof(
+    index: Annotated[int, QueryParameter(ge=0)],
+    size: Annotated[int, QueryParameter(ge=1)],
+    audit_store: Injected[AuditStore],
+    principal: Injected[Principal],
+    context: Injected[RequestContext],
+    trail: Injected[AuditTrail],
+) -> Response[dict[str, Any]]:
+    try:
+        proof = audit_store.inclusion_proof(index, size)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc)) from exc
+    content = {
+        "index": index,
+        "size": size,
+        "checkpoint": audit_store.checkpoint(size),
+        "inclusion_proof": [_b64(h) for h in proof],
+    }
+    return _audited(trail, context, principal, content)
+
+
+@get(
+    "/v1/audit/proof/consistency",
+    opt=_READERS,
+    sync_to_thread=True,
+    summary="RFC 6962 consistency proof between tree sizes `first` and `second`",
+    tags=["audit"],
+)
+def consistency_proof(
+    first: Annotated[int, QueryParameter(ge=0)],
+    second: Annotated[int, QueryParameter(ge=0)],
+    audit_store: Injected[AuditStore],
+    principal: Injected[Principal],
+    context: Injected[RequestContext],
+    trail: Injected[AuditTrail],
+) -> Response[dict[str, Any]]:
+    try:
+        proof = audit_store.consistency_proof(first, second)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc)) from exc
+    content = {"first": first, "second": second, "consistency_proof": [_b64(h) for h in proof]}
+    return _audited(trail, context, principal, content)
+
+
+@get(
+    "/v1/audit/export",
+    opt=_EXPORTERS,
+    sync_to_thread=True,
+    summary="Evidence bundle: records + proofs + checkpoints + public keys, offline-verifiable",
+    description=(
+        "Either audit_id (repeatable) or start/end (an index range, auditors only). "
+        "earlier_size (repeatable): also prove consistency from the stored checkpoint of that "
+        "size (e.g. one a consumer holds in a receipt) to the latest head. Verify with "
+        "`gateway audit verify bundle.json --key <log key>`. 导出可离线核验的证据包。"
+    ),
+    tags=["audit"],
+)
+def export_bundle(
+    principal: Injected[Principal],
+    context: Injected[RequestContext],
+    trail: Injected[AuditTrail],
+    audit_store: Injected[AuditStore],
+    catalog: Injected[Catalog],
+    audit_id: Annotated[list[str] | None, QueryParameter(name="audit_id")] = None,
+    start: Annotated[int | None, QueryParameter(ge=0)] = None,
+    end: Annotated[int | None, QueryParameter(ge=0)] = None,
+    earlier_size: Annotated[list[int] | None, QueryParameter(name="earlier_size")] = None,
+) -> Response[dict[str, Any]]:
+    scope = scope_of(principal, catalog)
+    store = audit_store
+    if not scope.can_export:
+        raise AccessDeniedError(
+            "Exporting evidence needs the auditor or provider_officer role; consumers keep "
+            "their receipts and response bodies."
+        )
+    if audit_id:
+        if start is not None or end is not None:
+            raise InvalidRequestError("Give either audit_id or start/end, not both.")
+        entries = []
+        for one in audit_id[:1000]:
+            found = store.get(one)
+            if found is None or not scope.allows(found[1]):
+                raise NotFoundError(f"No audit record {one!r} that you may read.")
+            entries.extend(store.entries(found[0], found[0] + 1))
+    elif start is not None and end is not None:
+        if not scope.everything:
+            raise AccessDeniedError("Exporting an index range needs the auditor role.")
+        if end <= start or end - start > MAX_EXPORT_ENTRIES:
+            raise InvalidRequestError(
+                f"Need start < end and at most {MAX_EXPORT_ENTRIES} entries per bundle."
+            )
+        if end > store.size():
+            raise InvalidRequestError(f"The log has {store.size()} entries; end is beyond it.")
+        entries = store.entries(start, end)
+    else:
+        raise InvalidRequestError("Give audit_id=... or start=...&end=...")
+    earlier: list[str] = []
+    for size in earlier_size or []:
+        note = store.checkpoint(size)
+        if note is None:
+            raise InvalidRequestError(f"No stored checkpoint of size {size}.")
+        earlier.append(note)
+    bundle = build_bundle(store, entries, earlier=earlier)
+    head_size = checkpoint_size(bundle["checkpoint"])
+    disposition = f'attachment; filename="audit-evidence-{head_size}.json"'
+    return _audited(trail, context, principal, bundle, {"Content-Disposition": disposition})
+
+
+@post(
+    "/v1/witness/add-checkpoint",
+    status_code=200,
+    summary="Witness: cosign another log's checkpoint (C2SP tlog-witness add-checkpoint)",
+    description=(
+        "Body: 'old <size>', the consistency proof (base64, one hash per line), a blank "
+        "line, the signed checkpoint. 200: cosignature line(s); 409 (text/x.tlog.size): "
+        "the witness's size, retry with a proof from it; 404: a log this witness does not "
+        "follow; 403: bad log signature; 422: inconsistent (fork or rollback). Served only "
+        "when the key directory holds witness.key. 见证方联署检查点。"
+    ),
+    tags=["audit"],
+)
+async def witness_add_checkpoint(
+    request: Request[Any, Any, Any],
+    witness: Injected[Witness | None],
+    trail: Injected[AuditTrail],
+    context: Injected[RequestContext],
+) -> Response[str]:
+    try:
+        # Read first: an oversized body is refused (413) whether or not this is a witness.
+        body: str | None = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        body = None
+    if witness is None:
+        status, text = 404, "this gateway is not configured as a witness\n"
+        media_type = "text/plain"
+    elif body is None:
+        status, text, media_type = 400, "the body is not UTF-8\n", "text/plain"
+    else:
+        # Signature check, proof and a durable SQLite write: off the event loop.
+        answer = await anyio.to_thread.run_sync(witness.add_checkpoint, body)
+        status, text, media_type = answer.status, answer.text, answer.media_type
+    # The witness protocol answers in text (C2SP tlog-witness), but the request is
+    # audited like any other: cosigned, or refused with the witness's reason.
+    if status == 200:
+        await anyio.to_thread.run_sync(
+            lambda: trail.accessed(context, None, kind=AccessKind.WITNESS_COSIGN)
+        )
+    else:
+        refusal = error_for_status(status)(text.strip())
+        await anyio.to_thread.run_sync(lambda: trail.refused(refusal, context))
+    return Response(
+        text,
+        status_code=status,
+        media_type=f"{media_type}; charset=utf-8",
+        headers={"Gateway-Audit-Id": context.audit_id, "X-Request-Id": context.request_id},
+    )
+
+
+AUDIT_ROUTES = [
+    search_records,
+    get_record,
+    latest_checkpoint,
+    list_checkpoints,
+    log_keys,
+    inclusion_proof,
+    consistency_proof,
+    export_bundle,
+    witness_add_checkpoint,
+]

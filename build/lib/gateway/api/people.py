@@ -1,0 +1,466 @@
+"""People on the administration plane: login and logout (API bearer sessions or console
+cookies), their own account, and the administrators' account management.
+
+Every response names its audit record; every change is recorded inside its transaction
+(docs/design.md "Administrative changes"). Passwords and second-factor secrets never
+appear in a record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from litestar import Request, Response, get, patch, post
+from litestar.datastructures import Cookie
+from litestar.params import JSONBody, PathParameter, QueryParameter
+
+from gateway.admin.accounts import Account, Recorder
+from gateway.api.deps import Injected, remember_principal
+from gateway.api.guards import PEOPLE_OPT, ROLES_OPT
+from gateway.audit.trail import AccessKind, AuditTrail
+from gateway.auth.callers import SESSION_COOKIE, person_principal
+from gateway.clock import Clock
+from gateway.domain import Principal
+from gateway.errors import AccessDeniedError, AuthenticationError, InvalidRequestError
+from gateway.policy.roles import Role
+from gateway.query.state import RequestContext
+from gateway.wiring import AdminServices
+
+__all__ = ["PEOPLE_ROUTES"]
+
+_ADMIN = {ROLES_OPT: frozenset({Role.ADMINISTRATOR}), PEOPLE_OPT: True}
+_ANY_PERSON = {PEOPLE_OPT: True}
+
+
+@dataclass
+class LoginBody:
+    username: str
+    password: str
+    totp: str | None = None
+    """The current code of the person's authenticator app, if they enrolled one."""
+    session: Literal["bearer", "cookie"] = "bearer"
+    """``bearer``: a token for the API (Authorization: Bearer …); ``cookie``: a console
+    session cookie plus a CSRF token to echo in X-CSRF-Token."""
+
+
+@dataclass
+class OidcLoginBody:
+    id_token: str
+    session: Literal["bearer", "cookie"] = "bearer"
+
+
+@dataclass
+class NewAccountBody:
+    username: str
+    display_name: str
+    department: str
+    roles: list[str]
+    password: str | None = None
+    """Initial password (at least 12 characters); omit for sign-in through the OIDC provider."""
+    systems: list[str] = field(default_factory=list)
+    contact: str = ""
+
+
+@dataclass
+class AccountChangeBody:
+    roles: list[str] | None = None
+    systems: list[str] | None = None
+    display_name: str | None = None
+    contact: str | None = None
+    status: Literal["active", "disabled"] | None = None
+
+
+@dataclass
+class PasswordBody:
+    password: str
+    current_password: str | None = None
+    """Required when changing one's own password."""
+
+
+@dataclass
+class TotpCodeBody:
+    code: str
+
+
+def _headers(context: RequestContext) -> dict[str, str]:
+    return {
+        "Cache-Control": "no-store",
+        "Gateway-Audit-Id": context.audit_id,
+        "X-Request-Id": context.request_id,
+    }
+
+
+def _recorder(trail: AuditTrail, context: RequestContext, actor: Principal) -> Recorder:
+    def record(event: dict[str, Any]) -> object:
+        return trail.acted(context, actor, event)
+
+    return record
+
+
+def _secure_cookies(request: Request[Any, Any, Any]) -> bool:
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+
+
+def _session_response(
+    request: Request[Any, Any, Any],
+    admin: AdminServices,
+    trail: AuditTrail,
+    context: RequestContext,
+    account: Account,
+    kind: Literal["bearer", "cookie"],
+    clock: Clock,
+) -> Response[dict[str, Any]]:
+    principal = person_principal(account)
+    remember_principal(request, principal)
+    issued = admin.sessions.issue(account, kind, now=clock(), client_ip=context.client_ip)
+    # The login is evidence too (who signed in, when, from where) — and no record, no
+    # session: the token is only handed out once the record is durable.
+    trail.accessed(context, principal, kind=AccessKind.SESSION)
+    body: dict[str, Any] = {
+        "session": kind,
+        "expires_at": issued.expires_at.isoformat(),
+        "account": account.to_json(),
+    }
+    cookies: list[Cookie] = []
+    if kind == "bearer":
+        body |= {"token": issued.token, "token_type": "Bearer"}
+    else:
+        body["csrf_token"] = issued.csrf_token
+        cookies.append(
+            Cookie(
+                key=SESSION_COOKIE,
+                value=issued.token,
+                httponly=True,
+                secure=_secure_cookies(request),
+                samesite="strict",
+                path="/",
+                max_age=max(0, int((issued.expires_at - clock()).total_seconds())),
+            )
+        )
+    return Response(body, headers=_headers(context), cookies=cookies)
+
+
+@post(
+    "/v1/auth/login",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["people"],
+    summary="Sign in with username, password and (if enrolled) a TOTP code",
+)
+def login(
+    request: Request[Any, Any, Any],
+    data: JSONBody[LoginBody],
+    admin: Injected[AdminServices],
+    trail: Injected[AuditTrail],
+    context: Injected[RequestContext],
+    clock: Injected[Clock],
+) -> Response[dict[str, Any]]:
+    account = admin.local_identity.login(data.username, data.password, data.totp, now=clock())
+    return _session_response(request, admin, trail, context, account, data.session, clock)
+
+
+@post(
+    "/v1/auth/oidc",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["people"],
+    summary="Sign in with an ID token of the deployment's OpenID Connect provider",
+)
+def login_oidc(
+    request: Request[Any, Any, Any],
+    data: JSONBody[OidcLoginBody],
+    admin: Injected[AdminServices],
+    trail: Injected[AuditTrail],
+    context: Injected[RequestContext],
+    clock: Injected[Clock],
+) -> Response[dict[str, Any]]:
+    if admin.oidc is None:
+        raise InvalidRequestError(
+            "No OpenID Connect provider is configured here; sign in with POST /v1/auth/login."
+        )
+    account = admin.oidc.login(data.id_token, now=clock())
+    return _session_response(request, admin, trail, context, account, data.session, clock)
+
+
+@post(
+    "/v1/auth/logout",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["people"],
+    opt=_ANY_PERSON,
+    summary="End this session",
+)
+def logout(
+    request: Request[Any, Any, Any],
+    principal: Injected[Principal],
+    admin: Injected[AdminServices],
+    trail: Injected[AuditTrail],
+    context: Injected[RequestContext],
+    clock: Injected[Clock],
+) -> Response[dict[str, Any]]:
+    header = request.headers.get("authorization", "")
+    token = header.partition(" ")[2].strip() or request.cookies.get(SESSION_COOKIE, "")
+    trail.accessed(context, principal, kind=AccessKind.SESSION)
+    admin.sessions.revoke(token, now=clock())
+    response = Response({"logged_out": True}, headers=_headers(context))
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@get(
+    "/v1/me",
+    sync_to_thread=True,
+    tags=["people"],
+    opt=_ANY_PERSON,
+    summary="The signed-in person's account",
+)
+def me(
+    principal: Injected[Principal],
+    admin: Injected[AdminServices],
+    trail: Injected[AuditTrail],
+    context: Injected[RequestContext],
+) -> Response[dict[str, Any]]:
+    account = admin.accounts.get(principal.officer or "")
+    trail.accessed(context, principal, kind=AccessKind.ADMINISTRATION_READ)
+    return Response(account.to_json(), headers=_headers(context))
+
+
+@post(
+    "/v1/me/password",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["people"],
+    opt=_ANY_PERSON,
+    summary="Change one's own password (all other sessions end)",
+)
+def change_own_password(
+    data: JSONBody[PasswordBody],
+    principal: Injected[Principal],
+    admin: Injected[AdminServices],
+    trail: Injected[AuditTrail],
+    context: Injected[RequestContext],
+    clock: Injected[Clock],
+) -> Response[dict[str, Any]]:
+    username = principal.officer or ""
+    if data.current_password is None:
+        raise InvalidRequestError("Give current_password to change your own password.")
+    try:
+        admin.accounts.login(username, data.current_password, None, now=clock())
+    except AuthenticationError:
+        # Re-authentication failed: refuse without revealing more (and count it).
+        raise AccessDeniedError("The current password is wrong.") from None
+    admin.accounts.set_password(
+        username, data.password, now=clock(), record=_recorder(trail, context, principal)
+    )
+    return Response({"password_changed": True}, headers=_headers(context))
+
+
+@post(
+    "/v1/me/totp",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["people"],
+    opt=_ANY_PERSON,
+    summary="Start enrolling a TOTP second factor (shows the secret once)",
+)
+def start_own_totp(
+    principal: Injected[Principal],
+    admin: Injected[AdminServices],
+    trail: Injected[AuditTrail],
+    context: Injected[RequestContext],
+    clock: Injected[Clock],
+) -> Response[dict[str, Any]]:
+    enrolment = admin.accounts.start_totp(
+        principal.officer or "", now=clock(), record=_recorder(trail, context, principal)
+    )
+    body = {"secret": enrolment.secret, "provisioning_uri": enrolment.provisioning_uri}
+    return Response(body, headers=_headers(context))
+
+
+@post(
+    "/v1/me/totp/confirm",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["people"],
+    opt=_ANY_PERSON,
+    summary="Confirm the TOTP enrolment with a first code",
+)
+def confirm_own_totp(
+    data: JSONBody[TotpCodeBody],
+    principal: Injected[Principal],
+    admin: Injected[AdminServices],
+    trail: Injected[AuditTrail],
+    context: Injected[RequestContext],
+    clock: Injected[Clock],
+) -> Response[dict[str, Any]]:
+    account = admin.accounts.confirm_totp(
+        principal.officer or "", data.code, now=clock(), record=_recorder(trail, context, principal)
+    )
+    return Response(account.to_json(), headers=_headers(context))
+
+
+@get(
+    "/v1/accounts",
+    sync_to_thread=True,
+    tags=["people"],
+    opt=_ADMIN,
+    summary="Accounts (administrators)",
+)
+def list_accounts(
+    principal: Injected[Principal],
+    admin: Injected[AdminServices],
+    trail: Injected[AuditTrail],
+    context: Injected[RequestContext],
+    department: Annotated[str | None, QueryParameter()] = None,
+) -> Response[dict[str, Any]]:
+    found = admin.accounts.find(department=department)
+    trail.accessed(context, principal, kind=AccessKind.ADMINISTRATION_READ)
+    return Response({"accounts": [a.to_json() for a in found]}, headers=_headers(context))
+
+
+@post(
+    "/v1/accounts",
+    status_code=201,
+    sync_to_thread=True,
+    tags=["people"],
+    opt=_ADMIN,
+    summary="Create an account (administrators)",
+)
+def create_account(
+    data: JSONBody[NewAccountBody],
+    principal: Injected[Principal],
+    admin: Injected[AdminServices],
+    trail: Injected[AuditTrail],
+    context: Injected[RequestContext],
+    clock: Injected[Clock],
+    known_departments: Injected[frozenset[str]],
+) -> Response[dict[str, Any]]:
+    if data.department not in known_departments:
+        known = ", ".join(sorted(known_departments))
+        raise InvalidRequestError(f"Unknown department {data.department!r}; known: {known}.")
+    account = admin.accounts.create(
+        username=data.username,
+        display_name=data.display_name,
+        department=data.department,
+        roles=data.roles,
+        password=data.password,
+        systems=data.systems,
+        contact=data.contact,
+        now=clock(),
+        record=_recorder(trail, context, principal),
+    )
+    return Response(account.to_json(), status_code=201, headers=_headers(context))
+
+
+@get(
+    "/v1/accounts/{username:str}",
+    sync_to_thread=True,
+    tags=["people"],
+    opt=_ADMIN,
+    summary="One account (administrators)",
+)
+def get_account(
+    username: Annotated[str, PathParameter()],
+    principal: Injected[Principal],
+    admin: Injected[AdminServices],
+    trail: Injected[AuditTrail],
+    context: Injected[RequestContext],
+) -> Response[dict[str, Any]]:
+    account = admin.accounts.get(username)
+    trail.accessed(context, principal, kind=AccessKind.ADMINISTRATION_READ)
+    return Response(account.to_json(), headers=_headers(context))
+
+
+@patch(
+    "/v1/accounts/{username:str}",
+    sync_to_thread=True,
+    tags=["people"],
+    opt=_ADMIN,
+    summary="Change roles, systems, name, contact or status (administrators)",
+)
+def change_account(
+    username: Annotated[str, PathParameter()],
+    data: JSONBody[AccountChangeBody],
+    principal: Injected[Principal],
+    admin: Injected[AdminServices],
+    trail: Injected[AuditTrail],
+    context: Injected[RequestContext],
+    clock: Injected[Clock],
+) -> Response[dict[str, Any]]:
+    if username == principal.officer and data.status == "disabled":
+        raise InvalidRequestError("You cannot disable your own account.")
+    account = admin.accounts.update(
+        username,
+        now=clock(),
+        roles=data.roles,
+        systems=data.systems,
+        display_name=data.display_name,
+        contact=data.contact,
+        status=data.status,
+        record=_recorder(trail, context, principal),
+    )
+    if data.status == "disabled":
+        admin.sessions.revoke_all(account, now=clock())
+    return Response(account.to_json(), headers=_headers(context))
+
+
+@post(
+    "/v1/accounts/{username:str}/password",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["people"],
+    opt=_ADMIN,
+    summary="Set a person's password (administrators)",
+)
+def reset_password(
+    username: Annotated[str, PathParameter()],
+    data: JSONBody[PasswordBody],
+    principal: Injected[Principal],
+    admin: Injected[AdminServices],
+    trail: Injected[AuditTrail],
+    context: Injected[RequestContext],
+    clock: Injected[Clock],
+) -> Response[dict[str, Any]]:
+    admin.accounts.set_password(
+        username, data.password, now=clock(), record=_recorder(trail, context, principal)
+    )
+    admin.sessions.revoke_all(admin.accounts.get(username), now=clock())
+    return Response({"password_set": True}, headers=_headers(context))
+
+
+@post(
+    "/v1/accounts/{username:str}/totp/remove",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["people"],
+    opt=_ADMIN,
+    summary="Remove a person's second factor (a lost device; administrators)",
+)
+def remove_totp(
+    username: Annotated[str, PathParameter()],
+    principal: Injected[Principal],
+    admin: Injected[AdminServices],
+    trail: Injected[AuditTrail],
+    context: Injected[RequestContext],
+    clock: Injected[Clock],
+) -> Response[dict[str, Any]]:
+    admin.accounts.remove_totp(username, now=clock(), record=_recorder(trail, context, principal))
+    return Response(admin.accounts.get(username).to_json(), headers=_headers(context))
+
+
+#: Routes without the guard (the login itself) and behind it.
+PUBLIC_PEOPLE_ROUTES = [login, login_oidc]
+PEOPLE_ROUTES = [
+    logout,
+    me,
+    change_own_password,
+    start_own_totp,
+    confirm_own_totp,
+    list_accounts,
+    create_account,
+    get_account,
+    change_account,
+    reset_password,
+    remove_totp,
+]

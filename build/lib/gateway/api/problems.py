@@ -1,0 +1,172 @@
+"""The one place where errors become HTTP responses: RFC 9457 ``application/problem+json``.
+
+Every error path — gateway errors raised by handlers, guards or dependencies; framework
+refusals (unknown route, wrong method, body too large, unreadable body); unexpected
+exceptions; refused queries (rendered from their outcome) — produces the same shape:
+``type``, ``title``, ``status``, ``detail``, ``instance``, ``code``, ``trace_id``,
+``audit_id``, plus safe extra members and the refusal's signed ``receipt``.
+
+Each refusal that reaches :func:`problem_handlers` is audited here, through the audit
+trail, with the request's context and the principal if it was authenticated: one record
+per request. Codes and titles come from the error classes (gateway/errors.py); framework
+refusals are mapped to them by status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from gateway.api.deps import context_of, known_principal
+from gateway.audit.receipt import Receipt
+from gateway.audit.trail import AuditTrail
+from gateway.errors import (
+    AuditUnavailableError,
+    GatewayError,
+    InvalidRequestError,
+    error_for_status,
+)
+
+__all__ = ["PROBLEM_MEDIA_TYPE", "problem_handlers", "problem_response"]
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "https://gateway.example/problems/"
+
+_log = logging.getLogger("gateway.api")
+
+_BODY_EXAMPLE = '{"sql": "SELECT ...", "purpose": "..."}'
+
+
+def problem_response(
+    error: GatewayError,
+    *,
+    instance: str,
+    trace_id: str,
+    audit_id: str | None,
+    receipt: Receipt | None,
+    request_id: str | None = None,
+) -> Response[bytes]:
+    """The problem+json response for ``error``; ``audit_id``/``receipt`` name its audit
+    record (None only when none could be written)."""
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + error.code,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "instance": instance,
+        "code": error.code,
+        "trace_id": trace_id,
+        "audit_id": audit_id,
+    }
+    for key, value in error.extra.items():
+        body.setdefault(key, value)
+    if receipt is not None:
+        # The refusal's signed evidence: the consumer can prove it was refused, and why.
+        body["receipt"] = receipt.to_json()
+    headers = {"Cache-Control": "no-store"}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    if audit_id:
+        headers["Gateway-Audit-Id"] = audit_id
+    if request_id:
+        headers["X-Request-Id"] = request_id
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="gateway", error="invalid_token"'
+    if error.status == 405 and isinstance(error.extra.get("allow"), list):
+        headers["Allow"] = ", ".join(error.extra["allow"])
+    return Response(
+        content=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+        status_code=error.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def framework_error(exc: HTTPException) -> GatewayError:
+    """A litestar refusal as the gateway error of its status, with a detail that says
+    what to send instead."""
+    status = exc.status_code
+    raw = exc.detail if isinstance(exc.detail, str) else ""
+    if isinstance(exc, ValidationException):
+        errors = [
+            {k: v for k, v in e.items() if k in ("key", "message", "source")}
+            for e in (exc.extra if isinstance(exc.extra, list) else [])
+            if isinstance(e, dict)
+        ]
+        return InvalidRequestError(
+            f"The request body is not valid: send JSON like {_BODY_EXAMPLE}.",
+            extra={"errors": errors} if errors else None,
+        )
+    error_type = error_for_status(status)
+    if status == 400:
+        return InvalidRequestError(
+            f"The request body could not be read ({raw or 'malformed'}). Send JSON like "
+            f"{_BODY_EXAMPLE} with Content-Type: application/json."
+        )
+    if status == 404:
+        return error_type("No such endpoint. See /schema for the API.")
+    if status == 405:
+        allowed = (
+            sorted(exc.headers.get("allow", "").replace(" ", "").split(",")) if exc.headers else []
+        )
+        detail = "This endpoint does not accept that method."
+        if allowed and allowed != [""]:
+            detail += " Allowed: " + ", ".join(allowed) + "."
+        return error_type(detail, extra={"allow": allowed} if allowed and allowed != [""] else None)
+    if status == 413:
+        return error_type("The request body is too large; send a shorter query.")
+    if status == 401:
+        return error_type(raw or "unauthenticated")
+    return error_type(raw or error_type.title)
+
+
+def problem_handlers(
+    trail: AuditTrail, trace_id: Callable[[], str]
+) -> dict[type[Exception] | int, Callable[[Request[Any, Any, Any], Any], Response[bytes]]]:
+    """Exception handlers for the Litestar app: audit the refusal, then render it."""
+
+    def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+        if isinstance(exc, GatewayError):
+            error = exc
+        elif isinstance(exc, HTTPException):
+            error = framework_error(exc)
+        else:
+            _log.exception("unexpected error")
+            error = GatewayError(
+                "The gateway failed to answer; no data was served.",
+                internal_detail=f"{type(exc).__name__}: {exc}",
+            )
+        if error.internal_detail:
+            _log.info(
+                "request refused",
+                extra={
+                    "code": error.code,
+                    "status": error.status,
+                    "internal": error.internal_detail,
+                },
+            )
+        context = context_of(request, trail)
+        receipt: Receipt | None = None
+        audit_id: str | None = None
+        if not isinstance(error, AuditUnavailableError):
+            try:
+                receipt = trail.refused(error, context, principal=known_principal(request))
+                audit_id = context.audit_id
+            except AuditUnavailableError as audit_exc:
+                # No record, no answer: whatever the refusal was, the client gets 503.
+                error = audit_exc
+        return problem_response(
+            error,
+            instance=request.url.path,
+            trace_id=trace_id(),
+            audit_id=audit_id,
+            receipt=receipt,
+            request_id=context.request_id,
+        )
+
+    return {Exception: handle}

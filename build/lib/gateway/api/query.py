@@ -1,0 +1,96 @@
+"""POST /v1/query: decode the request, run the query service, render its outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from litestar import Request, Response, post
+from litestar.enums import MediaType
+from litestar.params import HeaderParameter, JSONBody
+
+from gateway.api.deps import Injected, remember_datasets, remember_principal
+from gateway.api.problems import problem_response
+from gateway.query.pipeline import QueryService
+from gateway.query.state import QueryOutcome, QueryRequest, RequestContext
+from gateway.telemetry import Telemetry
+
+__all__ = ["QueryBody", "query"]
+
+
+@dataclass
+class QueryBody:
+    """A query request."""
+
+    sql: str
+    """One SELECT statement in the PostgreSQL dialect, naming tables as dataset.table."""
+    purpose: str
+    """Why the data is needed: one of the purposes the calling system is entitled to."""
+    max_rows: int | None = None
+    """Ask for fewer rows than the policy allows (never more)."""
+    timeout_ms: int | None = None
+    """Ask for a shorter time limit than the gateway's (never longer)."""
+
+
+@post(
+    "/v1/query",
+    status_code=200,
+    sync_to_thread=True,
+    summary="Run a SQL query on shared datasets",
+    description=(
+        "Runs one SELECT over the catalog's datasets. The result is masked, filtered and "
+        "limited by the provider's policy; every request is audited before data leaves. "
+        "The body is JSON with columns (name, type, masking), rows, row_count, truncated, "
+        "audit_id and the receipt of the audit record; the audit id is also in the "
+        "Gateway-Audit-Id header."
+    ),
+    tags=["query"],
+)
+def query(
+    request: Request[Any, Any, Any],
+    data: JSONBody[QueryBody],
+    query_service: Injected[QueryService],
+    context: Injected[RequestContext],
+    telemetry: Injected[Telemetry],
+    authorization: Annotated[str | None, HeaderParameter(name="Authorization")] = None,
+) -> Response[bytes]:
+    qreq = QueryRequest(
+        sql=data.sql, purpose=data.purpose, max_rows=data.max_rows, timeout_ms=data.timeout_ms
+    )
+    # The request's server span is already current (gateway.api.metrics.ServerTelemetry).
+    outcome = query_service.run(qreq, context, authorization)
+    if outcome.principal is not None:
+        remember_principal(request, outcome.principal)
+    remember_datasets(request, outcome.tables)
+    return render_outcome(
+        outcome, context, instance=request.url.path, trace_id=telemetry.current_trace_id()
+    )
+
+
+def render_outcome(
+    outcome: QueryOutcome, context: RequestContext, *, instance: str, trace_id: str
+) -> Response[bytes]:
+    """A served body, or the refusal as problem+json (with its receipt)."""
+    if outcome.error is not None or outcome.body is None or outcome.receipt is None:
+        from gateway.errors import GatewayError
+
+        error = outcome.error or GatewayError("The gateway failed to answer; no data was served.")
+        return problem_response(
+            error,
+            instance=instance,
+            trace_id=trace_id,
+            audit_id=outcome.audit_id,
+            receipt=outcome.receipt,
+            request_id=context.request_id,
+        )
+    return Response(
+        content=outcome.body,
+        media_type=MediaType.JSON,
+        headers={
+            "Gateway-Audit-Id": context.audit_id,
+            "Gateway-Audit-Index": str(outcome.receipt.index),
+            "Gateway-Plan-Cache": "hit" if outcome.plan_cache_hit else "miss",
+            "X-Request-Id": context.request_id,
+            "Cache-Control": "no-store",
+        },
+    )

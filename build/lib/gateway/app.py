@@ -1,0 +1,117 @@
+"""create_app(settings, services) -> Litestar: routes, dependency providers, guards and the
+problem handler. Wiring only: every service is built by gateway/wiring.py."""
+
+from __future__ import annotations
+
+from litestar import Litestar, Router
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+
+from gateway.api.applications import APPLICATION_ROUTES
+from gateway.api.audit_routes import (
+    consistency_proof,
+    export_bundle,
+    get_record,
+    inclusion_proof,
+    latest_checkpoint,
+    list_checkpoints,
+    log_keys,
+    search_records,
+    witness_add_checkpoint,
+)
+from gateway.api.auth import jwks, token
+from gateway.api.catalog import read_catalog
+from gateway.api.deps import constant, provide_context, provide_principal
+from gateway.api.guards import role_guard
+from gateway.api.health import healthz, readyz
+from gateway.api.metrics import MetricsEndpoint, ServerTelemetry, metrics
+from gateway.api.people import PEOPLE_ROUTES, PUBLIC_PEOPLE_ROUTES
+from gateway.api.problems import problem_handlers
+from gateway.api.query import query
+from gateway.settings import Settings
+from gateway.wiring import Services, build_services
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Litestar:
+    """Build the HTTP application from settings built once by the caller. ``services``
+    replaces the default wiring (tests, benchmarks)."""
+    services = services or build_services(settings)
+    # Handlers that need an authenticated caller (of a role named in their opt).
+    authenticated = Router(
+        path="/",
+        route_handlers=[
+            read_catalog,
+            search_records,
+            get_record,
+            export_bundle,
+            *PEOPLE_ROUTES,
+            *APPLICATION_ROUTES,
+        ],
+        guards=[role_guard(services.callers)],
+    )
+    # Proofs need a caller too (they confirm which indices exist); checkpoints and the
+    # log's keys are public: publishing tree heads widely is what makes rewrites visible.
+    proofs = Router(
+        path="/",
+        route_handlers=[inclusion_proof, consistency_proof],
+        guards=[role_guard(services.callers)],
+    )
+    app = Litestar(
+        route_handlers=[
+            query,
+            token,
+            jwks,
+            healthz,
+            readyz,
+            metrics,
+            latest_checkpoint,
+            list_checkpoints,
+            log_keys,
+            witness_add_checkpoint,
+            *PUBLIC_PEOPLE_ROUTES,
+            authenticated,
+            proofs,
+        ],
+        dependencies={
+            "query_service": constant(services.query),
+            "telemetry": constant(services.telemetry),
+            "tokens": constant(services.tokens),
+            "trail": constant(services.trail),
+            "keystore": constant(services.keystore),
+            "engine": constant(services.bundle.engine),
+            "catalog": constant(services.bundle.catalog),
+            "audit_store": constant(services.audit),
+            "backends": constant(services.backends),
+            "witness": constant(services.witness),
+            "context": provide_context(services.trail),
+            "principal": provide_principal(services.callers),
+            "admin": constant(services.admin),
+            "clock": constant(services.clock),
+            "known_departments": constant(frozenset(services.bundle.catalog.departments)),
+            "metrics_endpoint": constant(
+                MetricsEndpoint(services.telemetry, token=settings.metrics_token)
+            ),
+        },
+        exception_handlers=problem_handlers(services.trail, services.telemetry.current_trace_id),
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Data-sharing gateway 数据共享网关",
+            version="0.1.0",
+            description=(
+                "Query shared government datasets under the providers' policies: masked, "
+                "filtered, limited and audited. "
+                "在提供方策略约束下查询共享数据：脱敏、过滤、限量、全程审计。"
+            ),
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        on_startup=[services.start],
+        on_shutdown=[services.close],
+        debug=False,
+    )
+    # Around the whole app, not as route middleware: requests no route matches (404,
+    # 405) are answered by the router itself, and they belong in the metrics too.
+    app.asgi_handler = ServerTelemetry(app.asgi_handler, services.telemetry)
+    return app

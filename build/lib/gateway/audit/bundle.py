@@ -1,0 +1,133 @@
+"""Evidence bundles: what an auditor exports and anybody verifies offline.
+
+One JSON document (``"type": "gateway-audit-evidence"``), self-contained except for the
+public keys a verifier pins::
+
+    {
+      "type": "gateway-audit-evidence", "v": 1,
+      "complete": false,                    true: entries are the whole log 0..size-1
+      "keys": [                             the log's signing-key epochs, oldest first
+        {"origin": "...", "vkey": "<name>+<hash>+<key>", "from_size": 0, "handover": null},
+        {"origin": "...", "vkey": "...", "from_size": 812, "handover": "<note signed by both>"}
+      ],
+      "checkpoint": "<signed note>",        the tree head every proof below leads to
+      "entries": [                          records, each with its audit path to "checkpoint"
+        {"index": 41, "record": "<canonical record JSON text>", "inclusion_proof": ["b64", ...]}
+      ],
+      "checkpoints": [                      earlier heads (e.g. receipts' checkpoints), each
+        {"checkpoint": "<signed note>",     with a consistency proof to "checkpoint"
+         "consistency_proof": ["b64", ...]}
+      ]
+    }
+
+``record`` is the exact canonical text: its UTF-8 encoding is the leaf the tree commits
+to. In a complete bundle entries carry no inclusion proofs (the verifier rebuilds the
+tree from all leaves) and ``checkpoints`` may hold every stored checkpoint, each checked
+against the rebuilt tree.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+from gateway.audit.note import Checkpoint, parse_note
+from gateway.audit.store import AuditStore, KeyEpoch, StoredEntry
+
+__all__ = [
+    "BUNDLE_TYPE",
+    "BUNDLE_VERSION",
+    "build_bundle",
+    "checkpoint_size",
+    "full_log_bundle",
+    "keys_json",
+]
+
+BUNDLE_TYPE: Final = "gateway-audit-evidence"
+BUNDLE_VERSION: Final = 1
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def keys_json(epochs: Iterable[KeyEpoch]) -> list[dict[str, Any]]:
+    return [
+        {"origin": e.origin, "vkey": e.vkey, "from_size": e.from_size, "handover": e.handover}
+        for e in epochs
+    ]
+
+
+def checkpoint_size(note: str) -> int:
+    """The tree size a signed checkpoint names (no signature check: for selection)."""
+    return Checkpoint.parse(parse_note(note).text).size
+
+
+def build_bundle(
+    store: AuditStore,
+    entries: Sequence[StoredEntry],
+    *,
+    earlier: Iterable[str] = (),
+) -> dict[str, Any]:
+    """A bundle proving ``entries`` against the store's latest head, plus consistency
+    proofs from each ``earlier`` checkpoint (a receipt's, say) to that head."""
+    head = store.head()
+    out_entries = [
+        {
+            "index": e.idx,
+            "record": e.record.decode("utf-8"),
+            "inclusion_proof": [_b64(h) for h in store.inclusion_proof(e.idx, head.size)],
+        }
+        for e in entries
+    ]
+    out_checkpoints = []
+    for note in earlier:
+        size = checkpoint_size(note)
+        # A checkpoint beyond the head is itself the evidence of a cut log: ship it
+        # without a proof and let the verifier say so.
+        proof = (
+            None
+            if size > head.size
+            else [_b64(h) for h in store.consistency_proof(size, head.size)]
+        )
+        out_checkpoints.append({"checkpoint": note, "consistency_proof": proof})
+    return {
+        "type": BUNDLE_TYPE,
+        "v": BUNDLE_VERSION,
+        "complete": False,
+        "keys": keys_json(store.key_history()),
+        "checkpoint": head.checkpoint,
+        "entries": out_entries,
+        "checkpoints": out_checkpoints,
+    }
+
+
+def full_log_bundle(store: AuditStore, *, batch: int = 50_000) -> dict[str, Any]:
+    """Every entry and every stored checkpoint up to the latest head (offline export)."""
+    head = store.head()
+    entries: list[dict[str, Any]] = []
+    for start in range(0, head.size, batch):
+        for e in store.entries(start, min(head.size, start + batch)):
+            entries.append({"index": e.idx, "record": e.record.decode("utf-8")})
+    checkpoints: list[dict[str, Any]] = []
+    start_size = 0
+    while True:
+        page = store.checkpoints(start_size, limit=10_000)
+        checkpoints.extend({"checkpoint": note} for note in page if note != head.checkpoint)
+        if len(page) < 10_000:
+            break
+        # Sizes only grow with seq; +1 skips the page's last size (two checkpoints of one
+        # size exist only at a key rotation, where either one proves the same root).
+        start_size = checkpoint_size(page[-1]) + 1
+        if start_size > head.size:
+            break
+    return {
+        "type": BUNDLE_TYPE,
+        "v": BUNDLE_VERSION,
+        "complete": True,
+        "keys": keys_json(store.key_history()),
+        "checkpoint": head.checkpoint,
+        "entries": entries,
+        "checkpoints": checkpoints,
+    }

@@ -1,0 +1,66 @@
+"""``gateway serve``: serve the gateway with the configuration from ``GATEWAY_*``."""
+
+from __future__ import annotations
+
+import click
+
+from gateway.cli.common import settings_from_env
+from gateway.errors import ConfigurationError
+from gateway.settings import Settings
+
+__all__ = ["serve", "serve_with"]
+
+
+@click.command()
+@click.option("--host", default=None, help="Interface to bind (GATEWAY_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (GATEWAY_PORT, default 8000).")
+@click.option("--workers", type=int, default=None, help="Worker processes (GATEWAY_WORKERS).")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the gateway with the configuration from GATEWAY_* variables."""
+    settings = settings_from_env()
+    serve_with(settings, host or settings.host, port or settings.port, workers or settings.workers)
+
+
+def serve_with(settings: Settings, host: str, port: int, workers: int) -> None:
+    """Serve with ``settings`` as built here, once: each worker process receives them
+    (pickled by uvicorn's spawn-based supervisor) and builds its own services from them;
+    no worker reads the environment.
+
+    On SIGTERM or SIGINT the server stops accepting connections, lets the requests in
+    flight finish (each still waits for its audit record to be durable and signed) for
+    up to ``settings.shutdown_timeout_s``, then runs the application's shutdown, which
+    closes the audit committer after the records already queued are committed."""
+    import functools
+    import math
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from gateway.app import create_app
+    from gateway.logs import configure_logging, uvicorn_log_config
+    from gateway.wiring import load_policy_bundle
+
+    configure_logging(settings.log_level)
+    try:
+        load_policy_bundle(settings)  # fail before forking workers
+    except ConfigurationError as exc:
+        raise click.ClickException(f"configuration error: {exc.detail}") from exc
+    config = uvicorn.Config(
+        functools.partial(create_app, settings),
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=uvicorn_log_config(settings.log_level),
+        access_log=False,
+        # Bounded drain: an orchestrator kills the process after its own grace period
+        # (Kubernetes: terminationGracePeriodSeconds), which must be longer than this.
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
+    )
+    if workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise click.ClickException("the server did not start (see the log above)")

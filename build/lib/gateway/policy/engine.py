@@ -1,0 +1,401 @@
+"""Decide: what a principal may see, compiled from casbin into a DecisionSnapshot.
+
+pycasbin's ``enforce`` is a linear scan over every policy line (3–6 ms at 1k lines, see
+research/tech-probe.md §3.2), so it is never called per request: a snapshot is compiled
+once per (principal, purpose, policy version) and reused until a matched rule expires.
+
+Casbin is wrapped, not exposed: there is no way to switch enforcement off, and every
+default denies — a column with no matching rule, a dataset that is 不予共享, a row filter
+that cannot be bound, a policy file that does not load.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+import casbin
+from casbin.util import key_match
+
+from gateway.cache import LruCache
+from gateway.catalog import Catalog, SharingClass, Table
+from gateway.domain import (
+    ColumnAction,
+    ColumnDecision,
+    DecisionSnapshot,
+    MaskSpec,
+    Principal,
+    TableDecision,
+)
+from gateway.errors import ConfigurationError, PolicyEngineError
+from gateway.policy.filters import RowFilterTemplate, parse_row_filter
+
+__all__ = ["CasbinPolicyEngine", "PolicyEngine", "PolicyFiles"]
+
+ACTION = "select"
+
+
+class PolicyEngine(Protocol):
+    """The decision seam. Implementations must fail closed."""
+
+    @property
+    def version(self) -> str: ...
+
+    def snapshot(self, principal: Principal, purpose: str, now: datetime) -> DecisionSnapshot:
+        """Decisions for every catalog table. Raises PolicyEngineError if the policy
+        cannot be evaluated."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyFiles:
+    model_text: str
+    policy_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """A p2/p3 line, pre-parsed at load time."""
+
+    sub: str
+    dom: str
+    obj: str
+    purpose: str
+    value: str
+    expiry: str
+
+
+def iso(now: datetime) -> str:
+    """The timestamp format of the policy's expiry column; compared as strings."""
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_expiry(text: str, where: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise ConfigurationError(
+            f"{where}: expiry {text!r} must be an ISO-8601 UTC timestamp like 2027-01-01T00:00:00Z"
+        ) from None
+
+
+class CasbinPolicyEngine:
+    """PolicyEngine over a casbin RBAC-with-domains model (see policies/model.conf)."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        files: PolicyFiles,
+        *,
+        version: str,
+        check_mask: Callable[[MaskSpec, str], None],
+        cache_size: int = 1024,
+    ) -> None:
+        self._catalog = catalog
+        self._version = version
+        self._enforcer = _load_enforcer(files)
+        self._cache: LruCache[tuple[object, ...], DecisionSnapshot] = LruCache(cache_size)
+        self._filters = [_line(r, "p2") for r in self._enforcer.get_named_policy("p2")]
+        self._limits = [_line(r, "p3") for r in self._enforcer.get_named_policy("p3")]
+        self._templates: dict[str, RowFilterTemplate] = {}
+        validate_policy(self._enforcer, catalog, check_mask)
+        for line in self._filters:
+            table = catalog.table(line.obj)
+            if table is None:  # validate_policy refused this already; stay closed anyway
+                raise ConfigurationError(f"p2 line names unknown table {line.obj!r}")
+            self._templates[line.value] = parse_row_filter(line.value, table)
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
+    def policy_lines(self, ptype: str) -> list[list[str]]:
+        """The loaded lines of one policy type (``p``, ``p2``, ``p3``, ``g``), for
+        ``gateway check`` and explain views."""
+        if ptype.startswith("g"):
+            return [list(r) for r in self._enforcer.get_named_grouping_policy(ptype)]
+        return [list(r) for r in self._enforcer.get_named_policy(ptype)]
+
+    def snapshot(self, principal: Principal, purpose: str, now: datetime) -> DecisionSnapshot:
+        key = (principal.cache_key(), purpose)
+        cached = self._cache.get(key)
+        # A snapshot is used only until its earliest matched rule expires; then it is
+        # compiled again (and replaces the stale entry).
+        if cached is not None and (cached.valid_until is None or now < cached.valid_until):
+            return cached
+        try:
+            snap = self._compile(principal, purpose, now)
+        except (ConfigurationError, PolicyEngineError):
+            raise
+        except Exception as exc:  # casbin raised: fail closed
+            raise PolicyEngineError(
+                "The access policy could not be evaluated; no data was served.",
+                internal_detail=f"{type(exc).__name__}: {exc}",
+            ) from exc
+        self._cache.put(key, snap)
+        return snap
+
+    # -- compilation -------------------------------------------------------------------
+
+    def _compile(self, principal: Principal, purpose: str, now: datetime) -> DecisionSnapshot:
+        now_s = iso(now)
+        subjects = self._subjects(principal)
+        expiries: list[str] = []
+        tables: dict[str, TableDecision] = {}
+        for table in self._catalog.tables():
+            tables[table.qualified_name] = self._decide_table(
+                table, principal, subjects, purpose, now_s, expiries
+            )
+        future = [e for e in expiries if e > now_s]
+        return DecisionSnapshot(
+            policy_version=self._version,
+            principal_key=principal.cache_key(),
+            purpose=purpose,
+            tables=tables,
+            valid_until=_parse_expiry(min(future), "policy") if future else None,
+        )
+
+    def _subjects(self, principal: Principal) -> frozenset[str]:
+        roles = self._enforcer.get_implicit_roles_for_user(principal.system, principal.department)
+        return frozenset([principal.system, *roles])
+
+    def _decide_table(
+        self,
+        table: Table,
+        principal: Principal,
+        subjects: frozenset[str],
+        purpose: str,
+        now_s: str,
+        expiries: list[str],
+    ) -> TableDecision:
+        dataset = self._catalog.datasets[table.dataset]
+        if dataset.sharing_class is SharingClass.NOT_SHARED:
+            deny = {
+                c: ColumnDecision(c, ColumnAction.DENY, rule=("catalog", "not_shared"))
+                for c in table.columns
+            }
+            return TableDecision(
+                table.dataset,
+                table.name,
+                deny,
+                refusal=f"dataset {table.dataset} is not shared (不予共享)",
+            )
+        columns: dict[str, ColumnDecision] = {}
+        for col in table.columns.values():
+            obj = f"{table.qualified_name}.{col.name}"
+            ok, rule = self._enforcer.enforce_ex(
+                principal.system, principal.department, obj, ACTION, purpose, now_s
+            )
+            columns[col.name] = _column_decision(col.name, col.default_mask, ok, rule)
+            if rule:
+                expiries.append(rule[7])
+        matched_filters = self._matching(
+            self._filters, table.qualified_name, principal, subjects, purpose, now_s, exact=True
+        )
+        self._cross_check(matched_filters, "2", principal, table.qualified_name, purpose, now_s)
+        expiries.extend(line.expiry for line in matched_filters)
+        refusal = None
+        bound: list[str] = []
+        for line in matched_filters:
+            try:
+                bound.append(self._templates[line.value].bind(principal.template_values()))
+            except KeyError as missing:
+                refusal = (
+                    f"table {table.qualified_name} has a row filter that needs the attribute "
+                    f"{missing.args[0]!r}, which system {principal.system} does not have"
+                )
+        limits = self._matching(
+            self._limits, table.qualified_name, principal, subjects, purpose, now_s, exact=False
+        )
+        expiries.extend(line.expiry for line in limits)
+        max_rows = min((int(line.value) for line in limits), default=None)
+        return TableDecision(
+            table.dataset,
+            table.name,
+            columns,
+            row_filters=tuple(bound),
+            max_rows=max_rows,
+            refusal=refusal,
+        )
+
+    @staticmethod
+    def _matching(
+        lines: Iterable[_Line],
+        obj: str,
+        principal: Principal,
+        subjects: frozenset[str],
+        purpose: str,
+        now_s: str,
+        *,
+        exact: bool,
+    ) -> list[_Line]:
+        # The same predicate as m2/m3 in model.conf; casbin's enforce returns only the first
+        # match, and every filter must apply, so the lines are enumerated here and the
+        # result is cross-checked against casbin (see _cross_check).
+        return [
+            line
+            for line in lines
+            if line.sub in subjects
+            and line.dom == principal.department
+            and (line.obj == obj if exact else key_match(obj, line.obj))
+            and line.purpose in ("*", purpose)
+            and now_s < line.expiry
+        ]
+
+    def _cross_check(
+        self,
+        matched: list[_Line],
+        ctx: str,
+        principal: Principal,
+        obj: str,
+        purpose: str,
+        now_s: str,
+    ) -> None:
+        context = self._enforcer.new_enforce_context(ctx)
+        casbin_says = self._enforcer.enforce(
+            context, principal.system, principal.department, obj, purpose, now_s
+        )
+        if casbin_says != bool(matched):
+            raise PolicyEngineError(
+                "The access policy could not be evaluated consistently; no data was served.",
+                internal_detail=f"p{ctx} enumeration disagrees with casbin for {obj}",
+            )
+
+
+def _column_decision(
+    column: str, default_mask: MaskSpec | None, ok: bool, rule: list[str]
+) -> ColumnDecision:
+    if not ok or not rule:
+        return ColumnDecision(column, ColumnAction.DENY, rule=tuple(rule))
+    text = rule[6].strip()
+    if text == "allow":
+        return ColumnDecision(column, ColumnAction.ALLOW, rule=tuple(rule))
+    if text == "mask":
+        if default_mask is None:  # validate_policy refuses this at load; stay closed anyway
+            return ColumnDecision(column, ColumnAction.DENY, rule=tuple(rule))
+        return ColumnDecision(column, ColumnAction.MASK, default_mask, rule=tuple(rule))
+    if text.startswith("mask:"):
+        return ColumnDecision(
+            column, ColumnAction.MASK, MaskSpec.parse(text[len("mask:") :]), rule=tuple(rule)
+        )
+    return ColumnDecision(column, ColumnAction.DENY, rule=tuple(rule))
+
+
+def _line(row: list[str], ptype: str) -> _Line:
+    if len(row) != 6:
+        raise ConfigurationError(f"{ptype} line {', '.join(row)!r} must have 6 fields")
+    sub, dom, obj, purpose, value, expiry = (v.strip() for v in row)
+    _parse_expiry(expiry, f"{ptype} line for {obj}")
+    return _Line(sub, dom, obj, purpose, value, expiry)
+
+
+def _load_enforcer(files: PolicyFiles) -> casbin.Enforcer:
+    try:
+        model = casbin.Enforcer.new_model(text=files.model_text)
+        enforcer = casbin.Enforcer(model)
+        # casbin logs every enforce() at INFO/WARNING; decisions are audited instead. A
+        # detached logger silences it without touching the process-wide logging tree.
+        enforcer.logger = logging.Logger("gateway.policy.casbin", level=logging.CRITICAL)
+        adapter_lines = [
+            line
+            for line in files.policy_text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+        for raw in adapter_lines:
+            fields = [f.strip() for f in raw.split(",")]
+            ptype, values = fields[0], fields[1:]
+            if ptype.startswith("p"):
+                enforcer.get_model().add_policy("p", ptype, values)
+            elif ptype.startswith("g"):
+                enforcer.get_model().add_policy("g", ptype, values)
+            else:
+                raise ConfigurationError(f"policy line {raw!r}: unknown type {ptype!r}")
+        enforcer.build_role_links()
+        enforcer.get_model().sort_policies_by_priority()
+    except ConfigurationError:
+        raise
+    except Exception as exc:
+        raise ConfigurationError(f"the casbin model or policy does not load: {exc}") from exc
+    return enforcer
+
+
+def validate_policy(
+    enforcer: casbin.Enforcer, catalog: Catalog, check_mask: Callable[[MaskSpec, str], None]
+) -> None:
+    """Refuse, at load, every policy line that would silently match nothing or
+    misbehave: unknown objects (a typo must not open or close anything unnoticed),
+    unknown rules and masks, malformed limits and expiries."""
+    for row in enforcer.get_named_policy("p"):
+        if len(row) != 9:
+            raise ConfigurationError(f"p line {', '.join(row)!r} must have 9 fields")
+        priority, _sub, _dom, obj, act, _purpose, rule, expiry, eft = row
+        where = f"p line for {obj}"
+        if not priority.isdigit():
+            raise ConfigurationError(f"{where}: priority {priority!r} must be an integer")
+        if act != ACTION:
+            raise ConfigurationError(f"{where}: action must be {ACTION!r}")
+        if eft not in ("allow", "deny"):
+            raise ConfigurationError(f"{where}: effect must be allow or deny")
+        if (rule == "deny") != (eft == "deny"):
+            raise ConfigurationError(f"{where}: rule deny needs effect deny and vice versa")
+        _parse_expiry(expiry, where)
+        for column_type, default_mask in _objects(catalog, obj, where):
+            if rule in ("allow", "deny"):
+                continue
+            if rule == "mask":
+                if default_mask is None:
+                    raise ConfigurationError(
+                        f"{where}: rule 'mask' but the catalog names no default_mask; "
+                        "write mask:<kind>"
+                    )
+                check_mask(default_mask, column_type)
+            elif rule.startswith("mask:"):
+                check_mask(MaskSpec.parse(rule[len("mask:") :]), column_type)
+            else:
+                raise ConfigurationError(f"{where}: unknown rule {rule!r} (allow|mask[:kind]|deny)")
+    for row in enforcer.get_named_policy("p2"):
+        line = _line(row, "p2")
+        if catalog.table(line.obj) is None:
+            raise ConfigurationError(f"p2 line names unknown table {line.obj!r}")
+    for row in enforcer.get_named_policy("p3"):
+        line = _line(row, "p3")
+        if not line.value.isdigit() or int(line.value) <= 0:
+            raise ConfigurationError(f"p3 line for {line.obj}: max_rows must be a positive integer")
+        if not any(key_match(t.qualified_name, line.obj) for t in catalog.tables()):
+            raise ConfigurationError(f"p3 line names nothing in the catalog: {line.obj!r}")
+
+
+def _objects(catalog: Catalog, obj: str, where: str) -> list[tuple[str, MaskSpec | None]]:
+    """(type, default mask) of every catalog column ``obj`` names; raises if none."""
+    dataset, _, rest = obj.partition(".")
+    table_name, _, column = rest.partition(".")
+    table = catalog.table(f"{dataset}.{table_name}")
+    if table is None:
+        raise ConfigurationError(f"{where}: unknown table {dataset}.{table_name}")
+    if column == "*":
+        return [(c.type, c.default_mask) for c in table.columns.values()]
+    col = table.column(column)
+    if col is None:
+        raise ConfigurationError(f"{where}: {table.qualified_name} has no column {column!r}")
+    return [(col.type, col.default_mask)]
+
+
+def snapshot_decisions(snapshot: DecisionSnapshot, tables: Iterable[str]) -> Mapping[str, str]:
+    """Flatten the decisions on ``tables`` for the audit record."""
+    out: dict[str, str] = {}
+    for name in tables:
+        td = snapshot.table(name)
+        if td is None:
+            continue
+        for col, d in td.columns.items():
+            out[f"{name}.{col}"] = (
+                f"mask:{d.mask}" if d.action is ColumnAction.MASK else d.action.value
+            )
+    return out

@@ -1,0 +1,57 @@
+"""Step 2, check the request: its size and shape, and that the declared purpose is one
+the calling system is entitled to. Cheap checks before any policy or SQL work."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import ClassVar
+
+from gateway.domain import Principal
+from gateway.errors import InvalidRequestError, PurposeNotAllowedError
+from gateway.query.state import QueryRequest, QueryState
+
+__all__ = ["CheckRequest", "check_purpose", "check_request_shape"]
+
+
+def check_request_shape(request: QueryRequest, *, max_sql_chars: int) -> None:
+    """Raise InvalidRequestError saying what to fix in a malformed query request."""
+    if len(request.sql) > max_sql_chars:
+        raise InvalidRequestError(
+            f"'sql' is {len(request.sql)} characters; at most {max_sql_chars} are accepted."
+        )
+    if not request.sql.strip():
+        raise InvalidRequestError("'sql' is empty: send one SELECT statement.")
+    if request.max_rows is not None and request.max_rows <= 0:
+        raise InvalidRequestError("'max_rows' must be a positive integer.")
+    if request.timeout_ms is not None and request.timeout_ms <= 0:
+        raise InvalidRequestError("'timeout_ms' must be a positive integer.")
+
+
+def check_purpose(principal: Principal, purpose: str, known: Collection[str]) -> None:
+    """Raise unless ``purpose`` is declared, known to the catalog and one ``principal``
+    is entitled to (InvalidRequestError / PurposeNotAllowedError listing the entitled)."""
+    entitled = sorted(principal.purposes)
+    if not purpose:
+        raise InvalidRequestError(
+            "'purpose' is required: say why the data is needed, one of " + ", ".join(entitled)
+        )
+    if purpose not in principal.purposes or purpose not in known:
+        raise PurposeNotAllowedError(
+            f"Purpose {purpose!r} is not one your system is entitled to. Entitled: "
+            + (", ".join(entitled) or "none"),
+            extra={"allowed_purposes": entitled},
+        )
+
+
+class CheckRequest:
+    name: ClassVar[str] = "check_request"
+    span: ClassVar[bool] = False
+
+    def __init__(self, *, max_sql_chars: int, purposes: Collection[str]) -> None:
+        self._max_sql_chars = max_sql_chars
+        self._purposes = frozenset(purposes)
+
+    def __call__(self, state: QueryState) -> QueryState:
+        check_request_shape(state.request, max_sql_chars=self._max_sql_chars)
+        check_purpose(state.need_principal(), state.request.purpose, self._purposes)
+        return state

@@ -1,0 +1,459 @@
+"""Build the gateway's services from settings: the only place that knows how the seams
+are plugged together. Everything is constructed once at start-up and passed down.
+
+Start-up fails closed: a catalog, policy, key or audit store that does not load stops
+the gateway with a ConfigurationError instead of serving with a partial configuration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from gateway.admin.accounts import AccountStore, LoginPolicy
+from gateway.admin.applications import ApplicationStore, StoredGrants
+from gateway.admin.calendar import WorkingCalendar
+from gateway.admin.db import AdminDb, open_admin_db
+from gateway.admin.identity import LocalIdentity, OidcIdentity, load_oidc_identity
+from gateway.admin.outbox import Outbox, WebhookSender
+from gateway.admin.sessions import SessionStore
+from gateway.admin.sweeper import Sweeper
+from gateway.audit import open_audit_store
+from gateway.audit.commit import GroupCommitter
+from gateway.audit.evidence import EvidenceKeys, load_audit_secret
+from gateway.audit.signing import CheckpointSigner, load_log_signer
+from gateway.audit.store import AuditStore
+from gateway.audit.trail import AuditTrail
+from gateway.audit.witness import SqliteWitnessState, Witness, load_witness
+from gateway.auth.callers import Callers
+from gateway.auth.keys import GatewayKeyStore, load_pseudonym_secret
+from gateway.auth.replay import ReplayCache, open_replay_cache
+from gateway.auth.systems import SystemRegistry
+from gateway.auth.tokens import TokenService, VerifiedTokenCache
+from gateway.backends import Backend, BackendConfig, load_backend_configs, open_backend
+from gateway.backends.base import ReportsPool
+from gateway.cache import LruCache
+from gateway.catalog import Catalog, load_catalog
+from gateway.clock import Clock, utc_now
+from gateway.domain import Principal
+from gateway.errors import ConfigurationError
+from gateway.policy.engine import CasbinPolicyEngine, PolicyFiles
+from gateway.query.pipeline import QueryDeps, QueryService
+from gateway.query.plan import Planner
+from gateway.query.rewrite.masks import (
+    MaskContext,
+    check_mask_spec,
+    derive_pseudonym_key,
+    sqlite_functions,
+)
+from gateway.settings import Settings
+from gateway.telemetry import Observation, Reading, Telemetry, build_telemetry
+
+__all__ = [
+    "AdminServices",
+    "PolicyBundle",
+    "Services",
+    "build_admin",
+    "build_services",
+    "load_policy_bundle",
+    "observations",
+]
+
+POLICY_FILES = ("catalog.toml", "systems.toml", "backends.toml", "model.conf", "policy.csv")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyBundle:
+    """Everything read from the policy directory, validated, with its version."""
+
+    catalog: Catalog
+    registry: SystemRegistry
+    backends: Mapping[str, BackendConfig]
+    engine: CasbinPolicyEngine
+    #: ``sha256:<hex>`` over the policy files; recorded with every decision.
+    version: str
+
+
+def policy_version(policy_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for name in POLICY_FILES:
+        data = (policy_dir / name).read_bytes()
+        digest.update(name.encode() + b"\x00" + len(data).to_bytes(8, "big") + data)
+    return "sha256:" + digest.hexdigest()
+
+
+def load_policy_bundle(settings: Settings) -> PolicyBundle:
+    """Load and cross-check the policy directory. Raises ConfigurationError."""
+    policy_dir = settings.policy_dir
+    catalog = load_catalog(policy_dir / "catalog.toml")
+    registry = SystemRegistry.load(
+        policy_dir / "systems.toml",
+        base_dir=policy_dir.resolve().parent,
+        known_departments=catalog.departments.keys(),
+        known_purposes=catalog.purposes.keys(),
+    )
+    backends = load_backend_configs(
+        policy_dir / "backends.toml",
+        env=settings.environment,
+        overrides=settings.backend_dsns,
+    )
+    version = policy_version(policy_dir)
+    for ds in catalog.datasets.values():
+        if ds.backend not in backends:
+            raise ConfigurationError(
+                f"dataset {ds.name} names backend {ds.backend!r}, which backends.toml lacks"
+            )
+    engine = CasbinPolicyEngine(
+        catalog,
+        PolicyFiles(
+            model_text=(policy_dir / "model.conf").read_text(encoding="utf-8"),
+            policy_text=(policy_dir / "policy.csv").read_text(encoding="utf-8"),
+        ),
+        version=version,
+        check_mask=check_mask_spec,
+    )
+    return PolicyBundle(catalog, registry, backends, engine, version)
+
+
+@dataclass(frozen=True, slots=True)
+class AdminServices:
+    """The administration plane: its store and what is built on it."""
+
+    db: AdminDb
+    accounts: AccountStore
+    sessions: SessionStore
+    local_identity: LocalIdentity
+    #: The deployment's OpenID Connect provider, when configured.
+    oidc: OidcIdentity | None
+    applications: ApplicationStore
+    #: The grants as the policy engine sees them.
+    grants: StoredGrants
+    outbox: Outbox
+    calendar: WorkingCalendar
+    webhook: WebhookSender | None
+
+    def close(self) -> None:
+        if self.webhook is not None:
+            self.webhook.close()
+        self.db.close()
+
+
+def build_admin(
+    settings: Settings,
+    bundle: PolicyBundle,
+    *,
+    clock: Clock,
+    db: AdminDb | None = None,
+) -> AdminServices:
+    db = db or open_admin_db(settings.admin_location)
+    accounts = AccountStore(
+        db,
+        policy=LoginPolicy(
+            max_failures=settings.login_max_failures,
+            lockout=timedelta(seconds=settings.login_lockout_s),
+        ),
+    )
+    sessions = SessionStore(
+        db,
+        accounts,
+        bearer_ttl=timedelta(seconds=settings.person_token_ttl_s),
+        cookie_ttl=timedelta(seconds=settings.console_session_ttl_s),
+    )
+    oidc = load_oidc_identity(
+        accounts,
+        issuer=settings.oidc_issuer,
+        audience=settings.oidc_audience,
+        jwks_file=settings.oidc_jwks_file,
+    )
+    calendar = WorkingCalendar.load(
+        [Path(settings.holidays_file)] if settings.holidays_file else []
+    )
+    catalog = bundle.catalog
+
+    def reply_days(dataset: str) -> int:
+        described = catalog.datasets.get(dataset)
+        return (described.reply_days if described else None) or settings.reply_days
+
+    applications = ApplicationStore(
+        db,
+        catalog=catalog,
+        registry=bundle.registry,
+        calendar=calendar,
+        check_mask=check_mask_spec,
+        reply_days=reply_days,
+        reminder_days=settings.reminder_days,
+    )
+    webhook = WebhookSender(db, settings.webhook_url, clock=clock) if settings.webhook_url else None
+    return AdminServices(
+        db=db,
+        accounts=accounts,
+        sessions=sessions,
+        local_identity=LocalIdentity(accounts),
+        oidc=oidc,
+        applications=applications,
+        grants=StoredGrants(db, clock=time.monotonic),
+        outbox=Outbox(db),
+        calendar=calendar,
+        webhook=webhook,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    bundle: PolicyBundle
+    keystore: GatewayKeyStore
+    tokens: TokenService
+    query: QueryService
+    planner: Planner
+    audit: AuditStore
+    #: Group commit in front of ``audit``: what the request path appends through.
+    audit_log: GroupCommitter
+    audit_signer: CheckpointSigner
+    #: The one way any request writes its audit record.
+    trail: AuditTrail
+    evidence: EvidenceKeys
+    #: Cosigns other gateways' checkpoints when the key directory holds a witness key.
+    witness: Witness | None
+    backends: Mapping[str, Backend]
+    telemetry: Telemetry
+    replay: ReplayCache
+    admin: AdminServices
+    #: Who is calling: systems (access tokens) and people (sessions).
+    callers: Callers
+    clock: Clock
+    #: Escalations, expiries and reminders of the sharing workflow, in the background.
+    sweeper: Sweeper
+
+    def start(self) -> None:
+        """Start the background work (on application start-up)."""
+        self.sweeper.start()
+        if self.admin.webhook is not None:
+            self.admin.webhook.start()
+
+    def close(self) -> None:
+        self.sweeper.close()
+        for backend in self.backends.values():
+            backend.close()
+        self.audit_log.close()
+        self.audit.close()
+        self.replay.close()
+        self.admin.close()
+        self.telemetry.shutdown()
+
+
+def build_services(
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    audit: AuditStore | None = None,
+    telemetry: Telemetry | None = None,
+    replay: ReplayCache | None = None,
+    backends: Mapping[str, Backend] | None = None,
+    admin_db: AdminDb | None = None,
+) -> Services:
+    """Construct every service. Optional arguments replace a seam (tests, benchmarks)."""
+    bundle = load_policy_bundle(settings)
+    keystore = GatewayKeyStore.load(settings.key_dir)
+    secret = load_pseudonym_secret(settings.key_dir)
+    telemetry = telemetry or build_telemetry(settings.telemetry)
+    replay = replay or open_replay_cache(settings.replay_location, clock=clock)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    signer = load_log_signer(settings.key_dir)
+    evidence = EvidenceKeys.from_secret(load_audit_secret(settings.key_dir))
+    audit = audit or open_audit_store(settings.audit_location, signer)
+    witness = load_witness(
+        settings.key_dir,
+        lambda: SqliteWitnessState(settings.state_dir / "witness.sqlite"),
+        lambda: int(clock().timestamp()),
+    )
+    audit_log = GroupCommitter(
+        audit,
+        max_batch=settings.audit_batch_max,
+        max_wait_s=settings.audit_batch_wait_ms / 1000,
+    )
+    if backends is None:
+        udfs = sqlite_functions()
+        backends = {
+            name: open_backend(cfg, sqlite_functions=udfs) for name, cfg in bundle.backends.items()
+        }
+    # Derived once per department (an eviction only means deriving the same key again).
+    contexts: LruCache[str, MaskContext] = LruCache(max(64, len(bundle.catalog.departments)))
+
+    def mask_context(principal: Principal) -> MaskContext:
+        # One key per consumer department: tokens link within a department, not across.
+        return contexts.get_or_compute(
+            principal.department,
+            lambda: MaskContext(
+                pseudonym_key=derive_pseudonym_key(secret, principal.department),
+                regions=bundle.catalog.regions,
+            ),
+        )
+
+    planner = Planner(
+        bundle.catalog,
+        backend_dialects={name: b.dialect for name, b in backends.items()},
+        mask_context=mask_context,
+        default_max_rows=settings.default_max_rows,
+        max_rows_ceiling=settings.max_rows_ceiling,
+        cache_size=settings.plan_cache_size,
+    )
+    tokens = TokenService(
+        settings, bundle.registry, keystore, replay, clock, token_cache=VerifiedTokenCache()
+    )
+    admin = build_admin(settings, bundle, clock=clock, db=admin_db)
+    callers = Callers(tokens, admin.sessions, clock)
+    trail = AuditTrail(
+        audit_log, evidence, telemetry, clock=clock, policy_version=lambda: bundle.engine.version
+    )
+    telemetry.observe(observations(audit_log, planner, backends))
+    query = QueryService.build(
+        QueryDeps(
+            tokens=tokens,
+            engine=bundle.engine,
+            purposes=frozenset(bundle.catalog.purposes),
+            planner=planner,
+            backends=backends,
+            trail=trail,
+            telemetry=telemetry,
+            row_key=evidence.row_key,
+            max_sql_chars=settings.max_sql_chars,
+            statement_timeout_s=settings.statement_timeout_s,
+        )
+    )
+    return Services(
+        settings=settings,
+        bundle=bundle,
+        keystore=keystore,
+        tokens=tokens,
+        query=query,
+        planner=planner,
+        audit=audit,
+        audit_log=audit_log,
+        audit_signer=signer,
+        trail=trail,
+        evidence=evidence,
+        witness=witness,
+        backends=backends,
+        telemetry=telemetry,
+        replay=replay,
+        admin=admin,
+        callers=callers,
+        clock=clock,
+        sweeper=Sweeper(
+            admin.applications,
+            admin.grants,
+            trail,
+            clock=clock,
+            interval_s=settings.sweep_interval_s,
+        ),
+    )
+
+
+def observations(
+    audit_log: GroupCommitter, planner: Planner, backends: Mapping[str, Backend]
+) -> list[Observation]:
+    """What the metrics read from the services when they are collected (nothing per
+    request): the audit committer's batches (its ``BatchStats``), the plan cache, and the
+    backends' connection pools (database-client semantic conventions). Audit commit
+    *latency* is the ``gateway.stage.duration`` histogram of stage ``audit``: the time a
+    request waits for its record to be durable and signed, queueing included."""
+    stats = audit_log.stats
+    cache = planner.cache_stats
+    pools = {name: b for name, b in backends.items() if isinstance(b, ReportsPool)}
+
+    def one(value: float) -> list[Reading]:
+        return [(value, {})]
+
+    def lookups() -> list[Reading]:
+        return [
+            (cache.hits, {"gateway.cache.result": "hit"}),
+            (cache.misses, {"gateway.cache.result": "miss"}),
+        ]
+
+    def connections() -> list[Reading]:
+        readings: list[Reading] = []
+        for name, backend in pools.items():
+            pool = backend.pool_stats()
+            readings.append(
+                (
+                    pool.in_use,
+                    {"db.client.connection.pool.name": name, "db.client.connection.state": "used"},
+                )
+            )
+            readings.append(
+                (
+                    pool.size - pool.in_use,
+                    {"db.client.connection.pool.name": name, "db.client.connection.state": "idle"},
+                )
+            )
+        return readings
+
+    def max_connections() -> list[Reading]:
+        return [
+            (b.pool_stats().max_size, {"db.client.connection.pool.name": name})
+            for name, b in pools.items()
+        ]
+
+    return [
+        Observation(
+            "gateway.audit.batches",
+            "counter",
+            "{batch}",
+            "Audit batches committed (one transaction and one signed checkpoint each).",
+            lambda: one(stats.batches),
+        ),
+        Observation(
+            "gateway.audit.records",
+            "counter",
+            "{record}",
+            "Audit records committed; divided by batches, the mean batch size.",
+            lambda: one(stats.records),
+        ),
+        Observation(
+            "gateway.audit.batch.largest",
+            "gauge",
+            "{record}",
+            "Largest audit batch committed since the process started.",
+            lambda: one(stats.largest),
+        ),
+        Observation(
+            "gateway.audit.batch.failures",
+            "counter",
+            "{batch}",
+            "Audit batches that failed to commit (their requests got 503).",
+            lambda: one(stats.failures),
+        ),
+        Observation(
+            "gateway.plan_cache.lookups",
+            "counter",
+            "{lookup}",
+            "Plan-cache lookups by result (hit or miss); hits / all is the hit rate.",
+            lookups,
+        ),
+        Observation(
+            "gateway.plan_cache.entries",
+            "updown",
+            "{plan}",
+            "Plans in the plan cache.",
+            lambda: one(planner.cached_plans),
+        ),
+        Observation(
+            "db.client.connection.count",
+            "updown",
+            "{connection}",
+            "Backend connections by pool and state (used or idle).",
+            connections,
+        ),
+        Observation(
+            "db.client.connection.max",
+            "updown",
+            "{connection}",
+            "Most connections a backend's pool may open.",
+            max_connections,
+        ),
+    ]
