@@ -8,7 +8,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from gateway.api.applications import APPLICATION_ROUTES
-from gateway.api.audit_routes import (
+from gateway.api.audit import (
     consistency_proof,
     export_bundle,
     get_record,
@@ -17,7 +17,6 @@ from gateway.api.audit_routes import (
     list_checkpoints,
     log_keys,
     search_records,
-    witness_add_checkpoint,
 )
 from gateway.api.auth import jwks, token
 from gateway.api.catalog import read_catalog
@@ -28,6 +27,7 @@ from gateway.api.metrics import MetricsEndpoint, ServerTelemetry, metrics
 from gateway.api.people import PEOPLE_ROUTES, PUBLIC_PEOPLE_ROUTES
 from gateway.api.problems import problem_handlers
 from gateway.api.query import query
+from gateway.api.witness import witness_add_checkpoint
 from gateway.settings import Settings
 from gateway.wiring import Services, build_services
 
