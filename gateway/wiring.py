@@ -7,7 +7,6 @@ the gateway with a ConfigurationError instead of serving with a partial configur
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,17 +33,13 @@ from gateway.audit.witness import SqliteWitnessState, Witness, load_witness
 from gateway.auth.callers import Callers
 from gateway.auth.keys import GatewayKeyStore, load_pseudonym_secret
 from gateway.auth.replay import ReplayCache, open_replay_cache
-from gateway.auth.systems import SystemRegistry
 from gateway.auth.tokens import TokenService, VerifiedTokenCache
-from gateway.backends import Backend, BackendConfig, load_backend_configs, open_backend
+from gateway.backends import Backend, open_backend
 from gateway.backends.base import ReportsPool
 from gateway.cache import LruCache
-from gateway.catalog import Catalog, load_catalog
 from gateway.clock import Clock, utc_now
 from gateway.domain import Principal
-from gateway.errors import ConfigurationError
-from gateway.policy.engine import CasbinPolicyEngine, PolicyFiles
-from gateway.policy.grants import GrantSource
+from gateway.policy.bundle import PolicyBundle, load_policy_bundle
 from gateway.query.pipeline import QueryDeps, QueryService
 from gateway.query.plan import Planner
 from gateway.query.rewrite.masks import (
@@ -65,64 +60,6 @@ __all__ = [
     "load_policy_bundle",
     "observations",
 ]
-
-POLICY_FILES = ("catalog.toml", "systems.toml", "backends.toml", "model.conf", "policy.csv")
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyBundle:
-    """Everything read from the policy directory, validated, with its version."""
-
-    catalog: Catalog
-    registry: SystemRegistry
-    backends: Mapping[str, BackendConfig]
-    engine: CasbinPolicyEngine
-    #: ``sha256:<hex>`` over the policy files; recorded with every decision.
-    version: str
-
-
-def policy_version(policy_dir: Path) -> str:
-    digest = hashlib.sha256()
-    for name in POLICY_FILES:
-        data = (policy_dir / name).read_bytes()
-        digest.update(name.encode() + b"\x00" + len(data).to_bytes(8, "big") + data)
-    return "sha256:" + digest.hexdigest()
-
-
-def load_policy_bundle(settings: Settings, grants: GrantSource | None = None) -> PolicyBundle:
-    """Load and cross-check the policy directory; ``grants`` are the approved applications
-    the engine serves conditional datasets under (none: every conditional dataset is
-    refused). Raises ConfigurationError."""
-    policy_dir = settings.policy_dir
-    catalog = load_catalog(policy_dir / "catalog.toml")
-    registry = SystemRegistry.load(
-        policy_dir / "systems.toml",
-        base_dir=policy_dir.resolve().parent,
-        known_departments=catalog.departments.keys(),
-        known_purposes=catalog.purposes.keys(),
-    )
-    backends = load_backend_configs(
-        policy_dir / "backends.toml",
-        env=settings.environment,
-        overrides=settings.backend_dsns,
-    )
-    version = policy_version(policy_dir)
-    for ds in catalog.datasets.values():
-        if ds.backend not in backends:
-            raise ConfigurationError(
-                f"dataset {ds.name} names backend {ds.backend!r}, which backends.toml lacks"
-            )
-    engine = CasbinPolicyEngine(
-        catalog,
-        PolicyFiles(
-            model_text=(policy_dir / "model.conf").read_text(encoding="utf-8"),
-            policy_text=(policy_dir / "policy.csv").read_text(encoding="utf-8"),
-        ),
-        version=version,
-        check_mask=check_mask_spec,
-        grants=grants,
-    )
-    return PolicyBundle(catalog, registry, backends, engine, version)
 
 
 @dataclass(frozen=True, slots=True)
