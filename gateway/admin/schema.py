@@ -38,6 +38,7 @@ __all__ = [
     "grants",
     "metadata",
     "notifications",
+    "policy_versions",
     "quota_usage",
     "quotas",
     "sessions",
@@ -257,4 +258,34 @@ change_epochs = Table(
     metadata,
     Column("name", String(32), primary_key=True),
     Column("epoch", BigInteger, nullable=False),
+)
+
+#: Policy changes: each row is one proposal of a version (catalog, registry, model, policy
+#: lines) with who proposed, approved and activated it; ``version`` is the content address
+#: (the same contents proposed again, e.g. by a rollback, are a new row with the same
+#: version). Exactly one row is ``active``.
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("version", String(80), nullable=False),
+    #: The version that was active when this one was proposed.
+    Column("parent", String(80), nullable=True),
+    Column("files", JSON, nullable=False),
+    Column("author", String(64), nullable=False),
+    _ts("created_at", nullable=False),
+    Column("reason", Text, nullable=False),
+    #: proposed | approved | active | superseded | rejected
+    Column("state", String(16), nullable=False),
+    #: Departments whose datasets the change touches (scoping, two-person rule).
+    Column("departments", JSON, nullable=False),
+    #: Personal columns the proposer acknowledged serving unmasked.
+    Column("acknowledged", JSON, nullable=False),
+    Column("approved_by", String(64), nullable=True),
+    _ts("approved_at"),
+    Column("activated_by", String(64), nullable=True),
+    _ts("activated_at"),
+    Column("decision_reason", Text, nullable=True),
+    Index(None, "state"),
+    Index(None, "version"),
 )
