@@ -4,6 +4,7 @@ problem handler. Wiring only: every service is built by gateway/wiring.py."""
 from __future__ import annotations
 
 from litestar import Litestar, Router
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
@@ -20,7 +21,7 @@ from gateway.api.audit import (
 )
 from gateway.api.auth import jwks, token
 from gateway.api.catalog import read_catalog
-from gateway.api.deps import constant, provide_context, provide_principal
+from gateway.api.deps import Injected, constant, provide_context, provide_principal
 from gateway.api.guards import role_guard
 from gateway.api.health import healthz, readyz
 from gateway.api.metrics import MetricsEndpoint, ServerTelemetry, metrics
@@ -28,6 +29,9 @@ from gateway.api.people import PEOPLE_ROUTES, PUBLIC_PEOPLE_ROUTES
 from gateway.api.problems import problem_handlers
 from gateway.api.query import query
 from gateway.api.witness import witness_add_checkpoint
+from gateway.catalog import Catalog
+from gateway.policy.engine import CasbinPolicyEngine
+from gateway.policy.runtime import ActivePolicy
 from gateway.settings import Settings
 from gateway.wiring import Services, build_services
 
@@ -81,8 +85,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             "tokens": constant(services.tokens),
             "trail": constant(services.trail),
             "keystore": constant(services.keystore),
-            "engine": constant(services.bundle.engine),
-            "catalog": constant(services.bundle.catalog),
+            # One policy version per request, however many dependencies read it.
+            "policy": Provide(services.policies.current, sync_to_thread=False),
+            "engine": Provide(_engine, sync_to_thread=False),
+            "catalog": Provide(_catalog, sync_to_thread=False),
             "audit_store": constant(services.audit),
             "backends": constant(services.backends),
             "witness": constant(services.witness),
@@ -90,7 +96,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             "principal": provide_principal(services.callers),
             "admin": constant(services.admin),
             "clock": constant(services.clock),
-            "known_departments": constant(frozenset(services.bundle.catalog.departments)),
+            "known_departments": Provide(_departments, sync_to_thread=False),
             "metrics_endpoint": constant(
                 MetricsEndpoint(services.telemetry, token=settings.metrics_token)
             ),
@@ -116,3 +122,15 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     # 405) are answered by the router itself, and they belong in the metrics too.
     app.asgi_handler = ServerTelemetry(app.asgi_handler, services.telemetry)
     return app
+
+
+def _engine(policy: Injected[ActivePolicy]) -> CasbinPolicyEngine:
+    return policy.engine
+
+
+def _catalog(policy: Injected[ActivePolicy]) -> Catalog:
+    return policy.catalog
+
+
+def _departments(policy: Injected[ActivePolicy]) -> frozenset[str]:
+    return frozenset(policy.catalog.departments)

@@ -134,7 +134,7 @@ def diagnose(
     if bundle is not None:
         findings.append(Finding("policy.load", "ok", f"{settings.policy_dir} loads"))
         findings += check_demo_systems(
-            {sid: [k.source for k in s.keys.values()] for sid, s in bundle.registry.systems.items()}
+            {sid: set(s.keys) for sid, s in bundle.registry.systems.items()}, demo_key_ids()
         )
         published = {
             name: tuple(
@@ -290,14 +290,28 @@ def load_keys(key_dir: Path) -> tuple[GatewayKeyStore | None, list[Finding]]:
     return keystore, findings
 
 
-def check_demo_systems(sources: Mapping[str, list[str]]) -> list[Finding]:
+#: The repository's published demo keys (keys/demo next to the package).
+DEMO_KEY_DIR = Path(__file__).resolve().parents[1] / "keys" / "demo"
+
+
+def demo_key_ids(demo_dir: Path = DEMO_KEY_DIR) -> set[str]:
+    """Key ids (RFC 7638 thumbprints) of the demo public keys published in this repository.
+
+    Policy versions carry public keys inline (a version is self-contained), so a key's file
+    name no longer tells that it is a demo key; its thumbprint does."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    from gateway.auth.keys import jwk_thumbprint
+
+    ids = set()
+    for pem in sorted(demo_dir.glob("*.demo.pub.pem")) if demo_dir.is_dir() else []:
+        ids.add(jwk_thumbprint(load_pem_public_key(pem.read_bytes())))  # type: ignore[arg-type]
+    return ids
+
+
+def check_demo_systems(key_ids: Mapping[str, set[str]], demo_ids: set[str]) -> list[Finding]:
     """Consumer systems whose registered public key is a demo key of this repository."""
-    demo = sorted(
-        f"{system} ({source})"
-        for system, paths in sources.items()
-        for source in paths
-        if ".demo." in Path(source).name or "keys/demo/" in source.replace("\\", "/")
-    )
+    demo = sorted(system for system, kids in key_ids.items() if kids & demo_ids)
     if demo:
         return [
             Finding(

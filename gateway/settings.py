@@ -90,6 +90,11 @@ class Settings:
     sweep_interval_s: float = 60.0
     #: Deliver every notification to this URL as well (JSON POST), if set.
     webhook_url: str = ""
+    #: Departments whose policy changes need a second officer's approval before they are
+    #: activated (four eyes); ``*``: every department and configuration changes.
+    two_person_departments: frozenset[str] = frozenset()
+    #: How often each process looks for a newly activated policy version, seconds.
+    policy_poll_s: float = 0.5
     #: Overrides of ``backends.toml``: name → DSN (``GATEWAY_BACKEND_<NAME>_DSN``).
     backend_dsns: Mapping[str, str] = field(default_factory=dict)
     host: str = "127.0.0.1"
@@ -209,6 +214,10 @@ class Settings:
             reminder_days=i("REMINDER_DAYS", d.reminder_days),
             sweep_interval_s=f("SWEEP_INTERVAL", d.sweep_interval_s),
             webhook_url=s("WEBHOOK_URL", d.webhook_url),
+            two_person_departments=frozenset(
+                d.strip() for d in s("TWO_PERSON_DEPARTMENTS", "").split(",") if d.strip()
+            ),
+            policy_poll_s=f("POLICY_POLL", d.policy_poll_s),
             backend_dsns=backend_dsns,
             host=s("HOST", d.host),
             port=i("PORT", d.port),

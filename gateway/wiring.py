@@ -7,8 +7,9 @@ the gateway with a ConfigurationError instead of serving with a partial configur
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from gateway.admin.calendar import WorkingCalendar
 from gateway.admin.db import AdminDb, open_admin_db
 from gateway.admin.identity import LocalIdentity, OidcIdentity, load_oidc_identity
 from gateway.admin.outbox import Outbox, WebhookSender
+from gateway.admin.policies import PolicyVersionStore
 from gateway.admin.sessions import SessionStore
 from gateway.admin.sweeper import Sweeper
 from gateway.audit import open_audit_store
@@ -39,7 +41,15 @@ from gateway.backends.base import ReportsPool
 from gateway.cache import LruCache
 from gateway.clock import Clock, utc_now
 from gateway.domain import Principal
-from gateway.policy.bundle import PolicyBundle, load_policy_bundle
+from gateway.policy.bundle import (
+    PolicyBundle,
+    bundle_from_source,
+    deployment_backends,
+    load_policy_bundle,
+)
+from gateway.policy.review import PolicyReviewer
+from gateway.policy.runtime import ActivePolicy, PolicyRuntime
+from gateway.policy.versions import PolicySource
 from gateway.query.pipeline import QueryDeps, QueryService
 from gateway.query.plan import Planner
 from gateway.query.rewrite.masks import (
@@ -50,6 +60,8 @@ from gateway.query.rewrite.masks import (
 )
 from gateway.settings import Settings
 from gateway.telemetry import Observation, Reading, Telemetry, build_telemetry
+
+_log = logging.getLogger("gateway.wiring")
 
 __all__ = [
     "AdminServices",
@@ -78,6 +90,8 @@ class AdminServices:
     outbox: Outbox
     calendar: WorkingCalendar
     webhook: WebhookSender | None
+    #: Policy versions: proposals, approvals, activations.
+    versions: PolicyVersionStore
 
     def close(self) -> None:
         if self.webhook is not None:
@@ -87,11 +101,12 @@ class AdminServices:
 
 def build_admin(
     settings: Settings,
-    bundle: PolicyBundle,
+    policies: PolicyRuntime,
     *,
     clock: Clock,
     db: AdminDb,
     grants: StoredGrants,
+    versions: PolicyVersionStore,
     hasher: argon2.PasswordHasher | None = None,
 ) -> AdminServices:
     accounts = AccountStore(
@@ -117,16 +132,15 @@ def build_admin(
     calendar = WorkingCalendar.load(
         [Path(settings.holidays_file)] if settings.holidays_file else []
     )
-    catalog = bundle.catalog
 
     def reply_days(dataset: str) -> int:
-        described = catalog.datasets.get(dataset)
+        described = policies.current().catalog.datasets.get(dataset)
         return (described.reply_days if described else None) or settings.reply_days
 
     applications = ApplicationStore(
         db,
-        catalog=catalog,
-        registry=bundle.registry,
+        catalog=lambda: policies.current().catalog,
+        registry=lambda: policies.current().registry,
         calendar=calendar,
         check_mask=check_mask_spec,
         reply_days=reply_days,
@@ -144,17 +158,18 @@ def build_admin(
         outbox=Outbox(db),
         calendar=calendar,
         webhook=webhook,
+        versions=versions,
     )
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
-    bundle: PolicyBundle
+    #: The active policy version (catalog, registry, engine, planner), followed live.
+    policies: PolicyRuntime
     keystore: GatewayKeyStore
     tokens: TokenService
     query: QueryService
-    planner: Planner
     audit: AuditStore
     #: Group commit in front of ``audit``: what the request path appends through.
     audit_log: GroupCommitter
@@ -173,6 +188,15 @@ class Services:
     clock: Clock
     #: Escalations, expiries and reminders of the sharing workflow, in the background.
     sweeper: Sweeper
+
+    @property
+    def bundle(self) -> PolicyBundle:
+        """The active policy version's bundle (it may change while serving)."""
+        return self.policies.current().bundle
+
+    @property
+    def planner(self) -> Planner:
+        return self.policies.current().planner
 
     def start(self) -> None:
         """Start the background work (on application start-up)."""
@@ -206,7 +230,16 @@ def build_services(
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     admin_db = admin_db or open_admin_db(settings.admin_location)
     grants = StoredGrants(admin_db, clock=time.monotonic)
-    bundle = load_policy_bundle(settings, grants)
+    backend_configs = deployment_backends(settings)
+    versions = PolicyVersionStore(
+        admin_db,
+        review=PolicyReviewer(backend_configs, clock=clock),
+        two_person=two_person_rule(settings.two_person_departments),
+    )
+    # The policy directory is the first version; later ones are changed through the API
+    # (or `gateway policy import`): the store is the truth from then on.
+    files = PolicySource.from_directory(settings.policy_dir)
+    versions.bootstrap(files, now=clock(), origin=str(settings.policy_dir))
     keystore = GatewayKeyStore.load(settings.key_dir)
     secret = load_pseudonym_secret(settings.key_dir)
     telemetry = telemetry or build_telemetry(settings.telemetry)
@@ -227,45 +260,74 @@ def build_services(
     if backends is None:
         udfs = sqlite_functions()
         backends = {
-            name: open_backend(cfg, sqlite_functions=udfs) for name, cfg in bundle.backends.items()
+            name: open_backend(cfg, sqlite_functions=udfs) for name, cfg in backend_configs.items()
         }
+    dialects = {name: b.dialect for name, b in backends.items()}
     # Derived once per department (an eviction only means deriving the same key again).
-    contexts: LruCache[str, MaskContext] = LruCache(max(64, len(bundle.catalog.departments)))
+    keys: LruCache[str, bytes] = LruCache(256)
 
-    def mask_context(principal: Principal) -> MaskContext:
-        # One key per consumer department: tokens link within a department, not across.
-        return contexts.get_or_compute(
-            principal.department,
-            lambda: MaskContext(
-                pseudonym_key=derive_pseudonym_key(secret, principal.department),
-                regions=bundle.catalog.regions,
-            ),
+    def load_version(version_id: str) -> ActivePolicy:
+        bundle = bundle_from_source(
+            versions.get(version_id).source, backends=backend_configs, grants=grants
         )
+        regions = bundle.catalog.regions
 
-    planner = Planner(
-        bundle.catalog,
-        backend_dialects={name: b.dialect for name, b in backends.items()},
-        mask_context=mask_context,
-        max_rows_ceiling=settings.max_rows_ceiling,
-        cache_size=settings.plan_cache_size,
+        def mask_context(principal: Principal) -> MaskContext:
+            # One key per consumer department: tokens link within a department, not across.
+            key = keys.get_or_compute(
+                principal.department,
+                lambda: derive_pseudonym_key(secret, principal.department),
+            )
+            return MaskContext(pseudonym_key=key, regions=regions)
+
+        planner = Planner(
+            bundle.catalog,
+            backend_dialects=dialects,
+            mask_context=mask_context,
+            max_rows_ceiling=settings.max_rows_ceiling,
+            cache_size=settings.plan_cache_size,
+        )
+        return ActivePolicy(bundle, planner)
+
+    policies = PolicyRuntime(
+        active_version=versions.active_version,
+        load=load_version,
+        epoch=lambda: admin_db.epoch("policy"),
+        clock=time.monotonic,
+        poll_s=settings.policy_poll_s,
     )
+    active = policies.current()  # fail at start, not at the first request
+    if active.version != files.id:
+        _log.warning(
+            "the policy directory differs from the active policy version",
+            extra={"active": active.version, "files": files.id, "dir": str(settings.policy_dir)},
+        )
     tokens = TokenService(
-        settings, bundle.registry, keystore, replay, clock, token_cache=VerifiedTokenCache()
+        settings,
+        lambda: policies.current().registry,
+        keystore,
+        replay,
+        clock,
+        token_cache=VerifiedTokenCache(),
     )
     admin = build_admin(
-        settings, bundle, clock=clock, db=admin_db, grants=grants, hasher=password_hasher
+        settings,
+        policies,
+        clock=clock,
+        db=admin_db,
+        grants=grants,
+        hasher=password_hasher,
+        versions=versions,
     )
     callers = Callers(tokens, admin.sessions, clock)
     trail = AuditTrail(
-        audit_log, evidence, telemetry, clock=clock, policy_version=lambda: bundle.engine.version
+        audit_log, evidence, telemetry, clock=clock, policy_version=policies.version_or_unknown
     )
-    telemetry.observe(observations(audit_log, planner, backends))
+    telemetry.observe(observations(audit_log, policies, backends))
     query = QueryService.build(
         QueryDeps(
             tokens=tokens,
-            engine=bundle.engine,
-            purposes=frozenset(bundle.catalog.purposes),
-            planner=planner,
+            policies=policies,
             backends=backends,
             trail=trail,
             telemetry=telemetry,
@@ -276,11 +338,10 @@ def build_services(
     )
     return Services(
         settings=settings,
-        bundle=bundle,
+        policies=policies,
         keystore=keystore,
         tokens=tokens,
         query=query,
-        planner=planner,
         audit=audit,
         audit_log=audit_log,
         audit_signer=signer,
@@ -304,15 +365,15 @@ def build_services(
 
 
 def observations(
-    audit_log: GroupCommitter, planner: Planner, backends: Mapping[str, Backend]
+    audit_log: GroupCommitter, policies: PolicyRuntime, backends: Mapping[str, Backend]
 ) -> list[Observation]:
     """What the metrics read from the services when they are collected (nothing per
     request): the audit committer's batches (its ``BatchStats``), the plan cache, and the
     backends' connection pools (database-client semantic conventions). Audit commit
     *latency* is the ``gateway.stage.duration`` histogram of stage ``audit``: the time a
-    request waits for its record to be durable and signed, queueing included."""
+    request waits for its record to be durable and signed, queueing included. The plan
+    cache is the active policy version's (a new version starts a new cache)."""
     stats = audit_log.stats
-    cache = planner.cache_stats
     pools = {name: b for name, b in backends.items() if isinstance(b, ReportsPool)}
 
     def one(value: float) -> list[Reading]:
@@ -320,8 +381,8 @@ def observations(
 
     def lookups() -> list[Reading]:
         return [
-            (cache.hits, {"gateway.cache.result": "hit"}),
-            (cache.misses, {"gateway.cache.result": "miss"}),
+            (policies.current().planner.cache_stats.hits, {"gateway.cache.result": "hit"}),
+            (policies.current().planner.cache_stats.misses, {"gateway.cache.result": "miss"}),
         ]
 
     def connections() -> list[Reading]:
@@ -389,7 +450,7 @@ def observations(
             "updown",
             "{plan}",
             "Plans in the plan cache.",
-            lambda: one(planner.cached_plans),
+            lambda: one(policies.current().planner.cached_plans),
         ),
         Observation(
             "db.client.connection.count",
@@ -406,3 +467,14 @@ def observations(
             max_connections,
         ),
     ]
+
+
+def two_person_rule(departments: frozenset[str]) -> Callable[[Iterable[str]], bool]:
+    """Whether a change touching these departments needs a second officer's approval
+    (``*``: every department, and configuration changes too)."""
+
+    def needs(touched: Iterable[str]) -> bool:
+        names = set(touched)
+        return "*" in departments or bool(names & departments)
+
+    return needs

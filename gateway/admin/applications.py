@@ -242,8 +242,8 @@ class ApplicationStore:
         self,
         db: AdminDb,
         *,
-        catalog: Catalog,
-        registry: SystemRegistry,
+        catalog: Catalog | Callable[[], Catalog],
+        registry: SystemRegistry | Callable[[], SystemRegistry],
         calendar: WorkingCalendar,
         check_mask: MaskCheck,
         reply_days: Callable[[str], int],
@@ -251,8 +251,11 @@ class ApplicationStore:
         new_suffix: Callable[[], str] = lambda: secrets.token_hex(3),
     ) -> None:
         self._db = db
-        self._catalog = catalog
-        self._registry = registry
+        # The active policy version's catalog and registry (they can change while serving).
+        self._catalog_of: Callable[[], Catalog] = catalog if callable(catalog) else lambda: catalog
+        self._registry_of: Callable[[], SystemRegistry] = (
+            registry if callable(registry) else lambda: registry
+        )
         self._calendar = calendar
         self._check_mask = check_mask
         self._reply_days = reply_days
@@ -336,7 +339,8 @@ class ApplicationStore:
         those on its department's datasets (provider side); all for coordinators."""
         query = select(grants).order_by(grants.c.created_at.desc())
         if not viewer.roles & {Role.COORDINATOR, Role.AUDITOR}:
-            owned = [n for n, d in self._catalog.datasets.items() if d.owner == viewer.department]
+            catalog = self._catalog_of()
+            owned = [n for n, d in catalog.datasets.items() if d.owner == viewer.department]
             query = query.where(
                 or_(grants.c.consumer_department == viewer.department, grants.c.dataset.in_(owned))
             )
@@ -780,7 +784,7 @@ class ApplicationStore:
 
     def _check_input(self, department: str, data: ApplicationInput) -> str:
         """Validate what is asked for; returns the provider department."""
-        dataset = self._catalog.datasets.get(data.dataset)
+        dataset = self._catalog_of().datasets.get(data.dataset)
         if dataset is None:
             raise InvalidRequestError(
                 f"No dataset {data.dataset!r} in the catalog (see GET /v1/catalog)."
@@ -797,7 +801,7 @@ class ApplicationStore:
         if not data.columns:
             raise InvalidRequestError("Name the tables and columns you need ('columns').")
         for table_name, columns in data.columns.items():
-            table = self._catalog.table(table_name)
+            table = self._catalog_of().table(table_name)
             if table is None or table.dataset != data.dataset:
                 raise InvalidRequestError(
                     f"{table_name!r} is not a table of {data.dataset}; tables: "
@@ -810,13 +814,13 @@ class ApplicationStore:
                     if unknown
                     else f"Name at least one column of {table_name}."
                 )
-        if data.purpose not in self._catalog.purposes:
-            known = ", ".join(sorted(self._catalog.purposes))
+        if data.purpose not in self._catalog_of().purposes:
+            known = ", ".join(sorted(self._catalog_of().purposes))
             raise InvalidRequestError(f"Unknown purpose {data.purpose!r}; purposes: {known}")
         if not data.systems:
             raise InvalidRequestError("Name the system(s) that will query under the grant.")
         for system_id in data.systems:
-            system = self._registry.get(system_id)
+            system = self._registry_of().get(system_id)
             if system is None or system.department != department:
                 raise InvalidRequestError(
                     f"{system_id!r} is not a registered system of your department."
@@ -862,7 +866,7 @@ class ApplicationStore:
             table_name, _, column = qualified.rpartition(".")
             if column not in columns.get(table_name, []):
                 raise InvalidRequestError(f"{qualified} is not granted; it cannot be masked.")
-            described = self._catalog.table(table_name)
+            described = self._catalog_of().table(table_name)
             col = described.column(column) if described else None
             if col is None:
                 raise InvalidRequestError(f"Unknown column {qualified}.")
@@ -871,7 +875,7 @@ class ApplicationStore:
             except ConfigurationError as exc:
                 raise InvalidRequestError(f"Mask for {qualified}: {exc.detail}") from None
         for table_name, template in narrow.row_filters.items():
-            filtered = self._catalog.table(table_name)
+            filtered = self._catalog_of().table(table_name)
             if filtered is None or table_name not in columns:
                 raise InvalidRequestError(f"{table_name} is not granted; it cannot be filtered.")
             try:

@@ -29,22 +29,13 @@ from gateway.errors import (
     NotFoundError,
 )
 from gateway.policy.roles import Role
-from gateway.policy.versions import PolicySource
+from gateway.policy.versions import PolicySource, Review
 
-__all__ = ["PolicyVersion", "PolicyVersionStore", "Review"]
+__all__ = ["PolicyVersion", "PolicyVersionStore", "Reviewer"]
 
 
 def _no_record(_event: dict[str, Any]) -> object:
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class Review:
-    """What validating a proposal found: the departments it touches (scope and the
-    two-person rule) and whether it changes configuration beyond datasets."""
-
-    departments: frozenset[str]
-    configuration: bool
 
 
 #: Validates ``new`` against ``old`` for ``actor`` (raises InvalidRequestError or

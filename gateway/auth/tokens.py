@@ -151,7 +151,7 @@ class TokenService:
     def __init__(
         self,
         settings: Settings,
-        registry: SystemRegistry,
+        registry: SystemRegistry | Callable[[], SystemRegistry],
         keystore: GatewayKeyStore,
         replay: ReplayCache,
         clock: Clock,
@@ -160,7 +160,10 @@ class TokenService:
         new_token_id: Callable[[], str] = _new_token_id,
     ) -> None:
         self._settings = settings
-        self._registry = registry
+        # The registry of the active policy version (it can change while serving).
+        self._registry_of: Callable[[], SystemRegistry] = (
+            registry if callable(registry) else lambda: registry
+        )
         self._keystore = keystore
         self._replay = replay
         self._clock = clock
@@ -261,7 +264,7 @@ class TokenService:
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise AuthenticationError("client assertion has no kid header")
-        found = self._registry.find_key(kid)
+        found = self._registry_of().find_key(kid)
         if found is None:
             raise AuthenticationError(f"client assertion kid {_short(kid)} is not registered")
         system, key = found
@@ -289,7 +292,7 @@ class TokenService:
         if iss != sub:
             raise AuthenticationError(f"client assertion iss {_short(iss)} != sub {_short(sub)}")
         if iss != system.system_id:
-            known = self._registry.get(iss) is not None
+            known = self._registry_of().get(iss) is not None
             raise AuthenticationError(
                 f"client assertion kid {kid} belongs to {system.system_id}, not to "
                 f"{'system' if known else 'unknown system'} {_short(iss)}"
@@ -374,7 +377,7 @@ class TokenService:
         if claims.iat > now + skew:
             raise AuthenticationError(f"access token iat {_iso(claims.iat)} is in the future")
 
-        system = self._registry.get(claims.sub)
+        system = self._registry_of().get(claims.sub)
         if system is None:
             raise AuthenticationError(f"system {_short(claims.sub)} is not registered")
         if not system.is_active:

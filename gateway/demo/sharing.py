@@ -365,15 +365,10 @@ def seed_sharing(
 def ensure_demo_sharing(settings: Settings, *, now: datetime) -> bool:
     """Seed the demo's people and applications into the administration store named by
     ``settings`` if it has no accounts yet (``gateway demo``). Returns whether it did."""
-    from gateway.admin.applications import StoredGrants
-    from gateway.admin.db import open_admin_db
-    from gateway.wiring import build_admin, load_policy_bundle
+    from gateway.wiring import build_services
 
-    db = open_admin_db(settings.admin_location)
+    services = build_services(settings, clock=lambda: now)
     try:
-        grants = StoredGrants(db, clock=lambda: 0.0)
-        bundle = load_policy_bundle(settings, grants)
-        admin = build_admin(settings, bundle, clock=lambda: now, db=db, grants=grants)
-        return seed_sharing(admin, bundle.catalog, now=now)
+        return seed_sharing(services.admin, services.bundle.catalog, now=now)
     finally:
-        db.close()
+        services.close()

@@ -26,7 +26,7 @@ from typing import Any
 
 from gateway.errors import ConfigurationError
 
-__all__ = ["POLICY_FILES", "PolicyChange", "PolicySource", "structured_diff"]
+__all__ = ["POLICY_FILES", "PolicyChange", "PolicySource", "Review", "structured_diff"]
 
 #: The files a version consists of, in hashing order.
 POLICY_FILES = ("catalog.toml", "systems.toml", "model.conf", "policy.csv")
@@ -118,6 +118,15 @@ def _inline_keys(text: str, bases: list[Path]) -> str:
         )
 
     return _KEY_PATH_LINE.sub(inline, text)
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """What reviewing a proposal found: the departments whose datasets it touches (scope
+    and the two-person rule) and whether it changes configuration beyond datasets."""
+
+    departments: frozenset[str]
+    configuration: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,11 +47,11 @@ class CheckRequest:
     name: ClassVar[str] = "check_request"
     span: ClassVar[bool] = False
 
-    def __init__(self, *, max_sql_chars: int, purposes: Collection[str]) -> None:
+    def __init__(self, *, max_sql_chars: int) -> None:
         self._max_sql_chars = max_sql_chars
-        self._purposes = frozenset(purposes)
 
     def __call__(self, state: QueryState) -> QueryState:
         check_request_shape(state.request, max_sql_chars=self._max_sql_chars)
-        check_purpose(state.need_principal(), state.request.purpose, self._purposes)
+        purposes = state.need_policy().catalog.purposes
+        check_purpose(state.need_principal(), state.request.purpose, purposes)
         return state

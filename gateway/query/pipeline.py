@@ -16,7 +16,7 @@ refusal: it returns a :class:`~gateway.query.state.QueryOutcome`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
@@ -26,13 +26,13 @@ from gateway.audit.trail import AuditTrail
 from gateway.auth.tokens import TokenService
 from gateway.backends.base import Backend
 from gateway.errors import AuditUnavailableError, GatewayError
-from gateway.policy.engine import PolicyEngine
+from gateway.policy.runtime import ActivePolicy, PolicyRuntime
 from gateway.query.audit import Audit
 from gateway.query.authenticate import Authenticate
 from gateway.query.check_request import CheckRequest
 from gateway.query.decide import Decide
 from gateway.query.execute import Execute
-from gateway.query.plan import Planner, PlanQuery
+from gateway.query.plan import PlanQuery
 from gateway.query.respond import Respond
 from gateway.query.state import QueryOutcome, QueryRequest, QueryState, RequestContext
 from gateway.telemetry import Telemetry
@@ -59,9 +59,8 @@ class QueryDeps:
     """What the steps are built from (gateway/wiring.py provides it)."""
 
     tokens: TokenService
-    engine: PolicyEngine
-    purposes: frozenset[str]
-    planner: Planner
+    #: The active policy version, taken once per request.
+    policies: PolicyRuntime
     backends: Mapping[str, Backend]
     trail: AuditTrail
     telemetry: Telemetry
@@ -73,9 +72,9 @@ class QueryDeps:
 def _steps(deps: QueryDeps) -> tuple[Step, ...]:
     return (
         Authenticate(deps.tokens),
-        CheckRequest(max_sql_chars=deps.max_sql_chars, purposes=deps.purposes),
-        Decide(deps.engine),
-        PlanQuery(deps.planner, deps.telemetry.stage),
+        CheckRequest(max_sql_chars=deps.max_sql_chars),
+        Decide(),
+        PlanQuery(deps.telemetry.stage),
         Execute(deps.backends, deps.telemetry, timeout_s=deps.statement_timeout_s),
         Respond(deps.row_key),
         Audit(deps.trail),
@@ -97,14 +96,21 @@ STEPS: tuple[str, ...] = (
 class QueryService:
     """Runs the steps; see the module docstring."""
 
-    def __init__(self, steps: tuple[Step, ...], trail: AuditTrail, telemetry: Telemetry) -> None:
+    def __init__(
+        self,
+        steps: tuple[Step, ...],
+        trail: AuditTrail,
+        telemetry: Telemetry,
+        policies: Callable[[], ActivePolicy],
+    ) -> None:
         self._steps = steps
         self._trail = trail
         self._telemetry = telemetry
+        self._policies = policies
 
     @classmethod
     def build(cls, deps: QueryDeps) -> QueryService:
-        return cls(_steps(deps), deps.trail, deps.telemetry)
+        return cls(_steps(deps), deps.trail, deps.telemetry, deps.policies.current)
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -118,6 +124,7 @@ class QueryService:
         not be written; the error is then AuditUnavailableError)."""
         state = QueryState(request=request, context=context, authorization=authorization)
         try:
+            state = state.evolve(policy=self._policies())
             for step in self._steps:
                 with self._telemetry.stage(step.name) if step.span else nullcontext():
                     state = step(state)

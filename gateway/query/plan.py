@@ -260,12 +260,11 @@ class PlanQuery:
     #: Its own stages (parse, validate, resolve, rewrite) are the spans.
     span: ClassVar[bool] = False
 
-    def __init__(self, planner: Planner, stage: StageFactory) -> None:
-        self._planner = planner
+    def __init__(self, stage: StageFactory) -> None:
         self._stage = stage
 
     def __call__(self, state: QueryState) -> QueryState:
-        plan, hit = self._planner.plan(
+        plan, hit = state.need_policy().planner.plan(
             state.request.sql,
             state.need_principal(),
             state.need_snapshot(),

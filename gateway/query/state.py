@@ -17,6 +17,7 @@ from gateway.errors import GatewayError
 
 if TYPE_CHECKING:
     from gateway.audit.receipt import Receipt
+    from gateway.policy.runtime import ActivePolicy
     from gateway.query.plan import Plan
 
 __all__ = ["QueryOutcome", "QueryRequest", "QueryState", "RequestContext", "StepError"]
@@ -65,6 +66,8 @@ class QueryState:
     context: RequestContext
     #: The ``Authorization`` header as received.
     authorization: str | None
+    #: The policy version the whole request is decided under (taken once, at the start).
+    policy: ActivePolicy | None = None
     principal: Principal | None = None
     snapshot: DecisionSnapshot | None = None
     plan: Plan | None = None
@@ -80,6 +83,11 @@ class QueryState:
 
     def evolve(self, **changes: Any) -> QueryState:
         return replace(self, **changes)
+
+    def need_policy(self) -> ActivePolicy:
+        if self.policy is None:
+            raise StepError("internal: no policy", internal_detail="no policy version taken")
+        return self.policy
 
     def need_principal(self) -> Principal:
         if self.principal is None:

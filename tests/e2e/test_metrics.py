@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gateway.audit.store.memory import MemoryAuditStore
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from gateway.audit.store.memory import MemoryAuditStore
 from gateway.settings import TelemetrySettings
 from tests.e2e.harness import Gateway, demo_dsn, demo_signer, running_gateway
 

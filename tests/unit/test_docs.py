@@ -30,6 +30,7 @@ ENV_NAMES = {
     "login_lockout_s": "LOGIN_LOCKOUT",
     "sweep_interval_s": "SWEEP_INTERVAL",
     "shutdown_timeout_s": "SHUTDOWN_TIMEOUT",
+    "policy_poll_s": "POLICY_POLL",
 }
 
 
