@@ -93,8 +93,15 @@ class Samples:
     def preview(
         self, table: Table, principal: Principal, snapshot: DecisionSnapshot
     ) -> dict[str, Any]:
-        """``{"columns": [...], "rows": [...]}`` as ``principal`` would receive them, or
-        raises the refusal the query path would raise (the caller may not read it)."""
+        """``{"columns": [...], "rows": [...]}`` of ``table`` as ``principal`` would
+        receive them, or raises the refusal the query path would raise."""
+        # The catalog's own names, not user text: checked identifiers (catalog/load.py).
+        sql = "SELECT * FROM " + table.qualified_name  # noqa: S608
+        return {"table": table.qualified_name} | self.run(sql, principal, snapshot)
+
+    def run(self, sql: str, principal: Principal, snapshot: DecisionSnapshot) -> dict[str, Any]:
+        """Any consumer query, planned for ``principal`` as the gateway would plan it (for
+        SQLite), run over synthetic rows of every table it reads (explain's preview)."""
         planner = Planner(
             self.catalog,
             backend_dialects=dict.fromkeys(
@@ -106,20 +113,20 @@ class Samples:
             max_rows_ceiling=self.max_rows_ceiling,
             cache_size=1,
         )
-        # The catalog's own names, not user text: checked identifiers (catalog/load.py).
-        sql = "SELECT * FROM " + table.qualified_name  # noqa: S608
         plan, _ = planner.plan(sql, principal, snapshot)
         conn = sqlite3.connect(":memory:")
         try:
             for fname, nargs, func in sqlite_functions():
                 conn.create_function(fname, nargs, func, deterministic=True)
-            self._load(conn, table, principal)
+            for name in plan.tables:
+                found = self.catalog.table(name)
+                if found is not None:
+                    self._load(conn, found, principal)
             cursor = conn.execute(plan.sql)
             rows = [list(r) for r in cursor.fetchmany(self.rows)]
         finally:
             conn.close()
         return {
-            "table": table.qualified_name,
             "synthetic": True,
             "columns": [c.to_json() for c in plan.columns],
             "rows": rows,
@@ -127,7 +134,8 @@ class Samples:
 
     def _load(self, conn: sqlite3.Connection, table: Table, principal: Principal) -> None:
         schema, _, name = table.source.rpartition(".")
-        if schema:
+        attached = {str(r[1]) for r in conn.execute("PRAGMA database_list")}
+        if schema and schema not in attached:
             conn.execute("ATTACH DATABASE ':memory:' AS " + _quote(schema))
         target = (_quote(schema) + "." if schema else "") + _quote(name)
         columns = list(table.columns.values())

@@ -224,6 +224,12 @@ def test_explain_as_a_consumer_and_as_an_officer_under_a_proposed_version(
     phone = mine["tables"]["population.people"]["columns"]["phone"]
     assert phone["decision"] == "mask" and phone["mask"] == "phone" and phone["rule"]
     assert "SELECT" in mine["rewritten_sql"].upper()
+    previewed = gateway.client.post(
+        "/v1/explain", json=body | {"preview": True}, headers={"Authorization": f"Bearer {token}"}
+    ).json()["preview"]
+    assert previewed["synthetic"] is True and len(previewed["rows"]) == 3
+    assert previewed["columns"] == mine["columns"]
+    assert all("****" in row[1] for row in previewed["rows"]), previewed
 
     officer = _login(gateway, "li.qiang")
     _, proposed = _propose(gateway, officer, _deny_phone(gateway))
