@@ -9,10 +9,6 @@ and both processes must have switched within one second of the activation.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -23,13 +19,12 @@ import pytest
 
 from gateway.admin.db import open_admin_db
 from gateway.admin.policies import PolicyVersionStore
-from gateway.auth.keys import jwk_thumbprint, load_private_key
-from gateway.auth.tokens import ASSERTION_TYPE, make_client_assertion
 from gateway.domain import Principal
 from gateway.policy.roles import Role
 from gateway.policy.versions import PolicySource, Review
 from tests.conftest import Scratch
 from tests.e2e.harness import ROOT, demo_dsn
+from tests.e2e.processes import GatewayProcess, free_port, system_token
 
 SWJ_REP = (
     "p, 5, role:swj-registration, swj, legal_person.enterprises.legal_rep_id_number, select, "
@@ -41,95 +36,43 @@ QUERY = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _token(url: str) -> str:
-    key = load_private_key(ROOT / "keys" / "demo" / "swj-tax.demo.key.pem")
-    alg = "EdDSA" if type(key).__name__.startswith("Ed25519") else "ES256"
-    assertion = make_client_assertion(
-        "swj-tax", key, alg, jwk_thumbprint(key), f"{url}/v1/token", datetime.now(UTC)
-    )
-    resp = httpx.post(
-        f"{url}/v1/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": assertion,
-        },
-    )
-    assert resp.status_code == 200, resp.text
-    token: str = resp.json()["access_token"]
-    return token
-
-
 @pytest.fixture
 def two_gateways(tmp_path: Path, pg_dsn: str, scratch: Scratch) -> Iterator[tuple[str, list[str]]]:
     admin_dsn = f"{pg_dsn}?schema={scratch.pg_schema(pg_dsn, 'gw_prop')}"
     backend = demo_dsn("sqlite", tmp_path)
-    procs: list[subprocess.Popen[bytes]] = []
-    urls: list[str] = []
+    processes: list[GatewayProcess] = []
     try:
         for i in range(2):
-            port = _free_port()
-            url = f"http://127.0.0.1:{port}"
-            env = os.environ | {
-                "GATEWAY_POLICY_DIR": str(ROOT / "policies"),
-                "GATEWAY_KEY_DIR": str(ROOT / "keys" / "demo"),
-                "GATEWAY_STATE_DIR": str(tmp_path / f"state{i}"),
-                "GATEWAY_ISSUER": url,
-                "GATEWAY_BACKEND_DEMO_DSN": backend,
-                "GATEWAY_ADMIN_DSN": admin_dsn,
-                "GATEWAY_REPLAY_DSN": "memory:",
-                "GATEWAY_POLICY_POLL": "0.5",
-                "GATEWAY_LOG_LEVEL": "WARNING",
-            }
-            with (tmp_path / f"gw{i}.log").open("wb") as log:
-                procs.append(
-                    subprocess.Popen(  # noqa: S603 - our own CLI
-                        [
-                            str(Path(sys.executable).parent / "gateway"),
-                            "serve",
-                            "--port",
-                            str(port),
-                        ],
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-            urls.append(url)
+            port = free_port()
+            process = GatewayProcess(
+                port,
+                {
+                    "GATEWAY_POLICY_DIR": str(ROOT / "policies"),
+                    "GATEWAY_KEY_DIR": str(ROOT / "keys" / "demo"),
+                    "GATEWAY_STATE_DIR": str(tmp_path / f"state{i}"),
+                    "GATEWAY_ISSUER": f"http://127.0.0.1:{port}",
+                    "GATEWAY_BACKEND_DEMO_DSN": backend,
+                    "GATEWAY_ADMIN_DSN": admin_dsn,
+                    "GATEWAY_REPLAY_DSN": "memory:",
+                    "GATEWAY_POLICY_POLL": "0.25",
+                    "GATEWAY_LOG_LEVEL": "WARNING",
+                },
+                tmp_path / f"gw{i}.log",
+            )
+            processes.append(process)
             # One at a time: the first bootstraps the store from the policy directory.
-            _wait_ready(url, tmp_path / f"gw{i}.log")
-        yield admin_dsn, urls
+            process.start()
+        yield admin_dsn, [p.url for p in processes]
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
-
-
-def _wait_ready(url: str, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not start:\n{log.read_text(errors='replace')}")
+        for p in processes:
+            p.stop()
 
 
 def test_an_activation_reaches_both_processes_within_a_second(
     two_gateways: tuple[str, list[str]],
 ) -> None:
     admin_dsn, urls = two_gateways
-    tokens = {url: _token(url) for url in urls}
+    tokens = {url: system_token(url, "swj-tax") for url in urls}
     db = open_admin_db(admin_dsn)
     try:
         store = PolicyVersionStore(
