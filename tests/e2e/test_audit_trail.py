@@ -58,6 +58,8 @@ AUTHENTICATED = {
     "/v1/grants",
     "/v1/notifications",
     "/v1/notifications/read",
+    "/v1/quotas",
+    "/v1/statistics",
 }
 
 #: POST routes that authenticate by their body (no guard).
