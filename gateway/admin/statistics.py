@@ -31,6 +31,7 @@ from gateway.admin.db import AdminDb
 from gateway.admin.schema import application_events, applications
 from gateway.audit.record import AuditRecord, Outcome, format_time
 from gateway.audit.store.protocol import MAX_SEARCH_LIMIT, SearchQuery
+from gateway.audit.trail import AccessKind
 from gateway.catalog import Catalog
 
 __all__ = ["CSV_COLUMNS", "DatasetStatistics", "SharingStatistics", "sharing_statistics"]
@@ -38,6 +39,11 @@ __all__ = ["CSV_COLUMNS", "DatasetStatistics", "SharingStatistics", "sharing_sta
 _ANSWERS = frozenset({"approve", "arbitrate_approve", "refuse", "arbitrate_refuse", "return"})
 _APPROVALS = frozenset({"approve", "arbitrate_approve"})
 _REFUSALS = frozenset({"refuse", "arbitrate_refuse"})
+
+#: Purposes of records that are not data accesses (gateway/audit/trail.py AccessKind).
+_NOT_DATA = frozenset(
+    v for k, v in vars(AccessKind).items() if not k.startswith("_") and isinstance(v, str)
+)
 
 Search = Callable[[SearchQuery], list[tuple[int, AuditRecord]]]
 
@@ -284,8 +290,8 @@ def _count_queries(
 def _count_record(record: AuditRecord, rows: dict[str, DatasetStatistics]) -> None:
     """A data access counts once for each dataset it touched (a join of two datasets is
     served by both providers)."""
-    if record.event is not None or record.sql is None:
-        return
+    if record.event is not None or record.sql is None or record.purpose in _NOT_DATA:
+        return  # an administrative change, or a read of the catalog, log, sessions …
     # A refusal before planning (no grant, a denied column) has no resolved tables: the
     # datasets its SQL names are the ones it was refused on.
     tables = record.tables or _tables_named(record.sql)
@@ -304,8 +310,8 @@ def _count_record(record: AuditRecord, rows: dict[str, DatasetStatistics]) -> No
 def _tables_named(sql: str) -> tuple[str, ...]:
     try:
         parsed = sqlglot.parse(sql, read="postgres")
-    except sqlglot.errors.SqlglotError:
-        return ()
+    except (sqlglot.errors.SqlglotError, ValueError, RecursionError):
+        return ()  # unparseable SQL was refused before naming any dataset
     return tuple(
         f"{t.db}.{t.name}" for tree in parsed if tree for t in tree.find_all(exp.Table) if t.db
     )
