@@ -55,13 +55,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             export_bundle,
             *PEOPLE_ROUTES,
             *APPLICATION_ROUTES,
-<<<<<<< HEAD
             *QUOTA_ROUTES,
             *STATISTICS_ROUTES,
-=======
             *POLICY_ROUTES,
             explain,
->>>>>>> main
         ],
         guards=[role_guard(services.callers)],
     )

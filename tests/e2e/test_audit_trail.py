@@ -58,10 +58,8 @@ AUTHENTICATED = {
     "/v1/grants",
     "/v1/notifications",
     "/v1/notifications/read",
-<<<<<<< HEAD
     "/v1/quotas",
     "/v1/statistics",
-=======
     "/v1/explain",
     "/v1/policy/versions",
     "/v1/policy/versions/{change_id:str}",
@@ -69,7 +67,6 @@ AUTHENTICATED = {
     "/v1/policy/validate",
     "/v1/policy/rollback",
     "/v1/policy/replay",
->>>>>>> main
 }
 
 #: POST routes that authenticate by their body (no guard).
