@@ -23,13 +23,15 @@ from gateway.audit.trail import AccessKind, AuditTrail
 from gateway.catalog import Catalog
 from gateway.clock import Clock
 from gateway.domain import Principal
-from gateway.errors import AccessDeniedError, InvalidRequestError, NotFoundError
+from gateway.errors import AccessDeniedError, GatewayError, InvalidRequestError, NotFoundError
 from gateway.policy.replay import Replay, replay_csv, system_principal
 from gateway.policy.roles import Role
 from gateway.policy.runtime import ActivePolicy, PolicyRuntime
 from gateway.policy.versions import POLICY_FILES, PolicySource, structured_diff
 from gateway.query.explain import Explainer, Explanation
+from gateway.query.samples import Samples
 from gateway.query.state import QueryRequest, RequestContext
+from gateway.settings import Settings
 from gateway.wiring import AdminServices
 
 __all__ = ["POLICY_ROUTES", "explain"]
@@ -80,6 +82,8 @@ class ExplainBody:
     version: str | None = None
     """Officers and coordinators: a change id or version (default: the active one)."""
     max_rows: int | None = None
+    preview: bool = False
+    """Also run the query over three synthetic rows per table (never real data)."""
 
 
 @dataclass
@@ -326,6 +330,7 @@ def explain(
     explainer: Injected[Explainer],
     trail: Injected[AuditTrail],
     context: Injected[RequestContext],
+    settings: Injected[Settings],
 ) -> Response[dict[str, Any]]:
     subject, version = _explain_as(data, principal, policy, policies)
     request = QueryRequest(sql=data.sql, purpose=data.purpose, max_rows=data.max_rows)
@@ -339,8 +344,15 @@ def explain(
                 "Explaining as a system covers your department's datasets only; this query "
                 "reads datasets of " + ", ".join(sorted(o or "unknown" for o in foreign))
             )
+    body = explanation.to_json()
+    if data.preview and explanation.served and explanation.snapshot is not None:
+        samples = Samples(version.catalog, settings.max_rows_ceiling)
+        try:
+            body["preview"] = samples.run(data.sql, subject, explanation.snapshot)
+        except GatewayError as exc:
+            body["preview"] = {"synthetic": True, "error": exc.detail}
     trail.accessed(context, principal, kind=AccessKind.EXPLAIN)
-    return Response(explanation.to_json(), headers=_headers(context))
+    return Response(body, headers=_headers(context))
 
 
 # ------------------------------------------------------------------------------ replay

@@ -21,7 +21,7 @@ from gateway.audit.store.protocol import AuditStore
 from gateway.auth.keys import jwk_thumbprint, load_private_key
 from gateway.auth.replay import MemoryReplayCache
 from gateway.auth.tokens import ASSERTION_TYPE, make_client_assertion
-from gateway.clock import Clock
+from gateway.clock import Clock, utc_now
 from gateway.demo.load import ensure_demo_database
 from gateway.demo.sharing import seed_sharing
 from gateway.settings import Settings
@@ -161,7 +161,7 @@ def running_gateway(
         replay=MemoryReplayCache(),
         telemetry=telemetry,
         password_hasher=FAST_HASHER,
-        **({"clock": clock} if clock is not None else {}),
+        clock=clock or utc_now,
     )
     # The demo's people, applications and grants (conditional datasets need a grant).
     if seed:
