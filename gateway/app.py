@@ -29,6 +29,8 @@ from gateway.api.people import PEOPLE_ROUTES, PUBLIC_PEOPLE_ROUTES
 from gateway.api.policy import POLICY_ROUTES, explain
 from gateway.api.problems import problem_handlers
 from gateway.api.query import query
+from gateway.api.quotas import QUOTA_ROUTES
+from gateway.api.statistics import STATISTICS_ROUTES
 from gateway.api.witness import witness_add_checkpoint
 from gateway.catalog import Catalog
 from gateway.policy.engine import CasbinPolicyEngine
@@ -54,6 +56,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             export_bundle,
             *PEOPLE_ROUTES,
             *APPLICATION_ROUTES,
+            *QUOTA_ROUTES,
+            *STATISTICS_ROUTES,
             *POLICY_ROUTES,
             explain,
         ],

@@ -23,6 +23,7 @@ from gateway.admin.db import AdminDb, open_admin_db
 from gateway.admin.identity import LocalIdentity, OidcIdentity, load_oidc_identity
 from gateway.admin.outbox import Outbox, WebhookSender
 from gateway.admin.policies import PolicyVersionStore
+from gateway.admin.quotas import QuotaMeter
 from gateway.admin.sessions import SessionStore
 from gateway.admin.sweeper import Sweeper
 from gateway.audit import open_audit_store
@@ -93,6 +94,8 @@ class AdminServices:
     webhook: WebhookSender | None
     #: Policy versions: proposals, approvals, activations.
     versions: PolicyVersionStore
+    #: The quota meter every replica shares.
+    quotas: QuotaMeter
 
     def close(self) -> None:
         if self.webhook is not None:
@@ -160,6 +163,7 @@ def build_admin(
         calendar=calendar,
         webhook=webhook,
         versions=versions,
+        quotas=QuotaMeter(db),
     )
 
 
@@ -337,6 +341,8 @@ def build_services(
             row_key=evidence.row_key,
             max_sql_chars=settings.max_sql_chars,
             statement_timeout_s=settings.statement_timeout_s,
+            quota_meter=admin.quotas,
+            grants=grants,
         )
     )
     return Services(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import click
 
+from gateway.cli.accounts import accounts
+from gateway.cli.applications import applications
 from gateway.cli.audit import audit
 from gateway.cli.check import check
 from gateway.cli.common import CONTEXT_SETTINGS
@@ -53,5 +55,7 @@ for command in (
     doctor,
     audit,
     policy,
+    accounts,
+    applications,
 ):
     main.add_command(command)

@@ -9,33 +9,16 @@ API, role checks and audit records as the web console: the host's files are no b
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import click
 
-from gateway.cli.common import CONTEXT_SETTINGS, http, url_option
+from gateway.cli.common import CONTEXT_SETTINGS, http, person_session, url_option, user_option
 
 __all__ = ["policy"]
 
-user_option = click.option(
-    "--user",
-    envvar="GATEWAY_USER",
-    required=True,
-    help="Your account (GATEWAY_USER); the password is read from GATEWAY_PASSWORD or asked.",
-)
-
-
-def _session(url: str, user: str) -> dict[str, str]:
-    password = os.environ.get("GATEWAY_PASSWORD") or click.prompt(
-        f"Password for {user}", hide_input=True
-    )
-    body: dict[str, Any] = {"username": user, "password": password}
-    if os.environ.get("GATEWAY_TOTP"):
-        body["totp"] = os.environ["GATEWAY_TOTP"]
-    token = http("post", f"{url.rstrip('/')}/v1/auth/login", json=body)["token"]
-    return {"Authorization": f"Bearer {token}"}
+_session = person_session
 
 
 def _show(version: dict[str, Any]) -> None:

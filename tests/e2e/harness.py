@@ -143,7 +143,10 @@ def running_gateway(
     telemetry: Telemetry | None = None,
     settings_overrides: dict[str, Any] | None = None,
     clock: Clock | None = None,
+    seed: bool = True,
 ) -> Iterator[Gateway]:
+    """A gateway over ``dsn``; ``seed=False`` leaves the administration store empty (no
+    demo people, applications or grants)."""
     options: dict[str, Any] = {
         "policy_dir": ROOT / "policies",
         "key_dir": ROOT / "keys" / "demo",
@@ -161,7 +164,8 @@ def running_gateway(
         clock=clock or utc_now,
     )
     # The demo's people, applications and grants (conditional datasets need a grant).
-    seed_sharing(services.admin, services.bundle.catalog, now=services.clock())
+    if seed:
+        seed_sharing(services.admin, services.bundle.catalog, now=services.clock())
     app = create_app(settings, services=services)
     with TestClient(app=app, base_url=ISSUER) as client:
         yield Gateway(backend=backend, client=client, services=services)

@@ -59,6 +59,8 @@ AUTHENTICATED = {
     "/v1/grants",
     "/v1/notifications",
     "/v1/notifications/read",
+    "/v1/quotas",
+    "/v1/statistics",
     "/v1/explain",
     "/v1/policy/versions",
     "/v1/policy/versions/{change_id:str}",
