@@ -35,7 +35,9 @@ def main() -> None:
                 catalog = read_po(po, locale=language.locale, domain=DOMAIN)
         else:
             catalog = Catalog(locale=language.locale, domain=DOMAIN, project="gateway")
+        created = catalog.creation_date
         catalog.update(template, no_fuzzy_matching=True)
+        catalog.creation_date = created  # keep the file unchanged when nothing changed
         catalog.fuzzy = False  # the header: the catalogue is in use as it is
         catalog.project = "gateway"
         catalog.version = "1"
