@@ -100,7 +100,11 @@ def log_unexpected(logger: logging.Logger, message: str, exc: BaseException, **f
     """Log an unexpected exception at ERROR by its type and stack only. Its message is
     left out on purpose: it can quote what the request carried (SQL, values, a database's
     error text), which belongs in the audit record, not in the server log."""
-    frames = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)))
+    # Where, without the source lines either: file, line and function are enough to find it.
+    frames = "".join(
+        f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}\n'
+        for frame in traceback.extract_tb(exc.__traceback__)
+    )
     exc_type = type(exc)
     logger.error(
         message,

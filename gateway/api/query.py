@@ -12,7 +12,7 @@ from litestar.params import Body, HeaderParameter
 
 from gateway.api.deps import Injected, remember_datasets, remember_principal
 from gateway.api.problems import language_of, problem_response
-from gateway.api.schemas import QUERY_EXAMPLE, QueryResult
+from gateway.api.schemas import QUERY_EXAMPLE, RESULT_EXAMPLE, QueryResult
 from gateway.errors import GatewayError
 from gateway.i18n import Language, msg
 from gateway.query.pipeline import QueryService
@@ -57,6 +57,7 @@ class QueryBody:
         200: ResponseSpec(
             data_container=QueryResult,
             description="The masked, filtered, limited result and its audit receipt.",
+            examples=[RESULT_EXAMPLE],
         )
     },
 )

@@ -13,6 +13,7 @@ from litestar.openapi.spec import Example
 
 __all__ = [
     "QUERY_EXAMPLE",
+    "RESULT_EXAMPLE",
     "QueryResult",
     "ReceiptDoc",
     "ResultColumnDoc",
@@ -100,5 +101,33 @@ QUERY_EXAMPLE = Example(
         "sql": "SELECT name, district FROM population.people WHERE district = '历下区' LIMIT 5",
         "purpose": "employment_subsidy_review",
         "max_rows": 5,
+    },
+)
+
+RESULT_EXAMPLE = Example(
+    summary="Two rows, names masked, capped by the provider's policy",
+    value={
+        "audit_id": "01a209de-5b1c-7c44-9a51-2f0d6c1e9b30",
+        "purpose": "employment_subsidy_review",
+        "policy_version": "sha256:dd5601d4a41750a16c6f56947304e702356420468b4d5e02b10d650e2e873d58",
+        "columns": [
+            {"name": "name", "type": "text", "masking": ["name"]},
+            {"name": "district", "type": "text", "masking": []},
+        ],
+        "rows": [["张**", "历下区"], ["王**", "历下区"]],
+        "row_count": 2,
+        "truncated": True,
+        "row_limit": 2,
+        "row_limit_by": "policy",
+        "row_salt": "DpzKmh4XmdV4NWeAAGt9AY9928WnJUFfPCyreN930uI=",
+        "receipt": {
+            "v": 1,
+            "origin": "audit.gateway.demo/2026-11-23",
+            "index": 41,
+            "audit_id": "01a209de-5b1c-7c44-9a51-2f0d6c1e9b30",
+            "leaf_hash": "oWyK4VYXh0oe1nT8mZqnZY/tiSgd4Xb7hmvpFjPwwbs=",
+            "checkpoint": "audit.gateway.demo/2026-11-23\n42\n…\n\n— … signature\n",
+            "inclusion_proof": ["hPF6H04duSz/8S2dMnG5YxcNyNaGPWUUB1VMFgKqbfA="],
+        },
     },
 )

@@ -107,11 +107,14 @@ def _schema(document: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_query_response_is_typed_as_it_is_sent(gw: Gateway, document: dict[str, Any]) -> None:
     operation = document["paths"]["/v1/query"]["post"]
-    ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    ok_media = operation["responses"]["200"]["content"]["application/json"]
+    ok = ok_media["schema"]
+    (example,) = ok_media["examples"].values()
     result = _schema(document, ok)
     real = gw.query("tjj-stats", "SELECT enterprise_id FROM legal_person.enterprises").json()
     assert set(result["properties"]) == set(real)
     assert set(result["required"]) == set(real)
+    assert set(example["value"]) == set(real)
     column = _schema(document, result["properties"]["columns"]["items"])
     assert set(column["properties"]) == set(real["columns"][0])
     receipt = _schema(document, result["properties"]["receipt"])
