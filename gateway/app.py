@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from litestar import Litestar, Router
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 
 from gateway.api.applications import APPLICATION_ROUTES
 from gateway.api.audit import (
@@ -20,11 +18,13 @@ from gateway.api.audit import (
     search_records,
 )
 from gateway.api.auth import jwks, token
+from gateway.api.bodies import check_request_body
 from gateway.api.catalog import read_catalog, read_samples
 from gateway.api.deps import Injected, constant, provide_context, provide_principal
 from gateway.api.guards import role_guard
 from gateway.api.health import healthz, readyz
 from gateway.api.metrics import MetricsEndpoint, ServerTelemetry, metrics
+from gateway.api.openapi import complete_openapi, openapi_config
 from gateway.api.people import PEOPLE_ROUTES, PUBLIC_PEOPLE_ROUTES
 from gateway.api.policy import POLICY_ROUTES, explain
 from gateway.api.problems import problem_handlers
@@ -111,9 +111,17 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
                 MetricsEndpoint(services.telemetry, token=settings.metrics_token)
             ),
         },
-        exception_handlers=problem_handlers(services.trail, services.telemetry.current_trace_id),
+        exception_handlers=problem_handlers(
+            services.trail,
+            services.telemetry.current_trace_id,
+            max_body_bytes=settings.max_body_bytes,
+        ),
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(
+        before_request=check_request_body,
+        # Litestar's default logging config replaces the root logger's handlers with its
+        # own plain-text ones; the gateway's logging is gateway/logs.py's (JSON lines).
+        logging_config=None,
+        openapi_config=openapi_config(
             title="Data-sharing gateway 数据共享网关",
             version="0.1.0",
             description=(
@@ -121,8 +129,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
                 "filtered, limited and audited. "
                 "在提供方策略约束下查询共享数据：脱敏、过滤、限量、全程审计。"
             ),
-            path="/schema",
-            render_plugins=[ScalarRenderPlugin()],
         ),
         on_startup=[services.start],
         on_shutdown=[services.close],
@@ -130,7 +136,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     )
     # Around the whole app, not as route middleware: requests no route matches (404,
     # 405) are answered by the router itself, and they belong in the metrics too.
-    app.asgi_handler = ServerTelemetry(app.asgi_handler, services.telemetry)
+    complete_openapi(app)
+    app.asgi_handler = ServerTelemetry(
+        app.asgi_handler, services.telemetry, access_log=settings.access_log
+    )
     return app
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from gateway.i18n import Message
 from gateway.policy.roles import Role
 
 __all__ = [
@@ -114,7 +115,7 @@ class TableDecision:
     max_rows: int | None = None
     #: Set when the whole table is refused (不予共享, unbindable row filter, no grant for a
     #: conditional dataset): any reference to it is an AccessDeniedError with this reason.
-    refusal: str | None = None
+    refusal: str | Message | None = None
     #: Ids of the grants (approved applications) this decision relies on.
     grants: tuple[str, ...] = ()
 

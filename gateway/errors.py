@@ -43,6 +43,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from gateway.i18n import Message, msg
+
 __all__ = [
     "AccessDeniedError",
     "AuditUnavailableError",
@@ -82,13 +84,17 @@ class GatewayError(Exception):
 
     def __init__(
         self,
-        detail: str,
+        detail: str | Message,
         *,
         extra: Mapping[str, Any] | None = None,
         internal_detail: str | None = None,
     ) -> None:
-        super().__init__(detail)
-        self.detail = detail
+        super().__init__(str(detail))
+        #: The detail in English (logs, the audit record, the CLI).
+        self.detail = str(detail)
+        #: The detail as a translatable message (gateway/i18n.py); a plain-string detail
+        #: is sent as written, whatever the caller's language.
+        self.message = detail if isinstance(detail, Message) else None
         #: Extra problem+json members safe to show the client (e.g. ``line``, ``column``).
         self.extra: dict[str, Any] = dict(extra or {})
         #: Diagnostic text for logs and the audit record only; never sent to the client.
@@ -149,7 +155,7 @@ class AuthenticationError(ClientError):
     status = 401
     title = "Unauthenticated"
     code = "unauthenticated"
-    PUBLIC_DETAIL: ClassVar[str] = (
+    PUBLIC_DETAIL: ClassVar[Message] = msg(
         "The credentials are missing, invalid or expired. Obtain a new access token "
         "from POST /v1/token with a signed client assertion."
     )
@@ -163,7 +169,9 @@ class SqlSyntaxError(ClientError):
     title = "SQL syntax error"
     code = "sql_syntax"
 
-    def __init__(self, detail: str, *, line: int | None = None, column: int | None = None):
+    def __init__(
+        self, detail: str | Message, *, line: int | None = None, column: int | None = None
+    ):
         extra: dict[str, Any] = {}
         if line is not None:
             extra["line"] = line

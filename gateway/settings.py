@@ -106,6 +106,8 @@ class Settings:
     #: When set, ``GET /metrics`` requires ``Authorization: Bearer <token>``.
     metrics_token: str = field(default="", repr=False)
     log_level: str = "INFO"
+    #: One JSON ``gateway.access`` log line per HTTP request (gateway/logs.py).
+    access_log: bool = False
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     #: The environment the settings were built from, for ``${VAR}`` references in the
     #: policy files (backends.toml). Captured once here so that nothing below the entry
@@ -157,6 +159,19 @@ class Settings:
                 return float(raw)
             except ValueError:
                 raise ConfigurationError(f"GATEWAY_{name} must be a number, got {raw!r}") from None
+
+        def b(name: str, default: bool) -> bool:
+            raw = env.get(f"GATEWAY_{name}")
+            if raw is None:
+                return default
+            value = raw.strip().lower()
+            if value in {"1", "true", "yes", "on"}:
+                return True
+            if value in {"0", "false", "no", "off", ""}:
+                return False
+            raise ConfigurationError(
+                f"GATEWAY_{name} must be true or false (1/0, yes/no, on/off), got {raw!r}"
+            )
 
         backend_dsns = {
             key[len("GATEWAY_BACKEND_") : -len("_DSN")].lower(): value
@@ -225,6 +240,7 @@ class Settings:
             shutdown_timeout_s=f("SHUTDOWN_TIMEOUT", d.shutdown_timeout_s),
             metrics_token=s("METRICS_TOKEN", d.metrics_token),
             log_level=s("LOG_LEVEL", d.log_level),
+            access_log=b("ACCESS_LOG", d.access_log),
             telemetry=telemetry,
             environment=dict(env),
         )

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import URLEncodedBody
 
 from gateway.api.deps import Injected, remember_principal
+from gateway.api.schemas import TokenForm, TokenResponseDoc
 from gateway.audit.trail import AccessKind, AuditTrail
 from gateway.auth.keys import GatewayKeyStore
 from gateway.auth.tokens import TokenService
@@ -24,17 +26,19 @@ __all__ = ["jwks", "token"]
     sync_to_thread=True,
     summary="Exchange a signed client assertion for an access token (RFC 7523)",
     tags=["auth"],
+    opt={"problems": (401,)},
+    responses={200: ResponseSpec(data_container=TokenResponseDoc, description="An access token.")},
 )
 def token(
     request: Request[Any, Any, Any],
-    data: URLEncodedBody[dict[str, str]],
+    data: URLEncodedBody[TokenForm],
     tokens: Injected[TokenService],
     trail: Injected[AuditTrail],
     context: Injected[RequestContext],
 ) -> Response[dict[str, Any]]:
     # RFC 6749 §5.2 would say invalid_client on failure; the problem handler keeps one
     # problem+json shape (and audits the refusal).
-    issued = tokens.exchange(data)
+    issued = tokens.exchange(data.as_form())
     principal = Principal(
         system=issued.system, department=issued.department, officer=issued.officer
     )

@@ -20,11 +20,13 @@ from litestar.params import SkipValidationMarker
 from gateway.audit.trail import AuditTrail
 from gateway.auth.callers import Callers
 from gateway.domain import Principal
+from gateway.logs import current_request
 from gateway.query.state import RequestContext
 
 __all__ = [
     "Injected",
     "constant",
+    "context_in_scope",
     "context_of",
     "datasets_in_scope",
     "known_principal",
@@ -75,6 +77,9 @@ def context_of(connection: ASGIConnection[Any, Any, Any, Any], trail: AuditTrail
         request_line=_request_line(connection),
     )
     connection.state[_CONTEXT] = ctx
+    fields = current_request()
+    if fields is not None:
+        fields.request_id = ctx.request_id  # every log line of the request says which
     return ctx
 
 
@@ -119,6 +124,12 @@ def principal_in_scope(scope: Mapping[str, Any]) -> Principal | None:
     (for code around the app, which has no connection object)."""
     found = (scope.get("state") or {}).get(_PRINCIPAL)
     return found if isinstance(found, Principal) else None
+
+
+def context_in_scope(scope: Mapping[str, Any]) -> RequestContext | None:
+    """The request context of a finished request, read from its ASGI scope."""
+    found = (scope.get("state") or {}).get(_CONTEXT)
+    return found if isinstance(found, RequestContext) else None
 
 
 def datasets_in_scope(scope: Mapping[str, Any]) -> str | None:

@@ -17,6 +17,7 @@ port unless ``GATEWAY_METRICS_TOKEN`` is set; the TLS proxy does not forward it)
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -25,10 +26,11 @@ from typing import Annotated, Any, Final
 from litestar import Response, get
 from litestar.enums import ScopeType
 from litestar.params import HeaderParameter
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
-from gateway.api.deps import Injected, datasets_in_scope, principal_in_scope
+from gateway.api.deps import Injected, context_in_scope, datasets_in_scope, principal_in_scope
 from gateway.errors import AuthenticationError, NotFoundError
+from gateway.logs import ACCESS_LOGGER, begin_request, end_request
 from gateway.telemetry import Telemetry
 
 __all__ = ["PROMETHEUS_CONTENT_TYPE", "MetricsEndpoint", "ServerTelemetry", "metrics"]
@@ -41,6 +43,8 @@ PROMETHEUS_CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 UNTRACED_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
 
 _TRACE_HEADERS: Final = (b"traceparent", b"tracestate")
+
+_access = logging.getLogger(ACCESS_LOGGER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,8 @@ class MetricsEndpoint:
     sync_to_thread=False,
     summary="Metrics in the Prometheus text format",
     tags=["operations"],
+    # 401 with GATEWAY_METRICS_TOKEN set and a wrong token; 404 when not exported.
+    opt={"problems": (401, 404)},
 )
 def metrics(
     metrics_endpoint: Injected[MetricsEndpoint],
@@ -92,16 +98,25 @@ class ServerTelemetry:
     on the way in.
     """
 
-    __slots__ = ("_app", "_telemetry")
+    __slots__ = ("_access_log", "_app", "_telemetry")
 
-    def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
+    def __init__(self, app: ASGIApp, telemetry: Telemetry, *, access_log: bool = False) -> None:
         self._app = app
         self._telemetry = telemetry
+        self._access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await self._app(scope, receive, send)
             return
+        # Log lines written while serving the request carry its id (gateway/logs.py).
+        request_log = begin_request()
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            end_request(request_log)
+
+    async def _serve(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         started = perf_counter()
         method = scope["method"]
         status = [500]  # what the client gets if the app fails without answering
@@ -111,7 +126,7 @@ class ServerTelemetry:
             try:
                 await self._app(scope, receive, wrapped)
             finally:
-                _record(telemetry, scope, method, status[0], started)
+                _record(telemetry, scope, method, status[0], started, self._access_log)
             return
         # The span is named by method alone until the route is known (record_http renames
         # it): a raw path would give every audit id its own span name.
@@ -127,20 +142,48 @@ class ServerTelemetry:
             try:
                 await self._app(scope, receive, wrapped)
             finally:
-                _record(telemetry, scope, method, status[0], started)
+                _record(telemetry, scope, method, status[0], started, self._access_log)
 
 
-def _record(telemetry: Telemetry, scope: Scope, method: str, status: int, started: float) -> None:
+def _record(
+    telemetry: Telemetry,
+    scope: Scope,
+    method: str,
+    status: int,
+    started: float,
+    access_log: bool,
+) -> None:
     principal = principal_in_scope(scope)
+    elapsed = perf_counter() - started
     telemetry.record_http(
         method,
         scope.get("path_template") or None,
         status,
-        perf_counter() - started,
+        elapsed,
         department=principal.department if principal else None,
         system=(principal.system or None) if principal else None,
         dataset=datasets_in_scope(scope),
     )
+    if access_log:
+        context = context_in_scope(scope)
+        # The path without the query string, which can carry search terms of an audit
+        # search; the route template too, to group lines by endpoint.
+        _access.info(
+            "%s %s %d",
+            method,
+            scope["path"],
+            status,
+            extra={
+                "http.request.method": method,
+                "url.path": scope["path"],
+                "http.route": scope.get("path_template") or None,
+                "http.response.status_code": status,
+                "duration_ms": round(elapsed * 1000, 3),
+                "audit_id": context.audit_id if context else None,
+                "system": (principal.system or None) if principal else None,
+                "department": principal.department if principal else None,
+            },
+        )
 
 
 def _status_recorder(send: Send, status: list[int]) -> Callable[[Message], Awaitable[None]]:

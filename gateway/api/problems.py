@@ -31,8 +31,10 @@ from gateway.errors import (
     InvalidRequestError,
     error_for_status,
 )
+from gateway.i18n import Language, msg, negotiate, translate
+from gateway.logs import log_unexpected
 
-__all__ = ["PROBLEM_MEDIA_TYPE", "problem_handlers", "problem_response"]
+__all__ = ["PROBLEM_MEDIA_TYPE", "language_of", "problem_handlers", "problem_response"]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://gateway.example/problems/"
@@ -50,14 +52,31 @@ def problem_response(
     audit_id: str | None,
     receipt: Receipt | None,
     request_id: str | None = None,
+    language: Language = Language.EN,
 ) -> Response[bytes]:
-    """The problem+json response for ``error``; ``audit_id``/``receipt`` name its audit
-    record (None only when none could be written)."""
+    """The problem+json response for ``error``, its title and detail in ``language``;
+    ``audit_id``/``receipt`` name its audit record (None only when none could be
+    written). The audit record keeps the English text whatever the language.
+
+    Logs one line per refusal: its code, status and reason (the *template* of its
+    detail, without the values filled in: they can quote the consumer's SQL, which only
+    the audit record keeps, identifiers tokenised), the request id and the audit id."""
+    _log.log(
+        logging.WARNING if error.status >= 500 else logging.INFO,
+        "request refused",
+        extra={
+            "code": error.code,
+            "status": error.status,
+            "reason": error.message.template if error.message is not None else error.title,
+            "audit_id": audit_id,
+            "request_id": request_id,
+        },
+    )
     body: dict[str, Any] = {
         "type": TYPE_BASE + error.code,
-        "title": error.title,
+        "title": translate(error.title, language),
         "status": error.status,
-        "detail": error.detail,
+        "detail": translate(error.message or error.detail, language),
         "instance": instance,
         "code": error.code,
         "trace_id": trace_id,
@@ -68,7 +87,11 @@ def problem_response(
     if receipt is not None:
         # The refusal's signed evidence: the consumer can prove it was refused, and why.
         body["receipt"] = receipt.to_json()
-    headers = {"Cache-Control": "no-store"}
+    headers = {
+        "Cache-Control": "no-store",
+        "Content-Language": language.value,
+        "Vary": "Accept-Language",
+    }
     if error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
     if audit_id:
@@ -87,9 +110,15 @@ def problem_response(
     )
 
 
-def framework_error(exc: HTTPException) -> GatewayError:
+def language_of(request: Request[Any, Any, Any]) -> Language:
+    """The language to answer ``request`` in (its ``Accept-Language``)."""
+    return negotiate(request.headers.get("accept-language"))
+
+
+def framework_error(exc: HTTPException, *, max_body_bytes: int | None = None) -> GatewayError:
     """A litestar refusal as the gateway error of its status, with a detail that says
-    what to send instead."""
+    what to send instead. Litestar's own text can quote the parser (``JSON is
+    malformed: invalid character (byte 0)``); it goes to ``internal_detail`` only."""
     status = exc.status_code
     raw = exc.detail if isinstance(exc.detail, str) else ""
     if isinstance(exc, ValidationException):
@@ -98,57 +127,77 @@ def framework_error(exc: HTTPException) -> GatewayError:
             for e in (exc.extra if isinstance(exc.extra, list) else [])
             if isinstance(e, dict)
         ]
+        names = ", ".join(sorted({str(e["key"]) for e in errors if e.get("key")}))
         return InvalidRequestError(
-            f"The request body is not valid: send JSON like {_BODY_EXAMPLE}.",
+            msg(
+                "The request body is not valid (check {members}): send JSON like {example}.",
+                members=names,
+                example=_BODY_EXAMPLE,
+            )
+            if names
+            else msg(
+                "The request body is not valid: send JSON like {example}.", example=_BODY_EXAMPLE
+            ),
             extra={"errors": errors} if errors else None,
+            internal_detail=raw or None,
         )
     error_type = error_for_status(status)
     if status == 400:
         return InvalidRequestError(
-            f"The request body could not be read ({raw or 'malformed'}). Send JSON like "
-            f"{_BODY_EXAMPLE} with Content-Type: application/json."
+            msg(
+                "The request body could not be read: send JSON (Content-Type: "
+                "application/json) like {example}.",
+                example=_BODY_EXAMPLE,
+            ),
+            internal_detail=raw or None,
         )
     if status == 404:
-        return error_type("No such endpoint. See /schema for the API.")
+        return error_type(msg("No such endpoint. See /schema for the API."))
     if status == 405:
         allowed = (
             sorted(exc.headers.get("allow", "").replace(" ", "").split(",")) if exc.headers else []
         )
-        detail = "This endpoint does not accept that method."
         if allowed and allowed != [""]:
-            detail += " Allowed: " + ", ".join(allowed) + "."
-        return error_type(detail, extra={"allow": allowed} if allowed and allowed != [""] else None)
+            return error_type(
+                msg(
+                    "This endpoint does not accept that method. Allowed: {allowed}.",
+                    allowed=", ".join(allowed),
+                ),
+                extra={"allow": allowed},
+            )
+        return error_type(msg("This endpoint does not accept that method."))
     if status == 413:
-        return error_type("The request body is too large; send a shorter query.")
+        if max_body_bytes is None:
+            return error_type(msg("The request body is too large; send a shorter one."))
+        return error_type(
+            msg(
+                "The request body is larger than the {limit} bytes this gateway accepts; "
+                "send a shorter one.",
+                limit=max_body_bytes,
+            ),
+            extra={"max_body_bytes": max_body_bytes},
+        )
     if status == 401:
         return error_type(raw or "unauthenticated")
-    return error_type(raw or error_type.title)
+    return error_type(error_type.title, internal_detail=raw or None)
 
 
 def problem_handlers(
-    trail: AuditTrail, trace_id: Callable[[], str]
+    trail: AuditTrail, trace_id: Callable[[], str], *, max_body_bytes: int | None = None
 ) -> dict[type[Exception] | int, Callable[[Request[Any, Any, Any], Any], Response[bytes]]]:
-    """Exception handlers for the Litestar app: audit the refusal, then render it."""
+    """Exception handlers for the Litestar app: audit the refusal, then render it.
+    ``max_body_bytes`` is the body limit the app enforces (the 413 states it)."""
 
     def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
         if isinstance(exc, GatewayError):
             error = exc
         elif isinstance(exc, HTTPException):
-            error = framework_error(exc)
+            error = framework_error(exc, max_body_bytes=max_body_bytes)
         else:
-            _log.exception("unexpected error")
+            log_unexpected(_log, "unexpected error", exc)
             error = GatewayError(
-                "The gateway failed to answer; no data was served.",
+                msg("The gateway failed to answer; no data was served."),
                 internal_detail=f"{type(exc).__name__}: {exc}",
-            )
-        if error.internal_detail:
-            _log.info(
-                "request refused",
-                extra={
-                    "code": error.code,
-                    "status": error.status,
-                    "internal": error.internal_detail,
-                },
             )
         context = context_of(request, trail)
         receipt: Receipt | None = None
@@ -167,6 +216,7 @@ def problem_handlers(
             audit_id=audit_id,
             receipt=receipt,
             request_id=context.request_id,
+            language=language_of(request),
         )
 
     return {Exception: handle}

@@ -6,11 +6,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Request, Response, post
-from litestar.enums import MediaType
-from litestar.params import HeaderParameter, JSONBody
+from litestar.enums import MediaType, RequestEncodingType
+from litestar.openapi import ResponseSpec
+from litestar.params import Body, HeaderParameter
 
 from gateway.api.deps import Injected, remember_datasets, remember_principal
-from gateway.api.problems import problem_response
+from gateway.api.problems import language_of, problem_response
+from gateway.api.schemas import QUERY_EXAMPLE, RESULT_EXAMPLE, QueryResult
+from gateway.errors import GatewayError
+from gateway.i18n import Language, msg
 from gateway.query.pipeline import QueryService
 from gateway.query.state import QueryOutcome, QueryRequest, RequestContext
 from gateway.telemetry import Telemetry
@@ -45,10 +49,21 @@ class QueryBody:
         "Gateway-Audit-Id header."
     ),
     tags=["query"],
+    # The handler authenticates the caller itself (step 1 of the pipeline), and the
+    # pipeline's refusals are rendered here, not raised: gateway/api/openapi.py
+    # documents their statuses from this list.
+    opt={"authenticated": True, "problems": (401, 403, 404, 422, 502, 504)},
+    responses={
+        200: ResponseSpec(
+            data_container=QueryResult,
+            description="The masked, filtered, limited result and its audit receipt.",
+            examples=[RESULT_EXAMPLE],
+        )
+    },
 )
 def query(
     request: Request[Any, Any, Any],
-    data: JSONBody[QueryBody],
+    data: Annotated[QueryBody, Body(media_type=RequestEncodingType.JSON, examples=[QUERY_EXAMPLE])],
     query_service: Injected[QueryService],
     context: Injected[RequestContext],
     telemetry: Injected[Telemetry],
@@ -63,18 +78,27 @@ def query(
         remember_principal(request, outcome.principal)
     remember_datasets(request, outcome.tables)
     return render_outcome(
-        outcome, context, instance=request.url.path, trace_id=telemetry.current_trace_id()
+        outcome,
+        context,
+        instance=request.url.path,
+        trace_id=telemetry.current_trace_id(),
+        language=language_of(request),
     )
 
 
 def render_outcome(
-    outcome: QueryOutcome, context: RequestContext, *, instance: str, trace_id: str
+    outcome: QueryOutcome,
+    context: RequestContext,
+    *,
+    instance: str,
+    trace_id: str,
+    language: Language = Language.EN,
 ) -> Response[bytes]:
-    """A served body, or the refusal as problem+json (with its receipt)."""
+    """A served body, or the refusal as problem+json (with its receipt) in ``language``."""
     if outcome.error is not None or outcome.body is None or outcome.receipt is None:
-        from gateway.errors import GatewayError
-
-        error = outcome.error or GatewayError("The gateway failed to answer; no data was served.")
+        error = outcome.error or GatewayError(
+            msg("The gateway failed to answer; no data was served.")
+        )
         return problem_response(
             error,
             instance=instance,
@@ -82,6 +106,7 @@ def render_outcome(
             audit_id=outcome.audit_id,
             receipt=outcome.receipt,
             request_id=context.request_id,
+            language=language,
         )
     return Response(
         content=outcome.body,

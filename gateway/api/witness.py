@@ -30,6 +30,18 @@ __all__ = ["witness_add_checkpoint"]
         "when the key directory holds witness.key. 见证方联署检查点。"
     ),
     tags=["audit"],
+    # The body is read raw (no data field): the framework's 413 still applies; the
+    # witness's own refusals are text, as the C2SP protocol says.
+    opt={
+        "problems": (413,),
+        "text_errors": {
+            400: "text/plain",
+            403: "text/plain",
+            404: "text/plain",
+            409: "text/x.tlog.size",
+            422: "text/plain",
+        },
+    },
 )
 async def witness_add_checkpoint(
     request: Request[Any, Any, Any],

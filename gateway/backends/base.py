@@ -42,6 +42,7 @@ from gateway.errors import (
     GatewayError,
     QueryTimeoutError,
 )
+from gateway.i18n import msg
 
 __all__ = [
     "Backend",
@@ -121,13 +122,6 @@ class ReportsPool(Protocol):
 
 # ------------------------------------------------------------------------------ errors
 
-_PUBLIC_QUERY_DETAIL = "The backend could not run the rewritten query ({category})."
-_PUBLIC_TIMEOUT_DETAIL = (
-    "The query did not finish within its time limit of {limit:g} s. "
-    "Narrow it with filters or a smaller LIMIT, or retry later."
-)
-_PUBLIC_UNAVAILABLE_DETAIL = "The data source is temporarily unavailable. Retry later."
-
 
 def _describe(exc: BaseException | None) -> str:
     return "" if exc is None else f": {type(exc).__name__}: {exc}"
@@ -141,7 +135,7 @@ def query_error(
     database message and the engine's own error code go to ``internal_detail``."""
     code = f", {engine_code}" if engine_code else ""
     return BackendQueryError(
-        _PUBLIC_QUERY_DETAIL.format(category=category),
+        msg("The backend could not run the rewritten query ({category}).", category=category),
         internal_detail=f"backend {backend!r} ({category}{code}){_describe(exc)}",
     )
 
@@ -150,7 +144,11 @@ def timeout_error(
     backend: str, timeout_s: float, exc: BaseException | None = None
 ) -> QueryTimeoutError:
     return QueryTimeoutError(
-        _PUBLIC_TIMEOUT_DETAIL.format(limit=timeout_s),
+        msg(
+            "The query did not finish within its time limit of {limit:g} s. "
+            "Narrow it with filters or a smaller LIMIT, or retry later.",
+            limit=timeout_s,
+        ),
         internal_detail=f"backend {backend!r}: time limit {timeout_s:g} s reached{_describe(exc)}",
     )
 
@@ -160,7 +158,7 @@ def unavailable_error(
 ) -> BackendUnavailableError:
     # The backend's name and address stay internal: a consumer knows datasets, not hosts.
     return BackendUnavailableError(
-        _PUBLIC_UNAVAILABLE_DETAIL,
+        msg("The data source is temporarily unavailable. Retry later."),
         internal_detail=f"backend {backend!r}: {reason}{_describe(exc)}",
     )
 

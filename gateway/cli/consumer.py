@@ -73,10 +73,22 @@ def query(
     click.echo(" | ".join(names))
     for row in result["rows"]:
         click.echo(" | ".join("NULL" if v is None else str(v) for v in row))
-    click.echo(
-        f"({result['row_count']} rows{', truncated by policy' if result['truncated'] else ''};"
-        f" audit_id {result['audit_id']})"
-    )
+    click.echo(f"({result['row_count']} rows{_truncation(result)}; audit_id {result['audit_id']})")
+
+
+#: What ``row_limit_by`` means when a result is truncated (gateway/query/rewrite/limit.py).
+_TRUNCATED_BY = {
+    "policy": "capped at {n} by the provider's policy",
+    "gateway": "capped at {n} by the gateway's ceiling",
+    "max_rows": "truncated at your max_rows ({n})",
+}
+
+
+def _truncation(result: dict[str, Any]) -> str:
+    if not result.get("truncated"):
+        return ""
+    text = _TRUNCATED_BY.get(str(result.get("row_limit_by")), "truncated at {n}")
+    return ", " + text.format(n=result.get("row_limit"))
 
 
 @click.group(invoke_without_command=True)

@@ -32,6 +32,7 @@ from gateway.domain import (
     TableDecision,
 )
 from gateway.errors import ConfigurationError, PolicyEngineError
+from gateway.i18n import Message, msg
 from gateway.policy.filters import RowFilterTemplate, parse_row_filter
 from gateway.policy.grants import Grant, GrantSource, NoGrants
 
@@ -343,12 +344,7 @@ def _under_grant(
         return replace(
             decision,
             columns=denied,
-            refusal=(
-                f"table {name} is shared on condition (有条件共享) and no approved application "
-                f"covers system {principal.system} for purpose {purpose!r}; apply with "
-                f"POST /v1/applications (dataset {table.dataset}) or ask your department's "
-                "applicant (申请人)"
-            ),
+            refusal=_no_grant_reason(name, table.dataset, principal, purpose, now, grants),
         )
     grant = max(covering, key=lambda g: (g.valid_from or now, g.id))
     if grant.valid_until is not None:
@@ -388,6 +384,47 @@ def _under_grant(
         max_rows=min(limits) if limits else None,
         refusal=refusal,
         grants=(grant.id,),
+    )
+
+
+def _no_grant_reason(
+    name: str,
+    dataset: str,
+    principal: Principal,
+    purpose: str,
+    now: datetime,
+    grants: Iterable[Grant],
+) -> Message:
+    """Why a conditional table is refused: the grant that covered it has expired (which
+    one, and when: the consumer asks for a renewal), or no grant ever covered it."""
+    expired = [
+        g
+        for g in grants
+        if g.valid_until is not None
+        and g.valid_until <= now
+        and g.department == principal.department
+        and principal.system in g.systems
+        and g.purpose == purpose
+        and name in g.columns
+    ]
+    if expired:
+        latest = max(expired, key=lambda g: (g.valid_until or now, g.id))
+        return msg(
+            "the grant {grant} (application {application}) for table {table} expired at "
+            "{expired_at}; ask for a renewal with POST /v1/applications/{application}/renewal",
+            grant=latest.id,
+            application=latest.application_id,
+            table=name,
+            expired_at=iso(latest.valid_until or now),
+        )
+    return msg(
+        "table {table} is shared on condition (有条件共享) and no approved application "
+        "covers system {system} for purpose {purpose!r}; apply with POST /v1/applications "
+        "(dataset {dataset}) or ask your department's applicant (申请人)",
+        table=name,
+        system=principal.system,
+        purpose=purpose,
+        dataset=dataset,
     )
 
 

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from gateway.domain import Principal
 from gateway.errors import InvalidRequestError, PurposeNotAllowedError
+from gateway.i18n import msg
 from gateway.query.state import QueryRequest, QueryState
 
 __all__ = ["CheckRequest", "check_purpose", "check_request_shape"]
@@ -17,14 +18,19 @@ def check_request_shape(request: QueryRequest, *, max_sql_chars: int) -> None:
     """Raise InvalidRequestError saying what to fix in a malformed query request."""
     if len(request.sql) > max_sql_chars:
         raise InvalidRequestError(
-            f"'sql' is {len(request.sql)} characters; at most {max_sql_chars} are accepted."
+            msg(
+                "'sql' is {length} characters; at most {limit} are accepted.",
+                length=len(request.sql),
+                limit=max_sql_chars,
+            ),
+            extra={"max_sql_chars": max_sql_chars},
         )
     if not request.sql.strip():
-        raise InvalidRequestError("'sql' is empty: send one SELECT statement.")
+        raise InvalidRequestError(msg("'sql' is empty: send one SELECT statement."))
     if request.max_rows is not None and request.max_rows <= 0:
-        raise InvalidRequestError("'max_rows' must be a positive integer.")
+        raise InvalidRequestError(msg("'max_rows' must be a positive integer."))
     if request.timeout_ms is not None and request.timeout_ms <= 0:
-        raise InvalidRequestError("'timeout_ms' must be a positive integer.")
+        raise InvalidRequestError(msg("'timeout_ms' must be a positive integer."))
 
 
 def check_purpose(principal: Principal, purpose: str, known: Collection[str]) -> None:
@@ -33,12 +39,18 @@ def check_purpose(principal: Principal, purpose: str, known: Collection[str]) ->
     entitled = sorted(principal.purposes)
     if not purpose:
         raise InvalidRequestError(
-            "'purpose' is required: say why the data is needed, one of " + ", ".join(entitled)
+            msg(
+                "'purpose' is required: say why the data is needed, one of {entitled}",
+                entitled=", ".join(entitled),
+            )
         )
     if purpose not in principal.purposes or purpose not in known:
         raise PurposeNotAllowedError(
-            f"Purpose {purpose!r} is not one your system is entitled to. Entitled: "
-            + (", ".join(entitled) or "none"),
+            msg(
+                "Purpose {purpose!r} is not one your system is entitled to. Entitled: {entitled}",
+                purpose=purpose,
+                entitled=", ".join(entitled) or "-",
+            ),
             extra={"allowed_purposes": entitled},
         )
 

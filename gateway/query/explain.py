@@ -91,7 +91,7 @@ class Explanation:
                 continue
             tables[name] = {
                 "visible": decision.is_accessible(),
-                "refusal": decision.refusal,
+                "refusal": str(decision.refusal) if decision.refusal else None,
                 "row_filters": list(decision.row_filters),
                 "max_rows": decision.max_rows,
                 "grants": list(decision.grants),
@@ -111,8 +111,10 @@ class Explanation:
         if self.snapshot is not None:
             for name in self.mentioned:
                 decision = self.snapshot.table(name)
-                if decision is not None and decision.refusal and decision.refusal not in reasons:
-                    reasons.append(f"{name}: {decision.refusal}")
+                if decision is not None and decision.refusal:
+                    reason = f"{name}: {decision.refusal}"
+                    if str(decision.refusal) not in reasons[:1] and reason not in reasons:
+                        reasons.append(reason)
         return reasons
 
 

@@ -7,11 +7,15 @@ understand, so the root type is checked here; everything deeper is validate.py's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from gateway.errors import SqlSyntaxError, UnsupportedStatementError
+from gateway.i18n import msg
 
 __all__ = ["CONSUMER_DIALECT", "parse_sql"]
 
@@ -29,27 +33,55 @@ def parse_sql(sql: str) -> exp.Query:
     try:
         statements = [s for s in sqlglot.parse(sql, read=CONSUMER_DIALECT) if s is not None]
     except ParseError as exc:
-        first = exc.errors[0] if exc.errors else {}
+        raise _syntax_error(exc.errors[0] if exc.errors else {}) from None
+    except TokenError:
+        # sqlglot's text quotes the tokenizer's state ("Error tokenizing 'SELECT 'abc'").
         raise SqlSyntaxError(
-            f"The SQL does not parse: {first.get('description') or 'syntax error'}. "
-            "Write one SELECT statement in the PostgreSQL dialect.",
-            line=first.get("line"),
-            column=first.get("col"),
-        ) from None
-    except TokenError as exc:
-        raise SqlSyntaxError(
-            f"The SQL does not parse: {exc}. Check quotes and comments are closed."
+            msg("The SQL could not be read: check that quotes and comments are closed.")
         ) from None
     if not statements:
-        raise SqlSyntaxError("The SQL is empty: send one SELECT statement.")
+        raise SqlSyntaxError(msg("The SQL is empty: send one SELECT statement."))
     if len(statements) > 1:
         raise UnsupportedStatementError(
-            f"Send exactly one statement; this request holds {len(statements)}."
+            msg("Send exactly one statement; this request holds {count}.", count=len(statements))
         )
     root = statements[0]
     while isinstance(root, exp.Subquery) and not root.alias:  # "(SELECT ...)" at the top
         root = root.this
     if not isinstance(root, _QUERY_ROOTS):
         kind = root.key.upper() if not isinstance(root, exp.Command) else str(root.this).upper()
-        raise UnsupportedStatementError(f"Only read-only SELECT queries are accepted; got {kind}.")
+        raise UnsupportedStatementError(
+            msg("Only read-only SELECT queries are accepted; got {kind}.", kind=kind)
+        )
     return root
+
+
+def _syntax_error(error: Mapping[str, Any]) -> SqlSyntaxError:
+    """The consumer's view of a parse error: where, and the text found there. sqlglot's
+    own description is never shown: it can name parser internals ("Required keyword:
+    'this' missing for <class 'sqlglot.expressions.Column'>", "Expected table name but
+    got <Token token_type: …>"), which tell the consumer nothing they wrote."""
+    line, column = error.get("line"), error.get("col")
+    near = str(error.get("highlight") or "").strip()[:40]
+    description = str(error.get("description") or "")
+    if description == "Expecting )":
+        message = msg(
+            "The SQL does not parse: a closing parenthesis is missing after {near!r} "
+            "(line {line}, column {column}).",
+            near=near,
+            line=line,
+            column=column,
+        )
+    elif near and line is not None:
+        message = msg(
+            "The SQL does not parse near {near!r} (line {line}, column {column}). Write one "
+            "SELECT statement in the PostgreSQL dialect.",
+            near=near,
+            line=line,
+            column=column,
+        )
+    else:
+        message = msg(
+            "The SQL does not parse. Write one SELECT statement in the PostgreSQL dialect."
+        )
+    return SqlSyntaxError(message, line=line, column=column)

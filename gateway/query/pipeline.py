@@ -27,6 +27,8 @@ from gateway.audit.trail import AuditTrail
 from gateway.auth.tokens import TokenService
 from gateway.backends.base import Backend
 from gateway.errors import AuditUnavailableError, GatewayError
+from gateway.i18n import msg
+from gateway.logs import log_unexpected
 from gateway.policy.grants import GrantSource
 from gateway.policy.runtime import ActivePolicy, PolicyRuntime
 from gateway.query.audit import Audit
@@ -142,16 +144,16 @@ class QueryService:
         except GatewayError as exc:
             return self._refused(exc, state)
         except Exception as exc:  # a bug: audit it as failed, serve nothing
-            _log.exception("unexpected error in the query path")
+            log_unexpected(_log, "unexpected error in the query path", exc)
             wrapped = GatewayError(
-                "The gateway failed to answer; no data was served.",
+                msg("The gateway failed to answer; no data was served."),
                 internal_detail=f"{type(exc).__name__}: {exc}",
             )
             return self._refused(wrapped, state)
         if state.body is None or state.receipt is None:  # the audit step must have run
             return self._refused(
                 GatewayError(
-                    "The gateway failed to answer; no data was served.",
+                    msg("The gateway failed to answer; no data was served."),
                     internal_detail="the pipeline ended without an audited body",
                 ),
                 state,

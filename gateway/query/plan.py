@@ -18,13 +18,14 @@ from gateway.cache import LruCache
 from gateway.catalog import Catalog
 from gateway.domain import DecisionSnapshot, MaskSpec, Principal, ResultColumn
 from gateway.errors import AccessDeniedError, UnknownDatasetError, UnsupportedStatementError
+from gateway.i18n import msg
 from gateway.policy.engine import snapshot_decisions
 from gateway.query.describe import describe_columns
 from gateway.query.parse import parse_sql
 from gateway.query.resolve import resolve_query, visible_schema
 from gateway.query.rewrite.derive import build_derived_select, protect_tables
 from gateway.query.rewrite.dialect import to_backend_sql
-from gateway.query.rewrite.limit import RowCap, cap_row_limit
+from gateway.query.rewrite.limit import LimitSource, RowCap, cap_row_limit
 from gateway.query.rewrite.masks import (
     MaskContext,
     mask_expression,
@@ -152,14 +153,14 @@ class Planner:
             columns = describe_columns(resolved.query, snapshot, self._catalog, schema)
         with stage("rewrite"):
             dialect = self._dialects[resolved.backend]
-            allowed = self._allowed_rows(snapshot, resolved.tables, requested_max_rows)
+            allowed, by = self._allowed_rows(snapshot, resolved.tables, requested_max_rows)
             protected = protect_tables(
                 resolved.query,
                 lambda name: self._derived_select(snap_key, snapshot, principal, name, dialect),
                 dialect=dialect,
             )
             portable = make_portable(protected, dialect)
-            cap = cap_row_limit(portable, allowed)
+            cap = cap_row_limit(portable, allowed, by)
             backend_sql = to_backend_sql(portable, dialect)
         decisions = snapshot_decisions(snapshot, resolved.tables)
         rules = _rules(snapshot, resolved.tables)
@@ -181,18 +182,21 @@ class Planner:
 
     def _allowed_rows(
         self, snapshot: DecisionSnapshot, tables: tuple[str, ...], requested: int | None
-    ) -> int:
-        """Rows the response may return: the smallest limit of *every* table the query
-        reads, anywhere in it (design.md "Row limits"), each table's being its ``p3``
-        line or else the catalog default — so mentioning a table with a high limit can
-        never lift the limit of another — then the ceiling, then the caller's request."""
+    ) -> tuple[int, LimitSource]:
+        """Rows the response may return, and who set that: the smallest limit of *every*
+        table the query reads, anywhere in it (design.md "Row limits"), each table's
+        being its ``p3`` line or else the catalog default — so mentioning a table with a
+        high limit can never lift the limit of another — then the ceiling, then the
+        caller's request (which names the limit only when strictly lower)."""
         allowed = min(row_limit(self._catalog, snapshot, t) for t in tables)
-        allowed = min(allowed, self._ceiling)
-        if requested is not None:
-            allowed = min(allowed, requested)
+        by = LimitSource.POLICY
+        if self._ceiling < allowed:
+            allowed, by = self._ceiling, LimitSource.CEILING
+        if requested is not None and requested < allowed:
+            allowed, by = requested, LimitSource.MAX_ROWS
         if allowed <= 0:
-            raise AccessDeniedError("No rows may be returned under this policy.")
-        return allowed
+            raise AccessDeniedError(msg("No rows may be returned under this policy."))
+        return allowed, by
 
     def _schema(self, snap_key: Hashable, snapshot: DecisionSnapshot) -> MappingSchema:
         schema = self._schemas.get_or_compute(

@@ -23,6 +23,7 @@ from sqlglot.schema import MappingSchema
 from gateway.catalog import Catalog
 from gateway.domain import ColumnAction, DecisionSnapshot
 from gateway.errors import AccessDeniedError, UnknownDatasetError, UnsupportedStatementError
+from gateway.i18n import msg
 from gateway.query.parse import CONSUMER_DIALECT
 
 __all__ = ["ResolvedQuery", "catalog_tables", "resolve_query", "visible_schema"]
@@ -156,18 +157,27 @@ def _check_cte_names(cte_names: set[str], catalog: Catalog) -> None:
 def _check_table_access(qualified: str, snapshot: DecisionSnapshot, catalog: Catalog) -> None:
     if catalog.table(qualified) is None:
         raise UnknownDatasetError(
-            f"Table {qualified} is not in the catalog. See GET /v1/catalog for the datasets "
-            "you may query."
+            msg(
+                "Table {table} is not in the catalog. See GET /v1/catalog for the datasets "
+                "you may query.",
+                table=qualified,
+            )
         )
     decision = snapshot.table(qualified)
     if decision is None:
-        raise AccessDeniedError(f"Table {qualified} is not shared with you.")
+        raise AccessDeniedError(msg("Table {table} is not shared with you.", table=qualified))
     if decision.refusal:
-        raise AccessDeniedError(f"Table {qualified} is refused: {decision.refusal}.")
+        raise AccessDeniedError(
+            msg("Table {table} is refused: {reason}.", table=qualified, reason=decision.refusal)
+        )
     if not decision.is_accessible():
         raise AccessDeniedError(
-            f"Table {qualified} is not shared with your system for purpose "
-            f"{snapshot.purpose!r}. Request access from the owning department."
+            msg(
+                "Table {table} is not shared with your system for purpose {purpose!r}. "
+                "Request access from the owning department.",
+                table=qualified,
+                purpose=snapshot.purpose,
+            )
         )
 
 
@@ -193,8 +203,12 @@ def _check_no_denied_columns(query: exp.Query, snapshot: DecisionSnapshot) -> No
             continue
         name = column.name
         raise AccessDeniedError(
-            f"Column {target}.{name} is denied to your system (used in {_clause(column)}). "
-            "Remove it from the query; denied columns may not be used in any clause.",
+            msg(
+                "Column {column} is denied to your system (used in {clause}). Remove it "
+                "from the query; denied columns may not be used in any clause.",
+                column=".".join((target, name)),
+                clause=_clause(column),
+            ),
             extra={"column": f"{target}.{name}", "clause": _clause(column)},
         )
 

@@ -57,10 +57,17 @@ def encode_result(
     purpose: str,
     policy_version: str,
     row_salt: bytes,
+    row_limit: int | None = None,
+    row_limit_by: str | None = None,
 ) -> bytes:
     """The result object's exact bytes. ``rows`` come from :func:`json_rows`;
-    ``row_salt`` lets the consumer prove single rows later (gateway/audit/rows.py)."""
-    body = {
+    ``row_salt`` lets the consumer prove single rows later (gateway/audit/rows.py).
+
+    ``row_limit`` is the most rows this response could hold and ``row_limit_by`` who
+    set it (gateway/query/rewrite/limit.py ``LimitSource``): with ``truncated`` true,
+    ``"policy"`` means capped by the provider's policy, ``"max_rows"`` truncated at the
+    request's own ``max_rows``, ``"gateway"`` capped by the deployment's ceiling."""
+    body: dict[str, Any] = {
         "audit_id": audit_id,
         "purpose": purpose,
         "policy_version": policy_version,
@@ -68,6 +75,8 @@ def encode_result(
         "rows": rows,
         "row_count": len(rows),
         "truncated": truncated,
+        "row_limit": row_limit,
+        "row_limit_by": row_limit_by,
         "row_salt": base64.b64encode(row_salt).decode("ascii"),
     }
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(
@@ -98,6 +107,8 @@ class Respond:
             purpose=state.request.purpose,
             policy_version=plan.policy_version,
             row_salt=salt,
+            row_limit=plan.cap.allowed,
+            row_limit_by=plan.cap.by.value,
         )
         return state.evolve(
             body=body, response_sha256=sha256_hex(body), rows_root=rows_root(salt, rows).hex()

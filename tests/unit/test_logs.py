@@ -17,13 +17,21 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from gateway.errors import ConfigurationError
-from gateway.logs import JsonFormatter, configure_logging, uvicorn_log_config
+from gateway.logs import (
+    JsonFormatter,
+    begin_request,
+    configure_logging,
+    current_request,
+    end_request,
+    log_unexpected,
+    uvicorn_log_config,
+)
 from gateway.settings import TelemetrySettings
 from gateway.telemetry import build_telemetry
 from gateway.telemetry.otel import OtelTelemetry
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-_TOUCHED = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+_TOUCHED = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "sqlglot")
 
 
 @contextmanager
@@ -230,3 +238,38 @@ def test_uvicorn_log_config_is_a_fresh_dict_each_call() -> None:
     first = uvicorn_log_config()
     first["formatters"]["default"]["use_colors"] = True
     assert "use_colors" not in uvicorn_log_config()["formatters"]["default"]
+
+
+def test_lines_written_while_serving_a_request_carry_its_id(stream: io.StringIO) -> None:
+    log = logging.getLogger("gateway.test")
+    token = begin_request()
+    try:
+        log.info("before the id is known")
+        fields = current_request()
+        assert fields is not None
+        fields.request_id = "req-7"
+        log.info("inside")
+    finally:
+        end_request(token)
+    log.info("after")
+    before, inside, after = lines(stream)
+    assert "request_id" not in before and "request_id" not in after
+    assert inside["request_id"] == "req-7"
+
+
+def test_an_unexpected_exception_is_logged_without_its_message(stream: io.StringIO) -> None:
+    try:
+        raise ValueError("SELECT secret_marker FROM population.people")
+    except ValueError as exc:
+        log_unexpected(logging.getLogger("gateway.test"), "unexpected", exc, audit_id="a-1")
+    (line,) = lines(stream)
+    assert line["level"] == "ERROR" and line["error_type"] == "ValueError"
+    assert "test_logs.py" in line["error_stack"] and line["audit_id"] == "a-1"
+    assert "secret_marker" not in json.dumps(line)
+
+
+def test_sqlglot_which_quotes_sql_in_its_warnings_is_silenced(stream: io.StringIO) -> None:
+    logging.getLogger("sqlglot").warning("'VACUUM secret_marker' contains unsupported syntax")
+    assert "secret_marker" not in stream.getvalue()
+    config = uvicorn_log_config("DEBUG")
+    assert config["loggers"]["sqlglot"]["level"] > logging.CRITICAL

@@ -25,6 +25,7 @@ from typing import Final, NamedTuple, Protocol
 from gateway.audit.record import AuditRecord, Outcome, is_audit_time
 from gateway.audit.signing import CheckpointSigner
 from gateway.errors import AuditUnavailableError
+from gateway.i18n import msg
 
 __all__ = [
     "MAX_EXPORT_ENTRIES",
@@ -63,7 +64,10 @@ def unavailable(exc: BaseException | None, what: str) -> AuditUnavailableError:
     """An AuditUnavailableError with the public detail and ``what`` plus the cause's own
     text (which may quote database internals) as ``internal_detail`` only."""
     internal = what if exc is None else f"{what}: {type(exc).__name__}: {exc}"
-    return AuditUnavailableError(UNAVAILABLE_DETAIL, internal_detail=internal)
+    return AuditUnavailableError(
+        msg("The audit log is unavailable, so the request was not carried out. Retry later."),
+        internal_detail=internal,
+    )
 
 
 # ------------------------------------------------------------------------------ values

@@ -14,12 +14,25 @@ outermost LIMIT of the SQL the backend runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlglot import exp
 
 from gateway.errors import UnsupportedStatementError
 
-__all__ = ["RowCap", "cap_row_limit"]
+__all__ = ["LimitSource", "RowCap", "cap_row_limit"]
+
+
+class LimitSource(StrEnum):
+    """Who set the row limit of a response (its ``row_limit_by`` member): the
+    provider's policy (a ``p3`` line or the catalog default), the gateway's ceiling
+    (``GATEWAY_MAX_ROWS_CEILING``), the request's ``max_rows``, or the query's own
+    ``LIMIT``. Only the first three truncate: a query's LIMIT is what it asked for."""
+
+    POLICY = "policy"
+    CEILING = "gateway"
+    MAX_ROWS = "max_rows"
+    QUERY = "query"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,14 +41,17 @@ class RowCap:
     allowed: int
     #: Rows to fetch from the backend; ``allowed + 1`` when truncation must be detected.
     fetch: int
+    #: Who set ``allowed``.
+    by: LimitSource = LimitSource.POLICY
 
     def is_truncated(self, fetched: int) -> bool:
         return fetched > self.allowed
 
 
-def cap_row_limit(query: exp.Query, allowed: int) -> RowCap:
-    """Set the outermost LIMIT of ``query`` in place. validate.py has already checked
-    that every LIMIT/FETCH is a non-negative integer literal."""
+def cap_row_limit(query: exp.Query, allowed: int, by: LimitSource = LimitSource.POLICY) -> RowCap:
+    """Set the outermost LIMIT of ``query`` in place; ``by`` says who set ``allowed``.
+    validate.py has already checked that every LIMIT/FETCH is a non-negative integer
+    literal."""
     current = query.args.get("limit")
     requested: int | None = None
     if isinstance(current, exp.Fetch) and _with_ties(current):
@@ -47,9 +63,9 @@ def cap_row_limit(query: exp.Query, allowed: int) -> RowCap:
         count = current.args.get("count")
         requested = int(count.this) if isinstance(count, exp.Literal) else 1
     if requested is not None and requested <= allowed:
-        cap = RowCap(allowed=requested, fetch=requested)
+        cap = RowCap(allowed=requested, fetch=requested, by=LimitSource.QUERY)
     else:
-        cap = RowCap(allowed=allowed, fetch=allowed + 1)
+        cap = RowCap(allowed=allowed, fetch=allowed + 1, by=by)
     query.set("limit", exp.Limit(expression=exp.Literal.number(cap.fetch)))
     return cap
 

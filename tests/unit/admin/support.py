@@ -37,4 +37,4 @@ def refused(reason: str) -> Iterator[None]:
     with pytest.raises(AuthenticationError) as info:
         yield
     assert re.search(reason, info.value.reason), info.value.reason
-    assert info.value.detail == AuthenticationError.PUBLIC_DETAIL
+    assert info.value.detail == str(AuthenticationError.PUBLIC_DETAIL)

@@ -51,7 +51,7 @@ def refused(call: Callable[[], object], reason_part: str) -> AuthenticationError
         call()
     err = info.value
     assert reason_part in err.reason, err.reason
-    assert err.detail == AuthenticationError.PUBLIC_DETAIL
+    assert err.detail == str(AuthenticationError.PUBLIC_DETAIL)
     assert err.internal_detail == err.reason
     return err
 
@@ -391,7 +391,7 @@ def test_suspended_system(env: AuthEnv) -> None:
 def test_malformed_assertion(env: AuthEnv, assertion: str) -> None:
     with pytest.raises(AuthenticationError) as info:
         env.service.exchange(env.form(assertion))
-    assert info.value.detail == AuthenticationError.PUBLIC_DETAIL
+    assert info.value.detail == str(AuthenticationError.PUBLIC_DETAIL)
 
 
 def test_assertion_with_duplicate_claims(env: AuthEnv) -> None:

@@ -83,7 +83,7 @@ def test_not_shared_dataset_is_refused_even_with_a_rule() -> None:
     )
     snap = engine(policy).snapshot(RSJ, "employment_subsidy_review", NOW)
     incidents = snap.tables["case_records.incidents"]
-    assert incidents.refusal and "不予共享" in incidents.refusal
+    assert incidents.refusal and "不予共享" in str(incidents.refusal)
     assert not incidents.is_accessible()
 
 
@@ -99,7 +99,7 @@ def test_missing_filter_attribute_refuses_the_table() -> None:
     no_district = Principal("rsj-subsidy", "rsj", {}, frozenset({"employment_subsidy_review"}))
     snap = engine().snapshot(no_district, "employment_subsidy_review", NOW)
     refusal = snap.tables["population.people"].refusal
-    assert refusal is not None and "district" in refusal
+    assert refusal is not None and "district" in str(refusal)
     assert not snap.tables["population.people"].is_accessible()
 
 

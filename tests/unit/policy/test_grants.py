@@ -10,6 +10,7 @@ from pathlib import Path
 
 from gateway.catalog import load_catalog
 from gateway.domain import ColumnAction, MaskSpec, Principal
+from gateway.i18n import Language, Message, translate
 from gateway.policy.engine import CasbinPolicyEngine, PolicyFiles
 from gateway.policy.grants import Grant
 from gateway.query.rewrite.masks import check_mask_spec
@@ -73,8 +74,8 @@ def test_without_a_grant_a_conditional_table_is_refused_with_how_to_apply() -> N
     snap = engine(MutableGrants()).snapshot(RSJ, PURPOSE, NOW)
     people = snap.tables[PEOPLE]
     assert not people.is_accessible()
-    assert people.refusal is not None and "POST /v1/applications" in people.refusal
-    assert "有条件共享" in people.refusal
+    assert people.refusal is not None and "POST /v1/applications" in str(people.refusal)
+    assert "有条件共享" in str(people.refusal)
     # legal_person is unconditional: no application needed.
     assert snap.tables["legal_person.enterprises"].is_accessible()
 
@@ -158,3 +159,23 @@ def test_grant_expiry_and_start_end_the_cached_snapshot() -> None:
     assert not first.tables[PEOPLE].is_accessible()
     assert first.valid_until is not None and first.valid_until <= starts
     assert later.snapshot(RSJ, PURPOSE, starts).tables[PEOPLE].is_accessible()
+
+
+def test_an_expired_grant_is_named_with_when_it_expired_in_both_languages() -> None:
+    expired_at = NOW - timedelta(hours=2)
+    source = MutableGrants([grant(valid_until=expired_at)])
+    people = engine(source).snapshot(RSJ, PURPOSE, NOW).tables[PEOPLE]
+    assert not people.is_accessible()
+    assert isinstance(people.refusal, Message)
+    english = str(people.refusal)
+    assert "GR-1" in english and "expired at 2026-11-23T10:00:00Z" in english
+    assert "/v1/applications/SQ-1/renewal" in english
+    chinese = translate(people.refusal, Language.ZH)
+    assert "已于 2026-11-23T10:00:00Z 过期" in chinese and "GR-1" in chinese
+
+
+def test_a_grant_for_another_purpose_is_not_called_expired() -> None:
+    source = MutableGrants([grant(purpose="statistics", valid_until=NOW - timedelta(hours=2))])
+    people = engine(source).snapshot(RSJ, PURPOSE, NOW).tables[PEOPLE]
+    assert "expired" not in str(people.refusal)
+    assert "no approved application" in str(people.refusal)
