@@ -56,7 +56,7 @@ _ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # Template values the Principal itself provides; an attribute must not shadow them.
 _RESERVED_ATTRIBUTES = frozenset({"department", "system"})
 _SYSTEM_FIELDS = frozenset(
-    {"department", "name", "attributes", "purposes", "status", "keys", "roles"}
+    {"department", "name", "attributes", "purposes", "status", "keys", "roles", "search_path"}
 )
 _KEY_FIELDS = frozenset({"alg", "public_key"})
 
@@ -88,6 +88,9 @@ class RegisteredSystem:
     keys: Mapping[str, SystemKey]
     #: Roles beyond consuming data (gateway.policy.roles); empty for a plain consumer.
     roles: frozenset[Role] = frozenset()
+    #: Datasets whose tables this system names without ``dataset.`` (replaces the
+    #: catalog's ``search_path``; checked against the catalog when a version loads).
+    search_path: tuple[str, ...] = ()
 
     @property
     def is_active(self) -> bool:
@@ -277,7 +280,14 @@ def _parse_system(
         status=status,
         keys=MappingProxyType(keys),
         roles=frozenset(Role(r) for r in roles),
+        search_path=_search_path(raw.get("search_path", []), where),
     )
+
+
+def _search_path(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigurationError(f"{where}.search_path must be a list of dataset names")
+    return tuple(value)
 
 
 def _parse_key(where: str, raw: Any, base_dir: Path) -> SystemKey:

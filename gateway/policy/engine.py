@@ -179,8 +179,8 @@ class CasbinPolicyEngine:
         grants = self._grants.grants_of(principal.department)
         for table in self._catalog.tables():
             decision = self._decide_table(table, principal, subjects, purpose, now_s, expiries)
-            dataset = self._catalog.datasets[table.dataset]
-            if grants_apply and dataset.sharing_class is SharingClass.CONDITIONAL:
+            sharing = self._catalog.sharing_class_of(table)
+            if grants_apply and sharing is SharingClass.CONDITIONAL:
                 decision = _under_grant(decision, table, principal, purpose, now, grants, expiries)
             tables[table.qualified_name] = decision
         future = [e for e in expiries if e > now_s]
@@ -205,17 +205,21 @@ class CasbinPolicyEngine:
         now_s: str,
         expiries: list[str],
     ) -> TableDecision:
-        dataset = self._catalog.datasets[table.dataset]
-        if dataset.sharing_class is SharingClass.NOT_SHARED:
+        if self._catalog.sharing_class_of(table) is SharingClass.NOT_SHARED:
             deny = {
                 c: ColumnDecision(c, ColumnAction.DENY, rule=("catalog", "not_shared"))
                 for c in table.columns
             }
+            own = table.sharing_class is SharingClass.NOT_SHARED
             return TableDecision(
                 table.dataset,
                 table.name,
                 deny,
-                refusal=f"dataset {table.dataset} is not shared (不予共享)",
+                refusal=(
+                    f"table {table.qualified_name} is not shared (不予共享)"
+                    if own
+                    else f"dataset {table.dataset} is not shared (不予共享)"
+                ),
             )
         columns: dict[str, ColumnDecision] = {}
         for col in table.columns.values():
