@@ -344,14 +344,15 @@ def register_system(
     """Append a new system block to ``path`` (created if missing); used by
     ``gateway systems register``.
 
-    ``base_dir`` (default: the policy directory's parent) is what key paths are relative
-    to; the key path is stored relative to it when it lies inside. The whole resulting file
-    is validated with :meth:`SystemRegistry.parse` before anything is written, and written
-    atomically (temporary file + rename), so a failed registration leaves the file as it
-    was. Raises ConfigurationError if the id is already registered or anything is invalid
-    (including a key already registered for another system). Returns the new system.
+    ``base_dir`` (default: the directory of ``path``) is what key paths are relative
+    to; the key path is stored relative to it when it lies inside, else absolute. The
+    whole resulting file is validated with :meth:`SystemRegistry.parse` before anything
+    is written, and written atomically (temporary file + rename), so a failed
+    registration leaves the file as it was. Raises ConfigurationError if the id is
+    already registered or anything is invalid (including a key already registered for
+    another system). Returns the new system.
     """
-    base = path.parent.parent if base_dir is None else base_dir
+    base = path.parent if base_dir is None else base_dir
     existing = path.read_text(encoding="utf-8") if path.exists() else ""
     try:
         current = tomllib.loads(existing)

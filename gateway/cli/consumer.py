@@ -10,10 +10,11 @@ from typing import Any
 import click
 
 from gateway.cli.common import (
-    DEMO_SYSTEMS,
     access_token,
+    default_purpose,
     http,
     key_option,
+    settings_from_env,
     system_option,
     url_option,
 )
@@ -35,7 +36,11 @@ def token(system: str, key: Path | None, url: str, officer: str | None) -> None:
 @click.command()
 @click.argument("sql")
 @system_option
-@click.option("--purpose", default=None, help="Purpose (default: the demo system's purpose).")
+@click.option(
+    "--purpose",
+    default=None,
+    help="Purpose (default: the system's only purpose; in the demo, the demo system's).",
+)
 @click.option("--max-rows", type=int, default=None, help="Ask for at most this many rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON response.")
 @key_option
@@ -50,9 +55,9 @@ def query(
     url: str,
 ) -> None:
     """Run SQL through the gateway as SYSTEM and print the result."""
-    purpose = purpose or DEMO_SYSTEMS.get(system)
+    purpose = purpose or default_purpose(system, settings_from_env())
     if not purpose:
-        raise click.UsageError("--purpose is required for a non-demo system")
+        raise click.UsageError(f"--purpose is required: {system} has no single purpose")
     access = access_token(system, key, url, None)
     body: dict[str, Any] = {"sql": sql, "purpose": purpose}
     if max_rows is not None:

@@ -97,5 +97,5 @@ def load_policy_bundle(settings: Settings, grants: GrantSource | None = None) ->
         source,
         backends=deployment_backends(settings),
         grants=grants,
-        key_base=settings.policy_dir.resolve().parent,
+        key_base=settings.policy_dir.resolve(),
     )

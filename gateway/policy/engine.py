@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol
 
 import casbin
@@ -80,7 +81,8 @@ def _parse_expiry(text: str, where: str) -> datetime:
         return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
         raise ConfigurationError(
-            f"{where}: expiry {text!r} must be an ISO-8601 UTC timestamp like 2027-01-01T00:00:00Z"
+            f"{where}: expiry {text!r} must be an ISO-8601 UTC timestamp like "
+            "2027-01-01T00:00:00Z, or never"
         ) from None
 
 
@@ -421,6 +423,23 @@ def _line(row: list[str], ptype: str) -> _Line:
     return _Line(sub, dom, obj, purpose, value, expiry)
 
 
+#: The casbin model the package ships (policy directories need no copy; one there wins).
+MODEL_CONF = Path(__file__).with_name("model.conf")
+
+#: The expiry a permanent rule (``never``) stands for: later than any request's time.
+PERMANENT = "9999-12-31T23:59:59Z"
+_EXPIRY_FIELD = {"p": 7, "p2": 5, "p3": 5}
+
+
+def _permanent(ptype: str, values: list[str]) -> list[str]:
+    """``never`` in a line's expiry field means what it says: a permanent rule needs no
+    invented far-future date (which readers then mistake for a real deadline)."""
+    index = _EXPIRY_FIELD.get(ptype)
+    if index is not None and len(values) > index and values[index].lower() == "never":
+        values = [*values[:index], PERMANENT, *values[index + 1 :]]
+    return values
+
+
 def _load_enforcer(files: PolicyFiles) -> casbin.Enforcer:
     try:
         model = casbin.Enforcer.new_model(text=files.model_text)
@@ -435,7 +454,7 @@ def _load_enforcer(files: PolicyFiles) -> casbin.Enforcer:
         ]
         for raw in adapter_lines:
             fields = [f.strip() for f in raw.split(",")]
-            ptype, values = fields[0], fields[1:]
+            ptype, values = fields[0], _permanent(fields[0], fields[1:])
             if ptype.startswith("p"):
                 enforcer.get_model().add_policy("p", ptype, values)
             elif ptype.startswith("g"):

@@ -63,17 +63,22 @@ class PolicySource:
     @classmethod
     def from_directory(cls, policy_dir: Path, *, key_base: Path | None = None) -> PolicySource:
         """Read the four files of ``policy_dir``; public keys named by path in
-        systems.toml (relative to ``key_base``, by default the directory above
-        ``policy_dir``, then to ``policy_dir`` itself) are inlined. Raises
-        ConfigurationError naming an unreadable file or key."""
+        systems.toml are inlined, each path relative to systems.toml itself (then, for
+        directories laid out like the demo's, to ``key_base``, by default the directory
+        above ``policy_dir``). Without a ``model.conf`` of its own, the directory uses the
+        model the package ships. Raises ConfigurationError naming an unreadable file or key."""
+        from gateway.policy.engine import MODEL_CONF
+
         files: dict[str, str] = {}
         for name in POLICY_FILES:
             path = policy_dir / name
+            if name == "model.conf" and not path.exists():
+                path = MODEL_CONF
             try:
                 files[name] = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigurationError(f"cannot read {path}: {exc}") from exc
-        bases = [key_base or policy_dir.resolve().parent, policy_dir.resolve()]
+        bases = [policy_dir.resolve(), key_base or policy_dir.resolve().parent]
         files["systems.toml"] = _inline_keys(files["systems.toml"], bases)
         return cls(files)
 

@@ -16,13 +16,13 @@ from gateway.errors import (
     UnknownDatasetError,
     UnsupportedStatementError,
 )
-from gateway.policy.engine import CasbinPolicyEngine, PolicyFiles
+from gateway.policy.engine import MODEL_CONF, CasbinPolicyEngine, PolicyFiles
 from gateway.query.parse import parse_sql
 from gateway.query.resolve import resolve_query, visible_schema
 from gateway.query.rewrite.masks import check_mask_spec, masked_type
 
 ROOT = Path(__file__).resolve().parents[3]
-MODEL = (ROOT / "policies" / "model.conf").read_text(encoding="utf-8")
+MODEL = MODEL_CONF.read_text(encoding="utf-8")
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
 _TABLE = """
