@@ -27,9 +27,12 @@ class Finding:
     severity: str  # "error" | "warning"
     subject: str
     message: str
+    #: ``file:line`` (or the file) where the officer fixes it, when known.
+    location: str = ""
 
     def __str__(self) -> str:
-        return f"{self.severity.upper():7} {self.subject}: {self.message}"
+        where = f"{self.location}: " if self.location else ""
+        return f"{self.severity.upper():7} {where}{self.subject}: {self.message}"
 
 
 def check_policy(

@@ -76,6 +76,12 @@ def iso(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_expiry(text: str, where: str) -> datetime:
+    """An expiry field's time (``never`` is read as :data:`PERMANENT` at load). Raises
+    ConfigurationError naming ``where``."""
+    return _parse_expiry(PERMANENT if text.lower() == "never" else text, where)
+
+
 def _parse_expiry(text: str, where: str) -> datetime:
     try:
         return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

@@ -79,7 +79,7 @@ class PolicySource:
             except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigurationError(f"cannot read {path}: {exc}") from exc
         bases = [policy_dir.resolve(), key_base or policy_dir.resolve().parent]
-        files["systems.toml"] = _inline_keys(files["systems.toml"], bases)
+        files["systems.toml"] = inline_keys(files["systems.toml"], bases)
         return cls(files)
 
     def write_to(self, directory: Path) -> None:
@@ -106,7 +106,10 @@ class PolicySource:
         return "".join(out)
 
 
-def _inline_keys(text: str, bases: list[Path]) -> str:
+def inline_keys(text: str, bases: list[Path]) -> str:
+    """systems.toml with every ``public_key = "<path>"`` replaced by the PEM it names
+    (looked up under each of ``bases`` in turn). Raises ConfigurationError."""
+
     def inline(match: re.Match[str]) -> str:
         ref = match.group("path")
         if ref.lstrip().startswith("-----BEGIN"):
