@@ -306,7 +306,8 @@ def _parse_key(where: str, raw: Any, base_dir: Path) -> SystemKey:
         source, pem = "inline", ref.encode("utf-8")
     else:
         path = Path(ref)
-        path = path if path.is_absolute() else base_dir / path
+        # Lexically normalised: ``../keys`` must not depend on the directories it climbs.
+        path = path if path.is_absolute() else Path(os.path.normpath(base_dir / path))
         source = str(ref)
         try:
             pem = path.read_bytes()
@@ -345,7 +346,7 @@ def register_system(
     ``gateway systems register``.
 
     ``base_dir`` (default: the directory of ``path``) is what key paths are relative
-    to; the key path is stored relative to it when it lies inside, else absolute. The
+    to; the key path is stored relative to it (``../keys/x.pub.pem`` is fine). The
     whole resulting file is validated with :meth:`SystemRegistry.parse` before anything
     is written, and written atomically (temporary file + rename), so a failed
     registration leaves the file as it was. Raises ConfigurationError if the id is
@@ -364,10 +365,8 @@ def register_system(
     key_ref = public_key_path
     if not key_ref.is_absolute():
         key_ref = Path.cwd() / key_ref
-    try:
-        stored_ref = key_ref.resolve().relative_to(base.resolve()).as_posix()
-    except ValueError:
-        stored_ref = str(key_ref.resolve())
+    # Relative to the file that names it, so the directory can move as a whole.
+    stored_ref = Path(os.path.relpath(key_ref.resolve(), base.resolve())).as_posix()
 
     block = _render_block(
         system_id,
@@ -386,8 +385,13 @@ def register_system(
         else ("\n" if existing.endswith("\n") else "\n\n")
     )
     new_text = existing + separator + block
+    from gateway.policy.versions import inline_keys
+
     try:
-        parsed = tomllib.loads(new_text)
+        # The entries already there, with their key paths read as loading reads them:
+        # relative to this file, then (the demo's layout) to the directory above it.
+        earlier = inline_keys(existing, [base, path.parent.parent])
+        parsed = tomllib.loads(earlier + separator + block)
     except tomllib.TOMLDecodeError as exc:  # pragma: no cover - _render_block emits valid TOML
         raise ConfigurationError(f"systems.{system_id}: cannot render entry: {exc}") from None
     registry = SystemRegistry.parse(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -114,7 +115,13 @@ def inline_keys(text: str, bases: list[Path]) -> str:
         ref = match.group("path")
         if ref.lstrip().startswith("-----BEGIN"):
             return match.group(0)
-        candidates = [Path(ref)] if Path(ref).is_absolute() else [b / ref for b in bases]
+        # Lexically normalised: ``../keys/x.pem`` works before the directory it climbs
+        # out of exists (a systems.toml being written for the first time).
+        candidates = (
+            [Path(ref)]
+            if Path(ref).is_absolute()
+            else [Path(os.path.normpath(b / ref)) for b in bases]
+        )
         for candidate in candidates:
             if candidate.is_file():
                 pem = candidate.read_text(encoding="ascii").strip()
