@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import stat
 import tomllib
@@ -10,12 +11,20 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from gateway.auth.replay import MemoryReplayCache
 from gateway.cli import main
 from gateway.cli.serve import issuer_for
 from gateway.errors import ConfigurationError
 from gateway.init import InitOptions, catalog_type, init_deployment
 from gateway.settings import Settings
-from gateway.wiring import load_policy_bundle
+from gateway.wiring import (
+    DEMO_KEYS_WARNING,
+    Services,
+    build_services,
+    load_policy_bundle,
+    uses_pseudonym,
+)
+from tests.unit.admin.support import FAST_HASHER
 
 
 def _database(path: Path) -> Path:
@@ -127,3 +136,40 @@ def test_https_issuer_is_a_proxy_url_taken_as_given() -> None:
 def test_all_interfaces_without_an_issuer_refuses_to_start() -> None:
     with pytest.raises(ConfigurationError, match="GATEWAY_ISSUER"):
         issuer_for(Settings.from_env({}), "0.0.0.0", 8000)  # noqa: S104
+
+
+def _services(settings: Settings) -> Services:
+    return build_services(settings, replay=MemoryReplayCache(), password_hasher=FAST_HASHER)
+
+
+def test_pseudonym_secret_is_needed_only_when_a_policy_uses_the_mask(tmp_path: Path) -> None:
+    db = _database(tmp_path / "civil.sqlite")
+    conf = tmp_path / "conf"
+    init_deployment(conf, InitOptions(backend_dsn=f"sqlite:{db}", dataset="civil"))
+    settings = Settings.from_env({"GATEWAY_POLICY_DIR": str(conf)})
+    assert not uses_pseudonym(load_policy_bundle(settings))
+    _services(settings).close()  # starts without a pseudonym secret
+    with (conf / "policy.csv").open("a", encoding="utf-8") as f:
+        f.write(
+            "p, 5, role:consumer-reader, consumer, civil.residents.id_number, select, *, "
+            "mask:pseudonym, never, allow\n"
+        )
+    other = Settings.from_env(
+        {"GATEWAY_POLICY_DIR": str(conf), "GATEWAY_STATE_DIR": str(tmp_path / "state2")}
+    )
+    with pytest.raises(ConfigurationError, match="gateway keys secret"):
+        _services(other)
+
+
+def test_demo_keys_are_announced_loudly(
+    tmp_path: Path, root_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(
+        policy_dir=root_dir / "policies",
+        key_dir=root_dir / "keys" / "demo",
+        state_dir=tmp_path / "state",
+        backend_dsns={"demo": f"sqlite:{tmp_path / 'demo.sqlite'}"},
+    )
+    with caplog.at_level(logging.WARNING, logger="gateway.wiring"):
+        _services(settings).close()
+    assert DEMO_KEYS_WARNING in caplog.text
