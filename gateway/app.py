@@ -20,14 +20,17 @@ from gateway.api.audit import (
     search_records,
 )
 from gateway.api.auth import jwks, token
-from gateway.api.catalog import read_catalog
+from gateway.api.catalog import read_catalog, read_samples
 from gateway.api.deps import Injected, constant, provide_context, provide_principal
 from gateway.api.guards import role_guard
 from gateway.api.health import healthz, readyz
 from gateway.api.metrics import MetricsEndpoint, ServerTelemetry, metrics
 from gateway.api.people import PEOPLE_ROUTES, PUBLIC_PEOPLE_ROUTES
+from gateway.api.policy import POLICY_ROUTES, explain
 from gateway.api.problems import problem_handlers
 from gateway.api.query import query
+from gateway.api.quotas import QUOTA_ROUTES
+from gateway.api.statistics import STATISTICS_ROUTES
 from gateway.api.witness import witness_add_checkpoint
 from gateway.catalog import Catalog
 from gateway.policy.engine import CasbinPolicyEngine
@@ -47,11 +50,16 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         path="/",
         route_handlers=[
             read_catalog,
+            read_samples,
             search_records,
             get_record,
             export_bundle,
             *PEOPLE_ROUTES,
             *APPLICATION_ROUTES,
+            *QUOTA_ROUTES,
+            *STATISTICS_ROUTES,
+            *POLICY_ROUTES,
+            explain,
         ],
         guards=[role_guard(services.callers)],
     )
@@ -87,6 +95,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             "keystore": constant(services.keystore),
             # One policy version per request, however many dependencies read it.
             "policy": Provide(services.policies.current, sync_to_thread=False),
+            "policies": constant(services.policies),
+            "explainer": constant(services.explainer),
             "engine": Provide(_engine, sync_to_thread=False),
             "catalog": Provide(_catalog, sync_to_thread=False),
             "audit_store": constant(services.audit),

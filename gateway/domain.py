@@ -153,6 +153,10 @@ class DecisionSnapshot:
     tables: Mapping[str, TableDecision]
     #: The snapshot must be recompiled at this instant (earliest expiry of a matched rule).
     valid_until: datetime | None = None
+    #: The grants' counter the snapshot was compiled at: plans and visible schemas are
+    #: cached per snapshot, and a grant approved, revoked or expired must reach them too
+    #: (a grant without an end date changes no ``valid_until``).
+    grants_epoch: int = 0
 
     def table(self, qualified_name: str) -> TableDecision | None:
         return self.tables.get(qualified_name)

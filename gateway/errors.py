@@ -78,8 +78,9 @@ class GatewayError(Exception):
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal error"
     code: ClassVar[str] = "internal"
-    #: Seconds a client should wait before retrying (sent as ``Retry-After``), if any.
-    retry_after: ClassVar[int | None] = None
+    #: Seconds a client should wait before retrying (sent as ``Retry-After``), if any; an
+    #: instance may know better than its class (a quota says when it resets).
+    retry_after: int | None = None
 
     def __init__(
         self,

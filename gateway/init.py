@@ -1,9 +1,11 @@
 """``gateway init DIR``: a complete, commented starting configuration for a deployment on
 the department's own database.
 
-The catalog is written from the database itself (its tables and column types), so the
-names consumers write are the names the database has; sensitivities and masks are
-*guessed* from column names and marked for review. Every file says what to edit next.
+The catalog is drafted from the database itself by the same code as ``gateway catalog
+import`` (gateway/catalog/introspect.py: tables, types, comments, identifiers recognised
+on values sampled in memory), so the names consumers write are the names the database
+has; each sensitivity and mask is a suggestion, commented with its reason, for review.
+Every file says what to edit next.
 Keys are generated in ``DIR/keys`` (the gateway's: token signing, audit log, audit
 secret) and ``DIR/consumer-keys`` (one consumer system's key pair, to try the gateway
 with before the real consumer sends its own public key). Nothing is ever overwritten.
@@ -14,59 +16,21 @@ one (the gateway refuses to start without it then, and says how to create it).
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Sequence
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from gateway.backends import BackendConfig, open_backend
+from gateway.catalog.introspect import Drafted, TableInfo, draft_tables, draft_toml, open_reader
 from gateway.dsn import parse_dsn
 from gateway.errors import ConfigurationError, GatewayError
 
-__all__ = ["InitOptions", "InitResult", "TableInfo", "init_deployment", "introspect"]
+__all__ = ["InitOptions", "InitResult", "init_deployment"]
 
 #: What a deployment directory holds after ``gateway init`` (checked before writing).
 FILES = ("catalog.toml", "systems.toml", "policy.csv", "backends.toml", "gateway.env")
 
-_INTROSPECT = {
-    "sqlite": (  # read by _sqlite_columns, outside the backend
-        "SELECT m.name, p.name, p.type FROM sqlite_master AS m "
-        "JOIN pragma_table_info(m.name) AS p "
-        "WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite_%' "
-        "ORDER BY m.name, p.cid"
-    ),
-    "postgres": (
-        "SELECT table_name, column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"
-    ),
-    "mysql": (
-        "SELECT table_name, column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = DATABASE() ORDER BY table_name, ordinal_position"
-    ),
-    "duckdb": (
-        "SELECT table_name, column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"
-    ),
-}
-
-# (pattern over the column name, sensitivity, default mask): a first guess for officers
-# to review, never a decision (the policy lines decide).
-_GUESSES: tuple[tuple[str, str, str | None], ...] = (
-    (r"id_?(number|card|no)|sfz|identity", "sensitive_personal", "id_number"),
-    (r"bank|card_?(no|number)|account_?no", "sensitive_personal", "bank_card"),
-    (r"phone|mobile|tel", "personal", "phone"),
-    (r"address|addr", "personal", "address"),
-    (r"(^|_)name$|^name", "personal", "name"),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class TableInfo:
-    name: str
-    #: (column name, catalog type) in the database's order.
-    columns: tuple[tuple[str, str], ...]
+#: Values of each text column looked at (in memory only) to recognise identifiers.
+SAMPLE = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,56 +54,27 @@ class InitResult:
     written: tuple[Path, ...]
 
 
-def catalog_type(database_type: str) -> str:
-    """The catalog column type of a database type name (``varchar(20)``, ``BIGINT``, …)."""
-    t = database_type.lower()
-    if "bool" in t:
-        return "boolean"
-    if "timestamp" in t or "datetime" in t:
-        return "timestamp"
-    if t.startswith("date"):
-        return "date"
-    if "int" in t:
-        return "integer"
-    if any(k in t for k in ("dec", "numeric", "real", "double", "float", "money")):
-        return "decimal"
-    return "text"
-
-
-def introspect(dsn: str, *, timeout_s: float = 10.0) -> tuple[TableInfo, ...]:
-    """The tables (and views) of the database ``dsn`` names, with catalog column types.
-    Raises ConfigurationError when it cannot be read."""
-    parsed = parse_dsn(dsn, kinds=("sqlite", "postgres", "mysql", "duckdb"), what="--backend")
-    if parsed.kind == "sqlite":
-        rows = _sqlite_columns(parsed.path)
-    else:
-        backend = open_backend(BackendConfig("init", parsed.kind, dsn))
-        try:
-            rows = backend.execute(
-                _INTROSPECT[parsed.kind], max_rows=100_000, timeout_s=timeout_s
-            ).rows
-        except GatewayError as exc:
-            raise ConfigurationError(
-                f"cannot read the tables of the database: {exc.internal_detail or exc.detail}"
-            ) from None
-        finally:
-            backend.close()
-    tables: dict[str, list[tuple[str, str]]] = {}
-    for table, column, dtype in rows:
-        tables.setdefault(str(table), []).append((str(column), catalog_type(str(dtype or ""))))
-    return tuple(TableInfo(name, tuple(cols)) for name, cols in tables.items())
-
-
-def _sqlite_columns(path: Path) -> list[tuple[Any, ...]]:
-    """SQLite's catalog, read directly: the gateway's SQLite backend forbids reading it
-    (its authorizer refuses sqlite_master and pragmas to consumers' SQL)."""
-    if not path.is_file():
-        raise ConfigurationError(f"no SQLite database at {path}")
+def _drafted(dsn: str, options: InitOptions) -> list[Drafted]:
     try:
-        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as conn:
-            return conn.execute(_INTROSPECT["sqlite"]).fetchall()
-    except sqlite3.Error as exc:
-        raise ConfigurationError(f"cannot read the tables of {path}: {exc}") from None
+        with open_reader(dsn) as reader:
+            drafted = draft_tables(reader, options.tables, sample=SAMPLE)
+    except GatewayError as exc:
+        raise ConfigurationError(
+            f"cannot read the tables of the database: {exc.internal_detail or exc.detail}"
+        ) from None
+    except Exception as exc:  # a driver's own error: say it
+        raise ConfigurationError(f"cannot read the tables of the database: {exc}") from None
+    found = {t.name.lower() for t, _ in drafted}
+    missing = [t for t in (*options.tables, *options.not_shared) if t.lower() not in found]
+    if missing:
+        raise ConfigurationError(
+            f"the database has no table(s) {', '.join(missing)}; it has: "
+            + (", ".join(sorted(found)) or "none")
+        )
+    usable = [(t, c) for t, c in drafted if re.fullmatch(r"[a-z][a-z0-9_]*", t.name.lower())]
+    if not usable:
+        raise ConfigurationError("the database has no table with a plain identifier as its name")
+    return usable
 
 
 def init_deployment(directory: Path, options: InitOptions) -> InitResult:
@@ -157,7 +92,7 @@ def init_deployment(directory: Path, options: InitOptions) -> InitResult:
             "a configuration (choose an empty directory)"
         )
     dsn = _absolute_file_dsn(options.backend_dsn)
-    tables = _chosen(introspect(dsn), options)
+    drafted = _drafted(dsn, options)
     directory.mkdir(parents=True, exist_ok=True)
     keys = directory / "keys"
     written = [
@@ -168,9 +103,9 @@ def init_deployment(directory: Path, options: InitOptions) -> InitResult:
     ]
     texts = {
         "backends.toml": _backends(dsn),
-        "catalog.toml": _catalog(options, tables),
+        "catalog.toml": _catalog(options, drafted),
         "systems.toml": _systems(options),
-        "policy.csv": _policy(options, tables),
+        "policy.csv": _policy(options, drafted),
         "gateway.env": _env(directory),
     }
     for name, text in texts.items():
@@ -178,7 +113,7 @@ def init_deployment(directory: Path, options: InitOptions) -> InitResult:
         path.write_text(text, encoding="utf-8")
         written.append(path)
     (directory / "state").mkdir(exist_ok=True)
-    return InitResult(directory, tables, tuple(written))
+    return InitResult(directory, tuple(t for t, _ in drafted), tuple(written))
 
 
 def _absolute_file_dsn(dsn: str) -> str:
@@ -188,29 +123,6 @@ def _absolute_file_dsn(dsn: str) -> str:
     if parsed.kind in ("sqlite", "duckdb"):
         return f"{parsed.kind}:{parsed.path}"
     return dsn
-
-
-def _chosen(found: Sequence[TableInfo], options: InitOptions) -> tuple[TableInfo, ...]:
-    by_name = {t.name.lower(): t for t in found}
-    wanted = [t.lower() for t in options.tables] or sorted(by_name)
-    missing = [t for t in (*wanted, *(n.lower() for n in options.not_shared)) if t not in by_name]
-    if missing:
-        raise ConfigurationError(
-            f"the database has no table(s) {', '.join(missing)}; it has: "
-            + (", ".join(sorted(by_name)) or "none")
-        )
-    usable = [by_name[t] for t in wanted if re.fullmatch(r"[a-z][a-z0-9_]*", t)]
-    if not usable:
-        raise ConfigurationError("the database has no table with a plain lower-case name")
-    return tuple(usable)
-
-
-def _guess(column: str, ctype: str) -> tuple[str, str | None]:
-    if ctype == "text":
-        for pattern, sensitivity, mask in _GUESSES:
-            if re.search(pattern, column.lower()):
-                return sensitivity, mask
-    return "internal", None
 
 
 def _q(text: str) -> str:
@@ -231,8 +143,7 @@ dsn = {_q(dsn)}
 """
 
 
-def _catalog(options: InitOptions, tables: Sequence[TableInfo]) -> str:
-    not_shared = {t.lower() for t in options.not_shared}
+def _catalog(options: InitOptions, drafted: Sequence[Drafted]) -> str:
     out = [
         f"""# Catalog (信息资源目录): what the gateway publishes. Written by `gateway init` from
 # the database; REVIEW every `sensitivity` and `default_mask` (guessed from column names).
@@ -264,36 +175,21 @@ name = {{ zh = "数据使用部门", en = "Consuming department" }}
 [purposes.{options.purpose}]
 name = {{ zh = "业务核查", en = "Case review" }}
 legal_basis = "(cite the regulation that allows this use)"
-
-[datasets.{options.dataset}]
-title = {{ zh = "共享数据", en = "Shared data" }}
-owner = "{options.provider}"
-backend = "main"
-sharing_class = "unconditional"
-grade = "general"
-update_cycle = "daily"
-description = {{ zh = "（请填写）", en = "(describe the dataset)" }}
 """
     ]
-    for table in tables:
-        extra = 'sharing_class = "not_shared"\n' if table.name.lower() in not_shared else ""
-        out.append(
-            f"""
-[datasets.{options.dataset}.tables.{table.name.lower()}]
-source = {_q(table.name)}
-{extra}description = {{ zh = "{table.name}", en = "{table.name}" }}
-columns = [
-"""
+    # The dataset as `gateway catalog import` drafts it; unconditional, so that the policy
+    # lines alone decide (conditional datasets also need approved applications).
+    out.append(
+        draft_toml(
+            options.dataset,
+            options.provider,
+            "main",
+            drafted,
+            sharing_class="unconditional",
+            not_shared={t.lower() for t in options.not_shared},
         )
-        for column, ctype in table.columns:
-            sensitivity, mask = _guess(column, ctype)
-            mask_text = f", default_mask = {_q(mask)}" if mask else ""
-            out.append(
-                f"  {{ name = {_q(column.lower())}, type = {_q(ctype)}, "
-                f"sensitivity = {_q(sensitivity)}{mask_text}, description = {_q(column)} }},\n"
-            )
-        out.append("]\n")
-    return "".join(out)
+    )
+    return "\n".join(out)
 
 
 def _systems(options: InitOptions) -> str:
@@ -326,7 +222,7 @@ public_key = "consumer-keys/{sid}.pub.pem"
 """
 
 
-def _policy(options: InitOptions, tables: Sequence[TableInfo]) -> str:
+def _policy(options: InitOptions, drafted: Sequence[Drafted]) -> str:
     role = f"role:{options.consumer_department}-reader"
     dept = options.consumer_department
     not_shared = {t.lower() for t in options.not_shared}
@@ -349,14 +245,13 @@ def _policy(options: InitOptions, tables: Sequence[TableInfo]) -> str:
 g, {options.consumer_system}, {role}, {dept}
 """
     ]
-    for table in tables:
+    for table, columns in drafted:
         if table.name.lower() in not_shared:
             continue
         lines.append("\n")
-        for column, ctype in table.columns:
-            _sensitivity, mask = _guess(column, ctype)
-            rule = "mask" if mask else "allow"
-            obj = f"{options.dataset}.{table.name.lower()}.{column.lower()}"
+        for column, suggestion in columns:
+            rule = "mask" if suggestion.mask else "allow"
+            obj = f"{options.dataset}.{table.name.lower()}.{column.name.lower()}"
             lines.append(f"p, 10, {role}, {dept}, {obj}, select, *, {rule}, never, allow\n")
     return "".join(lines)
 

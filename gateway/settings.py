@@ -94,7 +94,7 @@ class Settings:
     #: activated (four eyes); ``*``: every department and configuration changes.
     two_person_departments: frozenset[str] = frozenset()
     #: How often each process looks for a newly activated policy version, seconds.
-    policy_poll_s: float = 0.5
+    policy_poll_s: float = 0.25
     #: Overrides of ``backends.toml``: name → DSN (``GATEWAY_BACKEND_<NAME>_DSN``).
     backend_dsns: Mapping[str, str] = field(default_factory=dict)
     host: str = "127.0.0.1"

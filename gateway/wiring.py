@@ -24,6 +24,7 @@ from gateway.admin.db import AdminDb, open_admin_db
 from gateway.admin.identity import LocalIdentity, OidcIdentity, load_oidc_identity
 from gateway.admin.outbox import Outbox, WebhookSender
 from gateway.admin.policies import PolicyVersionStore
+from gateway.admin.quotas import QuotaMeter
 from gateway.admin.sessions import SessionStore
 from gateway.admin.sweeper import Sweeper
 from gateway.audit import open_audit_store
@@ -57,6 +58,7 @@ from gateway.policy.bundle import (
 from gateway.policy.review import PolicyReviewer
 from gateway.policy.runtime import ActivePolicy, PolicyRuntime
 from gateway.policy.versions import PolicySource
+from gateway.query.explain import Explainer
 from gateway.query.pipeline import QueryDeps, QueryService
 from gateway.query.plan import Planner
 from gateway.query.rewrite.masks import (
@@ -99,6 +101,8 @@ class AdminServices:
     webhook: WebhookSender | None
     #: Policy versions: proposals, approvals, activations.
     versions: PolicyVersionStore
+    #: The quota meter every replica shares.
+    quotas: QuotaMeter
 
     def close(self) -> None:
         if self.webhook is not None:
@@ -166,6 +170,7 @@ def build_admin(
         calendar=calendar,
         webhook=webhook,
         versions=versions,
+        quotas=QuotaMeter(db),
     )
 
 
@@ -177,6 +182,8 @@ class Services:
     keystore: GatewayKeyStore
     tokens: TokenService
     query: QueryService
+    #: The query path's planning steps, without execution (POST /v1/explain, replays).
+    explainer: Explainer
     audit: AuditStore
     #: Group commit in front of ``audit``: what the request path appends through.
     audit_log: GroupCommitter
@@ -381,6 +388,8 @@ def build_services(
             row_key=evidence.row_key,
             max_sql_chars=settings.max_sql_chars,
             statement_timeout_s=settings.statement_timeout_s,
+            quota_meter=admin.quotas,
+            grants=grants,
         )
     )
     return Services(
@@ -389,6 +398,7 @@ def build_services(
         keystore=keystore,
         tokens=tokens,
         query=query,
+        explainer=Explainer(max_sql_chars=settings.max_sql_chars, stage=telemetry.stage),
         audit=audit,
         audit_log=audit_log,
         audit_signer=signer,

@@ -116,12 +116,12 @@ class Scratch:
             with psycopg.connect(dsn, autocommit=True) as conn:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         for dsn, database in self._mysql:
-            conn = mysql_connect(dsn)
+            my = mysql_connect(dsn)
             try:
-                with conn.cursor() as cur:
+                with my.cursor() as cur:
                     cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
             finally:
-                conn.close()
+                my.close()
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,7 @@ from gateway.admin.lifecycle import (
     relations_of,
 )
 from gateway.admin.outbox import Outbox, Recipient
+from gateway.admin.quotas import check_narrower, parse_quotas
 from gateway.admin.schema import application_events, applications, grants
 from gateway.auth.systems import SystemRegistry
 from gateway.catalog import Catalog, SharingClass
@@ -78,6 +79,8 @@ class ApplicationInput:
     justification: str
     contact: str
     row_cap: int | None = None
+    #: Quotas asked for (``queries_per_day`` … ``rows_per_month``).
+    quotas: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +93,18 @@ class Narrowing:
     row_filters: Mapping[str, str] = field(default_factory=dict)
     row_cap: int | None = None
     period_until: date | None = None
+    #: Quotas lowered or added (never raised).
+    quotas: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def is_empty(self) -> bool:
         return not (
-            self.drop_columns or self.masks or self.row_filters or self.row_cap or self.period_until
+            self.drop_columns
+            or self.masks
+            or self.row_filters
+            or self.row_cap
+            or self.period_until
+            or self.quotas
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -104,6 +114,7 @@ class Narrowing:
             "row_filters": dict(self.row_filters),
             "row_cap": self.row_cap,
             "period_until": self.period_until.isoformat() if self.period_until else None,
+            "quotas": dict(self.quotas),
         }
 
 
@@ -135,6 +146,7 @@ class Application:
     renewal_of: str | None
     version: int
     updated_at: datetime
+    quotas: Mapping[str, int] = field(default_factory=dict)
 
     def clock(self, calendar: WorkingCalendar, now: datetime) -> dict[str, Any] | None:
         """The reply clock while the provider owes an answer: working days left
@@ -167,6 +179,7 @@ class Application:
             "period_from": self.period_from.isoformat(),
             "period_until": self.period_until.isoformat() if self.period_until else None,
             "row_cap": self.row_cap,
+            "quotas": dict(self.quotas),
             "justification": self.justification,
             "contact": self.contact,
             "created_by": self.created_by,
@@ -210,6 +223,7 @@ def _application(row: Row[Any]) -> Application:
         renewal_of=row.renewal_of,
         version=row.version,
         updated_at=row.updated_at,
+        quotas=dict(row.quotas or {}),
     )
 
 
@@ -225,6 +239,7 @@ def _grant(row: Row[Any]) -> Grant:
         masks={c: MaskSpec.parse(m) for c, m in row.masks.items()},
         row_filters=dict(row.row_filters),
         row_cap=row.row_cap,
+        quotas=dict(row.quotas or {}),
         valid_from=row.valid_from,
         valid_until=row.valid_until,
     )
@@ -566,6 +581,7 @@ class ApplicationStore:
             justification=old.justification,
             contact=old.contact,
             row_cap=old.row_cap,
+            quotas=grant.quotas if grant else old.quotas,
         )
         return self.create(actor, data, now=now, renewal_of=app_id, record=record)
 
@@ -839,6 +855,7 @@ class ApplicationStore:
             raise InvalidRequestError("period_until must be after period_from.")
         if data.row_cap is not None and data.row_cap <= 0:
             raise InvalidRequestError("row_cap must be a positive number of rows.")
+        _check_quotas(data.quotas, "quotas")
         return dataset.owner
 
     @staticmethod
@@ -887,6 +904,7 @@ class ApplicationStore:
                 parse_row_filter(template, filtered)
             except ConfigurationError as exc:
                 raise InvalidRequestError(f"Row filter for {table_name}: {exc.detail}") from None
+        _check_quotas(narrow.quotas, "narrowing.quotas")
         cap = app.row_cap
         if narrow.row_cap is not None:
             if narrow.row_cap <= 0 or (cap is not None and narrow.row_cap > cap):
@@ -913,6 +931,7 @@ class ApplicationStore:
             "masks": dict(narrow.masks),
             "row_filters": dict(narrow.row_filters),
             "row_cap": cap,
+            "quotas": check_narrower(app.quotas, narrow.quotas),
             # The period is in Beijing dates: from the start of its first day to the end
             # of its last (the start of the next day).
             # Never valid before it was approved (the grant is evidence of when).
@@ -921,6 +940,13 @@ class ApplicationStore:
             "state": "active",
             "created_at": now,
         }
+
+
+def _check_quotas(quotas: Mapping[str, int], where: str) -> None:
+    try:
+        parse_quotas(quotas, where)
+    except ConfigurationError as exc:
+        raise InvalidRequestError(exc.detail) from None
 
 
 def _input_values(data: ApplicationInput) -> dict[str, Any]:
@@ -934,6 +960,7 @@ def _input_values(data: ApplicationInput) -> dict[str, Any]:
         "period_from": data.period_from,
         "period_until": data.period_until,
         "row_cap": data.row_cap,
+        "quotas": dict(data.quotas),
         "justification": data.justification,
         "contact": data.contact,
     }

@@ -25,7 +25,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -40,7 +39,6 @@ __all__ = [
     "notifications",
     "policy_versions",
     "quota_usage",
-    "quotas",
     "sessions",
 ]
 
@@ -140,6 +138,8 @@ applications = Table(
     Column("period_from", Date, nullable=False),
     Column("period_until", Date, nullable=True),
     Column("row_cap", Integer, nullable=True),
+    #: Quotas asked for, ``{"queries_per_day": 100, "rows_per_month": 50000}``.
+    Column("quotas", JSON, nullable=True),
     Column("justification", Text, nullable=False),
     Column("contact", String(200), nullable=False),
     Column("state", String(24), nullable=False),
@@ -195,6 +195,8 @@ grants = Table(
     #: ``{"dataset.table": "row filter template"}``: ANDed to the policy's filters.
     Column("row_filters", JSON, nullable=False),
     Column("row_cap", Integer, nullable=True),
+    #: Quotas granted (gateway/admin/quotas.py), enforced across replicas.
+    Column("quotas", JSON, nullable=True),
     _ts("valid_from", nullable=False),
     _ts("valid_until"),
     Column("state", String(16), nullable=False),
@@ -208,20 +210,8 @@ grants = Table(
     Index(None, "application_id"),
 )
 
-#: Quotas per grant or per system: queries or rows per day or month.
-quotas = Table(
-    "quotas",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("scope", String(16), nullable=False),
-    Column("subject", String(64), nullable=False),
-    Column("metric", String(16), nullable=False),
-    Column("period", String(16), nullable=False),
-    Column("quota_limit", BigInteger, nullable=False),
-    UniqueConstraint("scope", "subject", "metric", "period"),
-)
-
-#: What was used of each quota in each period, shared by every gateway replica.
+#: What was used of each quota in each period, shared by every gateway replica. ``scope``
+#: is ``system`` or ``grant``; ``period_start`` the first day (China time) of the period.
 quota_usage = Table(
     "quota_usage",
     metadata,

@@ -60,6 +60,8 @@ class ApplicationBody:
     justification: str = ""
     contact: str = ""
     row_cap: int | None = None
+    quotas: dict[str, int] = field(default_factory=dict)
+    """Quotas asked for: queries_per_day, queries_per_month, rows_per_day, rows_per_month."""
 
 
 @dataclass
@@ -72,6 +74,8 @@ class NarrowingBody:
     """dataset.table -> row filter, e.g. "district = {principal.district}"."""
     row_cap: int | None = None
     period_until: date | None = None
+    quotas: dict[str, int] = field(default_factory=dict)
+    """Quotas lowered (or added); never raised above what was asked."""
 
 
 @dataclass
@@ -107,6 +111,7 @@ def _input(body: ApplicationBody, today: date) -> ApplicationInput:
         justification=body.justification,
         contact=body.contact,
         row_cap=body.row_cap,
+        quotas=dict(body.quotas),
     )
 
 
@@ -131,6 +136,7 @@ def _grant_json(grant: Any, state: str | None = None) -> dict[str, Any]:
         "masks": {c: str(m) for c, m in grant.masks.items()},
         "row_filters": dict(grant.row_filters),
         "row_cap": grant.row_cap,
+        "quotas": dict(grant.quotas),
         "valid_from": grant.valid_from.isoformat() if grant.valid_from else None,
         "valid_until": grant.valid_until.isoformat() if grant.valid_until else None,
     }
@@ -295,6 +301,7 @@ def act_on_application(
             row_filters=dict(n.row_filters),
             row_cap=n.row_cap,
             period_until=n.period_until,
+            quotas=dict(n.quotas),
         )
     app = admin.applications.act(
         app_id,

@@ -11,6 +11,7 @@ written by hand. Format::
     attributes = { district = "历下区", city = "济南市" }
     purposes = ["employment_subsidy_review"]
     status = "active"                       # or "suspended"
+    quotas = { queries_per_day = 10000, rows_per_month = 5000000 }   # optional
 
     [[systems.rsj-subsidy.keys]]
     alg = "EdDSA"                           # or "ES256"
@@ -28,11 +29,12 @@ import re
 import tempfile
 import tomllib
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from gateway.admin.quotas import parse_quotas
 from gateway.auth.keys import (
     Algorithm,
     PublicKey,
@@ -56,7 +58,17 @@ _ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # Template values the Principal itself provides; an attribute must not shadow them.
 _RESERVED_ATTRIBUTES = frozenset({"department", "system"})
 _SYSTEM_FIELDS = frozenset(
-    {"department", "name", "attributes", "purposes", "status", "keys", "roles", "search_path"}
+    {
+        "department",
+        "name",
+        "attributes",
+        "purposes",
+        "status",
+        "keys",
+        "roles",
+        "quotas",
+        "search_path",
+    }
 )
 _KEY_FIELDS = frozenset({"alg", "public_key"})
 
@@ -88,6 +100,9 @@ class RegisteredSystem:
     keys: Mapping[str, SystemKey]
     #: Roles beyond consuming data (gateway.policy.roles); empty for a plain consumer.
     roles: frozenset[Role] = frozenset()
+    #: Quotas over everything the system queries (gateway/admin/quotas.py), e.g.
+    #: ``{"queries_per_day": 10000, "rows_per_month": 5000000}``.
+    quotas: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     #: Datasets whose tables this system names without ``dataset.`` (replaces the
     #: catalog's ``search_path``; checked against the catalog when a version loads).
     search_path: tuple[str, ...] = ()
@@ -280,6 +295,7 @@ def _parse_system(
         status=status,
         keys=MappingProxyType(keys),
         roles=frozenset(Role(r) for r in roles),
+        quotas=MappingProxyType(parse_quotas(raw.get("quotas"), f"{where}.quotas")),
         search_path=_search_path(raw.get("search_path", []), where),
     )
 

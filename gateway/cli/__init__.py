@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import click
 
+from gateway.cli.accounts import accounts
+from gateway.cli.applications import applications
 from gateway.cli.audit import audit
 from gateway.cli.check import check
 from gateway.cli.common import CONTEXT_SETTINGS
@@ -18,6 +20,7 @@ from gateway.cli.demo import demo, demo_data
 from gateway.cli.doctor import doctor
 from gateway.cli.init import init
 from gateway.cli.keys import keys
+from gateway.cli.policy import policy
 from gateway.cli.serve import serve
 from gateway.cli.systems import systems
 
@@ -54,5 +57,8 @@ for command in (
     check,
     doctor,
     audit,
+    policy,
+    accounts,
+    applications,
 ):
     main.add_command(command)

@@ -3,6 +3,7 @@ place the CLI reads it), talking to a running gateway, and the demo systems' def
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,9 +25,11 @@ __all__ = [
     "is_demo",
     "key_option",
     "load",
+    "person_session",
     "settings_from_env",
     "system_option",
     "url_option",
+    "user_option",
 ]
 
 T = TypeVar("T")
@@ -114,7 +117,20 @@ def default_purpose(system: str, settings: Settings) -> str | None:
     return None
 
 
-def http(method: str, url: str, **kwargs: Any) -> Any:
+def person_session(url: str, user: str) -> dict[str, str]:
+    """Sign in as ``user`` (password from GATEWAY_PASSWORD or asked; GATEWAY_TOTP for a
+    second factor) and return the bearer header of the session."""
+    password = os.environ.get("GATEWAY_PASSWORD") or click.prompt(
+        f"Password for {user}", hide_input=True
+    )
+    body: dict[str, Any] = {"username": user, "password": password}
+    if os.environ.get("GATEWAY_TOTP"):
+        body["totp"] = os.environ["GATEWAY_TOTP"]
+    token = http("post", f"{url.rstrip('/')}/v1/auth/login", json=body)["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def http(method: str, url: str, *, raw: bool = False, **kwargs: Any) -> Any:
     try:
         resp = httpx.request(method, url, timeout=30, **kwargs)
     except httpx.HTTPError as exc:
@@ -128,9 +144,15 @@ def http(method: str, url: str, **kwargs: Any) -> Any:
         except ValueError:
             msg = f"HTTP {resp.status_code}"
         raise click.ClickException(msg)
-    return resp.json()
+    return resp.text if raw else resp.json()
 
 
+user_option = click.option(
+    "--user",
+    envvar="GATEWAY_USER",
+    required=True,
+    help="Your account (GATEWAY_USER); the password is read from GATEWAY_PASSWORD or asked.",
+)
 url_option = click.option(
     "--url",
     envvar="GATEWAY_URL",

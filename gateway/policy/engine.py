@@ -140,7 +140,8 @@ class CasbinPolicyEngine:
     def snapshot(self, principal: Principal, purpose: str, now: datetime) -> DecisionSnapshot:
         # The grants' counter is part of the key: an approval, revocation or expiry makes
         # every cached decision of the old state unreachable at once.
-        key = (principal.cache_key(), purpose, self._grants.epoch())
+        epoch = self._grants.epoch()
+        key = (principal.cache_key(), purpose, epoch)
         cached = self._cache.get(key)
         # A snapshot is used only until its earliest matched rule expires; then it is
         # compiled again (and replaces the stale entry).
@@ -155,7 +156,7 @@ class CasbinPolicyEngine:
             if cached is not None and (cached.valid_until is None or now < cached.valid_until):
                 return cached
             try:
-                snap = self._compile(principal, purpose, now)
+                snap = replace(self._compile(principal, purpose, now), grants_epoch=epoch)
             except (ConfigurationError, PolicyEngineError):
                 raise
             except Exception as exc:  # casbin raised: fail closed

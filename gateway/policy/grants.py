@@ -37,6 +37,9 @@ class Grant:
     #: ``dataset.table`` -> a row-filter template ANDed to the policy's.
     row_filters: Mapping[str, str] = field(default_factory=dict)
     row_cap: int | None = None
+    #: ``queries_per_day`` etc. (gateway/admin/quotas.py): enforced on every query served
+    #: under the grant.
+    quotas: Mapping[str, int] = field(default_factory=dict)
     valid_from: datetime | None = None
     valid_until: datetime | None = None
 

@@ -4,7 +4,7 @@
 planner. It watches the administration store's ``policy`` counter — at most every
 ``poll_s`` seconds, once per request at the most — and, when it changed, loads the newly
 active version: a version activated in any process serves in every process within
-``poll_s`` (0.5 s by default). A request takes :meth:`current` once and is decided wholly
+``poll_s`` (0.25 s by default). A request takes :meth:`current` once and is decided wholly
 under that version; a version is loaded once and kept while it is active (older ones stay
 in a small cache for explanations and replays).
 """

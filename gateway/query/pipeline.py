@@ -1,7 +1,7 @@
 """The consumer query path as data: :data:`STEPS`, in the order they run.
 
     authenticate → check_request → decide → plan (parse, validate, resolve, describe,
-    rewrite) → execute → respond → audit
+    rewrite) → quota → execute → charge_rows → respond → audit
 
 Each step is a small object in the module named after it; it takes a
 :class:`~gateway.query.state.QueryState` and returns a new one with what it adds
@@ -21,11 +21,13 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
+from gateway.admin.quotas import QuotaMeter
 from gateway.audit.receipt import attach_receipt
 from gateway.audit.trail import AuditTrail
 from gateway.auth.tokens import TokenService
 from gateway.backends.base import Backend
 from gateway.errors import AuditUnavailableError, GatewayError
+from gateway.policy.grants import GrantSource
 from gateway.policy.runtime import ActivePolicy, PolicyRuntime
 from gateway.query.audit import Audit
 from gateway.query.authenticate import Authenticate
@@ -33,6 +35,7 @@ from gateway.query.check_request import CheckRequest
 from gateway.query.decide import Decide
 from gateway.query.execute import Execute
 from gateway.query.plan import PlanQuery
+from gateway.query.quota import ChargeRows, CheckQuota
 from gateway.query.respond import Respond
 from gateway.query.state import QueryOutcome, QueryRequest, QueryState, RequestContext
 from gateway.telemetry import Telemetry
@@ -67,6 +70,10 @@ class QueryDeps:
     row_key: bytes
     max_sql_chars: int
     statement_timeout_s: float
+    #: The shared quota meter (the administration store) and the grants whose quotas it
+    #: enforces.
+    quota_meter: QuotaMeter
+    grants: GrantSource
 
 
 def _steps(deps: QueryDeps) -> tuple[Step, ...]:
@@ -75,7 +82,9 @@ def _steps(deps: QueryDeps) -> tuple[Step, ...]:
         CheckRequest(max_sql_chars=deps.max_sql_chars),
         Decide(),
         PlanQuery(deps.telemetry.stage),
+        CheckQuota(deps.quota_meter, deps.grants),
         Execute(deps.backends, deps.telemetry, timeout_s=deps.statement_timeout_s),
+        ChargeRows(deps.quota_meter),
         Respond(deps.row_key),
         Audit(deps.trail),
     )
@@ -87,7 +96,9 @@ STEPS: tuple[str, ...] = (
     CheckRequest.name,
     Decide.name,
     PlanQuery.name,
+    CheckQuota.name,
     Execute.name,
+    ChargeRows.name,
     Respond.name,
     Audit.name,
 )

@@ -115,6 +115,7 @@ class Planner:
             snapshot.principal_key,
             snapshot.purpose,
             snapshot.valid_until,
+            snapshot.grants_epoch,
         )
         key = (sql, snap_key, requested_max_rows)
         cached = self._plans.get(key)

@@ -16,6 +16,7 @@ from gateway.domain import DecisionSnapshot, Principal
 from gateway.errors import GatewayError
 
 if TYPE_CHECKING:
+    from gateway.admin.quotas import QuotaLimit
     from gateway.audit.receipt import Receipt
     from gateway.policy.runtime import ActivePolicy
     from gateway.query.plan import Plan
@@ -72,6 +73,8 @@ class QueryState:
     snapshot: DecisionSnapshot | None = None
     plan: Plan | None = None
     plan_cache_hit: bool = False
+    #: The quotas the query draws on (charged a query; rows are charged when known).
+    quotas: tuple[QuotaLimit, ...] = ()
     #: Rows as JSON values, at most the allowed number.
     rows: list[list[Any]] | None = None
     truncated: bool = False

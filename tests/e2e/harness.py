@@ -21,7 +21,7 @@ from gateway.audit.store.protocol import AuditStore
 from gateway.auth.keys import jwk_thumbprint, load_private_key
 from gateway.auth.replay import MemoryReplayCache
 from gateway.auth.tokens import ASSERTION_TYPE, make_client_assertion
-from gateway.clock import Clock
+from gateway.clock import Clock, utc_now
 from gateway.demo.load import ensure_demo_database
 from gateway.demo.sharing import seed_sharing
 from gateway.settings import Settings
@@ -143,7 +143,10 @@ def running_gateway(
     telemetry: Telemetry | None = None,
     settings_overrides: dict[str, Any] | None = None,
     clock: Clock | None = None,
+    seed: bool = True,
 ) -> Iterator[Gateway]:
+    """A gateway over ``dsn``; ``seed=False`` leaves the administration store empty (no
+    demo people, applications or grants)."""
     options: dict[str, Any] = {
         "policy_dir": ROOT / "policies",
         "key_dir": ROOT / "keys" / "demo",
@@ -158,10 +161,11 @@ def running_gateway(
         replay=MemoryReplayCache(),
         telemetry=telemetry,
         password_hasher=FAST_HASHER,
-        **({"clock": clock} if clock is not None else {}),
+        clock=clock or utc_now,
     )
     # The demo's people, applications and grants (conditional datasets need a grant).
-    seed_sharing(services.admin, services.bundle.catalog, now=services.clock())
+    if seed:
+        seed_sharing(services.admin, services.bundle.catalog, now=services.clock())
     app = create_app(settings, services=services)
     with TestClient(app=app, base_url=ISSUER) as client:
         yield Gateway(backend=backend, client=client, services=services)

@@ -130,8 +130,8 @@ def check_capped_answer(
             return f"expected {limit} of {len(want)} rows, truncated; got {len(got)}"
         if ordered and got != want[:limit]:
             return f"first rows differ: {got[:5]} vs {want[:5]}"
-        extra = Counter(got) - Counter(want)
-        return f"rows not in the reference: {list(extra)[:5]}" if extra else None
+        surplus = Counter(got) - Counter(want)
+        return f"rows not in the reference: {list(surplus)[:5]}" if surplus else None
     if body["truncated"]:
         return f"truncated although the reference has {len(want)} rows (limit {limit})"
     if ordered:

@@ -11,7 +11,7 @@ of one system during a hand-over, then the old one removed.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +24,7 @@ from click.testing import CliRunner
 from gateway.auth.keys import (
     SIGNING_KEY_FILE,
     SIGNING_KEY_FILE_NEXT,
+    PrivateKey,
     jwk_thumbprint,
     load_private_key,
     rotate_signing_key,
@@ -116,8 +117,12 @@ def _forged_with(private_pem: Path, now: datetime) -> str:
     )
 
 
+#: Start a gateway "process" over the key directory as it is now; the clock they share.
+Processes = tuple[Callable[[], Gateway], ShiftedClock]
+
+
 @pytest.fixture
-def processes(tmp_path: Path, key_dir: Path, demo: str) -> Iterator[object]:
+def processes(tmp_path: Path, key_dir: Path, demo: str) -> Iterator[Processes]:
     """Start gateway "processes" (apps built from the key directory as it is now)."""
     with ExitStack() as stack:
         clock = ShiftedClock()
@@ -140,9 +145,9 @@ def processes(tmp_path: Path, key_dir: Path, demo: str) -> Iterator[object]:
 
 
 def test_rolling_rotation_keeps_every_token_valid_until_it_expires(
-    processes: tuple[object, ShiftedClock], key_dir: Path, tmp_path: Path
+    processes: Processes, key_dir: Path, tmp_path: Path
 ) -> None:
-    start, clock = processes  # type: ignore[misc]
+    start, clock = processes
     old = start()
     k1 = old.services.keystore.kid
     k1_private = tmp_path / "k1.pem"
@@ -200,9 +205,9 @@ def test_rolling_rotation_keeps_every_token_valid_until_it_expires(
 
 
 def test_tokens_issued_before_the_rotation_expire_as_usual(
-    processes: tuple[object, ShiftedClock], key_dir: Path
+    processes: Processes, key_dir: Path
 ) -> None:
-    start, clock = processes  # type: ignore[misc]
+    start, clock = processes
     before = _token(start())
     _rotate_cli(key_dir)
     _rotate_cli(key_dir)
@@ -214,10 +219,8 @@ def test_tokens_issued_before_the_rotation_expire_as_usual(
     assert not _accepted(after_process, after)
 
 
-def test_a_compromised_key_is_dropped_at_once(
-    processes: tuple[object, ShiftedClock], key_dir: Path
-) -> None:
-    start, _ = processes  # type: ignore[misc]
+def test_a_compromised_key_is_dropped_at_once(processes: Processes, key_dir: Path) -> None:
+    start, _ = processes
     before = _token(start())
     result = CliRunner().invoke(
         main, ["keys", "rotate", "--compromised"], env={"GATEWAY_KEY_DIR": str(key_dir)}
@@ -256,12 +259,12 @@ def test_a_consumer_system_hands_over_to_a_new_key(tmp_path: Path, demo: str) ->
     old_key = load_private_key(ROOT / "keys" / "demo" / "rsj-subsidy.demo.key.pem")
     new_key = load_private_key(new_private)
 
-    def exchange(gw: Gateway, key: object, alg: str) -> int:
+    def exchange(gw: Gateway, key: PrivateKey, alg: str) -> int:
         assertion = make_client_assertion(
             "rsj-subsidy",
-            key,  # type: ignore[arg-type]
+            key,
             alg,
-            jwk_thumbprint(key),  # type: ignore[arg-type]
+            jwk_thumbprint(key),
             f"{ISSUER}/v1/token",
             gw.services.clock(),
         )

@@ -75,29 +75,29 @@ def _department_database(kind: str, tmp: Path, request: pytest.FixtureRequest) -
         import sqlite3
 
         path = tmp / "civil.sqlite"
-        with sqlite3.connect(path) as conn:
-            _fill(conn.execute, "?")
+        with sqlite3.connect(path) as lite:
+            _fill(lite.execute, "?")
         return f"sqlite:{path}"
     if kind == "postgres":
         pg_dsn: str = request.getfixturevalue("pg_dsn")
         schema = scratch.pg_schema(pg_dsn, "gw_own")
-        with psycopg.connect(pg_dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-            conn.execute(f'SET search_path TO "{schema}"')
-            _fill(lambda sql, args: conn.execute(sql, args), "%s")
+        with psycopg.connect(pg_dsn, autocommit=True) as pg:
+            pg.execute(f'CREATE SCHEMA "{schema}"')
+            pg.execute(f'SET search_path TO "{schema}"')
+            _fill(lambda sql, args: pg.execute(sql, args), "%s")
         sep = "&" if "?" in pg_dsn else "?"
         return f"{pg_dsn}{sep}schema={schema}"
     mysql_dsn: str = request.getfixturevalue("mysql_dsn")
     database = scratch.mysql_database(mysql_dsn, "gw_own")
-    conn = mysql_connect(mysql_dsn)
+    my = mysql_connect(mysql_dsn)
     try:
-        with conn.cursor() as cur:
+        with my.cursor() as cur:
             cur.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
             cur.execute(f"USE `{database}`")
             _fill(cur.execute, "%s")
-        conn.commit()
+        my.commit()
     finally:
-        conn.close()
+        my.close()
     return mysql_dsn.rsplit("/", 1)[0] + f"/{database}"
 
 

@@ -61,6 +61,8 @@ def test_documented_settings_are_real() -> None:
     }
     extra = {
         "GATEWAY_URL",
+        # What `gateway accounts` reads for a new password (a CLI input, not a setting).
+        "GATEWAY_NEW_PASSWORD",
         "GATEWAY_REQUIRE_SERVICES",
         "GATEWAY_TEST_PG_DSN",
         "GATEWAY_TEST_MYSQL_DSN",

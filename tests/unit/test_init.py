@@ -15,7 +15,7 @@ from gateway.auth.replay import MemoryReplayCache
 from gateway.cli import main
 from gateway.cli.serve import issuer_for
 from gateway.errors import ConfigurationError
-from gateway.init import InitOptions, catalog_type, init_deployment
+from gateway.init import InitOptions, init_deployment
 from gateway.settings import Settings
 from gateway.wiring import (
     DEMO_KEYS_WARNING,
@@ -88,23 +88,6 @@ def test_init_names_a_missing_table(tmp_path: Path) -> None:
         init_deployment(
             tmp_path / "conf", InitOptions(backend_dsn=f"sqlite:{db}", tables=("subsidies",))
         )
-
-
-@pytest.mark.parametrize(
-    ("database", "catalog"),
-    [
-        ("VARCHAR(20)", "text"),
-        ("bigint", "integer"),
-        ("numeric(10,2)", "decimal"),
-        ("timestamp without time zone", "timestamp"),
-        ("datetime", "timestamp"),
-        ("date", "date"),
-        ("boolean", "boolean"),
-        ("double precision", "decimal"),
-    ],
-)
-def test_catalog_types(database: str, catalog: str) -> None:
-    assert catalog_type(database) == catalog
 
 
 def test_keys_generate_on_an_existing_file_is_a_clean_error(tmp_path: Path) -> None:

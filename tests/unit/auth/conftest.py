@@ -1,11 +1,12 @@
-"""Fixtures of the auth tests (helpers live in auth_testkit.py)."""
+"""Fixtures of the auth tests (helpers live in support.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from auth_testkit import AuthEnv, build_env
+
+from tests.unit.auth.support import AuthEnv, build_env
 
 
 @pytest.fixture

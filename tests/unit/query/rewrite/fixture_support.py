@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlglot import exp
 
-from gateway.catalog import Catalog, load_catalog
+from gateway.catalog import Catalog, Table, load_catalog
 from gateway.domain import DecisionSnapshot, MaskSpec, Principal
 from gateway.policy.engine import MODEL_CONF, CasbinPolicyEngine, PolicyFiles
 from gateway.query.parse import parse_sql
@@ -87,6 +87,13 @@ def load_cases(name: str) -> list[Case]:
     return cases
 
 
+def _table(name: str) -> Table:
+    table = CATALOG.table(name)
+    if table is None:
+        raise KeyError(name)
+    return table
+
+
 def fake_mask(ref: exp.Expression, spec: MaskSpec, _type: str) -> exp.Expression:
     return exp.Anonymous(this=f"MASK_{spec.kind.upper()}", expressions=[ref])
 
@@ -107,9 +114,9 @@ def rewrite(
     protected = protect_tables(
         resolved.query,
         lambda name: build_derived_select(
-            CATALOG.table(name),
+            _table(name),
             snapshot.tables[name],
-            fake_mask,  # type: ignore[arg-type]
+            fake_mask,
         ),
         dialect=dialect,
     )

@@ -13,16 +13,6 @@ from typing import Any
 
 import jwt
 import pytest
-from auth_testkit import (
-    DROP,
-    ISSUER,
-    SYSTEMS_TOML,
-    TOKEN_ENDPOINT,
-    AuthEnv,
-    b64url,
-    hs256_jwt,
-    raw_jwt,
-)
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -41,6 +31,16 @@ from gateway.errors import (
     AuthenticationError,
     ConfigurationError,
     InvalidRequestError,
+)
+from tests.unit.auth.support import (
+    DROP,
+    ISSUER,
+    SYSTEMS_TOML,
+    TOKEN_ENDPOINT,
+    AuthEnv,
+    b64url,
+    hs256_jwt,
+    raw_jwt,
 )
 
 
@@ -745,11 +745,10 @@ def test_verified_token_cache_is_bounded(env: AuthEnv) -> None:
 def test_demo_setup_end_to_end(root_dir: Path, policy_dir: Path) -> None:
     """The committed demo keys and systems.toml work together: every active demo system
     can obtain and use a token; the suspended one cannot."""
-    from auth_testkit import FakeClock
-
     from gateway.auth import MemoryReplayCache, load_private_key
     from gateway.catalog import load_catalog
     from gateway.settings import Settings
+    from tests.unit.auth.support import FakeClock
 
     catalog = load_catalog(policy_dir / "catalog.toml")
     registry = SystemRegistry.load(

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from auth_testkit import FIXED_NOW, FakeClock
 
 from gateway.auth import (
     MemoryReplayCache,
@@ -23,6 +22,7 @@ from gateway.auth import (
 )
 from gateway.errors import AuthenticationError, BackendUnavailableError, ConfigurationError
 from tests.conftest import Scratch
+from tests.unit.auth.support import FIXED_NOW, FakeClock
 
 LATER = FIXED_NOW + timedelta(seconds=90)
 
