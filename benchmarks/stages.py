@@ -45,7 +45,7 @@ from benchmarks.common import (
 )
 from gateway.audit import open_audit_store
 from gateway.errors import GatewayError
-from gateway.policy.engine import CasbinPolicyEngine, PolicyFiles
+from gateway.policy.engine import MODEL_CONF, CasbinPolicyEngine, PolicyFiles
 from gateway.query.pipeline import QueryContext, QueryRequest
 from gateway.query.rewrite.masks import check_mask_spec
 from gateway.telemetry import NoopTelemetry
@@ -146,7 +146,7 @@ def cold_engine(services: Services) -> CasbinPolicyEngine:
     return CasbinPolicyEngine(
         bundle.catalog,
         PolicyFiles(
-            model_text=(POLICY_DIR / "model.conf").read_text(encoding="utf-8"),
+            model_text=MODEL_CONF.read_text(encoding="utf-8"),
             policy_text=(POLICY_DIR / "policy.csv").read_text(encoding="utf-8"),
         ),
         version=bundle.version,

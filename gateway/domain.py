@@ -50,6 +50,9 @@ class Principal:
     #: Roles beyond consuming data (``auditor``, ``provider_officer``); none for a plain
     #: consumer system.
     roles: frozenset[Role] = frozenset()
+    #: Datasets whose tables the caller may name without ``dataset.`` (its system's
+    #: ``search_path``; empty: the catalog's).
+    search_path: tuple[str, ...] = ()
 
     @property
     def is_person(self) -> bool:
@@ -62,9 +65,16 @@ class Principal:
         values["system"] = self.system
         return values
 
-    def cache_key(self) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    def cache_key(
+        self,
+    ) -> tuple[str, str, tuple[tuple[str, str], ...], tuple[str, ...]]:
         """Everything about the principal that can change a decision or a rewrite."""
-        return (self.system, self.department, tuple(sorted(self.attributes.items())))
+        return (
+            self.system,
+            self.department,
+            tuple(sorted(self.attributes.items())),
+            self.search_path,
+        )
 
 
 @dataclass(frozen=True, slots=True)

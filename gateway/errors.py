@@ -19,6 +19,7 @@ only place that turns them into RFC 9457 ``application/problem+json`` responses.
     │   ├── SqlSyntaxError             400 sql_syntax          with line/column
     │   ├── UnsupportedStatementError  400 unsupported_sql     anything but one read-only SELECT
     │   ├── UnknownDatasetError        404 unknown_object      unknown dataset/table/column
+    │   ├── AmbiguousTableError        400 ambiguous_table     unqualified name in two datasets
     │   ├── AccessDeniedError          403 access_denied       names what was refused and why
     │   ├── PurposeNotAllowedError     403 purpose_not_allowed
     │   └── QueryTooExpensiveError     422 query_too_expensive
@@ -47,6 +48,7 @@ from gateway.i18n import Message, msg
 
 __all__ = [
     "AccessDeniedError",
+    "AmbiguousTableError",
     "AuditUnavailableError",
     "AuthenticationError",
     "BackendQueryError",
@@ -191,6 +193,14 @@ class UnknownDatasetError(ClientError):
     status = 404
     title = "Unknown dataset, table or column"
     code = "unknown_object"
+
+
+class AmbiguousTableError(ClientError):
+    """An unqualified table name that more than one dataset of the caller's search path
+    holds; ``candidates`` lists the qualified names to choose from."""
+
+    code = "ambiguous_table"
+    title = "Ambiguous table name"
 
 
 class NotFoundError(ClientError):

@@ -198,10 +198,15 @@ class Settings:
             raise ConfigurationError(
                 "GATEWAY_METRICS_EXPORTER must be none, console, otlp or prometheus"
             )
+        policy_dir = Path(s("POLICY_DIR", str(d.policy_dir)))
+        # A deployment's own policy directory (GATEWAY_POLICY_DIR) never falls back to the
+        # demo's keys: its keys and state live next to it unless said otherwise (the
+        # layout `gateway init` writes).
+        own = "GATEWAY_POLICY_DIR" in env
         settings = cls(
-            policy_dir=Path(s("POLICY_DIR", str(d.policy_dir))),
-            state_dir=Path(s("STATE_DIR", str(d.state_dir))),
-            key_dir=Path(s("KEY_DIR", str(d.key_dir))),
+            policy_dir=policy_dir,
+            state_dir=Path(s("STATE_DIR", str(policy_dir / "state" if own else d.state_dir))),
+            key_dir=Path(s("KEY_DIR", str(policy_dir / "keys" if own else d.key_dir))),
             issuer=s("ISSUER", d.issuer),
             access_token_ttl_s=i("ACCESS_TOKEN_TTL", d.access_token_ttl_s),
             assertion_max_ttl_s=i("ASSERTION_MAX_TTL", d.assertion_max_ttl_s),

@@ -8,6 +8,7 @@ the gateway with a ConfigurationError instead of serving with a partial configur
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -34,7 +35,12 @@ from gateway.audit.store.protocol import AuditStore
 from gateway.audit.trail import AuditTrail
 from gateway.audit.witness import SqliteWitnessState, Witness, load_witness
 from gateway.auth.callers import Callers
-from gateway.auth.keys import GatewayKeyStore, load_pseudonym_secret
+from gateway.auth.keys import (
+    PSEUDONYM_SECRET_FILE,
+    PSEUDONYM_SECRET_FILE_DEMO,
+    GatewayKeyStore,
+    load_pseudonym_secret,
+)
 from gateway.auth.replay import ReplayCache, open_replay_cache
 from gateway.auth.tokens import TokenService, VerifiedTokenCache
 from gateway.backends import Backend, open_backend
@@ -42,6 +48,7 @@ from gateway.backends.base import ReportsPool
 from gateway.cache import LruCache
 from gateway.clock import Clock, utc_now
 from gateway.domain import Principal
+from gateway.errors import ConfigurationError
 from gateway.policy.bundle import (
     PolicyBundle,
     bundle_from_source,
@@ -222,6 +229,34 @@ class Services:
         self.telemetry.shutdown()
 
 
+DEMO_KEYS_WARNING = (
+    "!!! DEMO KEYS IN USE: the token-signing key of this gateway is a PUBLIC DEMO KEY "
+    "(keys/demo/): anyone can sign access tokens for it. Never serve real data with it; "
+    "generate a deployment with `gateway init DIR` (see README 'Deploying on your own "
+    "data') !!!"
+)
+
+
+def _pseudonym_secret_if_any(key_dir: Path) -> bytes | None:
+    """The pseudonym secret, or None when the key directory has none (only a policy
+    using the pseudonym mask needs one)."""
+    if not any((key_dir / n).exists() for n in (PSEUDONYM_SECRET_FILE, PSEUDONYM_SECRET_FILE_DEMO)):
+        return None
+    return load_pseudonym_secret(key_dir)
+
+
+def uses_pseudonym(bundle: PolicyBundle) -> bool:
+    """Whether a policy version can apply the pseudonym mask: a rule naming it, or a
+    catalog default mask that a ``mask`` rule would apply (counted conservatively)."""
+    if any("pseudonym" in line[6] for line in bundle.engine.policy_lines("p")):
+        return True
+    return any(
+        c.default_mask is not None and c.default_mask.kind == "pseudonym"
+        for t in bundle.catalog.tables()
+        for c in t.columns.values()
+    )
+
+
 def build_services(
     settings: Settings,
     *,
@@ -248,7 +283,9 @@ def build_services(
     files = PolicySource.from_directory(settings.policy_dir)
     versions.bootstrap(files, now=clock(), origin=str(settings.policy_dir))
     keystore = GatewayKeyStore.load(settings.key_dir)
-    secret = load_pseudonym_secret(settings.key_dir)
+    if keystore.is_demo:
+        _log.warning(DEMO_KEYS_WARNING, extra={"key_dir": str(settings.key_dir)})
+    secret = _pseudonym_secret_if_any(settings.key_dir)
     telemetry = telemetry or build_telemetry(settings.telemetry)
     replay = replay or open_replay_cache(settings.replay_location, clock=clock)
     signer = load_log_signer(settings.key_dir)
@@ -270,6 +307,10 @@ def build_services(
             name: open_backend(cfg, sqlite_functions=udfs) for name, cfg in backend_configs.items()
         }
     dialects = {name: b.dialect for name, b in backends.items()}
+    # Without a pseudonym secret no policy file may use the mask (checked per version);
+    # a grant that imposes it anyway gets tokens under a random key of this process —
+    # unlinkable, never weaker.
+    unused_secret = secrets.token_bytes(32)
     # Derived once per department (an eviction only means deriving the same key again).
     keys: LruCache[str, bytes] = LruCache(256)
 
@@ -278,12 +319,18 @@ def build_services(
             versions.get(version_id).source, backends=backend_configs, grants=grants
         )
         regions = bundle.catalog.regions
+        if secret is None and uses_pseudonym(bundle):
+            raise ConfigurationError(
+                f"the policy uses the pseudonym mask but {settings.key_dir} holds no "
+                "pseudonym secret: create it with `gateway keys secret` (and back it up)"
+            )
+        master = secret if secret is not None else unused_secret
 
         def mask_context(principal: Principal) -> MaskContext:
             # One key per consumer department: tokens link within a department, not across.
             key = keys.get_or_compute(
                 principal.department,
-                lambda: derive_pseudonym_key(secret, principal.department),
+                lambda: derive_pseudonym_key(master, principal.department),
             )
             return MaskContext(pseudonym_key=key, regions=regions)
 

@@ -823,6 +823,11 @@ class ApplicationStore:
                     f"{table_name!r} is not a table of {data.dataset}; tables: "
                     + ", ".join(sorted(t.qualified_name for t in dataset.tables.values()))
                 )
+            table_class = self._catalog_of().sharing_class_of(table)
+            if table_class is SharingClass.NOT_SHARED:
+                raise InvalidRequestError(
+                    f"Table {table_name} is not shared (不予共享); it cannot be applied for."
+                )
             unknown = [c for c in columns if table.column(c) is None]
             if unknown or not columns:
                 raise InvalidRequestError(

@@ -250,6 +250,9 @@ def catalog_document(
             tables.append(
                 {
                     "name": table.qualified_name,
+                    # Inherited from the dataset unless the table is stricter (不予共享).
+                    "sharing_class": catalog.sharing_class_of(table).value,
+                    "sharing_class_zh": catalog.sharing_class_of(table).label_zh,
                     "description": table.description.to_json(),
                     "columns": columns,
                     "your_max_rows": row_limits,
@@ -281,6 +284,8 @@ def catalog_document(
         "department": principal.department,
         "default_max_rows": catalog.default_max_rows,
         "max_rows_ceiling": max_rows_ceiling,
+        # Datasets whose tables this system may name without ``dataset.``.
+        "search_path": list(principal.search_path or catalog.search_path or catalog.datasets),
         "purposes": {
             p: catalog.purposes[p].name.to_json() for p in snapshots if p in catalog.purposes
         },

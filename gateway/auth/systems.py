@@ -58,7 +58,17 @@ _ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # Template values the Principal itself provides; an attribute must not shadow them.
 _RESERVED_ATTRIBUTES = frozenset({"department", "system"})
 _SYSTEM_FIELDS = frozenset(
-    {"department", "name", "attributes", "purposes", "status", "keys", "roles", "quotas"}
+    {
+        "department",
+        "name",
+        "attributes",
+        "purposes",
+        "status",
+        "keys",
+        "roles",
+        "quotas",
+        "search_path",
+    }
 )
 _KEY_FIELDS = frozenset({"alg", "public_key"})
 
@@ -93,6 +103,9 @@ class RegisteredSystem:
     #: Quotas over everything the system queries (gateway/admin/quotas.py), e.g.
     #: ``{"queries_per_day": 10000, "rows_per_month": 5000000}``.
     quotas: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    #: Datasets whose tables this system names without ``dataset.`` (replaces the
+    #: catalog's ``search_path``; checked against the catalog when a version loads).
+    search_path: tuple[str, ...] = ()
 
     @property
     def is_active(self) -> bool:
@@ -283,7 +296,14 @@ def _parse_system(
         keys=MappingProxyType(keys),
         roles=frozenset(Role(r) for r in roles),
         quotas=MappingProxyType(parse_quotas(raw.get("quotas"), f"{where}.quotas")),
+        search_path=_search_path(raw.get("search_path", []), where),
     )
+
+
+def _search_path(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigurationError(f"{where}.search_path must be a list of dataset names")
+    return tuple(value)
 
 
 def _parse_key(where: str, raw: Any, base_dir: Path) -> SystemKey:
@@ -302,7 +322,8 @@ def _parse_key(where: str, raw: Any, base_dir: Path) -> SystemKey:
         source, pem = "inline", ref.encode("utf-8")
     else:
         path = Path(ref)
-        path = path if path.is_absolute() else base_dir / path
+        # Lexically normalised: ``../keys`` must not depend on the directories it climbs.
+        path = path if path.is_absolute() else Path(os.path.normpath(base_dir / path))
         source = str(ref)
         try:
             pem = path.read_bytes()
@@ -340,14 +361,15 @@ def register_system(
     """Append a new system block to ``path`` (created if missing); used by
     ``gateway systems register``.
 
-    ``base_dir`` (default: the policy directory's parent) is what key paths are relative
-    to; the key path is stored relative to it when it lies inside. The whole resulting file
-    is validated with :meth:`SystemRegistry.parse` before anything is written, and written
-    atomically (temporary file + rename), so a failed registration leaves the file as it
-    was. Raises ConfigurationError if the id is already registered or anything is invalid
-    (including a key already registered for another system). Returns the new system.
+    ``base_dir`` (default: the directory of ``path``) is what key paths are relative
+    to; the key path is stored relative to it (``../keys/x.pub.pem`` is fine). The
+    whole resulting file is validated with :meth:`SystemRegistry.parse` before anything
+    is written, and written atomically (temporary file + rename), so a failed
+    registration leaves the file as it was. Raises ConfigurationError if the id is
+    already registered or anything is invalid (including a key already registered for
+    another system). Returns the new system.
     """
-    base = path.parent.parent if base_dir is None else base_dir
+    base = path.parent if base_dir is None else base_dir
     existing = path.read_text(encoding="utf-8") if path.exists() else ""
     try:
         current = tomllib.loads(existing)
@@ -359,10 +381,8 @@ def register_system(
     key_ref = public_key_path
     if not key_ref.is_absolute():
         key_ref = Path.cwd() / key_ref
-    try:
-        stored_ref = key_ref.resolve().relative_to(base.resolve()).as_posix()
-    except ValueError:
-        stored_ref = str(key_ref.resolve())
+    # Relative to the file that names it, so the directory can move as a whole.
+    stored_ref = Path(os.path.relpath(key_ref.resolve(), base.resolve())).as_posix()
 
     block = _render_block(
         system_id,
@@ -381,8 +401,13 @@ def register_system(
         else ("\n" if existing.endswith("\n") else "\n\n")
     )
     new_text = existing + separator + block
+    from gateway.policy.versions import inline_keys
+
     try:
-        parsed = tomllib.loads(new_text)
+        # The entries already there, with their key paths read as loading reads them:
+        # relative to this file, then (the demo's layout) to the directory above it.
+        earlier = inline_keys(existing, [base, path.parent.parent])
+        parsed = tomllib.loads(earlier + separator + block)
     except tomllib.TOMLDecodeError as exc:  # pragma: no cover - _render_block emits valid TOML
         raise ConfigurationError(f"systems.{system_id}: cannot render entry: {exc}") from None
     registry = SystemRegistry.parse(

@@ -395,6 +395,7 @@ class TokenService:
             token_id=claims.jti,
             officer=claims.officer,
             roles=system.roles,
+            search_path=system.search_path,
         )
 
     def _verify_access_token(self, token: str) -> _AccessClaims:

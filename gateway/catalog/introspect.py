@@ -17,7 +17,7 @@ because it was imported.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,9 +29,11 @@ from gateway.dsn import parse_dsn
 
 __all__ = [
     "ColumnInfo",
+    "Drafted",
     "Reader",
     "Suggestion",
     "TableInfo",
+    "draft_tables",
     "draft_toml",
     "open_reader",
     "read_schema",
@@ -222,13 +224,40 @@ def _toml_str(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
 
 
+#: A table, and each of its columns with the suggestion for it.
+Drafted = tuple[TableInfo, Sequence[tuple[ColumnInfo, Suggestion]]]
+
+
+def draft_tables(reader: Reader, only: Iterable[str] = (), *, sample: int) -> list[Drafted]:
+    """Every table of the database (or those named in ``only``), each column with its
+    suggestion; up to ``sample`` values of each text column are looked at in memory."""
+    wanted = {t.lower() for t in only}
+    drafted: list[Drafted] = []
+    for table in read_schema(reader):
+        if wanted and table.name.lower() not in wanted:
+            continue
+        columns = []
+        for column in table.columns:
+            kinds: dict[str, int] = {}
+            looked = 0
+            if sample and gateway_type(column.db_type) == "text":
+                kinds, looked = sample_kinds(reader, table.name, column.name, n=sample)
+            columns.append((column, suggest(column, kinds, looked)))
+        drafted.append((table, columns))
+    return drafted
+
+
 def draft_toml(
     dataset: str,
     owner: str,
     backend: str,
     tables: Sequence[tuple[TableInfo, Iterable[tuple[ColumnInfo, Suggestion]]]],
+    *,
+    sharing_class: str = "conditional",
+    not_shared: Collection[str] = (),
 ) -> str:
-    """The catalog.toml section of a new dataset, every suggestion commented."""
+    """The catalog.toml section of a new dataset, every suggestion commented; the tables
+    named in ``not_shared`` are marked 不予共享 inside it."""
     lines = [
         f"# Drafted by `gateway catalog import` from backend {backend!r}.",
         "# Review every line: titles, descriptions, sensitivity and masks are suggestions.",
@@ -237,7 +266,7 @@ def draft_toml(
         f"title = {{ zh = {_toml_str(dataset)}, en = {_toml_str(dataset)} }}",
         f"owner = {_toml_str(owner)}",
         f"backend = {_toml_str(backend)}",
-        'sharing_class = "conditional"   # unconditional | conditional | not_shared',
+        f"sharing_class = {_toml_str(sharing_class)}   # unconditional | conditional | not_shared",
         'grade = "general"               # core | important | general',
         'update_cycle = "daily"',
         'description = { zh = "待补充", en = "To be described" }',
@@ -248,6 +277,11 @@ def draft_toml(
         lines += [
             f"[datasets.{dataset}.tables.{name}]",
             f"source = {_toml_str(table.name)}",
+            *(
+                ['sharing_class = "not_shared"   # 不予共享: listed, never served']
+                if name in not_shared
+                else []
+            ),
             f"description = {{ zh = {_toml_str(table.comment or table.name)}, "
             f"en = {_toml_str(table.name)} }}",
             "",

@@ -6,8 +6,9 @@ Loading validates everything it can (enums, masks, owners, duplicate names) and 
 
 from __future__ import annotations
 
+import difflib
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -65,7 +66,25 @@ def parse_catalog(raw: Mapping[str, Any], *, origin: str = "catalog") -> Catalog
         purposes=purposes,
         default_max_rows=_required_max_rows(raw, origin),
         regions=regions,
+        search_path=parse_search_path(raw.get("search_path"), datasets, "search_path"),
     )
+
+
+def parse_search_path(value: Any, datasets: Collection[str], where: str) -> tuple[str, ...]:
+    """A ``search_path`` setting: a list of dataset names of the catalog (catalog.toml, and
+    each system in systems.toml). Raises ConfigurationError naming a typo's close match."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigurationError(f'{where} must be a list of dataset names, e.g. ["civil"]')
+    for name in value:
+        if name not in datasets:
+            close = difflib.get_close_matches(name, list(datasets), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigurationError(f"{where}: unknown dataset {name!r}{hint}")
+    if len(set(value)) != len(value):
+        raise ConfigurationError(f"{where} names a dataset twice")
+    return tuple(value)
 
 
 def _dataset(name: str, raw: Mapping[str, Any], departments: Mapping[str, Department]) -> Dataset:
@@ -74,8 +93,10 @@ def _dataset(name: str, raw: Mapping[str, Any], departments: Mapping[str, Depart
     owner = _required(raw, "owner", where)
     if owner not in departments:
         raise ConfigurationError(f"{where}.owner: unknown department {owner!r}")
+    sharing_class = _enum(SharingClass, raw, "sharing_class", where)
     tables = {
-        tname: _table_def(name, tname, traw) for tname, traw in _table(raw, "tables", where).items()
+        tname: _table_def(name, tname, traw, sharing_class)
+        for tname, traw in _table(raw, "tables", where).items()
     }
     if not tables:
         raise ConfigurationError(f"{where}: a dataset needs at least one table")
@@ -84,7 +105,7 @@ def _dataset(name: str, raw: Mapping[str, Any], departments: Mapping[str, Depart
         title=_text(raw.get("title"), f"{where}.title"),
         owner=owner,
         backend=_required(raw, "backend", where),
-        sharing_class=_enum(SharingClass, raw, "sharing_class", where),
+        sharing_class=sharing_class,
         grade=_enum(Grade, raw, "grade", where),
         update_cycle=_required(raw, "update_cycle", where),
         reply_days=_optional_days(raw, "reply_days", where),
@@ -123,9 +144,19 @@ def _categories(raw: Mapping[str, Any], where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _table_def(dataset: str, name: str, raw: Mapping[str, Any]) -> Table:
+def _table_def(
+    dataset: str, name: str, raw: Mapping[str, Any], dataset_class: SharingClass
+) -> Table:
     where = f"datasets.{dataset}.tables.{name}"
     _check_identifier(name, where)
+    own_class = _enum(SharingClass, raw, "sharing_class", where) if "sharing_class" in raw else None
+    if own_class is not None and own_class.strictness < dataset_class.strictness:
+        # The dataset's class is the envelope its owner declared; a table may narrow it
+        # (a 不予共享 table inside a shared dataset), never widen it.
+        raise ConfigurationError(
+            f"{where}.sharing_class: {own_class.value!r} is less strict than its dataset's "
+            f"{dataset_class.value!r}; a table may only be as strict or stricter"
+        )
     columns: dict[str, Column] = {}
     for i, craw in enumerate(raw.get("columns", [])):
         col = _column(craw, f"{where}.columns[{i}]")
@@ -140,6 +171,7 @@ def _table_def(dataset: str, name: str, raw: Mapping[str, Any]) -> Table:
         source=str(raw.get("source", name)),
         description=_text(raw.get("description"), f"{where}.description"),
         columns=columns,
+        sharing_class=own_class,
     )
 
 

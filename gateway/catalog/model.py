@@ -8,7 +8,7 @@ each column is an information item (信息项) with its own sensitivity and defa
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gateway.domain import MaskSpec
@@ -18,6 +18,11 @@ class SharingClass(enum.StrEnum):
     UNCONDITIONAL = "unconditional"  # 无条件共享
     CONDITIONAL = "conditional"  # 有条件共享
     NOT_SHARED = "not_shared"  # 不予共享
+
+    @property
+    def strictness(self) -> int:
+        """0 (无条件) < 1 (有条件) < 2 (不予共享): a table may only be stricter than its dataset."""
+        return {"unconditional": 0, "conditional": 1, "not_shared": 2}[self.value]
 
     @property
     def label_zh(self) -> str:
@@ -89,6 +94,9 @@ class Table:
     source: str
     description: Text
     columns: Mapping[str, Column]
+    #: The table's own sharing class (共享属性), when it is stricter than its dataset's —
+    #: e.g. a 不予共享 table inside a shared dataset. None: the dataset's.
+    sharing_class: SharingClass | None = None
 
     @property
     def qualified_name(self) -> str:
@@ -151,6 +159,10 @@ class Catalog:
     default_max_rows: int
     #: District → city, for the ``city`` generalisation mask.
     regions: Mapping[str, str] = field(default_factory=dict)
+    #: Datasets whose tables consumers may name without ``dataset.`` (catalog.toml
+    #: ``search_path``; a system's own ``search_path`` in systems.toml replaces it). Empty:
+    #: every dataset. A name found in more than one of them is ambiguous and refused.
+    search_path: tuple[str, ...] = ()
 
     def default_max_rows_of(self, dataset: str) -> int:
         """The row limit of ``dataset``'s tables when no ``p3`` line matches."""
@@ -166,3 +178,15 @@ class Catalog:
 
     def tables(self) -> list[Table]:
         return [t for ds in self.datasets.values() for t in ds.tables.values()]
+
+    def sharing_class_of(self, table: Table) -> SharingClass:
+        """The table's effective sharing class: its own, or else its dataset's."""
+        return table.sharing_class or self.datasets[table.dataset].sharing_class
+
+    def unqualified(self, name: str, search_path: Sequence[str] = ()) -> list[Table]:
+        """The tables an unqualified ``name`` may mean: those of that name in the datasets
+        of ``search_path`` (or of the catalog's own, or of every dataset), in search-path
+        order. More than one is an ambiguity for the caller to refuse."""
+        path = search_path or self.search_path or tuple(self.datasets)
+        found = [self.datasets[d].tables.get(name) for d in path if d in self.datasets]
+        return [t for t in found if t is not None]

@@ -18,6 +18,7 @@ from gateway.cli.common import CONTEXT_SETTINGS
 from gateway.cli.consumer import catalog, query, token
 from gateway.cli.demo import demo, demo_data
 from gateway.cli.doctor import doctor
+from gateway.cli.init import init
 from gateway.cli.keys import keys
 from gateway.cli.policy import policy
 from gateway.cli.serve import serve
@@ -37,12 +38,14 @@ def main() -> None:
     \b
     Quick start:
       gateway demo                      serve the embedded demo (SQLite) on 127.0.0.1:8000
+      gateway init DIR --backend DSN    a starting configuration for your own database
       gateway query "SELECT ..." --system rsj-subsidy
       gateway check                     lint the policy directory
     """
 
 
 for command in (
+    init,
     serve,
     demo,
     demo_data,

@@ -24,19 +24,32 @@ __all__ = ["check"]
 def check(policy_dir: Path | None) -> None:
     """Check a policy directory: catalog, systems, backends, casbin model and policy.
 
-    Exits 1 on any error. A column that no rule covers is an error: it would be silently
-    denied to everyone.
+    Reports every error in one run, each with file:line and, for a misspelt name, the
+    closest known one: unknown tables, columns, masks, departments, purposes, systems
+    and roles, malformed lines. Exits 1 on any error. A column that no rule covers is an
+    error: it would be silently denied to everyone.
     """
     from gateway.policy.check import check_policy
+    from gateway.policy.lint import lint_directory
+    from gateway.query.rewrite.masks import check_mask_spec
     from gateway.wiring import load_policy_bundle
 
     settings = settings_from_env()
     if policy_dir is not None:
         settings = settings.with_overrides(policy_dir=policy_dir)
+    # Every mistake at once, with file:line, before loading stops at the first one.
+    found = lint_directory(settings.policy_dir, check_mask_spec)
+    for finding in found:
+        click.secho(str(finding), fg="red", err=True)
     try:
         bundle = load_policy_bundle(settings)
     except ConfigurationError as exc:
-        click.secho(f"ERROR   {exc.detail}", fg="red", err=True)
+        if not found:
+            click.secho(f"ERROR   {exc.detail}", fg="red", err=True)
+        click.echo(f"{max(len(found), 1)} error(s): the gateway would refuse to start")
+        sys.exit(1)
+    if found:
+        click.echo(f"{len(found)} error(s)")
         sys.exit(1)
     findings = check_policy(bundle.catalog, bundle.engine, bundle.registry, datetime.now(UTC))
     for finding in findings:

@@ -19,7 +19,10 @@ __all__ = [
     "CONTEXT_SETTINGS",
     "DEMO_SYSTEMS",
     "access_token",
+    "default_key",
+    "default_purpose",
     "http",
+    "is_demo",
     "key_option",
     "load",
     "person_session",
@@ -62,7 +65,7 @@ def access_token(system: str, key: Path | None, url: str, officer: str | None) -
     from gateway.auth.keys import jwk_thumbprint, load_private_key
     from gateway.auth.tokens import make_client_assertion
 
-    key_path = key or Path("keys/demo") / f"{system}.demo.key.pem"
+    key_path = key or default_key(system, settings_from_env())
     if not key_path.exists():
         raise click.ClickException(f"no private key at {key_path}; pass --key")
     private = load_private_key(key_path)
@@ -85,6 +88,33 @@ def access_token(system: str, key: Path | None, url: str, officer: str | None) -
         form["officer"] = officer
     resp = http("post", f"{url.rstrip('/')}/v1/token", data=form)
     return str(resp["access_token"])
+
+
+def is_demo(settings: Settings) -> bool:
+    """The demo configuration: no GATEWAY_POLICY_DIR of the deployment's own. Only then do
+    the demo's defaults (its systems' keys and purposes) apply."""
+    return "GATEWAY_POLICY_DIR" not in settings.environment
+
+
+def default_key(system: str, settings: Settings) -> Path:
+    """The private key ``system`` signs with when ``--key`` is not given: the demo key in
+    the demo, else the one ``gateway init`` generated next to the configuration."""
+    if is_demo(settings):
+        return Path("keys/demo") / f"{system}.demo.key.pem"
+    return settings.policy_dir / "consumer-keys" / f"{system}.key.pem"
+
+
+def default_purpose(system: str, settings: Settings) -> str | None:
+    """The purpose to declare when ``--purpose`` is not given: the demo system's, or the
+    registered system's only purpose; None when there is no single answer."""
+    if is_demo(settings):
+        return DEMO_SYSTEMS.get(system)
+    from gateway.wiring import load_policy_bundle
+
+    registered = load(load_policy_bundle, settings).registry.get(system)
+    if registered is not None and len(registered.purposes) == 1:
+        return next(iter(registered.purposes))
+    return None
 
 
 def person_session(url: str, user: str) -> dict[str, str]:
@@ -137,5 +167,6 @@ key_option = click.option(
     "--key",
     type=click.Path(exists=True, path_type=Path),
     default=None,
-    help="Private key (default: keys/demo/SYSTEM.demo.key.pem).",
+    help="Private key (default: DIR/consumer-keys/SYSTEM.key.pem of GATEWAY_POLICY_DIR; in "
+    "the demo keys/demo/SYSTEM.demo.key.pem).",
 )

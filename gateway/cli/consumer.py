@@ -10,10 +10,11 @@ from typing import Any
 import click
 
 from gateway.cli.common import (
-    DEMO_SYSTEMS,
     access_token,
+    default_purpose,
     http,
     key_option,
+    settings_from_env,
     system_option,
     url_option,
 )
@@ -35,7 +36,11 @@ def token(system: str, key: Path | None, url: str, officer: str | None) -> None:
 @click.command()
 @click.argument("sql")
 @system_option
-@click.option("--purpose", default=None, help="Purpose (default: the demo system's purpose).")
+@click.option(
+    "--purpose",
+    default=None,
+    help="Purpose (default: the system's only purpose; in the demo, the demo system's).",
+)
 @click.option("--max-rows", type=int, default=None, help="Ask for at most this many rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON response.")
 @key_option
@@ -50,9 +55,9 @@ def query(
     url: str,
 ) -> None:
     """Run SQL through the gateway as SYSTEM and print the result."""
-    purpose = purpose or DEMO_SYSTEMS.get(system)
+    purpose = purpose or default_purpose(system, settings_from_env())
     if not purpose:
-        raise click.UsageError("--purpose is required for a non-demo system")
+        raise click.UsageError(f"--purpose is required: {system} has no single purpose")
     access = access_token(system, key, url, None)
     body: dict[str, Any] = {"sql": sql, "purpose": purpose}
     if max_rows is not None:
@@ -166,31 +171,12 @@ def catalog_import(
     into catalog.toml, review it, and give each column a rule in policy.csv: until then
     `gateway check` reports every uncovered column and nothing is shared.
     """
-    from gateway.catalog.introspect import (
-        draft_toml,
-        gateway_type,
-        open_reader,
-        read_schema,
-        sample_kinds,
-        suggest,
-    )
+    from gateway.catalog.introspect import draft_tables, draft_toml, open_reader
     from gateway.errors import GatewayError
 
-    wanted = {t.lower() for t in only}
-    drafted = []
     try:
         with open_reader(dsn) as reader:
-            for table in read_schema(reader):
-                if wanted and table.name.lower() not in wanted:
-                    continue
-                columns = []
-                for column in table.columns:
-                    kinds: dict[str, int] = {}
-                    looked = 0
-                    if sample and gateway_type(column.db_type) == "text":
-                        kinds, looked = sample_kinds(reader, table.name, column.name, n=sample)
-                    columns.append((column, suggest(column, kinds, looked)))
-                drafted.append((table, columns))
+            drafted = draft_tables(reader, only, sample=sample)
     except GatewayError as exc:
         raise click.ClickException(f"{exc.detail} {exc.internal_detail or ''}") from exc
     except Exception as exc:  # a driver's own error: say it, no traceback

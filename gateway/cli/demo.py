@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import string
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,9 +46,8 @@ def demo(port: int | None, workers: int, no_serve: bool) -> None:
             err=True,
         )
     base = f"http://{settings.host}:{port}"
-    if "GATEWAY_ISSUER" not in os.environ:
-        # Tokens name the URL they were issued for: the demo's own address.
-        settings = settings.with_overrides(issuer=base)
+    # Tokens name the URL they were issued for: serve_with derives the demo's own address
+    # unless GATEWAY_ISSUER says otherwise.
     click.echo(_demo_banner(base), err=True)
     if not no_serve:
         serve_with(settings, settings.host, port, workers)

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from gateway.cli.common import load, settings_from_env
+from gateway.settings import Settings
 
 __all__ = ["keys"]
 
@@ -36,8 +37,38 @@ def keys_generate(name: str, alg: str, out_dir: Path) -> None:
     public key to the gateway operator to register the system."""
     from gateway.auth.keys import write_keypair
 
-    private, public = write_keypair(out_dir, name, alg)  # type: ignore[arg-type]
+    private, public = load(
+        lambda _s: write_keypair(out_dir, name, alg),  # type: ignore[arg-type]
+        _no_settings(),
+    )
     click.echo(f"private key: {private}\npublic key:  {public}")
+
+
+@keys.command("secret")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Key directory (default GATEWAY_KEY_DIR).",
+)
+def keys_secret(out_dir: Path | None) -> None:
+    """Generate the pseudonym secret (pseudonym-secret.bin, 32 random bytes, mode 0600).
+
+    Only a policy using the pseudonym mask needs it. Never overwritten: a new secret
+    changes every pseudonym ever served. Back it up offline."""
+    from gateway.auth.keys import write_pseudonym_secret
+
+    settings = _no_settings()
+    directory = out_dir or settings_from_env().key_dir
+    path = load(lambda _s: write_pseudonym_secret(directory), settings)
+    click.echo(f"pseudonym secret: {path}")
+
+
+def _no_settings() -> Settings:
+    """Key generation reads no setting; defaults keep a broken environment (e.g. an
+    unrelated invalid GATEWAY_* value) from blocking it."""
+    return Settings()
 
 
 @keys.command("jwks")

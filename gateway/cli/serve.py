@@ -21,6 +21,46 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     serve_with(settings, host or settings.host, port or settings.port, workers or settings.workers)
 
 
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+_ANY = frozenset({"0.0.0.0", "::", "[::]"})  # noqa: S104 - names, not a bind
+
+
+def issuer_for(settings: Settings, host: str, port: int) -> Settings:
+    """The settings with the issuer this process can honour.
+
+    Consumers address their client assertions to ``<issuer>/v1/token``; an issuer that
+    does not name where the gateway is reached makes every token exchange fail with a
+    vague 401. Without GATEWAY_ISSUER the issuer is derived from host and port (on all
+    interfaces there is no address to derive: GATEWAY_ISSUER is required). With it, a
+    plain-http issuer on this host (loopback, or the address bound) must name the port
+    listened on; an https issuer is a TLS proxy's public URL and is taken as given.
+    Raises ConfigurationError saying what to set."""
+    from urllib.parse import urlsplit
+
+    if "GATEWAY_ISSUER" not in settings.environment:
+        if host in _ANY:
+            raise ConfigurationError(
+                f"the gateway listens on all interfaces ({host}); set GATEWAY_ISSUER to the "
+                "URL consumers reach it at (e.g. https://gateway.example.gov.cn)"
+            )
+        shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        return settings.with_overrides(issuer=f"http://{shown}:{port}")
+    issuer = urlsplit(settings.issuer)
+    if issuer.scheme not in ("http", "https") or not issuer.hostname:
+        raise ConfigurationError(
+            f"GATEWAY_ISSUER {settings.issuer!r} must be an absolute http(s) URL"
+        )
+    local = issuer.hostname in _LOOPBACK or issuer.hostname == host.strip("[]")
+    issuer_port = issuer.port or (443 if issuer.scheme == "https" else 80)
+    if issuer.scheme == "http" and local and issuer_port != port:
+        raise ConfigurationError(
+            f"GATEWAY_ISSUER is {settings.issuer} but the gateway listens on {host}:{port}: "
+            "consumers' token requests would all be refused. Set GATEWAY_ISSUER="
+            f"http://{issuer.hostname}:{port} (or unset it to derive it)"
+        )
+    return settings
+
+
 def serve_with(settings: Settings, host: str, port: int, workers: int) -> None:
     """Serve with ``settings`` as built here, once: each worker process receives them
     (pickled by uvicorn's spawn-based supervisor) and builds its own services from them;
@@ -42,6 +82,7 @@ def serve_with(settings: Settings, host: str, port: int, workers: int) -> None:
 
     configure_logging(settings.log_level)
     try:
+        settings = issuer_for(settings, host, port)
         load_policy_bundle(settings)  # fail before forking workers
     except ConfigurationError as exc:
         raise click.ClickException(f"configuration error: {exc.detail}") from exc

@@ -37,7 +37,11 @@ def systems_list() -> None:
 @click.option("--name-zh", required=True)
 @click.option("--name-en", required=True)
 @click.option(
-    "--attr", "attrs", multiple=True, help="Attribute key=value (repeatable), e.g. district=历下区."
+    "--attr",
+    "--attribute",
+    "attrs",
+    multiple=True,
+    help="Attribute key=value (repeatable), e.g. district=历下区.",
 )
 @click.option(
     "--purpose", "purposes", multiple=True, required=True, help="Entitled purpose (repeatable)."

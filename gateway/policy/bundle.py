@@ -11,7 +11,7 @@ from pathlib import Path
 from gateway.auth.systems import SystemRegistry
 from gateway.backends import BackendConfig, load_backend_configs
 from gateway.catalog import Catalog
-from gateway.catalog.load import parse_catalog
+from gateway.catalog.load import parse_catalog, parse_search_path
 from gateway.errors import ConfigurationError
 from gateway.policy.engine import CasbinPolicyEngine, PolicyFiles
 from gateway.policy.grants import GrantSource
@@ -70,6 +70,10 @@ def bundle_from_source(
         known_departments=catalog.departments.keys(),
         known_purposes=catalog.purposes.keys(),
     )
+    for system in registry.all():
+        parse_search_path(
+            list(system.search_path), catalog.datasets, f"systems.{system.system_id}.search_path"
+        )
     for ds in catalog.datasets.values():
         if ds.backend not in backends:
             raise ConfigurationError(
@@ -93,5 +97,5 @@ def load_policy_bundle(settings: Settings, grants: GrantSource | None = None) ->
         source,
         backends=deployment_backends(settings),
         grants=grants,
-        key_base=settings.policy_dir.resolve().parent,
+        key_base=settings.policy_dir.resolve(),
     )

@@ -27,9 +27,12 @@ class Finding:
     severity: str  # "error" | "warning"
     subject: str
     message: str
+    #: ``file:line`` (or the file) where the officer fixes it, when known.
+    location: str = ""
 
     def __str__(self) -> str:
-        return f"{self.severity.upper():7} {self.subject}: {self.message}"
+        where = f"{self.location}: " if self.location else ""
+        return f"{self.severity.upper():7} {where}{self.subject}: {self.message}"
 
 
 def check_policy(
@@ -39,19 +42,27 @@ def check_policy(
     p_lines = engine.policy_lines("p")
     members = _members(engine.policy_lines("g"))
     for table in catalog.tables():
-        dataset = catalog.datasets[table.dataset]
+        not_shared = catalog.sharing_class_of(table) is SharingClass.NOT_SHARED
+        which = (
+            f"table {table.qualified_name}"
+            if table.sharing_class is SharingClass.NOT_SHARED
+            else f"dataset {table.dataset}"
+        )
         for col in table.columns.values():
             obj = f"{table.qualified_name}.{col.name}"
             rules = [r for r in p_lines if key_match(obj, r[3])]
-            if dataset.sharing_class is SharingClass.NOT_SHARED:
+            if not_shared:
+                # A wildcard over the whole dataset (``ds.*``) next to a 不予共享 table is
+                # how officers share the rest of a dataset: only a rule that names this
+                # table is a mistake worth an error.
                 for r in rules:
-                    if r[8] == "allow":
+                    if r[8] == "allow" and _names_table(r[3], table.qualified_name):
                         findings.append(
                             Finding(
                                 "error",
                                 obj,
                                 (
-                                    f"dataset {dataset.name} is not shared (不予共享) but a "
+                                    f"{which} is not shared (不予共享) but a "
                                     f"rule grants {r[6]} to {r[1]}; the gateway refuses it anyway"
                                 ),
                             )
@@ -141,6 +152,12 @@ def _unmasked_by_wildcard(
                             )
                         )
     return findings
+
+
+def _names_table(obj: str, table: str) -> bool:
+    """Whether a rule's object names ``table`` itself (``t.col`` or ``t.*``), not only a
+    wider wildcard that happens to cover it."""
+    return obj.startswith(table + ".")
 
 
 def _members(g_lines: list[list[str]]) -> dict[tuple[str, str], set[str]]:

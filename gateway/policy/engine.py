@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol
 
 import casbin
@@ -76,12 +77,19 @@ def iso(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_expiry(text: str, where: str) -> datetime:
+    """An expiry field's time (``never`` is read as :data:`PERMANENT` at load). Raises
+    ConfigurationError naming ``where``."""
+    return _parse_expiry(PERMANENT if text.lower() == "never" else text, where)
+
+
 def _parse_expiry(text: str, where: str) -> datetime:
     try:
         return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
         raise ConfigurationError(
-            f"{where}: expiry {text!r} must be an ISO-8601 UTC timestamp like 2027-01-01T00:00:00Z"
+            f"{where}: expiry {text!r} must be an ISO-8601 UTC timestamp like "
+            "2027-01-01T00:00:00Z, or never"
         ) from None
 
 
@@ -181,8 +189,8 @@ class CasbinPolicyEngine:
         grants = self._grants.grants_of(principal.department)
         for table in self._catalog.tables():
             decision = self._decide_table(table, principal, subjects, purpose, now_s, expiries)
-            dataset = self._catalog.datasets[table.dataset]
-            if grants_apply and dataset.sharing_class is SharingClass.CONDITIONAL:
+            sharing = self._catalog.sharing_class_of(table)
+            if grants_apply and sharing is SharingClass.CONDITIONAL:
                 decision = _under_grant(decision, table, principal, purpose, now, grants, expiries)
             tables[table.qualified_name] = decision
         future = [e for e in expiries if e > now_s]
@@ -207,17 +215,21 @@ class CasbinPolicyEngine:
         now_s: str,
         expiries: list[str],
     ) -> TableDecision:
-        dataset = self._catalog.datasets[table.dataset]
-        if dataset.sharing_class is SharingClass.NOT_SHARED:
+        if self._catalog.sharing_class_of(table) is SharingClass.NOT_SHARED:
             deny = {
                 c: ColumnDecision(c, ColumnAction.DENY, rule=("catalog", "not_shared"))
                 for c in table.columns
             }
+            own = table.sharing_class is SharingClass.NOT_SHARED
             return TableDecision(
                 table.dataset,
                 table.name,
                 deny,
-                refusal=f"dataset {table.dataset} is not shared (不予共享)",
+                refusal=(
+                    f"table {table.qualified_name} is not shared (不予共享)"
+                    if own
+                    else f"dataset {table.dataset} is not shared (不予共享)"
+                ),
             )
         columns: dict[str, ColumnDecision] = {}
         for col in table.columns.values():
@@ -455,6 +467,23 @@ def _line(row: list[str], ptype: str) -> _Line:
     return _Line(sub, dom, obj, purpose, value, expiry)
 
 
+#: The casbin model the package ships (policy directories need no copy; one there wins).
+MODEL_CONF = Path(__file__).with_name("model.conf")
+
+#: The expiry a permanent rule (``never``) stands for: later than any request's time.
+PERMANENT = "9999-12-31T23:59:59Z"
+_EXPIRY_FIELD = {"p": 7, "p2": 5, "p3": 5}
+
+
+def _permanent(ptype: str, values: list[str]) -> list[str]:
+    """``never`` in a line's expiry field means what it says: a permanent rule needs no
+    invented far-future date (which readers then mistake for a real deadline)."""
+    index = _EXPIRY_FIELD.get(ptype)
+    if index is not None and len(values) > index and values[index].lower() == "never":
+        values = [*values[:index], PERMANENT, *values[index + 1 :]]
+    return values
+
+
 def _load_enforcer(files: PolicyFiles) -> casbin.Enforcer:
     try:
         model = casbin.Enforcer.new_model(text=files.model_text)
@@ -469,7 +498,7 @@ def _load_enforcer(files: PolicyFiles) -> casbin.Enforcer:
         ]
         for raw in adapter_lines:
             fields = [f.strip() for f in raw.split(",")]
-            ptype, values = fields[0], fields[1:]
+            ptype, values = fields[0], _permanent(fields[0], fields[1:])
             if ptype.startswith("p"):
                 enforcer.get_model().add_policy("p", ptype, values)
             elif ptype.startswith("g"):

@@ -54,7 +54,24 @@ def newly_unmasked(old: PolicyBundle, new: PolicyBundle, now: datetime) -> set[s
 
 
 def _not_shared(catalog: Catalog) -> set[str]:
-    return {n for n, d in catalog.datasets.items() if d.sharing_class is SharingClass.NOT_SHARED}
+    """Datasets and tables (``dataset.table``) marked 不予共享."""
+    datasets = {
+        n for n, d in catalog.datasets.items() if d.sharing_class is SharingClass.NOT_SHARED
+    }
+    tables = {
+        t.qualified_name for t in catalog.tables() if t.sharing_class is SharingClass.NOT_SHARED
+    }
+    return datasets | tables
+
+
+def _still_not_shared(catalog: Catalog, name: str) -> bool:
+    """Whether ``name`` (a dataset, or ``dataset.table``) is still 不予共享 in ``catalog``
+    (a removed one is not loosened: it is gone)."""
+    if "." in name:
+        table = catalog.table(name)
+        return table is None or catalog.sharing_class_of(table) is SharingClass.NOT_SHARED
+    dataset = catalog.datasets.get(name)
+    return dataset is None or dataset.sharing_class is SharingClass.NOT_SHARED
 
 
 class PolicyReviewer:
@@ -90,10 +107,10 @@ class PolicyReviewer:
             if f.severity == "error"
         ]
         for name in sorted(_not_shared(old_bundle.catalog)):
-            dataset = new_bundle.catalog.datasets.get(name)
-            if dataset is not None and dataset.sharing_class is not SharingClass.NOT_SHARED:
+            if not _still_not_shared(new_bundle.catalog, name):
+                what = "table" if "." in name else "dataset"
                 problems.append(
-                    f"ERROR   {name}: dataset {name} is not shared (不予共享); a change may not "
+                    f"ERROR   {name}: {what} {name} is not shared (不予共享); a change may not "
                     "loosen that (the owning department and the data bureau decide it outside "
                     "the gateway)"
                 )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -63,18 +64,23 @@ class PolicySource:
     @classmethod
     def from_directory(cls, policy_dir: Path, *, key_base: Path | None = None) -> PolicySource:
         """Read the four files of ``policy_dir``; public keys named by path in
-        systems.toml (relative to ``key_base``, by default the directory above
-        ``policy_dir``, then to ``policy_dir`` itself) are inlined. Raises
-        ConfigurationError naming an unreadable file or key."""
+        systems.toml are inlined, each path relative to systems.toml itself (then, for
+        directories laid out like the demo's, to ``key_base``, by default the directory
+        above ``policy_dir``). Without a ``model.conf`` of its own, the directory uses the
+        model the package ships. Raises ConfigurationError naming an unreadable file or key."""
+        from gateway.policy.engine import MODEL_CONF
+
         files: dict[str, str] = {}
         for name in POLICY_FILES:
             path = policy_dir / name
+            if name == "model.conf" and not path.exists():
+                path = MODEL_CONF
             try:
                 files[name] = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigurationError(f"cannot read {path}: {exc}") from exc
-        bases = [key_base or policy_dir.resolve().parent, policy_dir.resolve()]
-        files["systems.toml"] = _inline_keys(files["systems.toml"], bases)
+        bases = [policy_dir.resolve(), key_base or policy_dir.resolve().parent]
+        files["systems.toml"] = inline_keys(files["systems.toml"], bases)
         return cls(files)
 
     def write_to(self, directory: Path) -> None:
@@ -101,12 +107,21 @@ class PolicySource:
         return "".join(out)
 
 
-def _inline_keys(text: str, bases: list[Path]) -> str:
+def inline_keys(text: str, bases: list[Path]) -> str:
+    """systems.toml with every ``public_key = "<path>"`` replaced by the PEM it names
+    (looked up under each of ``bases`` in turn). Raises ConfigurationError."""
+
     def inline(match: re.Match[str]) -> str:
         ref = match.group("path")
         if ref.lstrip().startswith("-----BEGIN"):
             return match.group(0)
-        candidates = [Path(ref)] if Path(ref).is_absolute() else [b / ref for b in bases]
+        # Lexically normalised: ``../keys/x.pem`` works before the directory it climbs
+        # out of exists (a systems.toml being written for the first time).
+        candidates = (
+            [Path(ref)]
+            if Path(ref).is_absolute()
+            else [Path(os.path.normpath(b / ref)) for b in bases]
+        )
         for candidate in candidates:
             if candidate.is_file():
                 pem = candidate.read_text(encoding="ascii").strip()

@@ -149,7 +149,9 @@ class Planner:
             check_query_is_allowed(query)
         with stage("resolve"):
             schema = self._schema(snap_key, snapshot)
-            resolved = resolve_query(query, snapshot, self._catalog, schema)
+            resolved = resolve_query(
+                query, snapshot, self._catalog, schema, search_path=principal.search_path
+            )
             columns = describe_columns(resolved.query, snapshot, self._catalog, schema)
         with stage("rewrite"):
             dialect = self._dialects[resolved.backend]

@@ -9,7 +9,7 @@ subqueries, CTEs, set operations. ``qualify`` does not reject unknown tables by 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -22,7 +22,12 @@ from sqlglot.schema import MappingSchema
 
 from gateway.catalog import Catalog
 from gateway.domain import ColumnAction, DecisionSnapshot
-from gateway.errors import AccessDeniedError, UnknownDatasetError, UnsupportedStatementError
+from gateway.errors import (
+    AccessDeniedError,
+    AmbiguousTableError,
+    UnknownDatasetError,
+    UnsupportedStatementError,
+)
 from gateway.i18n import msg
 from gateway.query.parse import CONSUMER_DIALECT
 
@@ -72,13 +77,20 @@ def visible_schema(
 
 
 def resolve_query(
-    query: exp.Query, snapshot: DecisionSnapshot, catalog: Catalog, schema: MappingSchema
+    query: exp.Query,
+    snapshot: DecisionSnapshot,
+    catalog: Catalog,
+    schema: MappingSchema,
+    search_path: Sequence[str] = (),
 ) -> ResolvedQuery:
     """Qualify ``query`` (modified in place) against ``schema``.
 
-    Raises UnknownDatasetError for names that are not in the catalog, AccessDeniedError
-    for tables or columns the policy refuses (naming them and the clause), and
-    UnsupportedStatementError for what cannot be resolved safely.
+    An unqualified table name that is not a CTE is looked up in the datasets of
+    ``search_path`` (the system's, else the catalog's, else every dataset) and qualified
+    on the AST before anything else looks at it. Raises UnknownDatasetError for names
+    that are not in the catalog, AmbiguousTableError for a name several datasets of the
+    search path hold, AccessDeniedError for tables or columns the policy refuses (naming
+    them and the clause), and UnsupportedStatementError for what cannot be resolved safely.
     """
     query = normalize_identifiers(query, dialect=CONSUMER_DIALECT)
     cte_names = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
@@ -88,18 +100,15 @@ def resolve_query(
         if not table.db:
             if table.name in cte_names:
                 continue
-            raise UnknownDatasetError(
-                f"Table {table.name!r} is not a catalog table. Name tables as dataset.table "
-                "(see GET /v1/catalog), e.g. population.people."
-            )
+            _qualify_table(table, catalog, snapshot, search_path)
         qualified = f"{table.db}.{table.name}"
         _check_table_access(qualified, snapshot, catalog)
         referenced[table.alias_or_name] = qualified
     tables = tuple(sorted(set(referenced.values())))
     if not tables:
         raise UnsupportedStatementError(
-            "The query reads no catalog table: name at least one dataset.table "
-            "(see GET /v1/catalog)."
+            "The query reads no catalog table: name at least one table of the catalog "
+            f"(see GET /v1/catalog), e.g. {_example_tables(catalog, snapshot)}."
         )
     backends = {catalog.datasets[t.split(".")[0]].backend for t in tables}
     if len(backends) > 1:
@@ -130,6 +139,46 @@ def resolve_query(
         tables=tables,
         backend=next(iter(backends)) if backends else "",
     )
+
+
+def _qualify_table(
+    table: exp.Table, catalog: Catalog, snapshot: DecisionSnapshot, search_path: Sequence[str]
+) -> None:
+    """Give an unqualified table node its dataset, as PostgreSQL's search_path would —
+    except that a name found in two datasets is refused rather than silently taken from
+    the first: the consumer must say which one it means."""
+    candidates = catalog.unqualified(table.name, search_path)
+    if not candidates:
+        raise UnknownDatasetError(
+            f"Table {table.name!r} is not a catalog table. Name tables as dataset.table, or "
+            f"by their name alone when it is in your search path (see GET /v1/catalog), "
+            f"e.g. {_example_tables(catalog, snapshot)}."
+        )
+    if len(candidates) > 1:
+        names = [t.qualified_name for t in candidates]
+        raise AmbiguousTableError(
+            f"Table name {table.name!r} is ambiguous: it is a table of "
+            f"{len(names)} datasets in your search path ({', '.join(names)}). "
+            "Qualify it with its dataset.",
+            extra={"candidates": names},
+        )
+    table.set("db", exp.to_identifier(candidates[0].dataset))
+
+
+def _example_tables(catalog: Catalog, snapshot: DecisionSnapshot) -> str:
+    """Names of this deployment's own tables for a hint: the caller's accessible ones
+    first (never the demo's names on a deployment that does not have them)."""
+    tables = catalog.tables()
+    ordered = sorted(
+        tables,
+        key=lambda t: (
+            not ((d := snapshot.table(t.qualified_name)) is not None and d.is_accessible())
+        ),
+    )
+    examples = [t.qualified_name for t in ordered[:2]]
+    if ordered:
+        examples.append(ordered[0].name)
+    return ", ".join(examples) if examples else "dataset.table"
 
 
 def catalog_tables(query: exp.Expr) -> list[exp.Table]:

@@ -15,6 +15,7 @@ from gateway.admin.calendar import WorkingCalendar
 from gateway.admin.db import AdminDb
 from gateway.admin.lifecycle import Action, State
 from gateway.admin.outbox import Outbox
+from gateway.catalog import SharingClass
 from gateway.domain import Principal
 from gateway.errors import AccessDeniedError, ConflictError, InvalidRequestError, NotFoundError
 from gateway.policy.roles import Role
@@ -285,3 +286,27 @@ def test_submission_needs_the_mandatory_fields(store: ApplicationStore) -> None:
     app = store.create(APPLICANT, replace(REQUEST, legal_basis="", contact=""), now=FRIDAY)
     with pytest.raises(InvalidRequestError, match="legal_basis, contact"):
         store.act(app.id, Action.SUBMIT, APPLICANT, now=FRIDAY)
+
+
+def test_a_not_shared_table_of_a_shared_dataset_cannot_be_applied_for(admin_db: AdminDb) -> None:
+    bundle = load_policy_bundle(Settings(policy_dir=ROOT / "policies"))
+    catalog = bundle.catalog
+    population = catalog.datasets["population"]
+    people = replace(population.tables["people"], sharing_class=SharingClass.NOT_SHARED)
+    narrowed = replace(
+        catalog,
+        datasets={
+            **catalog.datasets,
+            "population": replace(population, tables={**population.tables, "people": people}),
+        },
+    )
+    store = ApplicationStore(
+        admin_db,
+        catalog=narrowed,
+        registry=bundle.registry,
+        calendar=WorkingCalendar.load(),
+        check_mask=check_mask_spec,
+        reply_days=lambda dataset: 10,
+    )
+    with pytest.raises(InvalidRequestError, match=r"Table population\.people is not shared"):
+        store.create(APPLICANT, REQUEST, now=FRIDAY)

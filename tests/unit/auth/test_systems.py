@@ -232,9 +232,9 @@ def test_register_system_appends_a_valid_block(tmp_path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert text.startswith("# header comment\nversion = 1\n\n[systems.new-sys]\n")
     raw = tomllib.loads(text)
-    # Stored relative to the policy directory's parent, like the demo entries.
-    assert raw["systems"]["new-sys"]["keys"][0]["public_key"] == "keys/new-sys.pub.pem"
-    registry = SystemRegistry.load(path, base_dir=tmp_path, known_departments=DEPARTMENTS)
+    # Stored relative to systems.toml itself: the file that names it.
+    assert raw["systems"]["new-sys"]["keys"][0]["public_key"] == "../keys/new-sys.pub.pem"
+    registry = SystemRegistry.load(path, base_dir=policies, known_departments=DEPARTMENTS)
     assert registry.get("new-sys") == system
 
     # A second registration of the same id is refused and leaves the file alone.
@@ -288,7 +288,7 @@ def test_register_system_refuses_a_key_of_another_system(tmp_path: Path) -> None
     with pytest.raises(ConfigurationError, match=r"already registered for systems\.sys-a"):
         register_system(path, "sys-b", "rsj", "乙", "B", {}, ["statistics"], pub, "EdDSA")
     assert path.read_text(encoding="utf-8") == before
-    registry = SystemRegistry.load(path, base_dir=tmp_path)
+    registry = SystemRegistry.load(path, base_dir=path.parent)  # paths relative to the file
     system = registry.get("sys-a")
     assert system is not None
     assert dict(system.attributes) == {}

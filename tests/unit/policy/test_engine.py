@@ -11,14 +11,14 @@ import pytest
 from gateway.catalog import load_catalog
 from gateway.domain import ColumnAction, MaskSpec, Principal
 from gateway.errors import ConfigurationError, PolicyEngineError
-from gateway.policy.engine import CasbinPolicyEngine, PolicyFiles
+from gateway.policy.engine import MODEL_CONF, CasbinPolicyEngine, PolicyFiles
 from gateway.query.rewrite.masks import check_mask_spec
 from tests.unit.policy.support import demo_full_grants
 
 ROOT = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CATALOG = load_catalog(ROOT / "policies" / "catalog.toml")
-MODEL = (ROOT / "policies" / "model.conf").read_text(encoding="utf-8")
+MODEL = MODEL_CONF.read_text(encoding="utf-8")
 DEMO_POLICY = (ROOT / "policies" / "policy.csv").read_text(encoding="utf-8")
 
 RSJ = Principal(

@@ -11,7 +11,7 @@ from pathlib import Path
 from gateway.catalog import load_catalog
 from gateway.domain import ColumnAction, MaskSpec, Principal
 from gateway.i18n import Language, Message, translate
-from gateway.policy.engine import CasbinPolicyEngine, PolicyFiles
+from gateway.policy.engine import MODEL_CONF, CasbinPolicyEngine, PolicyFiles
 from gateway.policy.grants import Grant
 from gateway.query.rewrite.masks import check_mask_spec
 
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CATALOG = load_catalog(ROOT / "policies" / "catalog.toml")
 FILES = PolicyFiles(
-    (ROOT / "policies" / "model.conf").read_text(encoding="utf-8"),
+    MODEL_CONF.read_text(encoding="utf-8"),
     (ROOT / "policies" / "policy.csv").read_text(encoding="utf-8"),
 )
 RSJ = Principal(

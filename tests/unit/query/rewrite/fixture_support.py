@@ -17,7 +17,7 @@ from sqlglot import exp
 
 from gateway.catalog import Catalog, Table, load_catalog
 from gateway.domain import DecisionSnapshot, MaskSpec, Principal
-from gateway.policy.engine import CasbinPolicyEngine, PolicyFiles
+from gateway.policy.engine import MODEL_CONF, CasbinPolicyEngine, PolicyFiles
 from gateway.query.parse import parse_sql
 from gateway.query.resolve import resolve_query, visible_schema
 from gateway.query.rewrite.derive import build_derived_select, protect_tables
@@ -35,7 +35,7 @@ CATALOG: Catalog = load_catalog(ROOT / "policies" / "catalog.toml")
 ENGINE = CasbinPolicyEngine(
     CATALOG,
     PolicyFiles(
-        (ROOT / "policies" / "model.conf").read_text(encoding="utf-8"),
+        MODEL_CONF.read_text(encoding="utf-8"),
         (ROOT / "policies" / "policy.csv").read_text(encoding="utf-8"),
     ),
     version="fixtures",
