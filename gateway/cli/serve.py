@@ -15,17 +15,29 @@ __all__ = ["serve", "serve_with"]
 @click.option("--host", default=None, help="Interface to bind (GATEWAY_HOST, default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (GATEWAY_PORT, default 8000).")
 @click.option("--workers", type=int, default=None, help="Worker processes (GATEWAY_WORKERS).")
-def serve(host: str | None, port: int | None, workers: int | None) -> None:
+@click.option(
+    "--behind-proxy",
+    is_flag=True,
+    help="GATEWAY_ISSUER is a load balancer's or proxy's URL on this host (another port): "
+    "do not compare it with the address listened on.",
+)
+def serve(host: str | None, port: int | None, workers: int | None, behind_proxy: bool) -> None:
     """Serve the gateway with the configuration from GATEWAY_* variables."""
     settings = settings_from_env()
-    serve_with(settings, host or settings.host, port or settings.port, workers or settings.workers)
+    serve_with(
+        settings,
+        host or settings.host,
+        port or settings.port,
+        workers or settings.workers,
+        behind_proxy=behind_proxy,
+    )
 
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 _ANY = frozenset({"0.0.0.0", "::", "[::]"})  # noqa: S104 - names, not a bind
 
 
-def issuer_for(settings: Settings, host: str, port: int) -> Settings:
+def issuer_for(settings: Settings, host: str, port: int, *, behind_proxy: bool = False) -> Settings:
     """The settings with the issuer this process can honour.
 
     Consumers address their client assertions to ``<issuer>/v1/token``; an issuer that
@@ -33,7 +45,8 @@ def issuer_for(settings: Settings, host: str, port: int) -> Settings:
     vague 401. Without GATEWAY_ISSUER the issuer is derived from host and port (on all
     interfaces there is no address to derive: GATEWAY_ISSUER is required). With it, a
     plain-http issuer on this host (loopback, or the address bound) must name the port
-    listened on; an https issuer is a TLS proxy's public URL and is taken as given.
+    listened on (unless ``behind_proxy``: a plain-http load balancer on this host); an
+    https issuer is a TLS proxy's public URL and is taken as given.
     Raises ConfigurationError saying what to set."""
     from urllib.parse import urlsplit
 
@@ -52,16 +65,19 @@ def issuer_for(settings: Settings, host: str, port: int) -> Settings:
         )
     local = issuer.hostname in _LOOPBACK or issuer.hostname == host.strip("[]")
     issuer_port = issuer.port or (443 if issuer.scheme == "https" else 80)
-    if issuer.scheme == "http" and local and issuer_port != port:
+    if issuer.scheme == "http" and local and issuer_port != port and not behind_proxy:
         raise ConfigurationError(
             f"GATEWAY_ISSUER is {settings.issuer} but the gateway listens on {host}:{port}: "
             "consumers' token requests would all be refused. Set GATEWAY_ISSUER="
-            f"http://{issuer.hostname}:{port} (or unset it to derive it)"
+            f"http://{issuer.hostname}:{port} (or unset it to derive it; behind a load "
+            "balancer on this host, serve with --behind-proxy)"
         )
     return settings
 
 
-def serve_with(settings: Settings, host: str, port: int, workers: int) -> None:
+def serve_with(
+    settings: Settings, host: str, port: int, workers: int, *, behind_proxy: bool = False
+) -> None:
     """Serve with ``settings`` as built here, once: each worker process receives them
     (pickled by uvicorn's spawn-based supervisor) and builds its own services from them;
     no worker reads the environment.
@@ -82,7 +98,7 @@ def serve_with(settings: Settings, host: str, port: int, workers: int) -> None:
 
     configure_logging(settings.log_level)
     try:
-        settings = issuer_for(settings, host, port)
+        settings = issuer_for(settings, host, port, behind_proxy=behind_proxy)
         load_policy_bundle(settings)  # fail before forking workers
     except ConfigurationError as exc:
         raise click.ClickException(f"configuration error: {exc.detail}") from exc

@@ -88,6 +88,7 @@ def cluster(
             free_port(),
             common | {"GATEWAY_STATE_DIR": str(tmp_path / f"state{i}")},
             tmp_path / f"gw{i}.log",
+            ("--behind-proxy",),
         )
         for i in range(3)
     ]

@@ -36,6 +36,8 @@ class GatewayProcess:
     port: int
     env: dict[str, str]
     log: Path
+    #: More ``gateway serve`` options (e.g. ``--behind-proxy``).
+    args: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -45,7 +47,13 @@ class GatewayProcess:
     def start(self, *, timeout_s: float = 60) -> None:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(  # noqa: S603 - our own CLI
-                [str(Path(sys.executable).parent / "gateway"), "serve", "--port", str(self.port)],
+                [
+                    str(Path(sys.executable).parent / "gateway"),
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    *self.args,
+                ],
                 env=os.environ | self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
