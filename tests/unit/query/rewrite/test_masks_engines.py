@@ -92,6 +92,18 @@ TEXTS: list[str | None] = [
     "tab\tnew\nline",
     "ß",
     "12345678901234567890",
+    "李琪",
+    "王琬瑜",
+    "zhangsan@example.com",
+    "a@b.cn",
+    "@nolocal.com",
+    "x@y@z",
+    "李四@政务.中国",
+    "no-at-sign",
+    f"申请人身份证{IDS[1]}，复核人{IDS[0]}。",
+    f"{IDS[2]}1234",  # 22 digits: the first 18 are replaced
+    "编号12345-678 与 99",
+    "$1 and \\1 and &",
     None,
 ]
 INTS: list[int | None] = [
@@ -154,6 +166,35 @@ ROWS: list[dict[str, Any]] = [
 assert all(row[c] is None for c in COLUMNS for row in ROWS[-1:])
 
 CASES: list[tuple[str, str]] = [
+    ("partial", "t"),
+    ("partial:first=1", "t"),
+    ("partial:first=1;last=1", "t"),
+    ("partial:first=2;last=3;char=#", "t"),
+    ("partial:first=3;last=4;fill=4", "n"),
+    ("partial:last=2;fill=length;char=●", "n"),
+    ("partial:first=0;last=0;fill=1", "t"),
+    ("name:fill=length", "t"),
+    ("name:fill=length;char=＊", "t"),
+    ("id_number:first=6;last=4;fill=length", "t"),
+    ("phone:fill=length", "n"),
+    ("bank_card:last=6", "t"),
+    ("address:first=3;fill=length", "t"),
+    ("email", "t"),
+    ("email:first=2;fill=length", "t"),
+    ("email:first=0;fill=1;char=x", "t"),
+    ("regex:pattern=[0-9]{17}[0-9Xx];replace=******", "t"),
+    ("regex:pattern=\\d{17}[\\dXx]", "t"),
+    ("regex:pattern=[0-9]+;replace=#", "t"),
+    ("regex:pattern=[0-9]{2,3};replace=<$1>", "t"),
+    ("regex:pattern=[^0-9 ]+;replace=_", "t"),
+    ("regex:pattern=身份证;replace=ID", "t"),
+    ("regex:pattern=[a-z]+@[a-z.]+;replace=[email]", "t"),
+    ("regex:pattern=\\$1", "t"),
+    ("month", "d"),
+    ("month", "ts"),
+    ("date_shift:days=30;key=t", "d"),
+    ("date_shift:days=1;key=n", "d"),
+    ("date_shift:days=3650;key=t", "ts"),
     ("name", "t"),
     ("id_number", "t"),
     ("phone", "t"),
@@ -365,11 +406,19 @@ def test_backend_returns_mask_value(engine: Engine, text: str, column: str) -> N
     column_type = COLUMNS[column]
     rows = engine.run(masked_select(engine, [(spec, column, column_type)], "sample"))
     assert [r[0] for r in rows] == [row["id"] for row in ROWS]
+    key = spec.arg.rpartition("key=")[2] if spec.kind == "date_shift" and spec.arg else None
+
+    def reference(row: dict[str, Any]) -> object:
+        value = row[column]
+        if engine.dialect == "sqlite" and isinstance(value, date):
+            value = _sqlite_row(row)[list(COLUMNS).index(column) + 1]
+        key_value = row[key] if key else None
+        return mask_value(spec, value, column_type=column_type, ctx=CTX, key=key_value)
+
     mismatches = [
         (row[column], got, expected)
         for row, (_, got) in zip(ROWS, rows, strict=True)
-        if (expected := mask_value(spec, row[column], column_type=column_type, ctx=CTX))
-        != normalise(got)
+        if (expected := reference(row)) != normalise(got)
         or type(normalise(got)) is not type(expected)
     ]
     assert mismatches == []
