@@ -26,6 +26,7 @@ from gateway.api.guards import role_guard
 from gateway.api.health import healthz, readyz
 from gateway.api.metrics import MetricsEndpoint, ServerTelemetry, metrics
 from gateway.api.people import PEOPLE_ROUTES, PUBLIC_PEOPLE_ROUTES
+from gateway.api.policy import POLICY_ROUTES, explain
 from gateway.api.problems import problem_handlers
 from gateway.api.query import query
 from gateway.api.witness import witness_add_checkpoint
@@ -52,6 +53,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             export_bundle,
             *PEOPLE_ROUTES,
             *APPLICATION_ROUTES,
+            *POLICY_ROUTES,
+            explain,
         ],
         guards=[role_guard(services.callers)],
     )
@@ -87,6 +90,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             "keystore": constant(services.keystore),
             # One policy version per request, however many dependencies read it.
             "policy": Provide(services.policies.current, sync_to_thread=False),
+            "policies": constant(services.policies),
+            "explainer": constant(services.explainer),
             "engine": Provide(_engine, sync_to_thread=False),
             "catalog": Provide(_catalog, sync_to_thread=False),
             "audit_store": constant(services.audit),

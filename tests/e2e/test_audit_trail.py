@@ -58,6 +58,13 @@ AUTHENTICATED = {
     "/v1/grants",
     "/v1/notifications",
     "/v1/notifications/read",
+    "/v1/explain",
+    "/v1/policy/versions",
+    "/v1/policy/versions/{change_id:str}",
+    "/v1/policy/versions/{change_id:str}/{action:str}",
+    "/v1/policy/validate",
+    "/v1/policy/rollback",
+    "/v1/policy/replay",
 }
 
 #: POST routes that authenticate by their body (no guard).
