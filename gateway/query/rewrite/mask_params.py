@@ -61,16 +61,6 @@ class Partial:
     char: str = "*"
     fill: int | None = None
 
-    def describe(self) -> str:
-        kept = f"first {self.first} and last {self.last} characters kept"
-        hidden = (
-            f"each other character shown as {self.char!r} (length visible)"
-            if self.fill is None
-            else f"the rest shown as {self.char * self.fill!r} (length hidden)"
-        )
-        short = f"a value of at most {self.first + self.last} characters is hidden entirely"
-        return f"{kept}, {hidden}; {short}"
-
 
 #: The named kinds that are partial masks with preset parameters.
 PRESETS: Final[Mapping[str, Partial]] = MappingProxyType(

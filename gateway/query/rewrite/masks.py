@@ -7,33 +7,59 @@ module builds those ``<mask(col)>`` expressions as sqlglot ASTs for one target d
 the pure-Python value each backend must return (:func:`mask_value`), which the tests check
 on the four real engines.
 
-Kinds (``MaskSpec.kind``, optional ``:arg``), and what they guarantee on every backend:
+Kinds (``MaskSpec.kind``, optional ``:arg``; parameters ``kind:key=value;key=value``, see
+``mask_params``), and what they guarantee on every backend:
 
-=================  ==========================  ==================================================
-kind               column types                result
-=================  ==========================  ==================================================
-``name``           text                        first character + ``**`` (length hidden)
-``id_number``      text                        first character + 15 ``*`` + last 2 characters
-``phone``          text, integer               first 3 + ``****`` + last 4 characters
-``bank_card``      text, integer               first 4 + ``********`` + last 4 characters
-``address[:N]``    text                        first N characters (default 6) + ``****``
-``nullify``        all                         NULL, typed as the column where the engine allows
-``constant[:t]``   all                         the text ``t`` (default ``***``); NULL stays NULL
-``year``           date, timestamp             the year, an integer
-``bucket:W``       integer                     text ``lo-hi``, ``lo = floor(v / W) * W``,
-                                               ``hi = lo + W - 1`` (floor also for negatives)
-``city``           text                        district -> city from ``[regions]``; else NULL
-``pseudonym``      text, integer               first 32 lower-case hex digits of
-                                               HMAC-SHA256(department key, value as UTF-8)
-=================  ==========================  ==================================================
+=======================  ==================  ============================================
+kind                     column types        result
+=======================  ==================  ============================================
+``partial``              text, integer       keep ``first`` (0) and ``last`` (0)
+                                             characters; hide the rest with ``char``
+                                             (``*``): one per hidden character
+                                             (``fill=length``, the default) or exactly
+                                             ``fill=k`` of them (length hidden)
+``name``                 text                preset ``first=1;fill=2``: 张三丰 -> 张**
+``id_number``            text                preset ``first=1;last=2;fill=15``
+``phone``                text, integer       preset ``first=3;last=4;fill=4``
+``bank_card``            text, integer       preset ``first=4;last=4;fill=8``
+``address[:N]``          text                preset ``first=6;fill=4`` (``:N`` = first=N)
+``email``                text                partial (``first=1;fill=3``) of the part
+                                             before the first ``@``, the rest kept
+``regex``                text                every match of ``pattern`` (portable subset,
+                                             ``mask_regex``) replaced by ``replace``
+                                             (``***``)
+``month``                date, timestamp     the first day of the month, a date
+``date_shift``           date, timestamp     moved by ``days`` at most, the same shift for
+                                             every date of one value of column ``key``
+``nullify``              all                 NULL, typed as the column where the engine
+                                             allows
+``constant[:t]``         all                 the text ``t`` (default ``***``)
+``year``                 date, timestamp     the year, an integer
+``bucket:W``             integer             text ``lo-hi``, ``lo = floor(v / W) * W``,
+                                             ``hi = lo + W - 1`` (floor also for negatives)
+``city``                 text                district -> city from ``[regions]``; else NULL
+``pseudonym``            text, integer       first 32 lower-case hex digits of
+                                             HMAC-SHA256(department key, value as UTF-8)
+=======================  ==================  ============================================
 
 Common rules: every mask maps NULL to NULL (``nullify`` maps everything to NULL); lengths
 and substrings count characters (code points), never bytes, so Chinese text and characters
 outside the BMP (e.g. 𠮷) are cut identically everywhere; text masks on an integer column
-first render the integer as decimal text (Python ``str(int)``). The partial masks keep a
-fixed number of characters whatever the length of the value, so a value shorter than the
-kept characters is revealed (e.g. ``phone`` of ``'12345'`` is ``'123****2345'``): they are
-meant for well-formed identifiers, not as a general-purpose text mask.
+first render the integer as decimal text (Python ``str(int)``). A partial mask hides a value
+of at most ``first + last`` characters entirely (``fill=length``: one ``char`` per
+character, so ``''`` stays ``''``; ``fill=k``: the ``k`` characters), so a short value is
+never revealed by the characters a mask keeps (``phone`` of ``'12345'`` is ``'****'``).
+
+``date_shift`` adds ``(h % (2 * days + 1)) - days`` days, ``h`` the integer of the first 8
+hex digits of HMAC-SHA256(date-shift key, key value as text); the date-shift key is
+HMAC-SHA256(department pseudonym key, ``gateway/date-shift/v1``), so a consumer who sees
+the pseudonym of the key column cannot compute the shift, and departments get different
+shifts. Deterministic per row key (e.g. per person): intervals between the dates of one
+person survive, which is what analyses of durations need; one shift in ``2 * days + 1`` is
+zero (indistinguishable from the others). NULL key -> NULL. A date that a shift could move
+outside 0001-01-01..9999-12-31 becomes NULL (the engines disagree beyond). The key column
+must be a text or integer column of the same table (checked at load); it need not be
+visible to the consumer.
 
 Per-dialect choices (measured on PostgreSQL 15, MariaDB 10.11, SQLite 3.40, DuckDB 2.0):
 
@@ -43,6 +69,22 @@ Per-dialect choices (measured on PostgreSQL 15, MariaDB 10.11, SQLite 3.40, Duck
 - "last n characters" is ``RIGHT(x, n)`` except on SQLite (no ``RIGHT``), where it is
   ``SUBSTRING(x, -n)``; PostgreSQL's ``SUBSTRING`` with a negative start means something
   else, so it is never used there.
+- The length-preserving filler is ``REPEAT(char, n)``, except on SQLite (no ``REPEAT``):
+  ``REPLACE(HEX(ZEROBLOB(n)), '00', char)``. The length is ``CHAR_LENGTH`` on MySQL
+  (``LENGTH`` counts bytes there), ``LENGTH`` elsewhere (characters).
+- ``email`` finds the first ``@`` with ``POSITION``/``LOCATE``/``INSTR``/``STRPOS``.
+- ``regex`` is ``REGEXP_REPLACE(x, p, r, 'g')`` on PostgreSQL and DuckDB,
+  ``REGEXP_REPLACE(x, '(?-i)' || p, r)`` on MariaDB (case-sensitive whatever the
+  collation) and the UDF ``gw_regexp_replace`` (Python ``re``) on SQLite, with ``p`` the
+  canonical pattern of ``mask_regex`` that all four read alike.
+- ``month``: ``CAST(DATE_TRUNC('month', x) AS DATE)`` (PostgreSQL, DuckDB),
+  ``CAST(DATE_FORMAT(x, '%Y-%m-01') AS DATE)`` (MySQL), ``DATE(x, 'start of month')``
+  (SQLite, ISO-8601 TEXT).
+- ``date_shift``: the HMAC as for pseudonyms; hex to integer with ``CAST('x' || h AS
+  BIT(32))`` (PostgreSQL), ``CONV(h, 16, 10)`` (MySQL), ``CAST('0x' || h AS BIGINT)``
+  (DuckDB) or the UDF ``gw_hex_to_int`` (SQLite); then ``date + n`` (PostgreSQL, DuckDB
+  dates), ``ts + n * INTERVAL '1 day'`` (timestamps), ``DATE_ADD`` (MySQL), ``DATE(x, n ||
+  ' days')``/``DATETIME(...)`` (SQLite).
 - ``bucket`` uses only ``%`` (truncating remainder on all four engines) and ``+``/``-``:
   ``lo = v - ((v % W) + W) % W``. Division is avoided because ``/`` truncates on PostgreSQL
   and SQLite but is exact on MariaDB and DuckDB. PostgreSQL and DuckDB compute in BIGINT so
@@ -86,7 +128,9 @@ padded keys precomputed here:
 
 **The department's pseudonym key travels in the SQL text sent to the backend** (as the
 padded keys, from which the key is trivially recovered), in every query that selects a
-pseudonymised column. Whoever can read statement text on the database server — statement,
+pseudonymised column (and the date-shift key derived from it, in every query that selects
+a ``date_shift`` column; :func:`redact_key_material` removes both from the audit log and
+traces). Whoever can read statement text on the database server — statement,
 slow and general logs, the server log's ``STATEMENT:`` line after an error (on PostgreSQL
 by default, and a consumer can provoke errors at will), ``pg_stat_activity``,
 ``performance_schema.events_statements_history`` — can compute that department's
