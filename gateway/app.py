@@ -20,7 +20,7 @@ from gateway.api.audit import (
     search_records,
 )
 from gateway.api.auth import jwks, token
-from gateway.api.catalog import read_catalog
+from gateway.api.catalog import read_catalog, read_samples
 from gateway.api.deps import Injected, constant, provide_context, provide_principal
 from gateway.api.guards import role_guard
 from gateway.api.health import healthz, readyz
@@ -48,6 +48,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         path="/",
         route_handlers=[
             read_catalog,
+            read_samples,
             search_records,
             get_record,
             export_bundle,

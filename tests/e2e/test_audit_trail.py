@@ -37,6 +37,7 @@ UNAUDITED_SUCCESS = {
 #: Routes behind the role guard (a bearer token or a session is required).
 AUTHENTICATED = {
     "/v1/catalog",
+    "/v1/catalog/samples",
     "/v1/audit/records",
     "/v1/audit/records/{audit_id:str}",
     "/v1/audit/export",

@@ -293,3 +293,61 @@ def test_replay_reports_what_a_tightening_and_a_loosening_change(
     lines = csv_resp.text.strip().splitlines()
     assert lines[0].startswith("audit_id,")
     assert sum("masks changed: phone: phone → as stored" in ln for ln in lines) == 1
+
+
+def test_catalog_fields_search_csv_and_masked_samples(
+    gw: tuple[Gateway, MemoryAuditStore],
+) -> None:
+    gateway, _ = gw
+    doc = gateway.get("ybj-insurance", "/v1/catalog").json()
+    population = next(d for d in doc["datasets"] if d["name"] == "population")
+    assert population["resource_code"] == "370100-GAJ/00001"
+    assert population["open_class_zh"] == "不予开放"
+    assert population["share_condition"]["zh"].startswith("用于法定职责")
+    assert population["published"] == "2026-01-15"
+    assert "基础信息资源/人口" in population["categories"]
+    id_number = next(c for c in population["tables"][0]["columns"] if c["name"] == "id_number")
+    assert id_number["length"] == 18
+
+    # Search in Chinese finds a field; the dataset keeps only the matching table and field.
+    found = gateway.get("ybj-insurance", "/v1/catalog", q="手机").json()["datasets"]
+    assert [d["name"] for d in found] == ["population"]
+    assert [c["name"] for c in found[0]["tables"][0]["columns"]] == ["phone"]
+    # In English too, and several words must all match.
+    found = gateway.get("ybj-insurance", "/v1/catalog", q="enterprise registrations").json()
+    assert [d["name"] for d in found["datasets"]] == ["legal_person"]
+    assert gateway.get("ybj-insurance", "/v1/catalog", q="no-such-thing").json()["datasets"] == []
+
+    csv_resp = gateway.get("ybj-insurance", "/v1/catalog", format="csv")
+    assert csv_resp.headers["content-type"].startswith("text/csv")
+    lines = csv_resp.text.splitlines()
+    assert lines[0].startswith("信息资源代码 resource_code,")
+    phone_line = next(ln for ln in lines if ",phone," in ln and "population.people" in ln)
+    assert "medical_insurance_enrollment=mask:phone" in phone_line
+    assert "370100-GAJ/00001" in phone_line and "有条件共享" in phone_line
+
+    samples = gateway.get(
+        "ybj-insurance",
+        "/v1/catalog/samples",
+        table="population.people",
+        purpose=PURPOSES["ybj-insurance"],
+    )
+    assert samples.status_code == 200, samples.text
+    preview = samples.json()
+    assert preview["synthetic"] is True and len(preview["rows"]) == 3
+    names = [c["name"] for c in preview["columns"]]
+    served = _ybj_phone(gateway).json()["columns"]
+    assert {c["name"]: c["masking"] for c in served} == {
+        c["name"]: c["masking"] for c in preview["columns"] if c["name"] in ("person_id", "phone")
+    }
+    phones = [row[names.index("phone")] for row in preview["rows"]]
+    # Synthetic numbers are 1380013800x; masked, their middle digits are gone.
+    assert all(p and "****" in p and not p.startswith("1380013") for p in phones), phones
+    assert "address" not in names  # denied to ybj: absent, as from a real answer
+    refused = gateway.get(
+        "ybj-insurance",
+        "/v1/catalog/samples",
+        table="case_records.cases",
+        purpose=PURPOSES["ybj-insurance"],
+    )
+    assert refused.status_code in (403, 404)
