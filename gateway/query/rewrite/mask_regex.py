@@ -69,7 +69,7 @@ def _atoms(pattern: str) -> list[_Atom]:
 
 def _unsupported(pattern: str, ch: str) -> str:
     hint = {
-        ".": "write a class such as [^,] instead of '.'",
+        ".": "write a class such as [^ ] or [0-9] instead of '.'",
         "^": "anchors are not portable; the mask replaces matches anywhere",
         "$": "anchors are not portable; the mask replaces matches anywhere",
         "(": "groups and alternation are not portable; write one pattern per mask",
