@@ -6,7 +6,8 @@ benchmarks/results/<time>[-quick].json.
 
 Sections: 1 per-stage cost, 2 overhead over a direct query (both in-process, SQLite and
 PostgreSQL), 3 HTTP load (wrk; SQLite, and PostgreSQL when reachable), 4 the audit log
-(group commit throughput and latency, full-log verification, receipt size). See
+(group commit throughput and latency, full-log verification, receipt size), 5 the cost
+of each mask kind inside SQLite, DuckDB and PostgreSQL. See
 benchmarks/README.md.
 """
 
@@ -27,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import audit_log, http_load, overhead, stages
+from benchmarks import audit_log, http_load, masks, overhead, stages
 from benchmarks.common import (
     DEFAULT_PG_DSN,
     FULL,
@@ -44,7 +45,7 @@ from benchmarks.common import (
     statistics_appeared,
 )
 
-SECTIONS = ("stages", "overhead", "http", "audit")
+SECTIONS = ("stages", "overhead", "http", "audit", "masks")
 
 
 def _log(message: str) -> None:
@@ -200,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         if "audit" in sections:
             _log(f"load average {_load()}")
             results["audit"] = audit_log.run(args.quick, workdir, pg_base, _log)
+        if "masks" in sections:
+            _log(f"load average {_load()}")
+            results["masks"] = masks.run(args.quick, pg_base, _log)
         results["load_average"]["end"] = _load()
         print(
             f"\nLoad average (1, 5, 15 min) at start {results['load_average']['start']}, "

@@ -47,6 +47,7 @@ from gateway.errors import (
 from gateway.policy.filters import parse_row_filter
 from gateway.policy.grants import Grant
 from gateway.policy.roles import Role
+from gateway.query.rewrite.masks import mask_key_column
 
 __all__ = [
     "Application",
@@ -893,9 +894,17 @@ class ApplicationStore:
             if col is None:
                 raise InvalidRequestError(f"Unknown column {qualified}.")
             try:
-                self._check_mask(MaskSpec.parse(spec), col.type)
+                mask = MaskSpec.parse(spec)
+                self._check_mask(mask, col.type)
+                key = mask_key_column(mask)
             except ConfigurationError as exc:
                 raise InvalidRequestError(f"Mask for {qualified}: {exc.detail}") from None
+            key_col = described.column(key) if described and key else None
+            if key and (key_col is None or key_col.type not in ("text", "integer")):
+                raise InvalidRequestError(
+                    f"Mask for {qualified}: key={key} must be a text or integer column of "
+                    f"{table_name}."
+                )
         for table_name, template in narrow.row_filters.items():
             filtered = self._catalog_of().table(table_name)
             if filtered is None or table_name not in columns:

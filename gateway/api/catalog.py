@@ -21,11 +21,12 @@ from litestar.params import QueryParameter
 from gateway.api.deps import Injected
 from gateway.audit.trail import AccessKind, AuditTrail
 from gateway.catalog import Catalog
-from gateway.domain import ColumnAction, DecisionSnapshot, Principal
+from gateway.domain import ColumnAction, DecisionSnapshot, MaskSpec, Principal
 from gateway.errors import PurposeNotAllowedError, UnknownDatasetError
 from gateway.policy.engine import PolicyEngine
 from gateway.query.check_request import check_purpose
 from gateway.query.plan import row_limit
+from gateway.query.rewrite.mask_docs import describe_mask
 from gateway.query.samples import Samples
 from gateway.query.state import RequestContext
 from gateway.settings import Settings
@@ -223,6 +224,7 @@ def catalog_document(
             columns = []
             for col in table.columns.values():
                 access: dict[str, str] = {}
+                masks: dict[str, MaskSpec] = {}
                 for purpose, snap in snapshots.items():
                     decision = snap.table(table.qualified_name)
                     d = decision.columns.get(col.name) if decision else None
@@ -230,6 +232,8 @@ def catalog_document(
                         access[purpose] = "deny"
                     elif d.action is ColumnAction.MASK:
                         access[purpose] = f"mask:{d.mask}"
+                        if d.mask is not None:
+                            masks[str(d.mask)] = d.mask
                     else:
                         access[purpose] = "allow"
                 columns.append(
@@ -241,6 +245,8 @@ def catalog_document(
                         "length": col.length,
                         "description": col.description.to_json(),
                         "your_access": access,
+                        # What each mask in your_access leaves of a value, in words.
+                        "mask_descriptions": {k: describe_mask(m) for k, m in masks.items()},
                     }
                 )
             row_limits = {

@@ -36,6 +36,7 @@ from gateway.errors import ConfigurationError, PolicyEngineError
 from gateway.i18n import Message, msg
 from gateway.policy.filters import RowFilterTemplate, parse_row_filter
 from gateway.policy.grants import Grant, GrantSource, NoGrants
+from gateway.query.rewrite.masks import mask_key_column
 
 __all__ = ["CasbinPolicyEngine", "PolicyEngine", "PolicyFiles"]
 
@@ -520,6 +521,7 @@ def validate_policy(
     """Refuse, at load, every policy line that would silently match nothing or
     misbehave: unknown objects (a typo must not open or close anything unnoticed),
     unknown rules and masks, malformed limits and expiries."""
+    _validate_default_masks(catalog, check_mask)
     for row in enforcer.get_named_policy("p"):
         if len(row) != 9:
             raise ConfigurationError(f"p line {', '.join(row)!r} must have 9 fields")
@@ -543,9 +545,11 @@ def validate_policy(
                         f"{where}: rule 'mask' but the catalog names no default_mask; "
                         "write mask:<kind>"
                     )
-                check_mask(default_mask, column_type)
             elif rule.startswith("mask:"):
-                check_mask(MaskSpec.parse(rule[len("mask:") :]), column_type)
+                spec = MaskSpec.parse(rule[len("mask:") :])
+                _check_mask_on(
+                    check_mask, spec, column_type, catalog.table(obj.rpartition(".")[0]), where
+                )
             else:
                 raise ConfigurationError(f"{where}: unknown rule {rule!r} (allow|mask[:kind]|deny)")
     for row in enforcer.get_named_policy("p2"):
@@ -558,6 +562,40 @@ def validate_policy(
             raise ConfigurationError(f"p3 line for {line.obj}: max_rows must be a positive integer")
         if not any(key_match(t.qualified_name, line.obj) for t in catalog.tables()):
             raise ConfigurationError(f"p3 line names nothing in the catalog: {line.obj!r}")
+
+
+def _validate_default_masks(catalog: Catalog, check_mask: Callable[[MaskSpec, str], None]) -> None:
+    """Every default_mask of the catalog, used by a rule or not: an officer's typo is
+    reported where it was written, not when a rule first says ``mask``."""
+    for table in catalog.tables():
+        for col in table.columns.values():
+            if col.default_mask is not None:
+                where = f"catalog column {table.qualified_name}.{col.name} default_mask"
+                _check_mask_on(check_mask, col.default_mask, col.type, table, where)
+
+
+def _check_mask_on(
+    check_mask: Callable[[MaskSpec, str], None],
+    spec: MaskSpec,
+    column_type: str,
+    table: Table | None,
+    where: str,
+) -> None:
+    """``spec`` on a column of ``table``, including the other column it reads (the key of
+    ``date_shift``), which must be a text or integer column of the same table."""
+    try:
+        check_mask(spec, column_type)
+        key = mask_key_column(spec)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from exc
+    if key is None or table is None:
+        return
+    key_col = table.column(key)
+    if key_col is None or key_col.type not in ("text", "integer"):
+        raise ConfigurationError(
+            f"{where}: mask {str(spec)!r} needs key={key} to be a text or integer column "
+            f"of {table.qualified_name} (columns: {', '.join(table.columns)})"
+        )
 
 
 def _objects(catalog: Catalog, obj: str, where: str) -> list[tuple[str, MaskSpec | None]]:

@@ -227,6 +227,10 @@ def test_catalog_lists_fields_and_this_systems_access(sqlite_gateway: Gateway) -
     }
     assert access["address"] == "deny"
     assert access["id_number"] == "mask:id_number"
+    id_number = next(c for c in people["columns"] if c["name"] == "id_number")
+    words = id_number["mask_descriptions"]["id_number"]
+    assert words["en"].startswith("first 1 and last 2 characters kept")
+    assert words["zh"].startswith("保留前1位和后2位")
     assert access["gender"] == "allow"
     assert "历下区" not in json.dumps(doc, ensure_ascii=False)  # no values, only metadata
 

@@ -7,33 +7,59 @@ module builds those ``<mask(col)>`` expressions as sqlglot ASTs for one target d
 the pure-Python value each backend must return (:func:`mask_value`), which the tests check
 on the four real engines.
 
-Kinds (``MaskSpec.kind``, optional ``:arg``), and what they guarantee on every backend:
+Kinds (``MaskSpec.kind``, optional ``:arg``; parameters ``kind:key=value;key=value``, see
+``mask_params``), and what they guarantee on every backend:
 
-=================  ==========================  ==================================================
-kind               column types                result
-=================  ==========================  ==================================================
-``name``           text                        first character + ``**`` (length hidden)
-``id_number``      text                        first character + 15 ``*`` + last 2 characters
-``phone``          text, integer               first 3 + ``****`` + last 4 characters
-``bank_card``      text, integer               first 4 + ``********`` + last 4 characters
-``address[:N]``    text                        first N characters (default 6) + ``****``
-``nullify``        all                         NULL, typed as the column where the engine allows
-``constant[:t]``   all                         the text ``t`` (default ``***``); NULL stays NULL
-``year``           date, timestamp             the year, an integer
-``bucket:W``       integer                     text ``lo-hi``, ``lo = floor(v / W) * W``,
-                                               ``hi = lo + W - 1`` (floor also for negatives)
-``city``           text                        district -> city from ``[regions]``; else NULL
-``pseudonym``      text, integer               first 32 lower-case hex digits of
-                                               HMAC-SHA256(department key, value as UTF-8)
-=================  ==========================  ==================================================
+=======================  ==================  ============================================
+kind                     column types        result
+=======================  ==================  ============================================
+``partial``              text, integer       keep ``first`` (0) and ``last`` (0)
+                                             characters; hide the rest with ``char``
+                                             (``*``): one per hidden character
+                                             (``fill=length``, the default) or exactly
+                                             ``fill=k`` of them (length hidden)
+``name``                 text                preset ``first=1;fill=2``: 张三丰 -> 张**
+``id_number``            text                preset ``first=1;last=2;fill=15``
+``phone``                text, integer       preset ``first=3;last=4;fill=4``
+``bank_card``            text, integer       preset ``first=4;last=4;fill=8``
+``address[:N]``          text                preset ``first=6;fill=4`` (``:N`` = first=N)
+``email``                text                partial (``first=1;fill=3``) of the part
+                                             before the first ``@``, the rest kept
+``regex``                text                every match of ``pattern`` (portable subset,
+                                             ``mask_regex``) replaced by ``replace``
+                                             (``***``)
+``month``                date, timestamp     the first day of the month, a date
+``date_shift``           date, timestamp     moved by ``days`` at most, the same shift for
+                                             every date of one value of column ``key``
+``nullify``              all                 NULL, typed as the column where the engine
+                                             allows
+``constant[:t]``         all                 the text ``t`` (default ``***``)
+``year``                 date, timestamp     the year, an integer
+``bucket:W``             integer             text ``lo-hi``, ``lo = floor(v / W) * W``,
+                                             ``hi = lo + W - 1`` (floor also for negatives)
+``city``                 text                district -> city from ``[regions]``; else NULL
+``pseudonym``            text, integer       first 32 lower-case hex digits of
+                                             HMAC-SHA256(department key, value as UTF-8)
+=======================  ==================  ============================================
 
 Common rules: every mask maps NULL to NULL (``nullify`` maps everything to NULL); lengths
 and substrings count characters (code points), never bytes, so Chinese text and characters
 outside the BMP (e.g. 𠮷) are cut identically everywhere; text masks on an integer column
-first render the integer as decimal text (Python ``str(int)``). The partial masks keep a
-fixed number of characters whatever the length of the value, so a value shorter than the
-kept characters is revealed (e.g. ``phone`` of ``'12345'`` is ``'123****2345'``): they are
-meant for well-formed identifiers, not as a general-purpose text mask.
+first render the integer as decimal text (Python ``str(int)``). A partial mask hides a value
+of at most ``first + last`` characters entirely (``fill=length``: one ``char`` per
+character, so ``''`` stays ``''``; ``fill=k``: the ``k`` characters), so a short value is
+never revealed by the characters a mask keeps (``phone`` of ``'12345'`` is ``'****'``).
+
+``date_shift`` adds ``(h % (2 * days + 1)) - days`` days, ``h`` the integer of the first 8
+hex digits of HMAC-SHA256(date-shift key, key value as text); the date-shift key is
+HMAC-SHA256(department pseudonym key, ``gateway/date-shift/v1``), so a consumer who sees
+the pseudonym of the key column cannot compute the shift, and departments get different
+shifts. Deterministic per row key (e.g. per person): intervals between the dates of one
+person survive, which is what analyses of durations need; one shift in ``2 * days + 1`` is
+zero (indistinguishable from the others). NULL key -> NULL. A date that a shift could move
+outside 0001-01-01..9999-12-31 becomes NULL (the engines disagree beyond). The key column
+must be a text or integer column of the same table (checked at load); it need not be
+visible to the consumer.
 
 Per-dialect choices (measured on PostgreSQL 15, MariaDB 10.11, SQLite 3.40, DuckDB 2.0):
 
@@ -43,6 +69,22 @@ Per-dialect choices (measured on PostgreSQL 15, MariaDB 10.11, SQLite 3.40, Duck
 - "last n characters" is ``RIGHT(x, n)`` except on SQLite (no ``RIGHT``), where it is
   ``SUBSTRING(x, -n)``; PostgreSQL's ``SUBSTRING`` with a negative start means something
   else, so it is never used there.
+- The length-preserving filler is ``REPEAT(char, n)``, except on SQLite (no ``REPEAT``):
+  ``REPLACE(HEX(ZEROBLOB(n)), '00', char)``. The length is ``CHAR_LENGTH`` on MySQL
+  (``LENGTH`` counts bytes there), ``LENGTH`` elsewhere (characters).
+- ``email`` finds the first ``@`` with ``POSITION``/``LOCATE``/``INSTR``/``STRPOS``.
+- ``regex`` is ``REGEXP_REPLACE(x, p, r, 'g')`` on PostgreSQL and DuckDB,
+  ``REGEXP_REPLACE(x, '(?-i)' || p, r)`` on MariaDB (case-sensitive whatever the
+  collation) and the UDF ``gw_regexp_replace`` (Python ``re``) on SQLite, with ``p`` the
+  canonical pattern of ``mask_regex`` that all four read alike.
+- ``month``: ``CAST(DATE_TRUNC('month', x) AS DATE)`` (PostgreSQL, DuckDB),
+  ``CAST(DATE_FORMAT(x, '%Y-%m-01') AS DATE)`` (MySQL), ``DATE(x, 'start of month')``
+  (SQLite, ISO-8601 TEXT).
+- ``date_shift``: the HMAC as for pseudonyms; hex to integer with ``CAST('x' || h AS
+  BIT(32))`` (PostgreSQL), ``CONV(h, 16, 10)`` (MySQL), ``CAST('0x' || h AS BIGINT)``
+  (DuckDB) or the UDF ``gw_hex_to_int`` (SQLite); then ``date + n`` (PostgreSQL, DuckDB
+  dates), ``ts + n * INTERVAL '1 day'`` (timestamps), ``DATE_ADD`` (MySQL), ``DATE(x, n ||
+  ' days')``/``DATETIME(...)`` (SQLite).
 - ``bucket`` uses only ``%`` (truncating remainder on all four engines) and ``+``/``-``:
   ``lo = v - ((v % W) + W) % W``. Division is avoided because ``/`` truncates on PostgreSQL
   and SQLite but is exact on MariaDB and DuckDB. PostgreSQL and DuckDB compute in BIGINT so
@@ -86,7 +128,9 @@ padded keys precomputed here:
 
 **The department's pseudonym key travels in the SQL text sent to the backend** (as the
 padded keys, from which the key is trivially recovered), in every query that selects a
-pseudonymised column. Whoever can read statement text on the database server — statement,
+pseudonymised column (and the date-shift key derived from it, in every query that selects
+a ``date_shift`` column; :func:`redact_key_material` removes both from the audit log and
+traces). Whoever can read statement text on the database server — statement,
 slow and general logs, the server log's ``STATEMENT:`` line after an error (on PostgreSQL
 by default, and a consumer can provoke errors at will), ``pg_stat_activity``,
 ``performance_schema.events_statements_history`` — can compute that department's
@@ -115,7 +159,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from typing import Final
 
@@ -123,6 +167,17 @@ from sqlglot import exp
 
 from gateway.domain import MaskSpec
 from gateway.errors import ConfigurationError
+from gateway.query.rewrite.mask_params import (
+    PRESETS,
+    DateShift,
+    Partial,
+    RegexParams,
+    date_shift_params,
+    email_params,
+    partial_params,
+    regex_params,
+)
+from gateway.query.rewrite.mask_regex import canonical_pattern, sqlite_regexp_replace
 
 __all__ = [
     "DIALECTS",
@@ -143,18 +198,24 @@ DIALECTS: Final = frozenset({"sqlite", "postgres", "mysql", "duckdb"})
 _ALL_TYPES: Final = frozenset({"text", "integer", "decimal", "date", "timestamp", "boolean"})
 _TEXT: Final = frozenset({"text"})
 _TEXT_OR_INTEGER: Final = frozenset({"text", "integer"})
+_DATES: Final = frozenset({"date", "timestamp"})
 
 #: kind -> catalog column types it may be applied to.
 _APPLIES_TO: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
     {
+        "partial": _TEXT_OR_INTEGER,
         "name": _TEXT,
         "id_number": _TEXT,
         "phone": _TEXT_OR_INTEGER,
         "bank_card": _TEXT_OR_INTEGER,
         "address": _TEXT,
+        "email": _TEXT,
+        "regex": _TEXT,
+        "month": _DATES,
+        "date_shift": _DATES,
         "nullify": _ALL_TYPES,
         "constant": _ALL_TYPES,
-        "year": frozenset({"date", "timestamp"}),
+        "year": _DATES,
         "bucket": frozenset({"integer"}),
         "city": _TEXT,
         # Not decimal/date: their text form differs between engines (scale, DateStyle).
@@ -174,19 +235,6 @@ _PSEUDONYM_KEY_BYTES: Final = 32
 _MIN_MASTER_SECRET_BYTES: Final = 32
 _SHA256_BLOCK: Final = 64
 
-#: (kept prefix, hidden part, kept suffix length) of the fixed partial masks.
-_PARTIAL: Final[Mapping[str, tuple[int, str, int]]] = MappingProxyType(
-    {
-        "name": (1, "**", 0),
-        "id_number": (1, "*" * 15, 2),
-        "phone": (3, "****", 4),
-        "bank_card": (4, "*" * 8, 4),
-    }
-)
-
-_ADDRESS_DEFAULT_KEEP: Final = 6
-_ADDRESS_SUFFIX: Final = "****"
-_ADDRESS_MAX_KEEP: Final = 1000
 _CONSTANT_DEFAULT: Final = "***"
 _CONSTANT_MAX_CHARS: Final = 200
 # Large enough for any amount in 分 or capital in 万元, small enough that (v % W) + W and
@@ -196,6 +244,13 @@ _BUCKET_MAX_WIDTH: Final = 10**15
 _POSITIVE_INT: Final = re.compile(r"[1-9][0-9]{0,15}")
 
 _SQLITE_HMAC_UDF: Final = "gw_hmac_sha256_hex"
+_SQLITE_REGEXP_UDF: Final = "gw_regexp_replace"
+_SQLITE_HEX_INT_UDF: Final = "gw_hex_to_int"
+#: Label of the date-shift key, derived from the department's pseudonym key: a consumer who
+#: sees the pseudonym of the key column must not be able to compute the shift from it.
+_DATE_SHIFT_LABEL: Final = b"gateway/date-shift/v1"
+#: Hex digits of the keyed hash that choose the shift (32 bits: uniform enough mod 7301).
+_SHIFT_HEX_CHARS: Final = 8
 
 #: Catalog type -> type name for a typed NULL (``nullify``), generated per dialect by sqlglot.
 _NULL_TYPES: Final[Mapping[str, str]] = MappingProxyType(
@@ -271,9 +326,14 @@ def check_mask_spec(spec: MaskSpec, column_type: str) -> None:
             f"mask {str(spec)!r} does not apply to {column_type} columns "
             f"(only to: {', '.join(sorted(applies))})"
         )
-    if kind == "address":
-        if arg is not None:
-            _positive_int(spec, _ADDRESS_MAX_KEEP)
+    if kind in PRESETS:
+        partial_params(spec)
+    elif kind == "email":
+        email_params(spec)
+    elif kind == "regex":
+        canonical_pattern(regex_params(spec).pattern)
+    elif kind == "date_shift":
+        date_shift_params(spec)
     elif kind == "bucket":
         if arg is None:
             raise ConfigurationError("mask 'bucket' needs a width, e.g. 'bucket:1000'")
@@ -287,11 +347,14 @@ def check_mask_spec(spec: MaskSpec, column_type: str) -> None:
 
 def masked_type(spec: MaskSpec, column_type: str) -> str:
     """Catalog type of the masked output of ``spec`` on a ``column_type`` column: the
-    column's own type for ``nullify``, ``integer`` for ``year``, ``text`` otherwise.
-    Raises ConfigurationError like :func:`check_mask_spec`."""
+    column's own type for ``nullify`` and ``date_shift``, ``integer`` for ``year``,
+    ``date`` for ``month``, ``text`` otherwise. Raises ConfigurationError like
+    :func:`check_mask_spec`."""
     check_mask_spec(spec, column_type)
-    if spec.kind == "nullify":
+    if spec.kind in {"nullify", "date_shift"}:
         return column_type
+    if spec.kind == "month":
+        return "date"
     if spec.kind == "year":
         return "integer"
     return "text"
@@ -318,17 +381,16 @@ def mask_expression(
             f"no masks for dialect {dialect!r}; expected one of {sorted(DIALECTS)}"
         )
     kind = spec.kind
-    if kind in _PARTIAL:
-        keep, hidden, suffix = _PARTIAL[kind]
-        text = _as_text(column, column_type)
-        parts: list[exp.Expression] = [_prefix(text, keep), exp.Literal.string(hidden)]
-        if suffix:
-            parts.append(_suffix(text, suffix, dialect))
-        return _concat(parts, dialect)
-    if kind == "address":
-        keep = _ADDRESS_DEFAULT_KEEP if spec.arg is None else int(spec.arg)
-        text = _as_text(column, column_type)
-        return _concat([_prefix(text, keep), exp.Literal.string(_ADDRESS_SUFFIX)], dialect)
+    if kind in PRESETS:
+        return _partial(_as_text(column, column_type), partial_params(spec), dialect)
+    if kind == "email":
+        return _email(column.copy(), email_params(spec), dialect)
+    if kind == "regex":
+        return _regex(column.copy(), regex_params(spec), dialect)
+    if kind == "month":
+        return _month(column, dialect)
+    if kind == "date_shift":
+        return _date_shift(column, column_type, date_shift_params(spec), dialect, ctx)
     if kind == "nullify":
         return _typed_null(column_type, dialect)
     if kind == "constant":
@@ -349,12 +411,15 @@ def mask_expression(
     raise ConfigurationError(f"unknown mask {str(spec)!r}")
 
 
-def mask_value(spec: MaskSpec, value: object, *, column_type: str, ctx: MaskContext) -> object:
+def mask_value(
+    spec: MaskSpec, value: object, *, column_type: str, ctx: MaskContext, key: object = None
+) -> object:
     """The value a backend returns for ``spec`` applied to ``value`` (pure Python).
 
     ``value`` is what the column holds: ``str`` for text, ``int`` for integer, a
     ``date``/``datetime`` or an ISO-8601 ``str`` (as SQLite stores them) for date and
-    timestamp, anything for ``nullify``/``constant``. Returns None for None. Raises
+    timestamp, anything for ``nullify``/``constant``. ``key`` is the row's value of the
+    ``date_shift`` key column (``str`` or ``int``). Returns None for None. Raises
     ConfigurationError for an invalid spec, TypeError for a value of the wrong Python type.
     """
     check_mask_spec(spec, column_type)
@@ -365,18 +430,25 @@ def mask_value(spec: MaskSpec, value: object, *, column_type: str, ctx: MaskCont
         return _CONSTANT_DEFAULT if spec.arg is None else spec.arg
     if kind == "year":
         return _year_value(value)
+    if kind == "month":
+        return _month_value(value)
+    if kind == "date_shift":
+        return _date_shift_value(value, date_shift_params(spec).days, key, ctx)
     if kind == "bucket":
         width = _positive_int(spec, _BUCKET_MAX_WIDTH)
         number = _int_value(value)
         low = number // width * width  # Python's // is floor division, as intended
         return f"{low}-{low + width - 1}"
     text = _text_value(value, column_type)
-    if kind in _PARTIAL:
-        keep, hidden, suffix = _PARTIAL[kind]
-        return text[:keep] + hidden + (text[-suffix:] if suffix else "")
-    if kind == "address":
-        keep = _ADDRESS_DEFAULT_KEEP if spec.arg is None else int(spec.arg)
-        return text[:keep] + _ADDRESS_SUFFIX
+    if kind in PRESETS:
+        return _partial_value(text, partial_params(spec))
+    if kind == "email":
+        at = text.find("@")
+        local, domain = (text, "") if at < 0 else (text[:at], text[at:])
+        return _partial_value(local, email_params(spec)) + domain
+    if kind == "regex":
+        params = regex_params(spec)
+        return sqlite_regexp_replace(canonical_pattern(params.pattern), params.replacement, text)
     if kind == "city":
         return ctx.regions.get(text)
     if kind == "pseudonym":
@@ -385,16 +457,23 @@ def mask_value(spec: MaskSpec, value: object, *, column_type: str, ctx: MaskCont
     raise ConfigurationError(f"unknown mask {str(spec)!r}")
 
 
-def sqlite_functions() -> list[tuple[str, int, Callable[..., str | None]]]:
+def sqlite_functions() -> list[tuple[str, int, Callable[..., str | int | None]]]:
     """The ``(name, number of arguments, function)`` UDFs the SQLite backend must register
     with ``create_function(name, n, f, deterministic=True)`` before running masked SQL:
     ``gw_hmac_sha256_hex(key_hex, value)`` -> 64 lower-case hex digits of
-    HMAC-SHA256(key, value as UTF-8), NULL for NULL. It raises (failing the query) for a
-    REAL value or a malformed key, rather than returning a pseudonym no other backend
-    would produce. (The functions are typed ``Callable[..., str | None]``, narrower than
-    ``Callable[..., object]``, so that ``sqlite3.Connection.create_function`` accepts them.)
+    HMAC-SHA256(key, value as UTF-8), NULL for NULL; ``gw_regexp_replace(pattern,
+    replacement, value)`` for the ``regex`` mask (see ``mask_regex``);
+    ``gw_hex_to_int(hex)`` -> the integer of at most 15 hex digits (``date_shift``).
+    They raise (failing the query) for a REAL value or a malformed key, rather than
+    returning a value no other backend would produce. (The functions are typed
+    ``Callable[..., str | int | None]``, narrower than ``Callable[..., object]``, so that
+    ``sqlite3.Connection.create_function`` accepts them.)
     """
-    return [(_SQLITE_HMAC_UDF, 2, _sqlite_hmac_sha256_hex)]
+    return [
+        (_SQLITE_HMAC_UDF, 2, _sqlite_hmac_sha256_hex),
+        (_SQLITE_REGEXP_UDF, 3, sqlite_regexp_replace),
+        (_SQLITE_HEX_INT_UDF, 1, _sqlite_hex_to_int),
+    ]
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -662,7 +741,275 @@ def redact_key_material(sql: str, ctx: MaskContext) -> str:
     the pseudonymisation, so the SQL written to the audit log and to trace spans must
     not carry it.
     """
-    inner, outer = _padded_keys(ctx.pseudonym_key)
-    for secret in (ctx.pseudonym_key.hex(), inner, outer):
+    secrets: list[str] = []
+    for key in (ctx.pseudonym_key, _date_shift_key(ctx)):
+        secrets.extend((key.hex(), *_padded_keys(key)))
+    for secret in secrets:
         sql = re.sub(re.escape(secret), REDACTED_KEY, sql, flags=re.IGNORECASE)
     return sql
+
+
+# ------------------------------------------------------------- partial, email, regex, dates
+
+
+def _length(text: exp.Expression) -> exp.Expression:
+    # exp.Length is CHAR_LENGTH on MySQL (LENGTH counts bytes there), LENGTH elsewhere:
+    # characters (code points) on all four engines.
+    return exp.Length(this=text.copy())
+
+
+def _repeat(char: str, count: exp.Expression, dialect: str) -> exp.Expression:
+    """``count`` copies of ``char`` ('' for a count <= 0)."""
+    if dialect == "sqlite":
+        # SQLite has no REPEAT: ZEROBLOB(n) is n zero bytes, HEX() makes them n '00' pairs.
+        zeros = exp.Anonymous(
+            this="HEX", expressions=[exp.Anonymous(this="ZEROBLOB", expressions=[count])]
+        )
+        return exp.Anonymous(
+            this="REPLACE",
+            expressions=[zeros, exp.Literal.string("00"), exp.Literal.string(char)],
+        )
+    return exp.Anonymous(this="REPEAT", expressions=[exp.Literal.string(char), count])
+
+
+def _partial(text: exp.Expression, p: Partial, dialect: str) -> exp.Expression:
+    """CASE WHEN t IS NULL THEN NULL WHEN len(t) <= first + last THEN <all hidden>
+    ELSE prefix || filler || suffix END."""
+    keep = p.first + p.last
+    filler: exp.Expression
+    if p.fill is None:
+        hidden_all = _repeat(p.char, _length(text), dialect)
+        filler = _repeat(
+            p.char, exp.Sub(this=_length(text), expression=exp.Literal.number(keep)), dialect
+        )
+    else:
+        hidden_all = exp.Literal.string(p.char * p.fill)
+        filler = exp.Literal.string(p.char * p.fill)
+    parts: list[exp.Expression] = []
+    if p.first:
+        parts.append(_prefix(text, p.first))
+    parts.append(filler)
+    if p.last:
+        parts.append(_suffix(text, p.last, dialect))
+    body = _concat(parts, dialect) if len(parts) > 1 else parts[0]
+    return exp.Case(
+        ifs=[
+            exp.If(this=exp.Is(this=text.copy(), expression=exp.Null()), true=exp.Null()),
+            exp.If(
+                this=exp.LTE(this=_length(text), expression=exp.Literal.number(keep)),
+                true=hidden_all,
+            ),
+        ],
+        default=body,
+    )
+
+
+def _partial_value(text: str, p: Partial) -> str:
+    hidden = len(text) - p.first - p.last
+    if hidden <= 0:
+        return p.char * (len(text) if p.fill is None else p.fill)
+    filler = p.char * (hidden if p.fill is None else p.fill)
+    return text[: p.first] + filler + (text[-p.last :] if p.last else "")
+
+
+def _email(text: exp.Expression, p: Partial, dialect: str) -> exp.Expression:
+    """The partial mask of the part before the first ``@``, the rest kept as is; a value
+    without ``@`` is masked whole."""
+    at = exp.StrPosition(this=text.copy(), substr=exp.Literal.string("@"))
+    no_at = exp.EQ(this=at, expression=exp.Literal.number(0))
+    local = exp.Case(
+        ifs=[exp.If(this=no_at.copy(), true=text.copy())],
+        default=exp.Substring(
+            this=text.copy(),
+            start=exp.Literal.number(1),
+            length=exp.Sub(this=at.copy(), expression=exp.Literal.number(1)),
+        ),
+    )
+    domain = exp.Case(
+        ifs=[exp.If(this=no_at.copy(), true=exp.Literal.string(""))],
+        default=exp.Substring(this=text.copy(), start=at.copy()),
+    )
+    return _concat([_partial(local, p, dialect), domain], dialect)
+
+
+def _regex(text: exp.Expression, params: RegexParams, dialect: str) -> exp.Expression:
+    pattern = canonical_pattern(params.pattern)
+    replacement = exp.Literal.string(params.replacement)
+    if dialect == "sqlite":
+        return exp.Anonymous(
+            this=_SQLITE_REGEXP_UDF.upper(),
+            expressions=[exp.Literal.string(pattern), replacement, text],
+        )
+    if dialect == "mysql":
+        # MariaDB's REGEXP_REPLACE replaces every match; it follows the column's collation
+        # (case-insensitive for *_ci), so case sensitivity is switched on in the pattern.
+        return exp.Anonymous(
+            this="REGEXP_REPLACE",
+            expressions=[text, exp.Literal.string("(?-i)" + pattern), replacement],
+        )
+    return exp.Anonymous(
+        this="REGEXP_REPLACE",
+        expressions=[text, exp.Literal.string(pattern), replacement, exp.Literal.string("g")],
+    )
+
+
+def _month(column: exp.Expression, dialect: str) -> exp.Expression:
+    date_type = exp.DataType.build("date")
+    if dialect == "sqlite":
+        # Dates are ISO-8601 TEXT; DATE() gives NULL for a text it cannot read.
+        return exp.Anonymous(
+            this="DATE", expressions=[column.copy(), exp.Literal.string("start of month")]
+        )
+    if dialect == "mysql":
+        formatted = exp.Anonymous(
+            this="DATE_FORMAT", expressions=[column.copy(), exp.Literal.string("%Y-%m-01")]
+        )
+        return exp.Cast(this=formatted, to=date_type)
+    truncated = exp.Anonymous(
+        this="DATE_TRUNC", expressions=[exp.Literal.string("month"), column.copy()]
+    )
+    return exp.Cast(this=truncated, to=date_type)
+
+
+def _month_value(value: object) -> object:
+    if isinstance(value, date):  # datetime is a date subclass
+        return date(value.year, value.month, 1)
+    if isinstance(value, str):
+        try:
+            first = date.fromisoformat(value[:10]).replace(day=1)
+        except ValueError:
+            return None
+        return first.isoformat()  # SQLite returns TEXT
+    raise TypeError(f"a date value must be date, datetime or str, got {type(value).__name__}")
+
+
+def _date_shift_key(ctx: MaskContext) -> bytes:
+    return hmac.new(ctx.pseudonym_key, _DATE_SHIFT_LABEL, hashlib.sha256).digest()
+
+
+def _shift_days(
+    column: exp.Expression, params: DateShift, dialect: str, ctx: MaskContext
+) -> exp.Expression:
+    """(int(first 8 hex digits of HMAC(date-shift key, key value)) % (2N + 1)) - N."""
+    table = column.args.get("table")
+    key_ref = exp.Column(
+        this=exp.to_identifier(params.key, quoted=True),
+        table=table.copy() if isinstance(table, exp.Identifier) else None,
+    )
+    digest = _pseudonym(key_ref, "integer", dialect, _date_shift_key(ctx))
+    head = exp.Substring(
+        this=digest, start=exp.Literal.number(1), length=exp.Literal.number(_SHIFT_HEX_CHARS)
+    )
+    number: exp.Expression
+    bigint = exp.DataType.build("bigint")
+    if dialect == "sqlite":
+        number = exp.Anonymous(this=_SQLITE_HEX_INT_UDF.upper(), expressions=[head])
+    elif dialect == "postgres":
+        bits = exp.DataType.build("bit(32)", dialect="postgres")
+        number = exp.Cast(
+            this=exp.Cast(this=exp.DPipe(this=exp.Literal.string("x"), expression=head), to=bits),
+            to=bigint,
+        )
+    elif dialect == "mysql":
+        conv = exp.Anonymous(
+            this="CONV", expressions=[head, exp.Literal.number(16), exp.Literal.number(10)]
+        )
+        number = exp.Cast(this=conv, to=bigint)
+    else:  # duckdb reads '0x...' as hexadecimal
+        number = exp.Cast(this=exp.DPipe(this=exp.Literal.string("0x"), expression=head), to=bigint)
+    span = 2 * params.days + 1
+    shifted = exp.Sub(
+        this=exp.Paren(this=exp.Mod(this=number, expression=exp.Literal.number(span))),
+        expression=exp.Literal.number(params.days),
+    )
+    return exp.Cast(this=exp.Paren(this=shifted), to=exp.DataType.build("int"))
+
+
+def _date_shift(
+    column: exp.Expression, column_type: str, params: DateShift, dialect: str, ctx: MaskContext
+) -> exp.Expression:
+    days = _shift_days(column, params, dialect, ctx)
+    shifted: exp.Expression
+    if dialect == "sqlite":
+        modifier = exp.DPipe(this=days, expression=exp.Literal.string(" days"))
+        function = "DATE" if column_type == "date" else "DATETIME"
+        shifted = exp.Anonymous(this=function, expressions=[column.copy(), modifier])
+    elif dialect == "mysql":
+        shifted = exp.DateAdd(this=column.copy(), expression=days, unit=exp.Var(this="DAY"))
+    elif column_type == "date":  # date + integer is a date on PostgreSQL and DuckDB
+        shifted = exp.Add(this=column.copy(), expression=days)
+    else:
+        one_day = exp.Interval(this=exp.Literal.string("1 day"))
+        shifted = exp.Add(this=column.copy(), expression=exp.Mul(this=days, expression=one_day))
+    # A date that could leave 0001-01-01 .. 9999-12-31 becomes NULL: engines disagree
+    # beyond (an error on PostgreSQL, NULL on MariaDB, year 10000 on DuckDB).
+    low, high = _shift_bounds(params.days)
+
+    def bound(day: date) -> exp.Expression:
+        literal = exp.Literal.string(day.isoformat())
+        if dialect == "sqlite":  # ISO-8601 TEXT compares in date order
+            return literal
+        return exp.Cast(this=literal, to=exp.DataType.build("date"))
+
+    outside = exp.Or(
+        this=exp.LT(this=column.copy(), expression=bound(low)),
+        expression=exp.GTE(this=column.copy(), expression=bound(high + timedelta(days=1))),
+    )
+    return exp.Case(ifs=[exp.If(this=outside, true=exp.Null())], default=shifted)
+
+
+def _shift_bounds(days: int) -> tuple[date, date]:
+    """The first and last day a date may have for a shift of up to ``days`` to stay in
+    0001-01-01 .. 9999-12-31."""
+    return date.min + timedelta(days=days), date.max - timedelta(days=days)
+
+
+def _date_shift_value(value: object, days: int, key: object, ctx: MaskContext) -> object:
+    if key is None:
+        return None
+    if isinstance(key, bool) or not isinstance(key, str | int):
+        raise TypeError(f"a date_shift key must be str or int, got {type(key).__name__}")
+    low, high = _shift_bounds(days)
+    day = _day_of(value)
+    if day is None or not low <= day <= high:
+        return None
+    digest = hmac.new(_date_shift_key(ctx), str(key).encode("utf-8"), hashlib.sha256)
+    offset = timedelta(days=int(digest.hexdigest()[:_SHIFT_HEX_CHARS], 16) % (2 * days + 1) - days)
+    if isinstance(value, datetime | date):
+        return value + offset
+    if isinstance(value, str):  # SQLite: ISO-8601 TEXT in, TEXT out
+        try:
+            if len(value) <= 10:
+                return (date.fromisoformat(value) + offset).isoformat()
+            moment = datetime.fromisoformat(value) + offset
+        except ValueError:
+            return None
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+    raise TypeError(f"a date value must be date, datetime or str, got {type(value).__name__}")
+
+
+def _day_of(value: object) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    raise TypeError(f"a date value must be date, datetime or str, got {type(value).__name__}")
+
+
+def _sqlite_hex_to_int(text: object) -> int | None:
+    if text is None:
+        return None
+    if not isinstance(text, str) or not 0 < len(text) <= 15:
+        raise TypeError("gw_hex_to_int: expects 1 to 15 hex digits")
+    return int(text, 16)
+
+
+def mask_key_column(spec: MaskSpec) -> str | None:
+    """The other column of the same table that ``spec`` reads (``date_shift``'s key),
+    or None. Raises ConfigurationError for an invalid ``date_shift``."""
+    return date_shift_params(spec).key if spec.kind == "date_shift" else None

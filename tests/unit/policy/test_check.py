@@ -75,3 +75,24 @@ def test_cli_check_exits_non_zero_on_errors(tmp_path: Path) -> None:
     assert "no policy rule covers" in result.output
     clean = CliRunner().invoke(main, ["check", "--policy-dir", str(ROOT / "policies")])
     assert clean.exit_code == 0, clean.output
+
+
+def test_cli_check_names_the_mask_parameter_that_is_wrong(tmp_path: Path) -> None:
+    expiry = "2099-12-31T00:00:00Z"
+    cases = {
+        f"p, 1, role:x, rsj, population.people.name, select, *, mask:name:fill=lenght, "
+        f"{expiry}, allow": "p line for population.people.name: mask 'name:fill=lenght': "
+        "fill must be 'length'",
+        f"p, 1, role:x, rsj, population.people.name, select, *, mask:partial:frist=1, "
+        f"{expiry}, allow": "unknown parameter 'frist'; 'partial' takes first, last, char, fill",
+        f"p, 1, role:x, rsj, population.people.birth_date, select, *, "
+        f"mask:date_shift:days=30;key=nobody, {expiry}, allow": "needs key=nobody to be a "
+        "text or integer column of population.people",
+        f"p, 1, role:x, rsj, population.people.address, select, *, "
+        f"mask:regex:pattern=(\\d+), {expiry}, allow": "groups and alternation are not portable",
+    }
+    for i, (line, message) in enumerate(cases.items()):
+        policy_dir = _copy_policies(tmp_path / str(i), extra=line + "\n")
+        result = CliRunner().invoke(main, ["check", "--policy-dir", str(policy_dir)])
+        assert result.exit_code == 1
+        assert message in result.output

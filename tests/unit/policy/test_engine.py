@@ -216,6 +216,26 @@ def test_snapshot_cache_is_bounded_and_can_be_off() -> None:
             "p2, r, rsj, population.people, *, district IN (SELECT 1), 2099-12-31T00:00:00Z",
             "subqueries",
         ),
+        (
+            "p, 10, r, rsj, population.people.name, select, *, mask:name:fill=lenght, "
+            "2099-12-31T00:00:00Z, allow",
+            "p line for population.people.name: mask 'name:fill=lenght': fill must be 'length'",
+        ),
+        (
+            "p, 10, r, rsj, population.people.*, select, *, mask:regex:pattern=(x), "
+            "2099-12-31T00:00:00Z, allow",
+            "p line for population.people.*: mask 'regex:pattern=\\(x\\)'",
+        ),
+        (
+            "p, 10, r, rsj, population.people.birth_date, select, *, "
+            "mask:date_shift:days=30;key=person, 2099-12-31T00:00:00Z, allow",
+            "needs key=person to be a text or integer column of population.people",
+        ),
+        (
+            "p, 10, r, rsj, population.people.birth_date, select, *, "
+            "mask:date_shift:days=30;key=birth_date, 2099-12-31T00:00:00Z, allow",
+            "needs key=birth_date to be a text or integer column",
+        ),
         ("p3, r, rsj, population.people, *, lots, 2099-12-31T00:00:00Z", "max_rows"),
         ("p3, r, rsj, nothing.*, *, 5, 2099-12-31T00:00:00Z", "names nothing"),
     ],
@@ -232,3 +252,38 @@ def test_casbin_failure_fails_closed() -> None:
     )
     with pytest.raises(PolicyEngineError):
         eng.snapshot(RSJ, "employment_subsidy_review", NOW)
+
+
+def test_officers_masks_with_parameters_are_decided_as_written() -> None:
+    policy = (
+        "p, 10, role:r, rsj, population.people.name, select, *, mask:name:fill=length, "
+        "2099-12-31T00:00:00Z, allow\n"
+        "p, 10, role:r, rsj, population.people.birth_date, select, *, "
+        "mask:date_shift:days=30;key=id_number, 2099-12-31T00:00:00Z, allow\n"
+        "g, rsj-subsidy, role:r, rsj\n"
+    )
+    people = engine(policy).snapshot(RSJ, "employment_subsidy_review", NOW)
+    columns = people.tables["population.people"].columns
+    assert columns["name"].mask == MaskSpec("name", "fill=length")
+    assert columns["birth_date"].mask == MaskSpec("date_shift", "days=30;key=id_number")
+
+
+def test_every_catalog_default_mask_is_checked_even_if_no_rule_uses_it() -> None:
+    people = CATALOG.datasets["population"].tables["people"]
+    bad = replace(people.columns["gender"], default_mask=MaskSpec("partial", "fill=0"))
+    tables = {**CATALOG.datasets["population"].tables}
+    tables["people"] = replace(people, columns={**people.columns, "gender": bad})
+    catalog = replace(
+        CATALOG,
+        datasets={
+            **CATALOG.datasets,
+            "population": replace(CATALOG.datasets["population"], tables=tables),
+        },
+    )
+    with pytest.raises(
+        ConfigurationError,
+        match=r"catalog column population.people.gender default_mask: mask 'partial:fill=0'",
+    ):
+        CasbinPolicyEngine(
+            catalog, PolicyFiles(MODEL, DEMO_POLICY), version="t", check_mask=check_mask_spec
+        )

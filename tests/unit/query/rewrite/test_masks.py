@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from datetime import date, datetime
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from gateway.query.rewrite.masks import (
     mask_expression,
     mask_value,
     masked_type,
+    redact_key_material,
     sqlite_functions,
 )
 
@@ -67,6 +69,11 @@ def test_mask_kinds_are_the_documented_ones() -> None:
                 "bucket",
                 "city",
                 "pseudonym",
+                "partial",
+                "email",
+                "regex",
+                "month",
+                "date_shift",
             }
         )
         == MASK_KINDS
@@ -97,6 +104,24 @@ def test_mask_kinds_are_the_documented_ones() -> None:
         ("city", "text"),
         ("pseudonym", "text"),
         ("pseudonym", "integer"),
+        ("partial", "text"),
+        ("partial", "integer"),
+        ("partial:first=1;last=0;char=*;fill=length", "text"),
+        ("partial: first = 2 ; last = 3 ; fill = 64", "text"),
+        ("partial:char=●", "text"),
+        ("name:fill=length", "text"),
+        ("id_number:first=6;last=4", "text"),
+        ("phone:fill=length;char=#", "integer"),
+        ("address:first=3;fill=length", "text"),
+        ("email", "text"),
+        ("email:first=2;fill=length", "text"),
+        ("regex:pattern=[0-9]{17}[0-9Xx]", "text"),
+        ("regex:pattern=\\d{17}[\\dXx];replace=[身份证号]", "text"),
+        ("regex:pattern=a;b;replace=x;y", "text"),
+        ("month", "date"),
+        ("month", "timestamp"),
+        ("date_shift:days=30;key=id_number", "date"),
+        ("date_shift:key=k;days=3650", "timestamp"),
     ],
 )
 def test_check_mask_spec_accepts(text: str, column_type: str) -> None:
@@ -151,9 +176,52 @@ def test_every_default_mask_of_the_catalog_is_valid(policy_dir: Path) -> None:
         ("address:abc", "text", "integer from 1 to"),
         ("address:", "text", "integer from 1 to"),
         ("address:1001", "text", "integer from 1 to"),
-        ("name:3", "text", "takes no argument"),
-        ("name:", "text", "takes no argument"),
-        ("id_number:x", "text", "takes no argument"),
+        ("name:3", "text", "write parameters as key=value"),
+        ("name:", "text", "write parameters as key=value"),
+        ("id_number:x", "text", "write parameters as key=value"),
+        ("name:width=3", "text", "unknown parameter 'width'; 'name' takes first, last, char, fill"),
+        ("partial:first=1;first=2", "text", "parameter 'first' given twice"),
+        ("partial:first=-1", "text", "first must be a whole number from 0 to 1000"),
+        ("partial:last=1001", "text", "last must be a whole number from 0 to 1000"),
+        ("partial:first=01", "text", "first must be a whole number"),
+        ("partial:char=**", "text", "char must be exactly one character"),
+        ("partial:char=", "text", "char must be exactly one character"),
+        ("partial:char=\t", "text", "char must be exactly one character"),
+        ("partial:fill=0", "text", "fill must be 'length'"),
+        ("partial:fill=65", "text", "fill must be 'length'"),
+        ("partial:fill=lenght", "text", "fill must be 'length'"),
+        ("partial", "date", "does not apply to date columns"),
+        ("email", "integer", "does not apply to integer columns"),
+        ("email:pattern=x", "text", "unknown parameter 'pattern'"),
+        ("regex", "text", "needs a pattern"),
+        ("regex:pattern=", "text", "needs a pattern"),
+        ("regex:pattern=[0-9]*", "text", "can match the empty string"),
+        ("regex:pattern=a|b", "text", "'|' is not supported"),
+        ("regex:pattern=(a)", "text", r"'\(' is not supported"),
+        ("regex:pattern=a.b", "text", r"'\.' is not supported"),
+        ("regex:pattern=^a", "text", "anchors are not portable"),
+        ("regex:pattern=\\w+", "text", "is not supported"),
+        ("regex:pattern=\\bx", "text", "is not supported"),
+        ("regex:pattern=a+?", "text", "lazy"),
+        ("regex:pattern=a{3,1}", "text", "must have n <= m"),
+        ("regex:pattern=a{1001}", "text", "must have n <= m <= 1000"),
+        ("regex:pattern=a{x}", "text", "write a repetition as"),
+        ("regex:pattern=[0-9", "text", "without its"),
+        ("regex:pattern=[9-0]", "text", "reversed"),
+        ("regex:pattern=[[:digit:]]", "text", "POSIX classes"),
+        ("regex:pattern=a\\", "text", "lone"),
+        ("regex:pattern=a;replace=\\1", "text", "replace may not contain"),
+        ("regex:pattern=a;replace=" + "x" * 201, "text", "at most 200"),
+        ("regex:pattern=" + "a" * 201, "text", "at most 200"),
+        ("regex:pattern=[0-9]", "integer", "does not apply to integer columns"),
+        ("month", "text", "does not apply to text columns"),
+        ("month:1", "date", "takes no argument"),
+        ("date_shift", "date", "needs days and key"),
+        ("date_shift:days=30", "date", "needs days and key"),
+        ("date_shift:days=0;key=k", "date", "days must be a whole number from 1 to 3650"),
+        ("date_shift:days=3651;key=k", "date", "days must be a whole number from 1 to 3650"),
+        ("date_shift:days=3;key=K-1", "date", "key must be a column name"),
+        ("date_shift:days=3;key=k", "integer", "does not apply to integer columns"),
         ("nullify:0", "integer", "takes no argument"),
         ("year:2", "date", "takes no argument"),
         ("city:济南", "text", "takes no argument"),
@@ -191,6 +259,13 @@ def test_check_mask_spec_rejects_bad_constants(arg: str) -> None:
         ("constant", "boolean", "text"),
         ("year", "date", "integer"),
         ("year", "timestamp", "integer"),
+        ("month", "date", "date"),
+        ("month", "timestamp", "date"),
+        ("date_shift:days=1;key=k", "date", "date"),
+        ("date_shift:days=1;key=k", "timestamp", "timestamp"),
+        ("email", "text", "text"),
+        ("regex:pattern=a", "text", "text"),
+        ("partial", "integer", "text"),
         *[("nullify", t, t) for t in TYPES],
     ],
 )
@@ -241,18 +316,54 @@ def test_mask_context_requires_a_32_byte_key(key: bytes) -> None:
         ("name", "text", "张三丰", "张**"),
         ("name", "text", "张三", "张**"),
         ("name", "text", "欧阳娜娜", "欧**"),
-        ("name", "text", "王", "王**"),
+        ("name", "text", "王", "**"),  # at most first + last characters: all hidden
         ("name", "text", "", "**"),
+        ("name:fill=length", "text", "李琪", "李*"),
+        ("name:fill=length", "text", "王琬瑜", "王**"),
+        ("name:fill=length", "text", "王", "*"),
+        ("name:fill=length", "text", "", ""),
+        ("name:fill=length;char=○", "text", "欧阳娜娜", "欧○○○"),
+        ("partial", "text", "abc", "***"),
+        ("partial:first=2;last=2", "text", "abcdef", "ab**ef"),
+        ("partial:first=2;last=2", "text", "abcd", "****"),
+        ("partial:first=2;last=2;fill=3;char=#", "text", "abcdefgh", "ab###gh"),
+        ("partial:last=4", "integer", 13800138000, "*******8000"),
+        (
+            "id_number:first=6;last=4;fill=length",
+            "text",
+            "37010219900101123X",
+            "370102********123X",
+        ),
+        ("email", "text", "zhangsan@example.com", "z***@example.com"),
+        ("email", "text", "a@b.cn", "***@b.cn"),
+        ("email", "text", "@x", "***@x"),
+        ("email", "text", "no-at-sign", "n***"),
+        ("email", "text", "x@y@z", "***@y@z"),
+        ("email:first=2;fill=length", "text", "李四光@政务.中国", "李四*@政务.中国"),
+        (
+            "regex:pattern=[0-9]{17}[0-9Xx];replace=[ID]",
+            "text",
+            "甲11010519491231002X乙370102193001011230",
+            "甲[ID]乙[ID]",
+        ),
+        ("regex:pattern=\\d+;replace=#", "text", "a1b22c", "a#b#c"),
+        ("regex:pattern=[0-9]{2,3};replace=#", "text", "1234567", "##7"),
+        ("regex:pattern=\\.", "text", "a.b", "a***b"),
+        ("month", "date", date(2008, 12, 31), date(2008, 12, 1)),
+        ("month", "timestamp", datetime(2008, 12, 31, 23, 59), date(2008, 12, 1)),
+        ("month", "date", "2008-12-31", "2008-12-01"),
+        ("month", "date", "garbage", None),
         ("name", "text", "𠮷野家", "𠮷**"),
         ("id_number", "text", "11010519491231002X", "1***************2X"),
-        ("id_number", "text", "ab", "a***************ab"),
+        ("id_number", "text", "ab", "***************"),
+        ("id_number", "text", "abcd", "a***************cd"),
         ("phone", "text", "13800138000", "138****8000"),
         ("phone", "integer", 13800138000, "138****8000"),
         ("bank_card", "text", "6222021234567890", "6222********7890"),
         ("bank_card", "text", "6217000010001234567", "6217********4567"),
         ("bank_card", "integer", 6222021234567890, "6222********7890"),
         ("address", "text", "济南市历下区泉城路1号", "济南市历下区****"),
-        ("address", "text", "济南市", "济南市****"),
+        ("address", "text", "济南市", "****"),
         ("address:3", "text", "济南市历下区泉城路1号", "济南市****"),
         ("nullify", "text", "张三", None),
         ("nullify", "integer", 5, None),
@@ -283,10 +394,16 @@ def test_mask_value_examples(text: str, column_type: str, value: object, expecte
     assert mask_value(spec(text), value, column_type=column_type, ctx=CTX) == expected
 
 
+#: An argument for the kinds that need one, and the column type each kind is tried on.
+ARGS = {"bucket": "10", "regex": "pattern=[0-9]+", "date_shift": "days=5;key=k"}
+TYPE_OF = {"year": "date", "month": "date", "date_shift": "date", "bucket": "integer"}
+
+
 @pytest.mark.parametrize("kind", sorted(MASK_KINDS - {"bucket"}))
 def test_mask_value_maps_null_to_null(kind: str) -> None:
-    column_type = {"year": "date"}.get(kind, "text")
-    assert mask_value(MaskSpec(kind), None, column_type=column_type, ctx=CTX) is None
+    column_type = TYPE_OF.get(kind, "text")
+    masked = MaskSpec(kind, ARGS.get(kind))
+    assert mask_value(masked, None, column_type=column_type, ctx=CTX, key="k") is None
     assert mask_value(spec("bucket:10"), None, column_type="integer", ctx=CTX) is None
 
 
@@ -328,38 +445,132 @@ def test_mask_value_rejects_invalid_spec() -> None:
 # The exact SQL each kind generates; the engine tests prove that it computes mask_value.
 GOLDEN: dict[tuple[str, str], dict[str, str]] = {
     ("name", "text"): {
-        "sqlite": "SUBSTRING(s.c, 1, 1) || '**'",
-        "postgres": "SUBSTRING(s.c FROM 1 FOR 1) || '**'",
-        "mysql": "CONCAT(SUBSTRING(s.c, 1, 1), '**')",
-        "duckdb": "SUBSTRING(s.c, 1, 1) || '**'",
+        "sqlite": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN LENGTH(s.c) <= 1 THEN '**' ELSE "
+            "SUBSTRING(s.c, 1, 1) || '**' END"
+        ),
+        "postgres": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN LENGTH(s.c) <= 1 THEN '**' ELSE "
+            "SUBSTRING(s.c FROM 1 FOR 1) || '**' END"
+        ),
+        "mysql": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN CHAR_LENGTH(s.c) <= 1 THEN '**' ELSE "
+            "CONCAT(SUBSTRING(s.c, 1, 1), '**') END"
+        ),
+        "duckdb": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN LENGTH(s.c) <= 1 THEN '**' ELSE "
+            "SUBSTRING(s.c, 1, 1) || '**' END"
+        ),
     },
     ("id_number", "text"): {
-        "sqlite": "SUBSTRING(s.c, 1, 1) || '***************' || SUBSTRING(s.c, -2)",
-        "postgres": "SUBSTRING(s.c FROM 1 FOR 1) || '***************' || RIGHT(s.c, 2)",
-        "mysql": "CONCAT(SUBSTRING(s.c, 1, 1), '***************', RIGHT(s.c, 2))",
-        "duckdb": "SUBSTRING(s.c, 1, 1) || '***************' || RIGHT(s.c, 2)",
+        "sqlite": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN LENGTH(s.c) <= 3 THEN '***************' ELSE "
+            "SUBSTRING(s.c, 1, 1) || '***************' || SUBSTRING(s.c, -2) END"
+        ),
+        "postgres": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN LENGTH(s.c) <= 3 THEN '***************' ELSE "
+            "SUBSTRING(s.c FROM 1 FOR 1) || '***************' || RIGHT(s.c, 2) END"
+        ),
+        "mysql": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN CHAR_LENGTH(s.c) <= 3 THEN '***************' "
+            "ELSE CONCAT(SUBSTRING(s.c, 1, 1), '***************', RIGHT(s.c, 2)) END"
+        ),
+        "duckdb": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN LENGTH(s.c) <= 3 THEN '***************' ELSE "
+            "SUBSTRING(s.c, 1, 1) || '***************' || RIGHT(s.c, 2) END"
+        ),
     },
     ("phone", "integer"): {
         "sqlite": (
-            "SUBSTRING(CAST(s.c AS TEXT), 1, 3) || '****' || SUBSTRING(CAST(s.c AS TEXT), -4)"
+            "CASE WHEN CAST(s.c AS TEXT) IS NULL THEN NULL WHEN LENGTH(CAST(s.c AS TEXT)) <= 7 "
+            "THEN '****' ELSE SUBSTRING(CAST(s.c AS TEXT), 1, 3) || '****' || "
+            "SUBSTRING(CAST(s.c AS TEXT), -4) END"
         ),
         "postgres": (
-            "SUBSTRING(CAST(s.c AS TEXT) FROM 1 FOR 3) || '****' || RIGHT(CAST(s.c AS TEXT), 4)"
+            "CASE WHEN CAST(s.c AS TEXT) IS NULL THEN NULL WHEN LENGTH(CAST(s.c AS TEXT)) <= 7 "
+            "THEN '****' ELSE SUBSTRING(CAST(s.c AS TEXT) FROM 1 FOR 3) || '****' || "
+            "RIGHT(CAST(s.c AS TEXT), 4) END"
         ),
-        "mysql": "CONCAT(SUBSTRING(CAST(s.c AS CHAR), 1, 3), '****', RIGHT(CAST(s.c AS CHAR), 4))",
-        "duckdb": "SUBSTRING(CAST(s.c AS TEXT), 1, 3) || '****' || RIGHT(CAST(s.c AS TEXT), 4)",
+        "mysql": (
+            "CASE WHEN CAST(s.c AS CHAR) IS NULL THEN NULL WHEN CHAR_LENGTH(CAST(s.c AS CHAR)) "
+            "<= 7 THEN '****' ELSE CONCAT(SUBSTRING(CAST(s.c AS CHAR), 1, 3), '****', "
+            "RIGHT(CAST(s.c AS CHAR), 4)) END"
+        ),
+        "duckdb": (
+            "CASE WHEN CAST(s.c AS TEXT) IS NULL THEN NULL WHEN LENGTH(CAST(s.c AS TEXT)) <= 7 "
+            "THEN '****' ELSE SUBSTRING(CAST(s.c AS TEXT), 1, 3) || '****' || RIGHT(CAST(s.c "
+            "AS TEXT), 4) END"
+        ),
     },
     ("bank_card", "text"): {
-        "sqlite": "SUBSTRING(s.c, 1, 4) || '********' || SUBSTRING(s.c, -4)",
-        "postgres": "SUBSTRING(s.c FROM 1 FOR 4) || '********' || RIGHT(s.c, 4)",
-        "mysql": "CONCAT(SUBSTRING(s.c, 1, 4), '********', RIGHT(s.c, 4))",
-        "duckdb": "SUBSTRING(s.c, 1, 4) || '********' || RIGHT(s.c, 4)",
+        "sqlite": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN LENGTH(s.c) <= 8 THEN '********' ELSE "
+            "SUBSTRING(s.c, 1, 4) || '********' || SUBSTRING(s.c, -4) END"
+        ),
+        "postgres": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN LENGTH(s.c) <= 8 THEN '********' ELSE "
+            "SUBSTRING(s.c FROM 1 FOR 4) || '********' || RIGHT(s.c, 4) END"
+        ),
+        "mysql": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN CHAR_LENGTH(s.c) <= 8 THEN '********' ELSE "
+            "CONCAT(SUBSTRING(s.c, 1, 4), '********', RIGHT(s.c, 4)) END"
+        ),
+        "duckdb": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN LENGTH(s.c) <= 8 THEN '********' ELSE "
+            "SUBSTRING(s.c, 1, 4) || '********' || RIGHT(s.c, 4) END"
+        ),
     },
     ("address", "text"): {
-        "sqlite": "SUBSTRING(s.c, 1, 6) || '****'",
-        "postgres": "SUBSTRING(s.c FROM 1 FOR 6) || '****'",
-        "mysql": "CONCAT(SUBSTRING(s.c, 1, 6), '****')",
-        "duckdb": "SUBSTRING(s.c, 1, 6) || '****'",
+        "sqlite": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN LENGTH(s.c) <= 6 THEN '****' ELSE "
+            "SUBSTRING(s.c, 1, 6) || '****' END"
+        ),
+        "postgres": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN LENGTH(s.c) <= 6 THEN '****' ELSE "
+            "SUBSTRING(s.c FROM 1 FOR 6) || '****' END"
+        ),
+        "mysql": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN CHAR_LENGTH(s.c) <= 6 THEN '****' ELSE "
+            "CONCAT(SUBSTRING(s.c, 1, 6), '****') END"
+        ),
+        "duckdb": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN LENGTH(s.c) <= 6 THEN '****' ELSE "
+            "SUBSTRING(s.c, 1, 6) || '****' END"
+        ),
+    },
+    ("partial:first=1;last=1;char=●", "text"): {
+        "sqlite": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN LENGTH(s.c) <= 2 THEN "
+            "REPLACE(HEX(ZEROBLOB(LENGTH(s.c))), '00', '●') ELSE SUBSTRING(s.c, 1, 1) || "
+            "REPLACE(HEX(ZEROBLOB(LENGTH(s.c) - 2)), '00', '●') || SUBSTRING(s.c, -1) END"
+        ),
+        "postgres": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN LENGTH(s.c) <= 2 THEN REPEAT('●', "
+            "LENGTH(s.c)) ELSE SUBSTRING(s.c FROM 1 FOR 1) || REPEAT('●', LENGTH(s.c) - 2) || "
+            "RIGHT(s.c, 1) END"
+        ),
+        "mysql": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN CHAR_LENGTH(s.c) <= 2 THEN REPEAT('●', "
+            "CHAR_LENGTH(s.c)) ELSE CONCAT(SUBSTRING(s.c, 1, 1), REPEAT('●', CHAR_LENGTH(s.c) "
+            "- 2), RIGHT(s.c, 1)) END"
+        ),
+        "duckdb": (
+            "CASE WHEN s.c IS NULL THEN NULL WHEN LENGTH(s.c) <= 2 THEN REPEAT('●', "
+            "LENGTH(s.c)) ELSE SUBSTRING(s.c, 1, 1) || REPEAT('●', LENGTH(s.c) - 2) || "
+            "RIGHT(s.c, 1) END"
+        ),
+    },
+    ("regex:pattern=\\d{17}[\\dXx];replace=#", "text"): {
+        "sqlite": "GW_REGEXP_REPLACE('[0-9]{17}[0-9Xx]', '#', s.c)",
+        "postgres": "REGEXP_REPLACE(s.c, '[0-9]{17}[0-9Xx]', '#', 'g')",
+        "mysql": "REGEXP_REPLACE(s.c, '(?-i)[0-9]{17}[0-9Xx]', '#')",
+        "duckdb": "REGEXP_REPLACE(s.c, '[0-9]{17}[0-9Xx]', '#', 'g')",
+    },
+    ("month", "date"): {
+        "sqlite": "DATE(s.c, 'start of month')",
+        "postgres": "CAST(DATE_TRUNC('month', s.c) AS DATE)",
+        "mysql": "CAST(DATE_FORMAT(s.c, '%Y-%m-01') AS DATE)",
+        "duckdb": "CAST(DATE_TRUNC('month', s.c) AS DATE)",
     },
     ("nullify", "integer"): {
         "sqlite": "NULL",
@@ -452,7 +663,29 @@ def test_generated_sql(text: str, column_type: str, dialect: str) -> None:
 
 
 def test_golden_covers_every_kind() -> None:
-    assert {MaskSpec.parse(t).kind for t, _ in GOLDEN} == MASK_KINDS
+    # email is a partial mask of a CASE (its engine test proves it); date_shift carries
+    # key material: see test_date_shift_sql_reads_the_key_column_with_its_own_key.
+    assert {MaskSpec.parse(t).kind for t, _ in GOLDEN} == MASK_KINDS - {"email", "date_shift"}
+
+
+@pytest.mark.parametrize("dialect", sorted(DIALECTS))
+def test_date_shift_sql_reads_the_key_column_with_its_own_key(dialect: str) -> None:
+    sql = mask_expression(
+        spec("date_shift:days=7;key=pid"),
+        exp.column("c", table="gw_src", quoted=True),
+        column_type="date",
+        dialect=dialect,
+        ctx=CTX,
+    ).sql(dialect=dialect)
+    quote = "`" if dialect == "mysql" else '"'
+    assert f"{quote}gw_src{quote}.{quote}pid{quote}" in sql
+    # Not the pseudonym key: a consumer who sees pseudonyms of the key column must not be
+    # able to compute the shift.
+    assert KEY.hex() not in sql and IPAD not in sql and OPAD not in sql
+    assert "% 15" in sql  # 2 * 7 + 1 possible shifts
+    redacted = redact_key_material(sql, CTX)
+    assert redacted != sql
+    assert not re.search("[0-9a-f]{64}", redacted)
 
 
 @pytest.mark.parametrize("dialect", sorted(DIALECTS))
@@ -479,8 +712,8 @@ def test_mask_expression_does_not_attach_or_mutate_the_column() -> None:
     column = exp.column("c", table="s")
     before = column.sql()
     for kind in sorted(MASK_KINDS):
-        column_type = {"year": "date", "bucket": "integer"}.get(kind, "text")
-        arg = "10" if kind == "bucket" else None
+        column_type = TYPE_OF.get(kind, "text")
+        arg = ARGS.get(kind)
         for dialect in sorted(DIALECTS):
             expr = mask_expression(
                 MaskSpec(kind, arg), column, column_type=column_type, dialect=dialect, ctx=CTX
@@ -503,8 +736,8 @@ def test_mask_expression_rejects_unknown_dialect_and_invalid_spec() -> None:
 
 def test_the_key_is_in_the_sql_only_for_pseudonyms() -> None:
     for kind in sorted(MASK_KINDS - {"pseudonym"}):
-        column_type = {"year": "date", "bucket": "integer"}.get(kind, "text")
-        arg = "10" if kind == "bucket" else None
+        column_type = TYPE_OF.get(kind, "text")
+        arg = ARGS.get(kind)
         for dialect in sorted(DIALECTS):
             sql = mask_expression(
                 MaskSpec(kind, arg),
@@ -523,7 +756,11 @@ def test_the_key_is_in_the_sql_only_for_pseudonyms() -> None:
 
 def test_sqlite_functions() -> None:
     functions = sqlite_functions()
-    assert [(name, n) for name, n, _ in functions] == [("gw_hmac_sha256_hex", 2)]
+    assert [(name, n) for name, n, _ in functions] == [
+        ("gw_hmac_sha256_hex", 2),
+        ("gw_regexp_replace", 3),
+        ("gw_hex_to_int", 1),
+    ]
     udf = functions[0][2]
     assert udf(KEY.hex(), "张三") == hmac.new(KEY, "张三".encode(), hashlib.sha256).hexdigest()
     assert udf(KEY.hex(), 123) == hmac.new(KEY, b"123", hashlib.sha256).hexdigest()
@@ -536,6 +773,16 @@ def test_sqlite_functions() -> None:
         udf(KEY, "x")
     with pytest.raises(ValueError, match="hex"):
         udf("zz", "x")
+    regexp, hex_int = functions[1][2], functions[2][2]
+    assert regexp("[0-9]", "#", "a1b2") == "a#b#"
+    assert regexp("[0-9]", "\\1", "a1") == "a\\1"  # the replacement is literal
+    assert regexp("[0-9]", "#", None) is None
+    with pytest.raises(TypeError):
+        regexp("[0-9]", "#", 12)
+    assert hex_int("ff") == 255
+    assert hex_int(None) is None
+    with pytest.raises(TypeError):
+        hex_int("f" * 16)
 
 
 # ------------------------------------------------------------------ properties
