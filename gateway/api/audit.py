@@ -26,7 +26,7 @@ from litestar.params import PathParameter, QueryParameter
 from gateway.api.deps import Injected
 from gateway.api.guards import ROLES_OPT
 from gateway.audit.bundle import build_bundle, checkpoint_size, keys_json
-from gateway.audit.commit import receipt_for
+from gateway.audit.commit import disclosable, receipt_for
 from gateway.audit.record import AuditRecord, Outcome, leaf_hash_of
 from gateway.audit.store.protocol import MAX_EXPORT_ENTRIES, AuditReader, SearchQuery, TreeHead
 from gateway.audit.trail import AccessKind, AuditTrail
@@ -130,7 +130,10 @@ def _record_view(
     else:
         shown["internal_reason"] = None if record.internal_reason is None else "(withheld)"
     view["record"] = shown
-    view["receipt"] = receipt_for(store, head, index, record.audit_id, leaf_hash_of(data)).to_json()
+    shown_text = data if scope.full_records or disclosable(record) else None
+    view["receipt"] = receipt_for(
+        store, head, index, record.audit_id, leaf_hash_of(data), record=shown_text
+    ).to_json()
     return view
 
 

@@ -20,7 +20,7 @@ import httpx
 
 from gateway.audit.evidence import EvidenceKeys, load_audit_secret
 from gateway.audit.identifiers import KINDS, classify
-from gateway.audit.receipt import Receipt, split_receipt
+from gateway.audit.receipt import Receipt, receipt_in_document
 from gateway.audit.verify import (
     Check,
     Report,
@@ -92,14 +92,9 @@ def _parse_keys(values: tuple[str, ...], option: str) -> list[Verifier]:
 def _read_receipt(path: Path) -> Receipt | Check:
     """A receipt file: the receipt JSON itself, or a response body with one attached.
     A file that is neither is evidence that does not verify, not a usage error."""
-    data = path.read_bytes()
     try:
-        return split_receipt(data)[1]
-    except ValueError:
-        pass  # not a body with a receipt attached: try a bare receipt
-    try:
-        return Receipt.from_json(json.loads(data))
-    except (ValueError, RecursionError) as exc:
+        return receipt_in_document(path.read_bytes())
+    except ValueError as exc:
         return Check("receipt", False, f"{path}: not a receipt or a body with one ({exc})")
 
 
@@ -268,7 +263,9 @@ def verify_command(
             if min_witnesses or witness_keys:
                 report += _labelled(verify_cosignatures(note, witness_keys, min_witnesses), path)
         if body is not None and body_bytes is not None:
-            report += _labelled(verify_body(body_bytes, pinned), body)
+            # A body kept without its receipt is checked with the first --receipt given.
+            kept = receipt_values[0][1] if receipt_values else None
+            report += _labelled(verify_body(body_bytes, pinned, kept), body)
 
     click.echo(report.render(lang))
     click.echo(report.verdict("zh" if lang == "en" else "en"))

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from gateway.audit.bundle import build_bundle, checkpoint_size, full_log_bundle
 from gateway.audit.evidence import EvidenceKeys, write_audit_secret
-from gateway.audit.receipt import Receipt, attach_receipt
+from gateway.audit.receipt import Receipt, attach_receipt, receipt_in_document
 from gateway.audit.record import AuditRecord, leaf_hash_of
 from gateway.audit.rotation import Handover, handover_text, open_handover, sign_handover
 from gateway.audit.signing import CheckpointSigner
@@ -84,6 +84,7 @@ def receipts_for(
             leaf_hash=record.leaf_hash(),
             checkpoint=head.checkpoint,
             inclusion_proof=tuple(store.inclusion_proof(appended.first + i, head.size)),
+            record=record.canonical_bytes(),
         )
         for i, record in enumerate(records)
     ]
@@ -650,6 +651,81 @@ class TestBody:
         assert not verify_body(b"not json", [log.key]).ok
 
 
+class TestSelfContainedReceipt:
+    """A receipt carries its record's text: the kept body is checked with no bundle."""
+
+    def test_every_one_byte_change_of_the_result_fails_without_a_bundle(self, log: Log) -> None:
+        body = log.body(41)
+        assert verify_body(body, [log.key]).ok
+        # Every byte of the result part of the body (its closing brace is the body's last).
+        for at in range(len(log.results[41]) - 1):
+            changed = bytearray(body)
+            changed[at] ^= 0x01
+            assert not verify_body(bytes(changed), [log.key]).ok, at
+
+    def test_body_kept_apart_from_its_receipt(self, log: Log) -> None:
+        receipt = log.receipts[41]
+        assert verify_body(log.results[41], [log.key], receipt).ok
+        assert_fails(
+            verify_body(log.results[41] + b" ", [log.key], receipt),
+            "the body you kept is not what the log says was delivered (entry 41",
+        )
+        # Another entry's receipt does not vouch for this body.
+        assert not verify_body(log.results[41], [log.key], log.receipts[40]).ok
+
+    def test_a_forged_record_in_the_receipt_fails(self, log: Log) -> None:
+        # The forger puts the digest of an altered body into the receipt's record.
+        forged_result = log.results[41].replace(b"person 41", b"person 99")
+        record = dataclasses.replace(
+            log.records[41], response_sha256=hashlib.sha256(forged_result).hexdigest()
+        )
+        receipt = dataclasses.replace(log.receipts[41], record=record.canonical_bytes())
+        assert_fails(
+            verify_body(attach_receipt(forged_result, receipt), [log.key]),
+            "the record it carries is not the entry it proves",
+        )
+
+    def test_a_receipt_without_record_cannot_vouch_for_a_body(self, log: Log) -> None:
+        bare = dataclasses.replace(log.receipts[41], record=None)
+        assert verify_receipt(bare, [log.key]).ok
+        assert_fails(
+            verify_body(attach_receipt(log.results[41], bare), [log.key]),
+            "the receipt carries no record",
+        )
+
+    def test_version_1_receipts_are_read(self, log: Log) -> None:
+        obj = log.receipts[41].to_json()
+        obj["v"] = 1
+        del obj["record"]
+        assert Receipt.from_json(obj).record is None
+
+    def test_refused_body_is_a_receipt_and_a_checkable_body(self, log: Log) -> None:
+        refusal = make_record(
+            len(log.records), request_id="req-refused", outcome="refused", status=403
+        )
+        refusal = dataclasses.replace(
+            refusal, error_code="access_denied", reason="no", response_sha256=None, rows_root=None
+        )
+        appended = log.store.append_batch([refusal])
+        (receipt,) = receipts_for(log.store, appended, [refusal])
+        # As gateway/api/problems.py writes it: ordinary json.dumps spacing.
+        document = {
+            "type": "https://gateway/problems/access_denied",
+            "status": 403,
+            "code": "access_denied",
+            "detail": "no",
+            "audit_id": refusal.audit_id,
+            "receipt": receipt.to_json(),
+        }
+        body = json.dumps(document, ensure_ascii=False).encode()
+        assert receipt_in_document(body) == receipt
+        report = verify_body(body, [log.key])
+        assert report.ok, report.render()
+        document["status"] = 200
+        assert_fails(verify_body(json.dumps(document).encode(), [log.key]), "the refusal you kept")
+        assert verify_bundle(full_log_bundle(log.store), [log.key], body=body).ok
+
+
 # ------------------------------------------------------------------------- witnesses
 
 
@@ -913,6 +989,18 @@ class TestCli:
         result = run("verify", "--key", str(other), "--receipt", str(files["receipt"]))
         assert result.exit_code == 1, result.output
         assert "FAILED: 1 problem(s)" in result.output
+
+    def test_body_and_receipt_without_bundle_fail_on_one_changed_byte(
+        self, files: dict[str, Path], log: Log, tmp_path: Path
+    ) -> None:
+        kept = tmp_path / "result.json"
+        kept.write_bytes(log.results[41])
+        args = ["verify", "--key", str(files["key"]), "--receipt", str(files["receipt"])]
+        assert run(*args, "--body", str(kept)).exit_code == 0
+        kept.write_bytes(log.results[41].replace(b"41", b"42"))
+        result = run(*args, "--body", str(kept))
+        assert result.exit_code == 1, result.output
+        assert "not what the log says was delivered" in result.output
 
     def test_unreadable_evidence_is_a_failure(self, files: dict[str, Path], tmp_path: Path) -> None:
         junk = tmp_path / "junk.json"
