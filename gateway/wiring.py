@@ -32,6 +32,7 @@ from gateway.audit.signing import CheckpointSigner, load_log_signer
 from gateway.audit.store.protocol import AuditStore
 from gateway.audit.trail import AuditTrail
 from gateway.audit.witness import SqliteWitnessState, Witness, load_witness
+from gateway.audit.witnessing import PIN_FILE, HeadPin, Witnessing, http_post, parse_targets
 from gateway.auth.callers import Callers
 from gateway.auth.keys import GatewayKeyStore, load_pseudonym_secret
 from gateway.auth.replay import ReplayCache, open_replay_cache
@@ -41,6 +42,7 @@ from gateway.backends.base import ReportsPool
 from gateway.cache import LruCache
 from gateway.clock import Clock, utc_now
 from gateway.domain import Principal
+from gateway.errors import ConfigurationError
 from gateway.policy.bundle import (
     PolicyBundle,
     bundle_from_source,
@@ -179,6 +181,8 @@ class Services:
     evidence: EvidenceKeys
     #: Cosigns other gateways' checkpoints when the key directory holds a witness key.
     witness: Witness | None
+    #: Has this log's checkpoints cosigned, pins its head, refused a rolled-back start.
+    witnessing: Witnessing
     backends: Mapping[str, Backend]
     telemetry: Telemetry
     replay: ReplayCache
@@ -201,6 +205,7 @@ class Services:
     def start(self) -> None:
         """Start the background work (on application start-up)."""
         self.sweeper.start()
+        self.witnessing.start()
         if self.admin.webhook is not None:
             self.admin.webhook.start()
 
@@ -209,6 +214,7 @@ class Services:
         for backend in self.backends.values():
             backend.close()
         self.audit_log.close()
+        self.witnessing.close()
         self.audit.close()
         self.replay.close()
         self.admin.close()
@@ -252,10 +258,14 @@ def build_services(
         lambda: SqliteWitnessState(settings.state_dir / "witness.sqlite"),
         lambda: int(clock().timestamp()),
     )
+    witnessing = build_witnessing(settings, audit)
+    # Before anything can append: a rolled-back or replaced log must not be forked.
+    witnessing.check_start()
     audit_log = GroupCommitter(
         audit,
         max_batch=settings.audit_batch_max,
         max_wait_s=settings.audit_batch_wait_ms / 1000,
+        cosign=witnessing.cosign_batch if witnessing.quorum else None,
     )
     if backends is None:
         udfs = sqlite_functions()
@@ -348,6 +358,7 @@ def build_services(
         trail=trail,
         evidence=evidence,
         witness=witness,
+        witnessing=witnessing,
         backends=backends,
         telemetry=telemetry,
         replay=replay,
@@ -361,6 +372,22 @@ def build_services(
             clock=clock,
             interval_s=settings.sweep_interval_s,
         ),
+    )
+
+
+def build_witnessing(settings: Settings, audit: AuditStore) -> Witnessing:
+    """The log's witnessing (gateway/audit/witnessing.py) as the settings configure it."""
+    try:
+        targets = parse_targets(settings.audit_witnesses)
+    except ValueError as exc:
+        raise ConfigurationError(f"GATEWAY_AUDIT_WITNESSES: {exc}") from exc
+    return Witnessing(
+        audit,
+        targets,
+        HeadPin(settings.state_dir / PIN_FILE),
+        post=http_post(settings.audit_witness_timeout_s),
+        quorum=settings.audit_witness_quorum,
+        interval_s=settings.audit_witness_interval_s,
     )
 
 

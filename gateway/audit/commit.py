@@ -20,6 +20,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -74,13 +75,18 @@ class GroupCommitter:
         max_batch: int = 256,
         max_wait_s: float = 0.0,
         timeout_s: float = 10.0,
+        cosign: Callable[[TreeHead], TreeHead] | None = None,
     ) -> None:
+        """``cosign`` (quorum mode, :meth:`gateway.audit.witnessing.Witnessing.cosign_batch`)
+        turns each batch's head into one with enough witness cosignatures before any of
+        its receipts is handed out; it raises AuditUnavailableError otherwise."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.store = store
         self._max_batch = max_batch
         self._max_wait_s = max(0.0, max_wait_s)
         self._timeout_s = timeout_s
+        self._cosign = cosign
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -163,6 +169,8 @@ class GroupCommitter:
             return
         try:
             appended = self.store.append_batch([record for record, _, _ in live])
+            if self._cosign is not None:
+                appended = Appended(appended.first, appended.count, self._cosign(appended.head))
             receipts = self._receipts(appended, [(record, shown) for record, shown, _ in live])
         except Exception as exc:
             self.stats.failures += 1
