@@ -29,6 +29,7 @@ from gateway.audit import open_audit_store
 from gateway.audit.commit import GroupCommitter
 from gateway.audit.evidence import EvidenceKeys, load_audit_secret
 from gateway.audit.signing import CheckpointSigner, load_log_signer
+from gateway.audit.store.memory import MemoryAuditStore
 from gateway.audit.store.protocol import AuditStore
 from gateway.audit.trail import AuditTrail
 from gateway.audit.witness import SqliteWitnessState, Witness, load_witness
@@ -381,10 +382,12 @@ def build_witnessing(settings: Settings, audit: AuditStore) -> Witnessing:
         targets = parse_targets(settings.audit_witnesses)
     except ValueError as exc:
         raise ConfigurationError(f"GATEWAY_AUDIT_WITNESSES: {exc}") from exc
+    # A memory log starts empty by design (tests, demos): there is nothing to pin.
+    durable = not isinstance(audit, MemoryAuditStore)
     return Witnessing(
         audit,
         targets,
-        HeadPin(settings.state_dir / PIN_FILE),
+        HeadPin(settings.state_dir / PIN_FILE) if durable else None,
         post=http_post(settings.audit_witness_timeout_s),
         quorum=settings.audit_witness_quorum,
         interval_s=settings.audit_witness_interval_s,

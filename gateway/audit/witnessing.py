@@ -293,7 +293,7 @@ class Witnessing:
         self,
         store: AuditStore,
         targets: Sequence[WitnessTarget],
-        pin: HeadPin,
+        pin: HeadPin | None,
         *,
         post: Post,
         quorum: int = 0,
@@ -355,7 +355,7 @@ class Witnessing:
             note = head.checkpoint + "".join(lines)
             if names:
                 self._store.add_cosigned(head.size, _checkpoint_of(note).origin, note)
-            self._pin.advance(head)
+            self._advance_pin(head)
             self._witnessed = max(self._witnessed, head.size)
         if contradictions:
             raise WitnessContradictionError("; ".join(contradictions))
@@ -379,9 +379,10 @@ class Witnessing:
 
     def check_start(self) -> None:
         """Refuse to start on a log that went backwards (pin, then witnesses)."""
-        self._pin.check(self._store)
+        if self._pin is not None:
+            self._pin.check(self._store)
         if not self._targets:
-            self._pin.advance(self._store.head())
+            self._advance_pin(self._store.head())
             return
         try:
             self.witness(self._store.head())
@@ -391,6 +392,10 @@ class Witnessing:
                 "replaced; restore the latest one"
             ) from exc
 
+    def _advance_pin(self, head: TreeHead) -> None:
+        if self._pin is not None:
+            self._pin.advance(head)
+
     # -- the background cadence ----------------------------------------------------------
 
     def tick(self) -> None:
@@ -399,7 +404,7 @@ class Witnessing:
         if head.size <= self._witnessed:
             return
         if not self._targets:
-            self._pin.advance(head)
+            self._advance_pin(head)
             self._witnessed = head.size
             return
         try:
@@ -427,6 +432,6 @@ class Witnessing:
             self._thread.join(timeout=self._interval_s + 10)
             self._thread = None
         try:
-            self._pin.advance(self._store.head())
+            self._advance_pin(self._store.head())
         except Exception:  # closing: report, never raise
             _log.exception("could not pin the audit head at shutdown")

@@ -147,7 +147,8 @@ _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
     "--body",
     type=_PATH,
     metavar="FILE",
-    help="A response body you kept, receipt attached: checks its bytes against the log.",
+    help="A response body you kept (receipt attached, a refusal, or the result with its "
+    "--receipt apart): checks its bytes against the record the receipt carries.",
 )
 @click.option(
     "--witness",
@@ -161,7 +162,17 @@ _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Cosignatures by --witness keys the bundle's checkpoint must carry.",
+    help="Cosignatures by --witness keys required on every checkpoint given: the bundle's "
+    "log must be covered by one (its head or the latest cosigned one it carries), and each "
+    "--checkpoint must carry them.",
+)
+@click.option(
+    "--max-unwitnessed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Entries past the latest cosigned checkpoint accepted with --min-witnesses "
+    "(eventual cosigning leaves the newest few seconds of records unwitnessed).",
 )
 @click.option(
     "--fast",
@@ -188,6 +199,7 @@ def verify_command(
     body: Path | None,
     witnesses: tuple[str, ...],
     min_witnesses: int,
+    max_unwitnessed: int,
     fast: bool,
     lang: str,
 ) -> None:
@@ -253,6 +265,7 @@ def verify_command(
             body=body_bytes,
             witnesses=witness_keys,
             min_witnesses=min_witnesses,
+            max_unwitnessed=max_unwitnessed,
             decode_records=not fast,
         )
     else:

@@ -33,6 +33,7 @@ __all__ = [
     "check_held",
     "check_receipt_alone",
     "check_receipt_in_bundle",
+    "check_witnessed",
     "check_witnesses",
     "open_body",
     "receipt_record",
@@ -328,10 +329,67 @@ def _cosigned_by(parsed: Note, text: bytes, witnesses: Sequence[Verifier], check
     return len(counted)
 
 
+def check_witnessed(
+    view: LogView,
+    head_note: object,
+    witnesses: Sequence[Verifier],
+    minimum: int,
+    max_unwitnessed: int,
+    checks: Checks,
+) -> None:
+    """The bundle's log is covered by a checkpoint at least ``minimum`` of the
+    ``witnesses`` cosigned: the head, or a carried checkpoint shown consistent with it
+    (the log's latest cosigned one). At most ``max_unwitnessed`` entries past it (eventual
+    cosigning: the newest records are witnessed a few seconds later) are accepted."""
+    if minimum <= 0 and not witnesses:
+        return
+    head = view.head
+    if head is None:
+        checks.fail("witnesses", "the bundle has no trusted checkpoint to count cosignatures on")
+        return
+    candidates: list[tuple[int, str]] = [
+        (head.size, head_note if isinstance(head_note, str) else "")
+    ]
+    candidates += [(x.checkpoint.size, x.note) for x in view.extras if x.verified and x.note]
+    best: tuple[int, int] | None = None  # (size, cosignatures)
+    for size, note in sorted(candidates, reverse=True):
+        try:
+            parsed = parse_note(note)
+        except ValueError:
+            continue
+        count = _cosigned_by(parsed, parsed.text.encode("utf-8"), witnesses, checks)
+        if count >= max(minimum, 1) and (best is None or size > best[0]):
+            best = (size, count)
+            break
+    if best is None:
+        checks.fail(
+            "witnesses",
+            f"no checkpoint in the bundle carries {max(minimum, 1)} valid cosignature(s) by "
+            "the witnesses you listed: nothing shows the log was witnessed",
+        )
+        return
+    size, count = best
+    tail = head.size - size
+    if tail > max_unwitnessed:
+        checks.fail(
+            "witnesses",
+            f"entries {size}..{head.size - 1} ({tail}) are not covered by a checkpoint your "
+            f"witnesses cosigned (the latest cosigned has size {size}; at most "
+            f"{max_unwitnessed} unwitnessed entries accepted)",
+        )
+        return
+    checks.ok(
+        "witnesses",
+        f"the log up to size {size} of {head.size} is cosigned by {count} of the listed "
+        f"witnesses ({minimum} required; {tail} newer entries not yet witnessed)",
+    )
+
+
 def check_witnesses(
     note: object, witnesses: Sequence[Verifier], minimum: int, checks: Checks
 ) -> None:
-    """The head carries at least ``minimum`` valid cosignatures by the ``witnesses``."""
+    """The checkpoint ``note`` carries at least ``minimum`` valid cosignatures by the
+    ``witnesses``."""
     if minimum <= 0 and not witnesses:
         return
     if not isinstance(note, str):

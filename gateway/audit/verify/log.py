@@ -43,6 +43,8 @@ class Extra:
     checkpoint: Checkpoint
     proof: list[bytes] | None
     verified: bool
+    #: The signed note as carried (witnesses' cosignatures included).
+    note: str = ""
 
 
 @dataclass
@@ -221,7 +223,8 @@ def _check_extra(view: LogView, n: int, item: object, checks: Checks) -> bool:
         except MalformedError as exc:
             checks.fail("checkpoints", str(exc))
             return False
-    extra = Extra(checkpoint, proof, False)
+    note = item.get("checkpoint")
+    extra = Extra(checkpoint, proof, False, note if isinstance(note, str) else "")
     # Kept even when its signature fails: a consistency proof is checked against the
     # roots it links, so a held checkpoint of the same size may still use it.
     view.extras.append(extra)

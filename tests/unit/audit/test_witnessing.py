@@ -19,8 +19,8 @@ from gateway.audit.witnessing import (
     PIN_FILE,
     HeadPin,
     Post,
-    WitnessTarget,
     Witnessing,
+    WitnessTarget,
     parse_targets,
 )
 from gateway.errors import AuditUnavailableError, ConfigurationError

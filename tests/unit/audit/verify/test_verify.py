@@ -741,13 +741,13 @@ class TestWitnesses:
         assert one.ok, one.render()
         assert_fails(
             verify_bundle(bundle, [log.key], witnesses=[witness_key, absent_key], min_witnesses=2),
-            "the checkpoint carries 1 valid cosignature(s) by the witnesses you listed; "
-            "at least 2 required",
+            "no checkpoint in the bundle carries 2 valid cosignature(s) by the witnesses you "
+            "listed",
         )
         # The stranger's cosignature is on the note, but it is not a listed witness.
         assert_fails(
             verify_bundle(bundle, [log.key], witnesses=[absent_key], min_witnesses=1),
-            "carries 0 valid cosignature(s)",
+            "no checkpoint in the bundle carries 1 valid cosignature(s)",
         )
 
     def test_forged_cosignature_fails(self, log: Log) -> None:
@@ -763,8 +763,61 @@ class TestWitnesses:
         assert_fails(
             verify_bundle(bundle, [log.key], witnesses=[witness_key], min_witnesses=1),
             "the cosignature by witness witness.test/a does not verify",
-            "carries 0 valid cosignature(s)",
+            "no checkpoint in the bundle carries 1 valid cosignature(s)",
         )
+
+    def test_the_latest_cosigned_checkpoint_covers_the_log(self, log: Log) -> None:
+        """Eventual cosigning: the store's cosigned checkpoint travels in every bundle;
+        newer entries are accepted only up to --max-unwitnessed."""
+        witness, witness_key = new_witness("witness.test/a")
+        cosigned = cosign_checkpoint(log.held(42), witness, 1_790_000_000)
+        log.store.add_cosigned(42, ORIGIN, cosigned)
+        for bundle in (full_log_bundle(log.store), partial(log)):
+            options: dict[str, Any] = {"witnesses": [witness_key], "min_witnesses": 1}
+            assert_fails(
+                verify_bundle(bundle, [log.key], **options),
+                "entries 42..49 (8) are not covered by a checkpoint your witnesses cosigned",
+            )
+            report = verify_bundle(bundle, [log.key], **options, max_unwitnessed=8)
+            assert report.ok, report.render()
+
+    def test_a_rewritten_and_resigned_log_contradicts_its_stored_cosignature(
+        self, log: Log
+    ) -> None:
+        """The operator holds the log key: rewrites entry 10, rebuilds the tree and
+        re-signs every checkpoint. The cosignature the witness gave earlier exposes it."""
+        witness, witness_key = new_witness("witness.test/a")
+        log.store.add_cosigned(42, ORIGIN, cosign_checkpoint(log.held(42), witness, 1))
+        bundle = full_log_bundle(log.store)
+        bundle["entries"][10]["record"] = edit_record(bundle["entries"][10]["record"], row_count=0)
+        leaves = [leaf_hash_of(e["record"].encode()) for e in bundle["entries"]]
+        tree = MerkleTree(leaves)
+        bundle["checkpoint"] = log.signer.sign(50, tree.root())
+        bundle["checkpoints"] = [
+            {"checkpoint": log.signer.sign(size, tree.root(size))} for size in (7, 20, 30)
+        ] + [c for c in bundle["checkpoints"] if "witness.test/a" in c["checkpoint"]]
+        assert verify_bundle(
+            {**bundle, "checkpoints": bundle["checkpoints"][:-1]}, [log.key]
+        ).ok  # without the witness, the rewrite verifies
+        assert_fails(
+            verify_bundle(bundle, [log.key], witnesses=[witness_key], min_witnesses=1),
+            "earlier checkpoint of size 42",
+            "not a state of this log",
+            "no checkpoint in the bundle carries 1 valid cosignature(s)",
+        )
+
+    def test_held_checkpoints_need_the_cosignatures_too(self, log: Log) -> None:
+        witness, witness_key = new_witness("witness.test/a")
+        bundle = full_log_bundle(log.store)
+        bundle["checkpoint"] = cosign_checkpoint(bundle["checkpoint"], witness, 1)
+        options: dict[str, Any] = {"witnesses": [witness_key], "min_witnesses": 1}
+        assert verify_bundle(bundle, [log.key], **options).ok
+        assert_fails(
+            verify_bundle(bundle, [log.key], checkpoints=[log.held(20)], **options),
+            "the checkpoint carries 0 valid cosignature(s)",
+        )
+        held = cosign_checkpoint(log.held(20), witness, 1)
+        assert verify_bundle(bundle, [log.key], checkpoints=[held], **options).ok
 
 
 def test_pinned_key_problems_are_reported(log: Log) -> None:
