@@ -261,6 +261,25 @@ def latest_checkpoint(audit_store: Injected[AuditReader]) -> Response[str]:
 
 
 @get(
+    "/v1/audit/cosigned",
+    sync_to_thread=True,
+    summary="The latest checkpoint with its witnesses' cosignatures (signed note), public",
+    description=(
+        "What the witnesses this gateway pushes to have cosigned (gateway/audit/"
+        "witnessing.py); monitors compare it with the heads they are shown. 404 when no "
+        "witness has cosigned yet. 见证方联署的最新检查点。"
+    ),
+    tags=["audit"],
+    media_type=MediaType.TEXT,
+)
+def latest_cosigned(audit_store: Injected[AuditReader]) -> Response[str]:
+    note = audit_store.cosigned()
+    if note is None:
+        raise NotFoundError("No checkpoint of this log has been cosigned by a witness yet.")
+    return Response(note, media_type="text/plain; charset=utf-8")
+
+
+@get(
     "/v1/audit/checkpoints",
     sync_to_thread=True,
     summary="Stored signed checkpoints from a tree size on, oldest first, public",
@@ -403,6 +422,7 @@ AUDIT_ROUTES = [
     search_records,
     get_record,
     latest_checkpoint,
+    latest_cosigned,
     list_checkpoints,
     log_keys,
     inclusion_proof,
