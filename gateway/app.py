@@ -21,12 +21,13 @@ from gateway.api.audit import (
     search_records,
 )
 from gateway.api.auth import jwks, token
-from gateway.api.catalog import read_catalog
+from gateway.api.catalog import read_catalog, read_samples
 from gateway.api.deps import Injected, constant, provide_context, provide_principal
 from gateway.api.guards import role_guard
 from gateway.api.health import healthz, readyz
 from gateway.api.metrics import MetricsEndpoint, ServerTelemetry, metrics
 from gateway.api.people import PEOPLE_ROUTES, PUBLIC_PEOPLE_ROUTES
+from gateway.api.policy import POLICY_ROUTES, explain
 from gateway.api.problems import problem_handlers
 from gateway.api.query import query
 from gateway.api.witness import witness_add_checkpoint
@@ -48,11 +49,14 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         path="/",
         route_handlers=[
             read_catalog,
+            read_samples,
             search_records,
             get_record,
             export_bundle,
             *PEOPLE_ROUTES,
             *APPLICATION_ROUTES,
+            *POLICY_ROUTES,
+            explain,
         ],
         guards=[role_guard(services.callers)],
     )
@@ -89,6 +93,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             "keystore": constant(services.keystore),
             # One policy version per request, however many dependencies read it.
             "policy": Provide(services.policies.current, sync_to_thread=False),
+            "policies": constant(services.policies),
+            "explainer": constant(services.explainer),
             "engine": Provide(_engine, sync_to_thread=False),
             "catalog": Provide(_catalog, sync_to_thread=False),
             "audit_store": constant(services.audit),

@@ -53,6 +53,7 @@ from gateway.policy.bundle import (
 from gateway.policy.review import PolicyReviewer
 from gateway.policy.runtime import ActivePolicy, PolicyRuntime
 from gateway.policy.versions import PolicySource
+from gateway.query.explain import Explainer
 from gateway.query.pipeline import QueryDeps, QueryService
 from gateway.query.plan import Planner
 from gateway.query.rewrite.masks import (
@@ -173,6 +174,8 @@ class Services:
     keystore: GatewayKeyStore
     tokens: TokenService
     query: QueryService
+    #: The query path's planning steps, without execution (POST /v1/explain, replays).
+    explainer: Explainer
     audit: AuditStore
     #: Group commit in front of ``audit``: what the request path appends through.
     audit_log: GroupCommitter
@@ -353,6 +356,7 @@ def build_services(
         keystore=keystore,
         tokens=tokens,
         query=query,
+        explainer=Explainer(max_sql_chars=settings.max_sql_chars, stage=telemetry.stage),
         audit=audit,
         audit_log=audit_log,
         audit_signer=signer,

@@ -161,6 +161,16 @@ class PolicyVersionStore:
             ).all()
         return [_version(r) for r in rows]
 
+    def review(
+        self, source: PolicySource, actor: Principal, acknowledged: Iterable[str] = ()
+    ) -> Review:
+        """What proposing ``source`` on top of the active version would find, without
+        storing anything (raises like :meth:`propose`)."""
+        current = self.active()
+        if current is None:
+            raise ConflictError("No active policy version to change; start the gateway once.")
+        return self._review(current.source, source, actor, frozenset(acknowledged))
+
     # -- changing ----------------------------------------------------------------------
 
     def bootstrap(self, source: PolicySource, *, now: datetime, origin: str) -> bool:

@@ -10,8 +10,10 @@ ever included.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Response, get
 from litestar.params import QueryParameter
@@ -20,13 +22,15 @@ from gateway.api.deps import Injected
 from gateway.audit.trail import AccessKind, AuditTrail
 from gateway.catalog import Catalog
 from gateway.domain import ColumnAction, DecisionSnapshot, Principal
-from gateway.errors import PurposeNotAllowedError
+from gateway.errors import PurposeNotAllowedError, UnknownDatasetError
 from gateway.policy.engine import PolicyEngine
+from gateway.query.check_request import check_purpose
 from gateway.query.plan import row_limit
+from gateway.query.samples import Samples
 from gateway.query.state import RequestContext
 from gateway.settings import Settings
 
-__all__ = ["catalog_document", "read_catalog"]
+__all__ = ["catalog_csv", "catalog_document", "read_catalog", "read_samples", "search_datasets"]
 
 
 @get(
@@ -43,7 +47,14 @@ def read_catalog(
     catalog: Injected[Catalog],
     settings: Injected[Settings],
     purpose: Annotated[str | None, QueryParameter(name="purpose")] = None,
-) -> Response[dict[str, Any]]:
+    q: Annotated[
+        str | None,
+        QueryParameter(description="Search words (中文 or English): datasets, tables or fields"),
+    ] = None,
+    format: Annotated[
+        Literal["json", "csv"], QueryParameter(description="json (default) or csv")
+    ] = "json",
+) -> Response[Any]:
     if purpose is not None and purpose not in principal.purposes:
         raise PurposeNotAllowedError(
             f"Purpose {purpose!r} is not one your system is entitled to.",
@@ -54,9 +65,140 @@ def read_catalog(
     document = catalog_document(
         catalog, principal, snapshots, max_rows_ceiling=settings.max_rows_ceiling
     )
+    if q:
+        document["datasets"] = search_datasets(document["datasets"], q)
+        document["query"] = q
+    trail.accessed(context, principal, kind=AccessKind.CATALOG_READ)
+    headers = {"Gateway-Audit-Id": context.audit_id, "X-Request-Id": context.request_id}
+    if format == "csv":
+        return Response(
+            catalog_csv(document),
+            media_type="text/csv; charset=utf-8",
+            headers=headers | {"Content-Disposition": 'attachment; filename="catalog.csv"'},
+        )
+    return Response(document, headers=headers)
+
+
+def _words(value: Any) -> str:
+    if isinstance(value, dict):
+        return " ".join(_words(v) for v in value.values())
+    if isinstance(value, list):
+        return " ".join(_words(v) for v in value)
+    return str(value) if value is not None else ""
+
+
+def search_datasets(datasets: list[dict[str, Any]], q: str) -> list[dict[str, Any]]:
+    """The datasets with every word of ``q`` (case-insensitive, 中文 or English) in their
+    own text or in one table's or field's; a dataset found by a table or field keeps only
+    the matching tables (and a table found by a field only the matching fields)."""
+    words = [w.casefold() for w in q.split() if w]
+
+    def hit(text: str) -> bool:
+        folded = text.casefold()
+        return all(w in folded for w in words)
+
+    found = []
+    for ds in datasets:
+        own = _words({k: v for k, v in ds.items() if k != "tables"})
+        if hit(own):
+            found.append(ds)
+            continue
+        tables = []
+        for table in ds["tables"]:
+            table_text = own + " " + _words({k: v for k, v in table.items() if k != "columns"})
+            if hit(table_text):
+                tables.append(table)
+                continue
+            columns = [c for c in table["columns"] if hit(table_text + " " + _words(c))]
+            if columns:
+                tables.append(table | {"columns": columns})
+        if tables:
+            found.append(ds | {"tables": tables})
+    return found
+
+
+#: The columns of the CSV export, in the guideline's order (信息资源目录编制指南).
+CSV_HEADER = (
+    "信息资源代码 resource_code",
+    "信息资源名称 title",
+    "提供方 provider",
+    "数据集 dataset",
+    "表 table",
+    "信息项 field",
+    "类型 type",
+    "长度 length",
+    "描述 description",
+    "敏感程度 sensitivity",
+    "共享属性 sharing_class",
+    "共享条件 share_condition",
+    "开放属性 open_class",
+    "更新周期 update_cycle",
+    "发布日期 published",
+    "关联类目 categories",
+    "分级 grade",
+    "本系统可见 your_access",
+)
+
+
+def catalog_csv(document: Mapping[str, Any]) -> str:
+    """One line per field (信息项), with what the calling system would get of it."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_HEADER)
+    for ds in document["datasets"]:
+        condition = ds["share_condition"]["zh"] if ds["share_condition"] else ""
+        for table in ds["tables"]:
+            for col in table["columns"]:
+                writer.writerow(
+                    [
+                        ds["resource_code"],
+                        ds["title"]["zh"],
+                        ds["owner"]["name"]["zh"],
+                        ds["name"],
+                        table["name"],
+                        col["name"],
+                        col["type"],
+                        col["length"] or "",
+                        col["description"]["zh"],
+                        col["sensitivity"],
+                        ds["sharing_class_zh"],
+                        condition,
+                        ds["open_class_zh"],
+                        ds["update_cycle"],
+                        ds["published"] or "",
+                        "; ".join(ds["categories"]),
+                        ds["grade_zh"],
+                        "; ".join(f"{p}={a}" for p, a in col["your_access"].items()),
+                    ]
+                )
+    return out.getvalue()
+
+
+@get(
+    "/v1/catalog/samples",
+    sync_to_thread=True,
+    summary="Synthetic rows of a table as the calling system would receive them (masked)",
+    tags=["catalog"],
+)
+def read_samples(
+    principal: Injected[Principal],
+    context: Injected[RequestContext],
+    trail: Injected[AuditTrail],
+    engine: Injected[PolicyEngine],
+    catalog: Injected[Catalog],
+    settings: Injected[Settings],
+    table: Annotated[str, QueryParameter(description="dataset.table")],
+    purpose: Annotated[str, QueryParameter()],
+) -> Response[dict[str, Any]]:
+    check_purpose(principal, purpose, catalog.purposes)
+    found = catalog.table(table)
+    if found is None:
+        raise UnknownDatasetError(f"No table {table!r} in the catalog (GET /v1/catalog).")
+    snapshot = engine.snapshot(principal, purpose, context.received)
+    preview = Samples(catalog, settings.max_rows_ceiling).preview(found, principal, snapshot)
     trail.accessed(context, principal, kind=AccessKind.CATALOG_READ)
     return Response(
-        document,
+        preview | {"purpose": purpose},
         headers={"Gateway-Audit-Id": context.audit_id, "X-Request-Id": context.request_id},
     )
 
@@ -96,6 +238,7 @@ def catalog_document(
                         "type": col.type,
                         "sensitivity": col.sensitivity.value,
                         "default_mask": str(col.default_mask) if col.default_mask else None,
+                        "length": col.length,
                         "description": col.description.to_json(),
                         "your_access": access,
                     }
@@ -123,6 +266,12 @@ def catalog_document(
                 "grade_zh": ds.grade.label_zh,
                 "update_cycle": ds.update_cycle,
                 "description": ds.description.to_json(),
+                "resource_code": ds.resource_code,
+                "share_condition": ds.share_condition.to_json() if ds.share_condition else None,
+                "open_class": ds.open_class.value,
+                "open_class_zh": ds.open_class.label_zh,
+                "published": ds.published or None,
+                "categories": list(ds.categories),
                 "default_max_rows": catalog.default_max_rows_of(ds.name),
                 "tables": tables,
             }

@@ -11,6 +11,7 @@ from gateway.api.deps import Injected
 from gateway.audit.store.protocol import AuditReader
 from gateway.backends.base import Backend
 from gateway.errors import GatewayError
+from gateway.policy.runtime import PolicyRuntime
 
 __all__ = ["healthz", "readyz"]
 
@@ -23,13 +24,22 @@ def healthz() -> dict[str, str]:
 @get(
     "/readyz",
     sync_to_thread=True,
-    summary="Readiness: audit store and backends",
+    summary="Readiness: audit store, backends and the active policy version",
     tags=["operations"],
 )
 def readyz(
-    audit_store: Injected[AuditReader], backends: Injected[Mapping[str, Backend]]
+    audit_store: Injected[AuditReader],
+    backends: Injected[Mapping[str, Backend]],
+    policies: Injected[PolicyRuntime],
 ) -> Response[dict[str, Any]]:
     checks: dict[str, str] = {}
+    # Which rules this process decides under (operators compare replicas with it).
+    version: str | None = None
+    try:
+        version = policies.current().version
+        checks["policy"] = "ok"
+    except GatewayError as exc:
+        checks["policy"] = exc.code
     try:
         audit_store.size()
         checks["audit"] = "ok"
@@ -43,6 +53,10 @@ def readyz(
             checks[f"backend:{name}"] = exc.code
     ok = all(v == "ok" for v in checks.values())
     return Response(
-        content={"status": "ok" if ok else "unavailable", "checks": checks},
+        content={
+            "status": "ok" if ok else "unavailable",
+            "checks": checks,
+            "policy_version": version,
+        },
         status_code=200 if ok else 503,
     )

@@ -51,6 +51,8 @@ class AccessKind:
     #: A person's session (login, logout) and administrative reads.
     SESSION = "session"
     ADMINISTRATION_READ = "administration_read"
+    #: A query explained (planned under a policy version, never executed).
+    EXPLAIN = "explain"
     #: A change on the administration plane (the record's ``event`` says what changed).
     ADMINISTRATION = "administration"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +18,7 @@ from gateway.catalog.model import (
     Dataset,
     Department,
     Grade,
+    OpenClass,
     Purpose,
     Sensitivity,
     SharingClass,
@@ -26,7 +28,7 @@ from gateway.catalog.model import (
 from gateway.domain import MaskSpec
 from gateway.errors import ConfigurationError
 
-_E = TypeVar("_E", SharingClass, Grade, Sensitivity)
+_E = TypeVar("_E", SharingClass, Grade, Sensitivity, OpenClass)
 
 COLUMN_TYPES = frozenset({"text", "integer", "decimal", "date", "timestamp", "boolean"})
 
@@ -89,7 +91,36 @@ def _dataset(name: str, raw: Mapping[str, Any], departments: Mapping[str, Depart
         description=_text(raw.get("description"), f"{where}.description"),
         tables=tables,
         default_max_rows=_max_rows(raw, where),
+        resource_code=str(raw.get("resource_code", "")),
+        share_condition=(
+            _text(raw["share_condition"], f"{where}.share_condition")
+            if "share_condition" in raw
+            else None
+        ),
+        open_class=(
+            _enum(OpenClass, raw, "open_class", where)
+            if "open_class" in raw
+            else OpenClass.NOT_OPEN
+        ),
+        published=_published(raw, where),
+        categories=_categories(raw, where),
     )
+
+
+def _published(raw: Mapping[str, Any], where: str) -> str:
+    value = raw.get("published")
+    if value is None:
+        return ""
+    if not isinstance(value, date):
+        raise ConfigurationError(f"{where}.published must be a date, e.g. 2026-01-15")
+    return value.isoformat()
+
+
+def _categories(raw: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    value = raw.get("categories", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigurationError(f'{where}.categories must be a list of strings, e.g. ["社会保障"]')
+    return tuple(value)
 
 
 def _table_def(dataset: str, name: str, raw: Mapping[str, Any]) -> Table:
@@ -125,7 +156,17 @@ def _column(raw: Mapping[str, Any], where: str) -> Column:
         sensitivity=_enum(Sensitivity, raw, "sensitivity", where),
         description=_text(raw.get("description"), f"{where}.description"),
         default_mask=MaskSpec.parse(str(mask)) if mask else None,
+        length=_length(raw, where),
     )
+
+
+def _length(raw: Mapping[str, Any], where: str) -> int | None:
+    value = raw.get("length")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigurationError(f"{where}.length must be a positive integer")
+    return value
 
 
 def _optional_days(raw: Mapping[str, Any], key: str, where: str) -> int | None:

@@ -38,6 +38,20 @@ class Grade(enum.StrEnum):
         return {"core": "核心", "important": "重要", "general": "一般"}[self.value]
 
 
+class OpenClass(enum.StrEnum):
+    """开放属性: whether the dataset is also opened to the public (政务数据开放)."""
+
+    NOT_OPEN = "not_open"  # 不予开放
+    CONDITIONAL_OPEN = "conditional_open"  # 有条件开放
+    OPEN = "open"  # 无条件开放
+
+    @property
+    def label_zh(self) -> str:
+        return {"not_open": "不予开放", "conditional_open": "有条件开放", "open": "无条件开放"}[
+            self.value
+        ]
+
+
 class Sensitivity(enum.StrEnum):
     PUBLIC = "public"  # 公开
     INTERNAL = "internal"  # 内部
@@ -63,6 +77,8 @@ class Column:
     sensitivity: Sensitivity
     description: Text
     default_mask: MaskSpec | None = None
+    #: 数据长度 of the information item (characters or digits), when the provider states it.
+    length: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +115,16 @@ class Dataset:
     #: Row limit of this dataset's tables when no ``p3`` line matches; None: the
     #: catalog's ``default_max_rows``.
     default_max_rows: int | None = None
+    #: 信息资源代码 (前段码/后段码 per the guideline); empty when the provider has none yet.
+    resource_code: str = ""
+    #: 共享条件: what a consumer must meet (有条件共享) or why it is not shared (不予共享).
+    share_condition: Text | None = None
+    #: 开放属性.
+    open_class: OpenClass = OpenClass.NOT_OPEN
+    #: 发布日期.
+    published: str = ""
+    #: 关联类目: the catalogue categories (基础/主题/部门) the resource belongs to.
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from gateway.cli.consumer import catalog, query, token
 from gateway.cli.demo import demo, demo_data
 from gateway.cli.doctor import doctor
 from gateway.cli.keys import keys
+from gateway.cli.policy import policy
 from gateway.cli.serve import serve
 from gateway.cli.systems import systems
 
@@ -51,5 +52,6 @@ for command in (
     check,
     doctor,
     audit,
+    policy,
 ):
     main.add_command(command)

@@ -38,6 +38,7 @@ UNAUDITED_SUCCESS = {
 #: Routes behind the role guard (a bearer token or a session is required).
 AUTHENTICATED = {
     "/v1/catalog",
+    "/v1/catalog/samples",
     "/v1/audit/records",
     "/v1/audit/records/{audit_id:str}",
     "/v1/audit/export",
@@ -59,6 +60,13 @@ AUTHENTICATED = {
     "/v1/grants",
     "/v1/notifications",
     "/v1/notifications/read",
+    "/v1/explain",
+    "/v1/policy/versions",
+    "/v1/policy/versions/{change_id:str}",
+    "/v1/policy/versions/{change_id:str}/{action:str}",
+    "/v1/policy/validate",
+    "/v1/policy/rollback",
+    "/v1/policy/replay",
 }
 
 #: POST routes that authenticate by their body (no guard).

@@ -1,0 +1,186 @@
+"""Replay: "what would change if version V were active?"
+
+The consumer queries recorded in the audit log are explained again (gateway/query/explain.py:
+nothing executes) under the active version and under a proposed one, and compared: served ↔
+refused, columns gained or lost, masks changed, row filters and limits changed. The stored
+SQL has personal identifiers replaced by tokens (gateway/audit/identifiers.py); decisions
+never depend on a literal's value, so the tokens change nothing in a replay.
+
+Only queries that touch datasets the officer may see the rules of are replayed (an officer:
+their department's datasets; a coordinator: all).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.audit.record import AuditRecord
+from gateway.audit.trail import AccessKind
+from gateway.domain import Principal
+from gateway.policy.runtime import ActivePolicy
+from gateway.query.explain import Explainer, Explanation
+from gateway.query.state import QueryRequest, RequestContext
+
+__all__ = ["Replay", "ReplayedQuery", "replay_csv", "system_principal"]
+
+#: Purposes recorded for requests that are not consumer queries.
+_NOT_QUERIES = frozenset(v for k, v in vars(AccessKind).items() if k.isupper())
+
+
+def system_principal(policy: ActivePolicy, system_id: str) -> Principal | None:
+    """The principal a registered system would be under ``policy`` (None if it is not
+    registered there, or not active)."""
+    system = policy.registry.get(system_id)
+    if system is None or not system.is_active:
+        return None
+    return Principal(
+        system=system.system_id,
+        department=system.department,
+        attributes=system.attributes,
+        purposes=system.purposes,
+        roles=system.roles,
+    )
+
+
+def _summary(explanation: Explanation | None) -> dict[str, Any]:
+    if explanation is None:
+        return {"verdict": "refused", "reason": "the system is not registered in this version"}
+    plan = explanation.plan
+    if plan is None:
+        return {
+            "verdict": "refused",
+            "reason": explanation.error.detail if explanation.error else "",
+        }
+    return {
+        "verdict": "served",
+        # What the consumer receives: result columns and the masks that shaped each
+        # (table-wide decisions on columns the query does not read change nothing for it).
+        "columns": {c.name: "+".join(c.masks) or "as stored" for c in plan.columns},
+        "row_filters": sorted(plan.row_filters),
+        "row_limit": plan.cap.allowed,
+    }
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    if before["verdict"] != after["verdict"]:
+        return [f"{before['verdict']} → {after['verdict']}"]
+    if before["verdict"] == "refused":
+        return []
+    changes: list[str] = []
+    old, new = before["columns"], after["columns"]
+    gained = sorted(c for c in new if c not in old)
+    lost = sorted(c for c in old if c not in new)
+    if gained:
+        changes.append("columns gained: " + ", ".join(gained))
+    if lost:
+        changes.append("columns lost: " + ", ".join(lost))
+    masks = sorted(f"{c}: {old[c]} → {new[c]}" for c in old.keys() & new.keys() if old[c] != new[c])
+    if masks:
+        changes.append("masks changed: " + "; ".join(masks))
+    if before["row_filters"] != after["row_filters"]:
+        changes.append(
+            "row filters: "
+            + (" AND ".join(before["row_filters"]) or "none")
+            + " → "
+            + (" AND ".join(after["row_filters"]) or "none")
+        )
+    if before["row_limit"] != after["row_limit"]:
+        changes.append(f"row limit: {before['row_limit']} → {after['row_limit']}")
+    return changes
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayedQuery:
+    audit_id: str
+    time: str
+    system: str
+    purpose: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    changes: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "audit_id": self.audit_id,
+            "time": self.time,
+            "system": self.system,
+            "purpose": self.purpose,
+            "before": self.before,
+            "after": self.after,
+            "changes": list(self.changes),
+        }
+
+
+class Replay:
+    """Explains recorded queries under two versions and compares them."""
+
+    def __init__(self, explainer: Explainer, context: RequestContext) -> None:
+        self._explainer = explainer
+        self._context = context
+
+    def is_query(self, record: AuditRecord) -> bool:
+        return bool(
+            record.sql and record.system and record.purpose and record.purpose not in _NOT_QUERIES
+        )
+
+    def _explain(self, record: AuditRecord, policy: ActivePolicy) -> Explanation | None:
+        principal = system_principal(policy, record.system or "")
+        if principal is None:
+            return None
+        request = QueryRequest(sql=record.sql or "", purpose=record.purpose or "")
+        return self._explainer.explain(request, principal, policy, self._context)
+
+    def run(
+        self,
+        records: Iterable[AuditRecord],
+        before: ActivePolicy,
+        after: ActivePolicy,
+        *,
+        touches: Callable[[Explanation | None, Explanation | None], bool],
+    ) -> Iterator[ReplayedQuery]:
+        """One result per replayed query that ``touches`` (given both explanations)
+        accepts, in the order of ``records``."""
+        for record in records:
+            if not self.is_query(record):
+                continue
+            old = self._explain(record, before)
+            new = self._explain(record, after)
+            if not touches(old, new):
+                continue
+            b, a = _summary(old), _summary(new)
+            yield ReplayedQuery(
+                audit_id=record.audit_id,
+                time=record.time,
+                system=record.system or "",
+                purpose=record.purpose or "",
+                before=b,
+                after=a,
+                changes=tuple(_changes(b, a)),
+            )
+
+
+def replay_csv(results: Iterable[ReplayedQuery]) -> str:
+    """One line per replayed query: what it was and what changes."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["audit_id", "time", "system", "purpose", "before", "after", "changed", "changes"]
+    )
+    for r in results:
+        writer.writerow(
+            [
+                r.audit_id,
+                r.time,
+                r.system,
+                r.purpose,
+                r.before["verdict"],
+                r.after["verdict"],
+                "yes" if r.changes else "no",
+                " | ".join(r.changes),
+            ]
+        )
+    return out.getvalue()
