@@ -223,3 +223,38 @@ def test_a_gateway_restarted_on_a_rolled_back_database_refuses_to_serve(
             pass  # pragma: no cover - must not start
     finally:
         store.close()
+
+
+def test_monitor_command_exit_status_log_line_and_webhook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gateway audit monitor`: 0 while the log grows honestly; a rollback is an alert
+    (stderr line, webhook POST, exit 1)."""
+    import gateway.audit.monitor as monitor_module
+
+    store = MemoryAuditStore(demo_signer())
+    hooks: list[Any] = []
+    monkeypatch.setattr(httpx, "post", lambda url, **kw: hooks.append((url, kw["json"])))
+    args = [
+        "audit", "monitor", "--url", "https://gw.test", "--key", str(LOG_VKEY),
+        "--state", str(tmp_path / "mon"), "--webhook", "https://alerts.test/hook",
+    ]  # fmt: skip
+    with running_gateway("sqlite", demo_dsn("sqlite", tmp_path), tmp_path, audit=store) as gw:
+        monkeypatch.setattr(monitor_module, "http_fetch", lambda url, token: fetch_from(gw))
+        for _ in range(2):
+            gw.query("rsj-subsidy", PEOPLE)
+            result = CliRunner().invoke(main, args)
+            assert result.exit_code == 0, result.output
+    assert hooks == []
+    # The same log key, a log with fewer entries: what a restored backup looks like.
+    other = tmp_path / "other"
+    other.mkdir()
+    with running_gateway(
+        "sqlite", demo_dsn("sqlite", other), other, audit=MemoryAuditStore(demo_signer())
+    ) as gw:
+        monkeypatch.setattr(monitor_module, "http_fetch", lambda url, token: fetch_from(gw))
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert "ALERT rollback:" in result.output
+    assert hooks and hooks[0][0] == "https://alerts.test/hook"
+    assert hooks[0][1]["alerts"][0]["kind"] == "rollback"
