@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-import httpx
 
 from gateway.audit.evidence import EvidenceKeys, load_audit_secret
 from gateway.audit.identifiers import KINDS, classify
@@ -399,6 +398,8 @@ def monitor_command(
 
 
 def _post_alerts(webhook: str, url: str, alerts: list[tuple[str, str]]) -> None:
+    import httpx
+
     body = {"log": url, "alerts": [{"kind": k, "detail": d} for k, d in alerts]}
     try:
         httpx.post(webhook, json=body, timeout=10)
@@ -632,6 +633,8 @@ def audit_witness_push(url: str, out_file: Path | None) -> None:
     is repeated). The cosigned note then verifies with
     gateway audit verify --key <log key> --checkpoint FILE --witness <witness key> --min-witnesses 1
     """
+    import httpx
+
     from gateway.audit.signing import load_log_signer
     from gateway.audit.witness import add_checkpoint_body, parse_size_answer
 

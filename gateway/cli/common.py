@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import httpx
 
 from gateway.errors import ConfigurationError
 from gateway.settings import Settings
@@ -85,6 +84,8 @@ def access_token(system: str, key: Path | None, url: str, officer: str | None) -
 
 
 def http(method: str, url: str, **kwargs: Any) -> Any:
+    import httpx  # here: commands that never call a gateway should not load it
+
     try:
         resp = httpx.request(method, url, timeout=30, **kwargs)
     except httpx.HTTPError as exc:
