@@ -8,7 +8,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 from gateway.audit.verify.parse import MalformedError, ParsedEntry, hash_list, short_root
 from gateway.audit.verify.report import Checks
@@ -47,6 +47,16 @@ class Extra:
     note: str = ""
 
 
+class TreeRoots(Protocol):
+    """The roots of the log at its sizes: a :class:`MerkleTree`, or the roots a stream
+    verifier noted (gateway/audit/verify/stream.py)."""
+
+    @property
+    def size(self) -> int: ...
+
+    def root(self, size: int | None = None) -> bytes: ...
+
+
 @dataclass
 class LogView:
     """What the bundle established, for checking the evidence the user kept."""
@@ -57,7 +67,7 @@ class LogView:
     entries: list[ParsedEntry]
     by_index: dict[int, ParsedEntry]
     #: Complete bundles: the tree rebuilt from every entry.
-    tree: MerkleTree | None = None
+    tree: TreeRoots | None = None
     extras: list[Extra] = field(default_factory=list)
 
 

@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import functools
 import hashlib
+import io
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from gateway.audit.signing import CheckpointSigner
 from gateway.audit.store.memory import MemoryAuditStore
 from gateway.audit.store.protocol import Appended, AuditStore
 from gateway.audit.store.sqlite import open_sqlite_store
+from gateway.audit.stream import STREAM_PREFIX, write_stream
 from gateway.audit.verify import (
     Report,
     trusted_keys,
@@ -42,6 +44,7 @@ from gateway.audit.verify import (
     verify_checkpoint,
     verify_receipt,
 )
+from gateway.audit.verify.stream import verify_stream
 from gateway.cli.audit import audit
 from gateway.tlog.checkpoint import cosign_checkpoint
 from gateway.tlog.cosignature import ALG_COSIGNATURE_V1
@@ -1108,3 +1111,86 @@ class TestCli:
         result = run("lookup-id", "11010519491231002X", "--key-dir", str(empty))
         assert result.exit_code == 1
         assert "no audit secret" in result.output
+
+
+# --------------------------------------------------------------------------- streams
+
+
+def stream_of(log: Log, max_checkpoints: int = 1_000) -> bytes:
+    out = io.BytesIO()
+    write_stream(log.store, out, max_checkpoints=max_checkpoints)
+    return out.getvalue()
+
+
+def verify_stream_bytes(data: bytes, log: Log, **options: Any) -> Report:
+    report, _ = verify_stream(io.BytesIO(data), [log.key], **options)
+    return report
+
+
+class TestStream:
+    def test_untampered_stream_with_all_evidence_passes(self, log: Log) -> None:
+        data = stream_of(log)
+        assert data.startswith(STREAM_PREFIX)
+        assert data.count(b"\n") == 51  # the header and 50 records
+        for decode in (False, True):
+            report = verify_stream_bytes(
+                data,
+                log,
+                receipts=[log.receipts[3], log.receipts[41]],
+                checkpoints=[log.held(7), log.held(42)],
+                decode_records=decode,
+            )
+            assert report.ok, report.render()
+
+    def test_the_checkpoint_series_is_bounded(self, log: Log) -> None:
+        header = json.loads(stream_of(log, max_checkpoints=2).split(b"\n", 1)[0])
+        sizes = [checkpoint_size(note) for note in header["checkpoints"]]
+        assert sizes == [0, 30]  # of 0, 7, 20, 30, 42 (the head, 50, is apart)
+        # A receipt whose checkpoint (size 42) is not in the series is still proven.
+        report = verify_stream_bytes(
+            stream_of(log, max_checkpoints=2), log, receipts=[log.receipts[41]]
+        )
+        assert report.ok, report.render()
+
+    def test_an_edited_record_line_fails_the_root(self, log: Log) -> None:
+        lines = stream_of(log).split(b"\n")
+        lines[11] = edit_record(lines[11].decode(), row_count=999).encode()
+        report = verify_stream_bytes(b"\n".join(lines), log, receipts=[log.receipts[10]])
+        assert_fails(
+            report,
+            "does not have the checkpoint's root",
+            "entry 10 differs from what your receipt proves",
+        )
+
+    def test_a_deleted_line_and_a_cut_tail_are_found(self, log: Log) -> None:
+        lines = stream_of(log).split(b"\n")
+        assert_fails(
+            verify_stream_bytes(b"\n".join(lines[:20] + lines[21:]), log),
+            "the stream holds 49 entries",
+        )
+        assert_fails(
+            verify_stream_bytes(b"\n".join(lines[:31]) + b"\n", log, receipts=[log.receipts[41]]),
+            "the stream holds 30 entries",
+        )
+
+    def test_witnessed_stream(self, log: Log) -> None:
+        witness, witness_key = new_witness("witness.test/a")
+        log.store.add_cosigned(42, ORIGIN, cosign_checkpoint(log.held(42), witness, 1))
+        options: dict[str, Any] = {"witnesses": [witness_key], "min_witnesses": 1}
+        assert verify_stream_bytes(stream_of(log), log, **options, max_unwitnessed=8).ok
+        assert_fails(verify_stream_bytes(stream_of(log), log, **options), "entries 42..49 (8)")
+
+    def test_garbage_is_a_report(self, log: Log) -> None:
+        assert_fails(verify_stream_bytes(b"not json\n", log), "could not be processed")
+        assert_fails(verify_stream_bytes(b'{"type":"x"}\n', log), "not an evidence stream")
+
+    def test_cli_export_shape_and_verify(self, log: Log, tmp_path: Path) -> None:
+        path = tmp_path / "log.jsonl"
+        path.write_bytes(stream_of(log))
+        key = tmp_path / "log.vkey"
+        key.write_text(log.key.encode())
+        result = run("verify", str(path), "--key", str(key), "--fast")
+        assert result.exit_code == 0, result.output
+        assert "50 records hashed in" in result.output
+        result = run("verify", str(path), "--key", str(key))
+        assert result.exit_code == 0 and "50 records hashed and decoded" in result.output
