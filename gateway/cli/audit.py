@@ -267,7 +267,7 @@ def verify_command(
         from gateway.audit.verify.stream import verify_stream
 
         with bundle.open("rb") as source:
-            found, stats = verify_stream(
+            streamed, stats = verify_stream(
                 source,
                 pinned,
                 receipts=[r for _, r in receipt_values],
@@ -277,7 +277,7 @@ def verify_command(
                 max_unwitnessed=max_unwitnessed,
                 decode_records=not fast,
             )
-        report += found
+        report += streamed
         if body is not None and body_bytes is not None:
             kept = receipt_values[0][1] if receipt_values else None
             report += _labelled(verify_body(body_bytes, pinned, kept), body)
