@@ -1142,6 +1142,19 @@ class TestStream:
             )
             assert report.ok, report.render()
 
+    def test_worker_processes_agree_and_find_a_non_canonical_line(self, log: Log) -> None:
+        data = stream_of(log)
+        options: dict[str, Any] = {"receipts": [log.receipts[0]], "decode_records": True}
+        report = verify_stream_bytes(data, log, jobs=2, **options)
+        assert report.ok, report.render()
+        lines = data.split(b"\n")
+        lines[6] = lines[6].replace(b'":', b'": ', 1)  # entry 5: valid JSON, not canonical
+        assert_fails(
+            verify_stream_bytes(b"\n".join(lines), log, jobs=2, **options),
+            "entry 5 is not a canonical record",
+            "does not have the checkpoint's root",
+        )
+
     def test_the_checkpoint_series_is_bounded(self, log: Log) -> None:
         header = json.loads(stream_of(log, max_checkpoints=2).split(b"\n", 1)[0])
         sizes = [checkpoint_size(note) for note in header["checkpoints"]]
