@@ -327,9 +327,10 @@ class Witnessing:
 
     # -- the three duties ----------------------------------------------------------------
 
-    def witness(self, head: TreeHead) -> Witnessed:
-        """Push ``head`` to every witness, store what they cosigned, pin it. Raises
-        WitnessContradictionError (after trying all) if any witness saw another history."""
+    def witness(self, head: TreeHead, *, pin: bool = True) -> Witnessed:
+        """Push ``head`` to every witness, store what they cosigned, pin it (``pin``).
+        Raises WitnessContradictionError (after trying all) if any witness saw another
+        history."""
         with self._lock:
             lines: list[str] = []
             names: list[str] = []
@@ -355,7 +356,8 @@ class Witnessing:
             note = head.checkpoint + "".join(lines)
             if names:
                 self._store.add_cosigned(head.size, _checkpoint_of(note).origin, note)
-            self._advance_pin(head)
+            if pin:
+                self._advance_pin(head)
             self._witnessed = max(self._witnessed, head.size)
         if contradictions:
             raise WitnessContradictionError("; ".join(contradictions))
@@ -365,7 +367,8 @@ class Witnessing:
         """Quorum mode, called by the group committer before receipts leave: ``head``
         with at least ``quorum`` cosignatures, or AuditUnavailableError (no data)."""
         try:
-            witnessed = self.witness(head)
+            # Not pinned per batch (an fsync each): the cadence pins, and so does close().
+            witnessed = self.witness(head, pin=False)
         except WitnessContradictionError as exc:
             _log.critical("audit witness contradiction", extra={"reason": str(exc)})
             raise unavailable(exc, "a witness refused the log's head") from exc
