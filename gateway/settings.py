@@ -60,6 +60,15 @@ class Settings:
     #: Keep audit records at least this many days (PIPL practice: 3 years or more).
     #: ``gateway audit prune`` refuses anything younger.
     audit_retention_days: int = 1096
+    #: Witnesses this gateway pushes its checkpoints to: ``<base URL> <witness vkey>``
+    #: entries separated by ``;`` (gateway/audit/witnessing.py).
+    audit_witnesses: str = ""
+    #: How often checkpoints are pushed to the witnesses (and the head pinned), seconds.
+    audit_witness_interval_s: float = 5.0
+    #: Cosignatures every batch needs before its responses leave; 0: eventual cosigning.
+    audit_witness_quorum: int = 0
+    #: Longest wait for one witness's answer, seconds.
+    audit_witness_timeout_s: float = 5.0
     #: ``sqlite:<path>`` or a ``postgresql://`` DSN for the assertion replay cache.
     replay_dsn: str = ""
     #: ``sqlite:<path>`` or a ``postgresql://`` DSN for the administration store (accounts,
@@ -220,6 +229,10 @@ class Settings:
             audit_batch_max=i("AUDIT_BATCH_MAX", d.audit_batch_max),
             audit_batch_wait_ms=f("AUDIT_BATCH_WAIT_MS", d.audit_batch_wait_ms),
             audit_retention_days=i("AUDIT_RETENTION_DAYS", d.audit_retention_days),
+            audit_witnesses=s("AUDIT_WITNESSES", d.audit_witnesses),
+            audit_witness_interval_s=f("AUDIT_WITNESS_INTERVAL", d.audit_witness_interval_s),
+            audit_witness_quorum=i("AUDIT_WITNESS_QUORUM", d.audit_witness_quorum),
+            audit_witness_timeout_s=f("AUDIT_WITNESS_TIMEOUT", d.audit_witness_timeout_s),
             replay_dsn=s("REPLAY_DSN", d.replay_dsn),
             admin_dsn=s("ADMIN_DSN", d.admin_dsn),
             person_token_ttl_s=i("PERSON_TOKEN_TTL", d.person_token_ttl_s),
@@ -257,6 +270,12 @@ class Settings:
             raise ConfigurationError("GATEWAY_REPLY_DAYS must be between 1 and 60 working days")
         if not 0 < settings.shutdown_timeout_s <= 3600:
             raise ConfigurationError("GATEWAY_SHUTDOWN_TIMEOUT must be between 0 and 3600 seconds")
+        if not 0.1 <= settings.audit_witness_interval_s <= 3600:
+            raise ConfigurationError("GATEWAY_AUDIT_WITNESS_INTERVAL must be 0.1..3600 seconds")
+        if settings.audit_witness_quorum < 0:
+            raise ConfigurationError("GATEWAY_AUDIT_WITNESS_QUORUM must not be negative")
+        if not 0 < settings.audit_witness_timeout_s <= 120:
+            raise ConfigurationError("GATEWAY_AUDIT_WITNESS_TIMEOUT must be 0..120 seconds")
         if settings.audit_retention_days < 1:
             raise ConfigurationError("GATEWAY_AUDIT_RETENTION_DAYS must be a positive number")
         return settings

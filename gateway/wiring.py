@@ -31,9 +31,11 @@ from gateway.audit import open_audit_store
 from gateway.audit.commit import GroupCommitter
 from gateway.audit.evidence import EvidenceKeys, load_audit_secret
 from gateway.audit.signing import CheckpointSigner, load_log_signer
+from gateway.audit.store.memory import MemoryAuditStore
 from gateway.audit.store.protocol import AuditStore
 from gateway.audit.trail import AuditTrail
 from gateway.audit.witness import SqliteWitnessState, Witness, load_witness
+from gateway.audit.witnessing import PIN_FILE, HeadPin, Witnessing, http_post, parse_targets
 from gateway.auth.callers import Callers
 from gateway.auth.keys import (
     PSEUDONYM_SECRET_FILE,
@@ -193,6 +195,8 @@ class Services:
     evidence: EvidenceKeys
     #: Cosigns other gateways' checkpoints when the key directory holds a witness key.
     witness: Witness | None
+    #: Has this log's checkpoints cosigned, pins its head, refused a rolled-back start.
+    witnessing: Witnessing
     backends: Mapping[str, Backend]
     telemetry: Telemetry
     replay: ReplayCache
@@ -215,6 +219,7 @@ class Services:
     def start(self) -> None:
         """Start the background work (on application start-up)."""
         self.sweeper.start()
+        self.witnessing.start()
         if self.admin.webhook is not None:
             self.admin.webhook.start()
 
@@ -223,6 +228,7 @@ class Services:
         for backend in self.backends.values():
             backend.close()
         self.audit_log.close()
+        self.witnessing.close()
         self.audit.close()
         self.replay.close()
         self.admin.close()
@@ -296,10 +302,14 @@ def build_services(
         lambda: SqliteWitnessState(settings.state_dir / "witness.sqlite"),
         lambda: int(clock().timestamp()),
     )
+    witnessing = build_witnessing(settings, audit)
+    # Before anything can append: a rolled-back or replaced log must not be forked.
+    witnessing.check_start()
     audit_log = GroupCommitter(
         audit,
         max_batch=settings.audit_batch_max,
         max_wait_s=settings.audit_batch_wait_ms / 1000,
+        cosign=witnessing.cosign_batch if witnessing.quorum else None,
     )
     if backends is None:
         udfs = sqlite_functions()
@@ -405,6 +415,7 @@ def build_services(
         trail=trail,
         evidence=evidence,
         witness=witness,
+        witnessing=witnessing,
         backends=backends,
         telemetry=telemetry,
         replay=replay,
@@ -418,6 +429,24 @@ def build_services(
             clock=clock,
             interval_s=settings.sweep_interval_s,
         ),
+    )
+
+
+def build_witnessing(settings: Settings, audit: AuditStore) -> Witnessing:
+    """The log's witnessing (gateway/audit/witnessing.py) as the settings configure it."""
+    try:
+        targets = parse_targets(settings.audit_witnesses)
+    except ValueError as exc:
+        raise ConfigurationError(f"GATEWAY_AUDIT_WITNESSES: {exc}") from exc
+    # A memory log starts empty by design (tests, demos): there is nothing to pin.
+    durable = not isinstance(audit, MemoryAuditStore)
+    return Witnessing(
+        audit,
+        targets,
+        HeadPin(settings.state_dir / PIN_FILE) if durable else None,
+        post=http_post(settings.audit_witness_timeout_s),
+        quorum=settings.audit_witness_quorum,
+        interval_s=settings.audit_witness_interval_s,
     )
 
 

@@ -26,7 +26,7 @@ from litestar.params import PathParameter, QueryParameter
 from gateway.api.deps import Injected
 from gateway.api.guards import ROLES_OPT
 from gateway.audit.bundle import build_bundle, checkpoint_size, keys_json
-from gateway.audit.commit import receipt_for
+from gateway.audit.commit import disclosable, receipt_for
 from gateway.audit.record import AuditRecord, Outcome, leaf_hash_of
 from gateway.audit.store.protocol import MAX_EXPORT_ENTRIES, AuditReader, SearchQuery, TreeHead
 from gateway.audit.trail import AccessKind, AuditTrail
@@ -130,7 +130,10 @@ def _record_view(
     else:
         shown["internal_reason"] = None if record.internal_reason is None else "(withheld)"
     view["record"] = shown
-    view["receipt"] = receipt_for(store, head, index, record.audit_id, leaf_hash_of(data)).to_json()
+    shown_text = data if scope.full_records or disclosable(record) else None
+    view["receipt"] = receipt_for(
+        store, head, index, record.audit_id, leaf_hash_of(data), record=shown_text
+    ).to_json()
     return view
 
 
@@ -254,6 +257,25 @@ def get_record(
 )
 def latest_checkpoint(audit_store: Injected[AuditReader]) -> Response[str]:
     note = audit_store.head().checkpoint
+    return Response(note, media_type="text/plain; charset=utf-8")
+
+
+@get(
+    "/v1/audit/cosigned",
+    sync_to_thread=True,
+    summary="The latest checkpoint with its witnesses' cosignatures (signed note), public",
+    description=(
+        "What the witnesses this gateway pushes to have cosigned (gateway/audit/"
+        "witnessing.py); monitors compare it with the heads they are shown. 404 when no "
+        "witness has cosigned yet. 见证方联署的最新检查点。"
+    ),
+    tags=["audit"],
+    media_type=MediaType.TEXT,
+)
+def latest_cosigned(audit_store: Injected[AuditReader]) -> Response[str]:
+    note = audit_store.cosigned()
+    if note is None:
+        raise NotFoundError("No checkpoint of this log has been cosigned by a witness yet.")
     return Response(note, media_type="text/plain; charset=utf-8")
 
 
@@ -400,6 +422,7 @@ AUDIT_ROUTES = [
     search_records,
     get_record,
     latest_checkpoint,
+    latest_cosigned,
     list_checkpoints,
     log_keys,
     inclusion_proof,

@@ -20,6 +20,11 @@ public keys a verifier pins::
       ]
     }
 
+Every bundle also carries, among ``checkpoints``, the latest checkpoint the witnesses
+cosigned (:mod:`gateway.audit.witnessing`) that the head covers, with its cosignature
+lines: ``gateway audit verify --witness KEY --min-witnesses N`` counts them there, and a
+log rewritten after they were given no longer matches their root.
+
 ``record`` is the exact canonical text: its UTF-8 encoding is the leaf the tree commits
 to. In a complete bundle entries carry no inclusion proofs (the verifier rebuilds the
 tree from all leaves) and ``checkpoints`` may hold every stored checkpoint, each checked
@@ -83,7 +88,8 @@ def build_bundle(
         for e in entries
     ]
     out_checkpoints = []
-    for note in earlier:
+    cosigned = store.cosigned(head.size)
+    for note in [*earlier, *([cosigned] if cosigned is not None else [])]:
         size = checkpoint_size(note)
         # A checkpoint beyond the head is itself the evidence of a cut log: ship it
         # without a proof and let the verifier say so.
@@ -115,6 +121,9 @@ def full_log_bundle(store: AuditReader, *, batch: int = 50_000) -> dict[str, Any
         start_size = checkpoint_size(page[-1]) + 1
         if start_size > head.size:
             break
+    cosigned = store.cosigned(head.size)
+    if cosigned is not None:
+        checkpoints.append({"checkpoint": cosigned})
     return _document(store, head.checkpoint, entries, checkpoints, complete=True)
 
 

@@ -20,6 +20,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from gateway.audit.store.protocol import (
 )
 from gateway.errors import AuditUnavailableError
 
-__all__ = ["AuditWriter", "BatchStats", "GroupCommitter", "receipt_for"]
+__all__ = ["AuditWriter", "BatchStats", "GroupCommitter", "disclosable", "receipt_for"]
 
 
 class AuditWriter(Protocol):
@@ -60,7 +61,8 @@ class BatchStats:
     failures: int = 0
 
 
-_Pending = tuple[EncodedRecord, "Future[Receipt]"]
+#: A queued record, whether its receipt may carry the record's text, and its future.
+_Pending = tuple[EncodedRecord, bool, "Future[Receipt]"]
 
 
 class GroupCommitter:
@@ -73,13 +75,18 @@ class GroupCommitter:
         max_batch: int = 256,
         max_wait_s: float = 0.0,
         timeout_s: float = 10.0,
+        cosign: Callable[[TreeHead], TreeHead] | None = None,
     ) -> None:
+        """``cosign`` (quorum mode, :meth:`gateway.audit.witnessing.Witnessing.cosign_batch`)
+        turns each batch's head into one with enough witness cosignatures before any of
+        its receipts is handed out; it raises AuditUnavailableError otherwise."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.store = store
         self._max_batch = max_batch
         self._max_wait_s = max(0.0, max_wait_s)
         self._timeout_s = timeout_s
+        self._cosign = cosign
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -94,7 +101,7 @@ class GroupCommitter:
         encoded = encode_record(record)
         future: Future[Receipt] = Future()
         self._ensure_writer()
-        self._queue.put((encoded, future))
+        self._queue.put((encoded, disclosable(record), future))
         try:
             return future.result(timeout=self._timeout_s)
         except FutureTimeout as exc:
@@ -157,12 +164,14 @@ class GroupCommitter:
                 return
 
     def _commit(self, batch: list[_Pending]) -> None:
-        live = [(r, f) for r, f in batch if f.set_running_or_notify_cancel()]
+        live = [(r, d, f) for r, d, f in batch if f.set_running_or_notify_cancel()]
         if not live:
             return
         try:
-            appended = self.store.append_batch([record for record, _ in live])
-            receipts = self._receipts(appended, [record for record, _ in live])
+            appended = self.store.append_batch([record for record, _, _ in live])
+            if self._cosign is not None:
+                appended = Appended(appended.first, appended.count, self._cosign(appended.head))
+            receipts = self._receipts(appended, [(record, shown) for record, shown, _ in live])
         except Exception as exc:
             self.stats.failures += 1
             error = (
@@ -170,28 +179,49 @@ class GroupCommitter:
                 if isinstance(exc, AuditUnavailableError)
                 else unavailable(exc, "audit batch failed")
             )
-            for _, future in live:
+            for _, _, future in live:
                 future.set_exception(error)
             return
         self.stats.batches += 1
         self.stats.records += len(live)
         self.stats.largest = max(self.stats.largest, len(live))
-        for (_, future), receipt in zip(live, receipts, strict=True):
+        for (_, _, future), receipt in zip(live, receipts, strict=True):
             future.set_result(receipt)
 
-    def _receipts(self, appended: Appended, records: list[EncodedRecord]) -> list[Receipt]:
+    def _receipts(
+        self, appended: Appended, records: list[tuple[EncodedRecord, bool]]
+    ) -> list[Receipt]:
         return [
             receipt_for(
-                self.store, appended.head, appended.first + i, enc.columns.audit_id, enc.leaf
+                self.store,
+                appended.head,
+                appended.first + i,
+                enc.columns.audit_id,
+                enc.leaf,
+                record=enc.data if shown else None,
             )
-            for i, enc in enumerate(records)
+            for i, (enc, shown) in enumerate(records)
         ]
 
 
+def disclosable(record: AuditRecord) -> bool:
+    """Whether the record's full text may travel in its receipt to whoever made the
+    request: not when it holds a diagnostic (``internal_reason`` may quote a database
+    error, which can echo hidden values; it is never shown to consumers)."""
+    return record.internal_reason is None
+
+
 def receipt_for(
-    store: AuditReader, head: TreeHead, index: int, audit_id: str, leaf_hash: bytes
+    store: AuditReader,
+    head: TreeHead,
+    index: int,
+    audit_id: str,
+    leaf_hash: bytes,
+    *,
+    record: bytes | None = None,
 ) -> Receipt:
-    """The receipt of the entry at ``index``: its audit path to the signed ``head``."""
+    """The receipt of the entry at ``index``: its audit path to the signed ``head``,
+    carrying ``record`` (the leaf's canonical bytes) when its reader may see it."""
     return Receipt(
         # The origin the checkpoint itself names (a rotation may follow at any moment).
         origin=head.checkpoint.split("\n", 1)[0],
@@ -200,4 +230,5 @@ def receipt_for(
         leaf_hash=leaf_hash,
         checkpoint=head.checkpoint,
         inclusion_proof=tuple(store.inclusion_proof(index, head.size)),
+        record=record,
     )

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Final
 
 from gateway.audit.identifiers import IdentifierRedactor
-from gateway.auth.keys import load_secret, write_secret
 from gateway.errors import ConfigurationError
 
 __all__ = [
@@ -66,9 +65,14 @@ class EvidenceKeys:
 def load_audit_secret(key_dir: Path) -> bytes:
     """The audit secret of ``key_dir`` (at least 32 bytes, raw or hex). Raises
     ConfigurationError when missing, ambiguous or too short."""
+    # Imported here: gateway.auth loads the token stack (see gateway/audit/signing.py).
+    from gateway.auth.keys import load_secret
+
     return load_secret(key_dir, AUDIT_SECRET_FILE, AUDIT_SECRET_FILE_DEMO, "audit secret")
 
 
 def write_audit_secret(directory: Path, name: str = AUDIT_SECRET_FILE) -> Path:
     """A fresh random secret, mode 0600; refuses to overwrite."""
+    from gateway.auth.keys import write_secret
+
     return write_secret(directory, name)

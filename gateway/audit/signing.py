@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from gateway.auth.keys import write_private
 from gateway.errors import ConfigurationError
 from gateway.tlog.checkpoint import Checkpoint, sign_checkpoint
 from gateway.tlog.note import Signer, Verifier, generate_key
@@ -80,6 +79,10 @@ def write_log_key(
     """Write ``signer``'s private key (0600, never overwriting) and its verifier key."""
     private = directory / (LOG_KEY_FILE_DEMO if demo else LOG_KEY_FILE)
     public = private.with_suffix(".vkey")
+    # Imported here: gateway.auth loads the token stack, which the offline verifier (a
+    # reader of this module's key files) must not pay for at start-up.
+    from gateway.auth.keys import write_private
+
     write_private(private, (signer.note_signer.encode() + "\n").encode("utf-8"))
     public.write_text(signer.verifier.encode() + "\n", encoding="utf-8")
     return private, public

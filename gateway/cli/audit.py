@@ -11,16 +11,16 @@ audit store.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-import httpx
 
 from gateway.audit.evidence import EvidenceKeys, load_audit_secret
 from gateway.audit.identifiers import KINDS, classify
-from gateway.audit.receipt import Receipt, split_receipt
+from gateway.audit.receipt import Receipt, receipt_in_document
 from gateway.audit.verify import (
     Check,
     Report,
@@ -92,15 +92,17 @@ def _parse_keys(values: tuple[str, ...], option: str) -> list[Verifier]:
 def _read_receipt(path: Path) -> Receipt | Check:
     """A receipt file: the receipt JSON itself, or a response body with one attached.
     A file that is neither is evidence that does not verify, not a usage error."""
-    data = path.read_bytes()
     try:
-        return split_receipt(data)[1]
-    except ValueError:
-        pass  # not a body with a receipt attached: try a bare receipt
-    try:
-        return Receipt.from_json(json.loads(data))
-    except (ValueError, RecursionError) as exc:
+        return receipt_in_document(path.read_bytes())
+    except ValueError as exc:
         return Check("receipt", False, f"{path}: not a receipt or a body with one ({exc})")
+
+
+def _is_stream(path: Path) -> bool:
+    from gateway.audit.stream import STREAM_PREFIX
+
+    with path.open("rb") as f:
+        return f.read(len(STREAM_PREFIX)) == STREAM_PREFIX
 
 
 def _read_note(path: Path) -> str | Check:
@@ -152,7 +154,8 @@ _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
     "--body",
     type=_PATH,
     metavar="FILE",
-    help="A response body you kept, receipt attached: checks its bytes against the log.",
+    help="A response body you kept (receipt attached, a refusal, or the result with its "
+    "--receipt apart): checks its bytes against the record the receipt carries.",
 )
 @click.option(
     "--witness",
@@ -166,15 +169,32 @@ _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Cosignatures by --witness keys the bundle's checkpoint must carry.",
+    help="Cosignatures by --witness keys required on every checkpoint given: the bundle's "
+    "log must be covered by one (its head or the latest cosigned one it carries), and each "
+    "--checkpoint must carry them.",
+)
+@click.option(
+    "--max-unwitnessed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Entries past the latest cosigned checkpoint accepted with --min-witnesses "
+    "(eventual cosigning leaves the newest few seconds of records unwitnessed).",
 )
 @click.option(
     "--fast",
     is_flag=True,
     help=(
         "Check every leaf hash, root, proof and signature but decode only the records "
-        "your receipts/body name (about 15x faster on a whole-log export)."
+        "your receipts/body name (rates measured: benchmarks/README.md)."
     ),
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes hashing (and decoding) the records of a streamed export.",
 )
 @click.option(
     "--lang",
@@ -193,7 +213,9 @@ def verify_command(
     body: Path | None,
     witnesses: tuple[str, ...],
     min_witnesses: int,
+    max_unwitnessed: int,
     fast: bool,
+    jobs: int,
     lang: str,
 ) -> None:
     """Verify audit evidence offline 离线核验审计证据.
@@ -249,7 +271,29 @@ def verify_command(
     body_bytes = None if body is None else body.read_bytes()
 
     report = Report(tuple(unreadable))
-    if bundle is not None:
+    if bundle is not None and _is_stream(bundle):
+        from gateway.audit.verify.stream import verify_stream
+
+        with bundle.open("rb") as source:
+            streamed, stats = verify_stream(
+                source,
+                pinned,
+                receipts=[r for _, r in receipt_values],
+                checkpoints=[n for _, n in notes],
+                witnesses=witness_keys,
+                min_witnesses=min_witnesses,
+                max_unwitnessed=max_unwitnessed,
+                decode_records=not fast,
+                jobs=jobs,
+            )
+        report += streamed
+        if body is not None and body_bytes is not None:
+            kept = receipt_values[0][1] if receipt_values else None
+            report += _labelled(verify_body(body_bytes, pinned, kept), body)
+        rate = stats.records / stats.seconds if stats.seconds else 0.0
+        what = "hashed and decoded" if stats.decoded else "hashed"
+        click.echo(f"{stats.records} records {what} in {stats.seconds:.2f} s ({rate:,.0f}/s)")
+    elif bundle is not None:
         report += verify_bundle_json(
             bundle.read_bytes(),
             pinned,
@@ -258,6 +302,7 @@ def verify_command(
             body=body_bytes,
             witnesses=witness_keys,
             min_witnesses=min_witnesses,
+            max_unwitnessed=max_unwitnessed,
             decode_records=not fast,
         )
     else:
@@ -268,11 +313,135 @@ def verify_command(
             if min_witnesses or witness_keys:
                 report += _labelled(verify_cosignatures(note, witness_keys, min_witnesses), path)
         if body is not None and body_bytes is not None:
-            report += _labelled(verify_body(body_bytes, pinned), body)
+            # A body kept without its receipt is checked with the first --receipt given.
+            kept = receipt_values[0][1] if receipt_values else None
+            report += _labelled(verify_body(body_bytes, pinned, kept), body)
 
     click.echo(report.render(lang))
     click.echo(report.verdict("zh" if lang == "en" else "en"))
     ctx.exit(0 if report.ok else 1)
+
+
+@audit.command(
+    "monitor",
+    context_settings=_CONTEXT,
+    short_help="Watch a gateway's audit log for forks, rollbacks, split views 监控审计日志.",
+)
+@click.option("--url", required=True, help="Base URL of the monitored gateway.")
+@click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    metavar="KEY",
+    help="Pinned log key (as for verify). Repeatable. Required.",
+)
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="This monitor's directory: the checkpoints it pinned (pins.json, latest.note).",
+)
+@click.option(
+    "--token",
+    envvar="GATEWAY_MONITOR_TOKEN",
+    default=None,
+    help="Bearer token for the consistency-proof route (a system's access token or an "
+    "officer's session); default $GATEWAY_MONITOR_TOKEN.",
+)
+@click.option("--witness", "witnesses", multiple=True, metavar="KEY", help="Witness key.")
+@click.option(
+    "--min-witnesses",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Cosignatures the log's latest cosigned checkpoint must carry.",
+)
+@click.option(
+    "--peer",
+    "peers",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Another monitor's latest.note (shared storage): its view is compared. Repeatable.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seconds between rounds; 0: one round and exit.",
+)
+@click.option("--webhook", default=None, help="POST every alert here as JSON.")
+@click.pass_context
+def monitor_command(
+    ctx: click.Context,
+    url: str,
+    keys: tuple[str, ...],
+    state_dir: Path,
+    token: str | None,
+    witnesses: tuple[str, ...],
+    min_witnesses: int,
+    peers: tuple[Path, ...],
+    interval: float,
+    webhook: str | None,
+) -> None:
+    """Watch a gateway's audit log 监控审计日志：分叉、回滚、分视图告警.
+
+    Each round fetches the log's latest checkpoint, checks its signature against the
+    pinned key, checks it extends every checkpoint this monitor pinned before (RFC 6962
+    consistency proofs), compares it with what the witnesses cosigned and with the views
+    of --peer monitors, and pins it. The first problem found is an alert: a line
+    "ALERT <fork|rollback|split-view|unwitnessed|signature>: ..." on stderr, a JSON POST
+    to --webhook, and exit status 1 (run it from cron or a systemd timer, or with
+    --interval). Exit 0: no alert; 3: the gateway could not be asked.
+
+    \b
+    Examples:
+      gateway audit monitor --url https://gw.example --key audit-log.vkey --state mon/
+      gateway audit monitor --url https://gw.example --key audit-log.vkey --state mon/ \\
+          --witness witness.vkey --min-witnesses 1 --peer /shared/other-monitor/latest.note \\
+          --interval 30 --webhook https://alerts.example/hook
+    """
+    from gateway.audit.monitor import Monitor, MonitorUnavailableError, http_fetch
+
+    pinned = _parse_keys(keys, "--key")
+    if not pinned:
+        raise click.UsageError("pin the log's public key with --key")
+    monitor = Monitor(
+        http_fetch(url, token),
+        pinned,
+        state_dir,
+        witnesses=_parse_keys(witnesses, "--witness"),
+        min_witnesses=min_witnesses,
+        peers=list(peers),
+    )
+    while True:
+        try:
+            alerts = monitor.round()
+        except MonitorUnavailableError as exc:
+            click.echo(f"monitor: {exc}", err=True)
+            ctx.exit(3)
+        if alerts:
+            for alert in alerts:
+                click.echo(alert.line(), err=True)
+            if webhook:
+                _post_alerts(webhook, url, [(a.kind, a.detail) for a in alerts])
+            ctx.exit(1)
+        click.echo(f"ok: {url} is consistent with {len(monitor.held())} pinned checkpoint(s)")
+        if interval <= 0:
+            ctx.exit(0)
+        time.sleep(interval)
+
+
+def _post_alerts(webhook: str, url: str, alerts: list[tuple[str, str]]) -> None:
+    import httpx
+
+    body = {"log": url, "alerts": [{"kind": k, "detail": d} for k, d in alerts]}
+    try:
+        httpx.post(webhook, json=body, timeout=10)
+    except httpx.HTTPError as exc:  # the exit status and the log line still alert
+        click.echo(f"monitor: webhook {webhook} failed: {exc}", err=True)
 
 
 @audit.command(
@@ -431,17 +600,36 @@ def audit_rotate_key(origin: str) -> None:
     required=True,
     help="Where to write the evidence bundle (JSON).",
 )
-def audit_export(out_file: Path) -> None:
+@click.option(
+    "--stream",
+    is_flag=True,
+    help="Write the streamed format (one line per record, bounded memory at any size; a "
+    "bounded series of checkpoints) instead of one JSON document.",
+)
+def audit_export(out_file: Path, stream: bool) -> None:
     """Export the whole log as a complete evidence bundle 导出完整审计日志.
 
-    Every record and every stored checkpoint, with the key history. Verify it anywhere
-    with: gateway audit verify FILE --key <pinned audit-log.vkey>
+    Every record and every stored checkpoint, with the key history and the latest
+    checkpoint the witnesses cosigned. Verify it anywhere with:
+    gateway audit verify FILE --key <pinned audit-log.vkey>
     """
     from gateway.audit.bundle import full_log_bundle
     from gateway.audit.signing import load_log_signer
 
     settings = settings_from_env()
     store = _open_store(settings, load(lambda _s: load_log_signer(settings.key_dir)))
+    if stream:
+        from gateway.audit.stream import write_stream
+
+        try:
+            with out_file.open("wb") as out:
+                records, checkpoints = write_stream(store, out)
+        except GatewayError as exc:
+            raise click.ClickException(exc.internal_detail or exc.detail) from exc
+        finally:
+            store.close()
+        click.echo(f"{records} records, {checkpoints} checkpoints (streamed)")
+        return
     try:
         bundle = full_log_bundle(store)
     except GatewayError as exc:
@@ -501,6 +689,8 @@ def audit_witness_push(url: str, out_file: Path | None) -> None:
     is repeated). The cosigned note then verifies with
     gateway audit verify --key <log key> --checkpoint FILE --witness <witness key> --min-witnesses 1
     """
+    import httpx
+
     from gateway.audit.signing import load_log_signer
     from gateway.audit.witness import add_checkpoint_body, parse_size_answer
 

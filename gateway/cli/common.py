@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import httpx
 
 from gateway.errors import ConfigurationError
 from gateway.settings import Settings
@@ -131,6 +130,8 @@ def person_session(url: str, user: str) -> dict[str, str]:
 
 
 def http(method: str, url: str, *, raw: bool = False, **kwargs: Any) -> Any:
+    import httpx  # here: commands that never call a gateway should not load it
+
     try:
         resp = httpx.request(method, url, timeout=30, **kwargs)
     except httpx.HTTPError as exc:

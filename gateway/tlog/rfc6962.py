@@ -39,6 +39,7 @@ __all__ = [
     "HASH_SIZE",
     "LEAF_PREFIX",
     "NODE_PREFIX",
+    "CompactRange",
     "MerkleTree",
     "ProofError",
     "consistency_proof_from_leaves",
@@ -387,6 +388,44 @@ def verify_consistency(
 
 
 # RFC 6962 §2.1 (MTH over an append-only list of leaf hashes)
+class CompactRange:
+    """The tree of a stream of leaves in O(log n) memory: the roots of the perfect
+    subtrees that the binary expansion of the size cuts it into (a "compact range"
+    [0, size), as transparency-dev/merkle calls it). ``root()`` at any moment is the
+    RFC 6962 §2.1 ``MTH`` of the leaves appended so far, folded from the right. For
+    verifying a log of millions of entries without holding it (MerkleTree keeps every
+    level: ~64 bytes a leaf).
+    """
+
+    __slots__ = ("_stack", "size")
+
+    def __init__(self) -> None:
+        self._stack: list[bytes] = []
+        self.size = 0
+
+    def append(self, leaf_hash: bytes) -> None:
+        """Add one leaf hash (32 bytes, not checked: the hot loop of a verifier)."""
+        h = leaf_hash
+        n = self.size
+        stack = self._stack
+        # Each trailing 1 bit of the old size is a perfect subtree the new leaf completes.
+        while n & 1:
+            h = _node(stack.pop(), h)
+            n >>= 1
+        stack.append(h)
+        self.size += 1
+
+    def root(self) -> bytes:
+        """``MTH`` of the leaves so far (:data:`EMPTY_ROOT` for none)."""
+        stack = self._stack
+        if not stack:
+            return EMPTY_ROOT
+        h = stack[-1]
+        for left in reversed(stack[:-1]):
+            h = _node(left, h)
+        return h
+
+
 class MerkleTree:
     """Incremental in-memory tree of leaf hashes with cached complete subtrees, so that
     append is amortised O(1) and root(size), inclusion_proof and consistency_proof for ANY

@@ -171,3 +171,26 @@ def test_another_gateway_witnesses_the_log(
         fresh.close()
         code, text = _run(env, *push)
         assert code != 0 and "422" in text, text
+
+
+def test_kept_bodies_verify_with_no_bundle(tmp_path: Path) -> None:
+    """Issue 16 (3): the receipt carries its record, so a consumer's kept body is checked
+    offline with no bundle; one changed byte fails; a refusal's body works as a receipt."""
+    with running_gateway("sqlite", demo_dsn("sqlite", tmp_path), tmp_path) as gw:
+        served = gw.query("rsj-subsidy", "SELECT person_id FROM population.people LIMIT 5")
+        refused = gw.query("ybj-insurance", "SELECT address FROM population.people")
+    assert served.status_code == 200 and refused.status_code == 403
+    key = str(ROOT / "keys" / "demo" / "audit-log.demo.vkey")
+    body = tmp_path / "served.json"
+    body.write_bytes(served.content)
+    code, out = _run({}, "audit", "verify", "--key", key, "--body", str(body))
+    assert code == 0, out
+    at = served.content.index(b"[")  # inside the result, before the receipt
+    body.write_bytes(served.content[:at] + b" " + served.content[at:])
+    code, out = _run({}, "audit", "verify", "--key", key, "--body", str(body))
+    assert code == 1 and "not what the log says was delivered" in out, out
+    refusal = tmp_path / "refused.json"
+    refusal.write_bytes(refused.content)
+    for option in ("--receipt", "--body"):
+        code, out = _run({}, "audit", "verify", "--key", key, option, str(refusal))
+        assert code == 0, out

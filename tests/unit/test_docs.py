@@ -29,6 +29,8 @@ ENV_NAMES = {
     "console_session_ttl_s": "CONSOLE_SESSION_TTL",
     "login_lockout_s": "LOGIN_LOCKOUT",
     "sweep_interval_s": "SWEEP_INTERVAL",
+    "audit_witness_interval_s": "AUDIT_WITNESS_INTERVAL",
+    "audit_witness_timeout_s": "AUDIT_WITNESS_TIMEOUT",
     "shutdown_timeout_s": "SHUTDOWN_TIMEOUT",
     "policy_poll_s": "POLICY_POLL",
 }

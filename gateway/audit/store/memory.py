@@ -51,6 +51,7 @@ class MemoryAuditStore(SequencedStore):
         self._root = EMPTY_ROOT
         self._checkpoints: list[tuple[int, str]] = [(0, signer.sign(0, EMPTY_ROOT))]
         self._keys = [KeyEpoch(signer.origin, signer.verifier.encode(), 0, None)]
+        self._cosigned: list[tuple[int, str]] = []
         self._lock = threading.Lock()
         self._closed = False
         #: When True, every call fails like an unreachable database.
@@ -144,6 +145,23 @@ class MemoryAuditStore(SequencedStore):
             self._usable()
             if size > len(self._rows):
                 raise ValueError(f"the log has {len(self._rows)} entries, not {size}")
+
+    def add_cosigned(self, size: int, origin: str, note: str) -> None:
+        """See :meth:`AuditAppender.add_cosigned`."""
+        with self._lock:
+            self._usable()
+            self._cosigned.append((size, note))
+
+    def cosigned(self, max_size: int | None = None) -> str | None:
+        """See :meth:`AuditReader.cosigned`."""
+        with self._lock:
+            self._usable()
+            found = [
+                (size, n, note)
+                for n, (size, note) in enumerate(self._cosigned)
+                if max_size is None or size <= max_size
+            ]
+        return max(found)[2] if found else None
 
     def key_history(self) -> list[KeyEpoch]:
         """See :meth:`AuditReader.key_history`."""

@@ -65,6 +65,28 @@ _COPY: Final = (
     " sql, record, leaf_hash) FROM STDIN (FORMAT BINARY)"
 )
 
+
+def _append_only(table: str) -> tuple[str, ...]:
+    return tuple(
+        f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {{t}}{table}"
+        f" FOR EACH {'STATEMENT' if verb == 'TRUNCATE' else 'ROW'}"
+        " EXECUTE FUNCTION {t}audit_append_only()"
+        for verb in ("UPDATE", "DELETE", "TRUNCATE")
+    )
+
+
+#: Cosigned checkpoints (schema version 3; also what upgrading a version 2 store runs,
+#: after the trigger function of version 2 exists).
+_COSIGNED_DDL: Final[tuple[str, ...]] = (
+    "CREATE TABLE {t}audit_cosigned ("
+    " seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " size BIGINT NOT NULL CHECK (size >= 0),"
+    ' origin TEXT COLLATE "C" NOT NULL,'
+    " note TEXT NOT NULL)",
+    "CREATE INDEX audit_cosigned_size ON {t}audit_cosigned (size)",
+    *_append_only("audit_cosigned"),
+)
+
 _DDL: Final[tuple[str, ...]] = (
     'CREATE TABLE {t}audit_meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL)',
     "CREATE TABLE {t}audit_state ("
@@ -104,13 +126,8 @@ _DDL: Final[tuple[str, ...]] = (
     # triggers; check() and the signed checkpoints held outside catch those who do.
     "CREATE FUNCTION {t}audit_append_only() RETURNS trigger LANGUAGE plpgsql AS"
     " $$BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END$$",
-    *(
-        f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {{t}}{table}"
-        f" FOR EACH {'STATEMENT' if verb == 'TRUNCATE' else 'ROW'}"
-        " EXECUTE FUNCTION {t}audit_append_only()"
-        for table in _APPEND_ONLY
-        for verb in ("UPDATE", "DELETE", "TRUNCATE")
-    ),
+    *(statement for table in _APPEND_ONLY for statement in _append_only(table)),
+    *_COSIGNED_DDL,
 )
 
 # -- U+0000 in searchable text (see the module docstring) ----------------------------
@@ -181,6 +198,7 @@ class PostgresDialect:
     lock_state: Final = " FOR UPDATE"
     state_id: Final = True
     ddl: Final = _DDL
+    cosigned_ddl: Final = _COSIGNED_DDL
 
     def __init__(
         self,

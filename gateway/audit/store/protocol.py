@@ -242,6 +242,12 @@ class AuditAppender(Protocol):
         by both keys; it is stored with the new epoch in the same transaction."""
         ...
 
+    def add_cosigned(self, size: int, origin: str, note: str) -> None:
+        """Keep ``note``, the stored checkpoint of ``size`` entries with the witnesses'
+        cosignature lines added (:mod:`gateway.audit.witnessing` checks them first).
+        Append-only; not part of the tree. Raises AuditUnavailableError."""
+        ...
+
     def close(self) -> None:
         """Release connections. Idempotent; later calls of other methods raise
         AuditUnavailableError."""
@@ -288,6 +294,11 @@ class AuditReader(Protocol):
 
     def checkpoints(self, start_size: int, limit: int = 100) -> list[str]:
         """Stored checkpoints with size >= ``start_size``, oldest first."""
+        ...
+
+    def cosigned(self, max_size: int | None = None) -> str | None:
+        """The cosigned checkpoint of the largest size (at most ``max_size``) stored by
+        :meth:`AuditAppender.add_cosigned`, the latest stored of that size; or None."""
         ...
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:

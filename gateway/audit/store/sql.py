@@ -4,7 +4,7 @@
 
 Storage layout (the memory store mirrors it)::
 
-    audit_meta  (key TEXT PRIMARY KEY, value TEXT)       schema_version = "2", ...
+    audit_meta  (key TEXT PRIMARY KEY, value TEXT)       schema_version = "3", ...
     audit_state (size BIGINT, root BLOB)                 one row: the tree head (size, root)
     audit_log   (idx BIGINT PRIMARY KEY,                 0, 1, 2, ... with no gap
                  audit_id TEXT UNIQUE, time, department, system, purpose, outcome,
@@ -14,6 +14,8 @@ Storage layout (the memory store mirrors it)::
     audit_checkpoints (seq, size, origin, root, note)    one signed note per committed batch
     audit_keys  (seq, from_size, origin UNIQUE,          signing-key epochs (key rotation)
                  vkey, handover)
+    audit_cosigned (seq, size, origin, note)             checkpoints with witnesses'
+                                                         cosignatures (version 3, witnessing.py)
 
 The ``audit_log`` rows are the leaves of an RFC 6962 Merkle tree; ``audit_state`` holds its
 head and advances only by compare-and-swap inside the transaction that inserts a batch and
@@ -40,7 +42,9 @@ UPDATE and DELETE (and TRUNCATE on PostgreSQL).
 
 A store whose ``audit_meta.schema_version`` is not :data:`SCHEMA_VERSION` is refused with
 :class:`~gateway.errors.ConfigurationError`: the gateway stops rather than write a second
-format into a log whose entries must stay verifiable for years.
+format into a log whose entries must stay verifiable for years. The one exception is
+version 2, which differs only by lacking ``audit_cosigned``: opening it adds that table
+(nothing else changes, so every entry and checkpoint stays as it was).
 
 The dialect seam is where later storage work plugs in: a tiled tree or a checkpoint series
 adds tables and statements of its own, and an archive that removes record bytes past
@@ -98,7 +102,9 @@ __all__ = [
 ]
 
 #: Layout version written to ``audit_meta``; any other value makes opening fail.
-SCHEMA_VERSION: Final = "2"
+SCHEMA_VERSION: Final = "3"
+#: The layout that opening upgrades in place (by adding ``audit_cosigned``).
+_UPGRADABLE: Final = "2"
 
 #: ``audit_meta`` rows written when a store is created. Only ``schema_version`` is
 #: checked; the others tell a human (or an offline verifier) how to read the rows.
@@ -108,11 +114,12 @@ META_ROWS: Final[tuple[tuple[str, str], ...]] = (
     ("leaf_hash", "SHA-256(0x00 || record), RFC 6962 section 2.1"),
     ("tree", "RFC 6962 Merkle tree over leaf_hash in idx order; root in audit_state"),
     ("checkpoint", "C2SP tlog-checkpoint in a C2SP signed note (Ed25519)"),
+    ("cosigned", "audit_cosigned: checkpoints with C2SP tlog-cosignature/v1 witness lines"),
 )
 
 #: The tables of the layout; a schema holding some but not all of them is refused.
 TABLES: Final = frozenset(
-    {"audit_meta", "audit_state", "audit_log", "audit_checkpoints", "audit_keys"}
+    {"audit_meta", "audit_state", "audit_log", "audit_checkpoints", "audit_keys", "audit_cosigned"}
 )
 
 #: Most entries an append catches up on while it holds the writer locks (see module doc).
@@ -202,6 +209,11 @@ class SqlDialect(Protocol[C]):
     @property
     def ddl(self) -> tuple[str, ...]:
         """The schema's DDL, in the ``{t}`` convention, run when a store is created."""
+        ...
+
+    @property
+    def cosigned_ddl(self) -> tuple[str, ...]:
+        """The DDL of ``audit_cosigned`` alone (part of :attr:`ddl`): upgrading version 2."""
         ...
 
     def q(self, text: str) -> Any:
@@ -305,6 +317,9 @@ class _Statements:
     checkpoint: Any
     checkpoints: Any
     keys: Any
+    insert_cosigned: Any
+    cosigned: Any
+    upgrade_meta: Any
 
     @classmethod
     def of(cls, d: SqlDialect[Any]) -> _Statements:
@@ -342,6 +357,16 @@ class _Statements:
                 "SELECT note FROM {t}audit_checkpoints WHERE size >= ? ORDER BY seq LIMIT ?"
             ),
             keys=d.q("SELECT origin, vkey, from_size, handover FROM {t}audit_keys ORDER BY seq"),
+            insert_cosigned=d.q(
+                "INSERT INTO {t}audit_cosigned (size, origin, note) VALUES (?, ?, ?)"
+            ),
+            cosigned=d.q(
+                "SELECT note FROM {t}audit_cosigned WHERE size <= ?"
+                " ORDER BY size DESC, seq DESC LIMIT 1"
+            ),
+            upgrade_meta=d.q(
+                "UPDATE {t}audit_meta SET value = ? WHERE key = 'schema_version' AND value = ?"
+            ),
         )
 
 
@@ -471,6 +496,10 @@ class SqlAuditStore(SequencedStore, Generic[C]):
                 # An older layout is named by its version, not as "incomplete".
                 row = conn.execute(self._sql.schema_version).fetchone()
                 version = None if row is None else row[0]
+                if version == _UPGRADABLE and present == TABLES - {"audit_cosigned"}:
+                    self._upgrade(conn)
+                    present = set(TABLES)
+                    version = SCHEMA_VERSION
                 if version != SCHEMA_VERSION:
                     raise ConfigurationError(
                         f"{dialect.where} has schema version {version!r}; this gateway "
@@ -482,6 +511,13 @@ class SqlAuditStore(SequencedStore, Generic[C]):
                     f"(has {sorted(present)}); refusing to use it"
                 )
             check_current_key(self._current_key(conn), self._sequencer.signer)
+
+    def _upgrade(self, conn: C) -> None:
+        """Version 2 to 3: add ``audit_cosigned``; entries and checkpoints are untouched."""
+        for statement in self.dialect.cosigned_ddl:
+            conn.execute(self.dialect.q(statement))
+        conn.execute(self._sql.upgrade_meta, (SCHEMA_VERSION, _UPGRADABLE))
+        conn.execute(self._sql.insert_meta, META_ROWS[-1])
 
     def _create(self, conn: C) -> None:
         for statement in self.dialect.ddl:
@@ -751,6 +787,27 @@ class SqlAuditStore(SequencedStore, Generic[C]):
             return [str(r[0]) for r in conn.execute(self._sql.checkpoints, (start_size, bounded))]
 
         return self._run("reading the audit log checkpoints", read)
+
+    def add_cosigned(self, size: int, origin: str, note: str) -> None:
+        """See :meth:`AuditAppender.add_cosigned`."""
+
+        def insert(conn: C) -> None:
+            conn.execute(self.dialect.begin_write)
+            conn.execute(self._sql.insert_cosigned, (size, origin, note))
+            self._commit(conn)
+
+        # Not under the writer lock: a cosignature is not part of the tree.
+        self._run("storing a cosigned checkpoint", insert, writer=False)
+
+    def cosigned(self, max_size: int | None = None) -> str | None:
+        """See :meth:`AuditReader.cosigned`."""
+        bound = 2**62 if max_size is None else max_size
+
+        def read(conn: C) -> str | None:
+            row = conn.execute(self._sql.cosigned, (bound,)).fetchone()
+            return None if row is None else str(row[0])
+
+        return self._run("reading the cosigned checkpoints", read)
 
     def key_history(self) -> list[KeyEpoch]:
         """See :meth:`AuditReader.key_history`."""

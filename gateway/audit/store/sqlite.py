@@ -45,6 +45,22 @@ from gateway.errors import ConfigurationError
 
 __all__ = ["SqliteDialect", "open_sqlite_store"]
 
+#: Cosigned checkpoints (schema version 3; also what upgrading a version 2 store runs).
+_COSIGNED_DDL: Final[tuple[str, ...]] = (
+    "CREATE TABLE audit_cosigned ("
+    " seq INTEGER PRIMARY KEY,"
+    " size INTEGER NOT NULL CHECK (size >= 0),"
+    " origin TEXT NOT NULL,"
+    " note TEXT NOT NULL"
+    ") STRICT",
+    "CREATE INDEX audit_cosigned_size ON audit_cosigned (size)",
+    *(
+        f"CREATE TRIGGER audit_cosigned_no_{verb.lower()} BEFORE {verb} ON audit_cosigned"
+        " BEGIN SELECT RAISE(ABORT, 'audit_cosigned is append-only'); END"
+        for verb in ("UPDATE", "DELETE")
+    ),
+)
+
 #: The schema, one statement per entry (executed inside the creating transaction).
 #: STRICT tables (SQLite >= 3.37) make SQLite enforce the column types.
 _DDL: Final[tuple[str, ...]] = (
@@ -95,6 +111,7 @@ _DDL: Final[tuple[str, ...]] = (
         for table in ("audit_log", "audit_checkpoints", "audit_keys")
         for verb in ("UPDATE", "DELETE")
     ),
+    *_COSIGNED_DDL,
 )
 
 _INSERT: Final = (
@@ -201,6 +218,7 @@ class SqliteDialect:
     lock_state: Final = ""
     state_id: Final = 0
     ddl: Final = _DDL
+    cosigned_ddl: Final = _COSIGNED_DDL
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 5.0) -> None:
         self._path = Path(path).absolute()

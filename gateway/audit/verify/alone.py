@@ -6,8 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.audit.receipt import Receipt, split_receipt
-from gateway.audit.verify.evidence import check_receipt_alone, check_witnesses
+from gateway.audit.receipt import Receipt
+from gateway.audit.verify.evidence import (
+    body_problem,
+    body_verdict,
+    check_receipt_alone,
+    check_witnesses,
+    open_body,
+    receipt_record,
+)
 from gateway.audit.verify.report import Check, Checks, Report
 from gateway.audit.verify.trust import open_trusted_checkpoint, pinned_epochs
 from gateway.tlog.note import Verifier
@@ -52,24 +59,36 @@ def verify_checkpoint(note: str, pinned: Sequence[Verifier]) -> Report:
     return checks.report()
 
 
-def verify_body(body: bytes, pinned: Sequence[Verifier]) -> Report:
-    """Verify the receipt attached to a response body by itself (:func:`verify_receipt`).
+def verify_body(body: bytes, pinned: Sequence[Verifier], receipt: Receipt | None = None) -> Report:
+    """Verify a kept response body by itself: its receipt (attached, in a refusal's
+    ``receipt`` member, or ``receipt`` kept apart) verifies (:func:`verify_receipt`), and
+    the record the receipt carries says exactly these bytes were delivered (a refusal:
+    this audit id, status and error code).
 
-    Whether the body's result bytes are what the log recorded needs the record, i.e. a
-    bundle holding the entry: pass the body to
-    :func:`~gateway.audit.verify.bundle.verify_bundle` for that.
+    A receipt that carries no record (version 1, or a record with a withheld diagnostic)
+    cannot vouch for the body: that is a failed ``body`` check, to be settled with a bundle
+    holding the entry (:func:`~gateway.audit.verify.bundle.verify_bundle`).
     """
     try:
-        _, receipt = split_receipt(body)
+        result, found, refusal = open_body(body, receipt)
     except ValueError as exc:
         return Report((Check("body", False, f"the body carries no usable receipt: {exc}"),))
-    report = verify_receipt(receipt, pinned)
-    if report.ok:
-        note = Check(
+    report = verify_receipt(found, pinned)
+    if not report.ok:
+        return report
+    checks = Checks()
+    if found.record is None:
+        checks.fail(
             "body",
-            True,
-            f"the body's receipt verifies; its result digest is checked only against a "
-            f"bundle holding entry {receipt.index}",
+            f"the receipt carries no record, so the body can only be checked against a "
+            f"bundle holding entry {found.index}",
         )
-        return report + Report((note,))
-    return report
+        return report + checks.report()
+    record = receipt_record(found, "the receipt", checks)
+    if record is not None:
+        problem = body_problem(result, refusal, record, found.index)
+        if problem is None:
+            checks.ok("body", body_verdict(record, found.index))
+        else:
+            checks.fail("body", problem)
+    return report + checks.report()

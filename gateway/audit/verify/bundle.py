@@ -14,6 +14,7 @@ from gateway.audit.verify.evidence import (
     check_body,
     check_held,
     check_receipt_in_bundle,
+    check_witnessed,
     check_witnesses,
 )
 from gateway.audit.verify.log import (
@@ -39,6 +40,7 @@ class EvidenceOptions(TypedDict, total=False):
     body: bytes | None
     witnesses: Sequence[Verifier]
     min_witnesses: int
+    max_unwitnessed: int
     decode_records: bool
 
 
@@ -122,17 +124,23 @@ def _verify_bundle(
         check_partial(view, checks)
     check_extras(view, shape.extras, checks)
     check_handover_roots(view, checks)
+    witnesses, minimum = options.get("witnesses", ()), options.get("min_witnesses", 0)
     for n, note in enumerate(options.get("checkpoints", ())):
         check_held(view, note, f"held checkpoint {n + 1}", checks)
+        # Every checkpoint given, not only the head: a held one nobody cosigned may be a
+        # view shown to this user alone.
+        check_witnesses(note, witnesses, minimum, checks)
     for n, receipt in enumerate(options.get("receipts", ())):
         check_receipt_in_bundle(view, receipt, f"receipt {n + 1}", checks)
     body = options.get("body")
     if body is not None:
         check_body(view, body, checks)
-    check_witnesses(
+    check_witnessed(
+        view,
         bundle.get("checkpoint"),
-        options.get("witnesses", ()),
-        options.get("min_witnesses", 0),
+        witnesses,
+        minimum,
+        options.get("max_unwitnessed", 0),
         checks,
     )
 
@@ -146,14 +154,17 @@ def verify_bundle(
     body: bytes | None = None,
     witnesses: Sequence[Verifier] = (),
     min_witnesses: int = 0,
+    max_unwitnessed: int = 0,
     decode_records: bool = True,
 ) -> Report:
     """Verify an evidence bundle (the parsed JSON, normally a mapping) against the
     ``pinned`` log keys, plus the evidence the user kept: ``receipts``, signed
     ``checkpoints`` (notes) and one response ``body`` with its receipt attached.
 
-    With ``min_witnesses > 0`` the head must carry that many valid cosignatures by the
-    ``witnesses`` keys. ``decode_records=False`` (``--fast``) checks every leaf, root,
+    With ``min_witnesses > 0`` the log must be covered by a checkpoint (the head or the
+    latest cosigned one the bundle carries) with that many valid cosignatures by the
+    ``witnesses`` keys, leaving at most ``max_unwitnessed`` newer entries; every held
+    checkpoint must carry them too. ``decode_records=False`` (``--fast``) checks every leaf, root,
     proof and signature but decodes only the records the user's evidence names, instead
     of every record. Never raises for malformed evidence: every problem is a failed
     :class:`~gateway.audit.verify.report.Check` in the returned report (see
@@ -165,6 +176,7 @@ def verify_bundle(
         "body": body,
         "witnesses": witnesses,
         "min_witnesses": min_witnesses,
+        "max_unwitnessed": max_unwitnessed,
         "decode_records": decode_records,
     }
     checks = Checks()

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping, Sequence
 
-from gateway.audit.receipt import Receipt, split_receipt
+from gateway.audit.receipt import Receipt, receipt_in_document, split_receipt
+from gateway.audit.record import AuditRecord, leaf_hash_of
 from gateway.audit.verify.log import UNCHECKABLE, LogView, inconsistency
 from gateway.audit.verify.parse import ParsedEntry
 from gateway.audit.verify.report import Checks
@@ -25,11 +27,16 @@ from gateway.tlog.note import Note, Verifier, parse_note
 from gateway.tlog.rfc6962 import verify_inclusion
 
 __all__ = [
+    "body_problem",
+    "body_verdict",
     "check_body",
     "check_held",
     "check_receipt_alone",
     "check_receipt_in_bundle",
+    "check_witnessed",
     "check_witnesses",
+    "open_body",
+    "receipt_record",
 ]
 
 
@@ -139,12 +146,103 @@ def check_receipt_alone(
             f"{checkpoint.size} ({exc})",
         )
         return None
+    if receipt.record is not None and receipt_record(receipt, what, checks) is None:
+        return None
     checks.ok(
         "receipt",
         f"{what} proves entry {receipt.index} (audit_id {receipt.audit_id}) in the log of "
         f"size {checkpoint.size}, signed by {checkpoint.origin}",
     )
     return checkpoint
+
+
+def receipt_record(receipt: Receipt, what: str, checks: Checks) -> AuditRecord | None:
+    """The record a (version 2) receipt carries, once its text is shown to be the leaf
+    the receipt proves; None after a failed ``receipt`` check (or when it carries none)."""
+    if receipt.record is None:
+        return None
+    if not hmac.compare_digest(leaf_hash_of(receipt.record), receipt.leaf_hash):
+        checks.fail(
+            "receipt",
+            f"{what}: the record it carries is not the entry it proves (its leaf hash "
+            "differs): the record text was altered",
+        )
+        return None
+    try:
+        record = AuditRecord.from_canonical(receipt.record)
+    except (TypeError, ValueError) as exc:
+        checks.fail("receipt", f"{what}: the record it carries is not a canonical record: {exc}")
+        return None
+    if record.audit_id != receipt.audit_id:
+        checks.fail(
+            "receipt",
+            f"{what} names audit_id {receipt.audit_id}, but its record is {record.audit_id}",
+        )
+        return None
+    return record
+
+
+def open_body(body: bytes, given: Receipt | None = None) -> tuple[bytes, Receipt, bool]:
+    """What a kept body holds: the bytes the record's ``response_sha256`` covers, the
+    receipt, and whether the body is a refusal (problem+json with a ``receipt`` member,
+    compared by its members; a refusal has no digest). ``given`` is the receipt kept apart
+    from a body that carries none. ValueError when there is no receipt at all."""
+    try:
+        result, receipt = split_receipt(body)
+        return result, receipt, False
+    except ValueError:
+        pass  # not a served body with its receipt attached
+    try:
+        return body, receipt_in_document(body), True
+    except ValueError:
+        if given is None:
+            raise
+    return body, given, False
+
+
+def _refusal_problem(document: bytes, record: AuditRecord) -> str | None:
+    try:
+        obj = json.loads(document)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return "the body you kept is not the JSON the gateway sent"
+    if not isinstance(obj, Mapping):
+        return "the body you kept is not a JSON object"
+    kept = (obj.get("audit_id"), obj.get("status"), obj.get("code"))
+    logged = (record.audit_id, record.status, record.error_code)
+    if kept != logged:
+        return (
+            f"the refusal you kept (audit_id, status, code = {kept}) is not what the log "
+            f"recorded ({logged})"
+        )
+    return None
+
+
+def body_problem(result: bytes, refusal: bool, record: AuditRecord, index: int) -> str | None:
+    """Why the kept body is not what ``record`` (entry ``index``) says was sent, or None.
+    A served body is compared by the SHA-256 of its result bytes; a refusal (which the
+    record has no digest of) by its audit id, status and error code."""
+    if record.response_sha256 is None:
+        if not refusal:
+            return f"entry {index} records no delivered body (outcome {record.outcome.value})"
+        return _refusal_problem(result, record)
+    digest = hashlib.sha256(result).hexdigest()
+    if record.response_sha256 != digest:
+        return (
+            f"the body you kept is not what the log says was delivered (entry {index}: the "
+            f"result's SHA-256 is {digest[:16]}…, the record says "
+            f"{record.response_sha256[:16]}…)"
+        )
+    return None
+
+
+def body_verdict(record: AuditRecord, index: int) -> str:
+    """The success line of a body check."""
+    if record.response_sha256 is None:
+        return f"the refusal you kept is the one entry {index} records (status {record.status})"
+    return (
+        f"the body you kept is exactly what entry {index} says was delivered "
+        f"(SHA-256 {record.response_sha256[:16]}…)"
+    )
 
 
 def check_receipt_in_bundle(
@@ -187,7 +285,7 @@ def check_body(view: LogView, body: bytes, checks: Checks) -> None:
     """The response body the user kept: its receipt checks out against the bundle, and
     its result bytes are those the record says were delivered."""
     try:
-        result, receipt = split_receipt(body)
+        result, receipt, refusal = open_body(body)
     except ValueError as exc:
         checks.fail("body", f"the body you kept carries no usable receipt: {exc}")
         return
@@ -204,20 +302,11 @@ def check_body(view: LogView, body: bytes, checks: Checks) -> None:
     if record is None:
         checks.fail("body", f"entry {receipt.index} is not a readable record")
         return
-    digest = hashlib.sha256(result).hexdigest()
-    if record.response_sha256 != digest:
-        checks.fail(
-            "body",
-            f"the body you kept is not what the log says was delivered (entry "
-            f"{receipt.index}: the result's SHA-256 is {digest[:16]}…, the record says "
-            f"{(record.response_sha256 or 'none')[:16]}…)",
-        )
+    problem = body_problem(result, refusal, record, receipt.index)
+    if problem is not None:
+        checks.fail("body", problem)
         return
-    checks.ok(
-        "body",
-        f"the body you kept is exactly what entry {receipt.index} says was delivered "
-        f"(SHA-256 {digest[:16]}…)",
-    )
+    checks.ok("body", body_verdict(record, receipt.index))
 
 
 def _cosigned_by(parsed: Note, text: bytes, witnesses: Sequence[Verifier], checks: Checks) -> int:
@@ -240,10 +329,67 @@ def _cosigned_by(parsed: Note, text: bytes, witnesses: Sequence[Verifier], check
     return len(counted)
 
 
+def check_witnessed(
+    view: LogView,
+    head_note: object,
+    witnesses: Sequence[Verifier],
+    minimum: int,
+    max_unwitnessed: int,
+    checks: Checks,
+) -> None:
+    """The bundle's log is covered by a checkpoint at least ``minimum`` of the
+    ``witnesses`` cosigned: the head, or a carried checkpoint shown consistent with it
+    (the log's latest cosigned one). At most ``max_unwitnessed`` entries past it (eventual
+    cosigning: the newest records are witnessed a few seconds later) are accepted."""
+    if minimum <= 0 and not witnesses:
+        return
+    head = view.head
+    if head is None:
+        checks.fail("witnesses", "the bundle has no trusted checkpoint to count cosignatures on")
+        return
+    candidates: list[tuple[int, str]] = [
+        (head.size, head_note if isinstance(head_note, str) else "")
+    ]
+    candidates += [(x.checkpoint.size, x.note) for x in view.extras if x.verified and x.note]
+    best: tuple[int, int] | None = None  # (size, cosignatures)
+    for size, note in sorted(candidates, reverse=True):
+        try:
+            parsed = parse_note(note)
+        except ValueError:
+            continue
+        count = _cosigned_by(parsed, parsed.text.encode("utf-8"), witnesses, checks)
+        if count >= max(minimum, 1) and (best is None or size > best[0]):
+            best = (size, count)
+            break
+    if best is None:
+        checks.fail(
+            "witnesses",
+            f"no checkpoint in the bundle carries {max(minimum, 1)} valid cosignature(s) by "
+            "the witnesses you listed: nothing shows the log was witnessed",
+        )
+        return
+    size, count = best
+    tail = head.size - size
+    if tail > max_unwitnessed:
+        checks.fail(
+            "witnesses",
+            f"entries {size}..{head.size - 1} ({tail}) are not covered by a checkpoint your "
+            f"witnesses cosigned (the latest cosigned has size {size}; at most "
+            f"{max_unwitnessed} unwitnessed entries accepted)",
+        )
+        return
+    checks.ok(
+        "witnesses",
+        f"the log up to size {size} of {head.size} is cosigned by {count} of the listed "
+        f"witnesses ({minimum} required; {tail} newer entries not yet witnessed)",
+    )
+
+
 def check_witnesses(
     note: object, witnesses: Sequence[Verifier], minimum: int, checks: Checks
 ) -> None:
-    """The head carries at least ``minimum`` valid cosignatures by the ``witnesses``."""
+    """The checkpoint ``note`` carries at least ``minimum`` valid cosignatures by the
+    ``witnesses``."""
     if minimum <= 0 and not witnesses:
         return
     if not isinstance(note, str):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 from gateway.audit.verify.parse import MalformedError, ParsedEntry, hash_list, short_root
 from gateway.audit.verify.report import Checks
@@ -43,6 +43,18 @@ class Extra:
     checkpoint: Checkpoint
     proof: list[bytes] | None
     verified: bool
+    #: The signed note as carried (witnesses' cosignatures included).
+    note: str = ""
+
+
+class TreeRoots(Protocol):
+    """The roots of the log at its sizes: a :class:`MerkleTree`, or the roots a stream
+    verifier noted (gateway/audit/verify/stream.py)."""
+
+    @property
+    def size(self) -> int: ...
+
+    def root(self, size: int | None = None) -> bytes: ...
 
 
 @dataclass
@@ -55,7 +67,7 @@ class LogView:
     entries: list[ParsedEntry]
     by_index: dict[int, ParsedEntry]
     #: Complete bundles: the tree rebuilt from every entry.
-    tree: MerkleTree | None = None
+    tree: TreeRoots | None = None
     extras: list[Extra] = field(default_factory=list)
 
 
@@ -221,7 +233,8 @@ def _check_extra(view: LogView, n: int, item: object, checks: Checks) -> bool:
         except MalformedError as exc:
             checks.fail("checkpoints", str(exc))
             return False
-    extra = Extra(checkpoint, proof, False)
+    note = item.get("checkpoint")
+    extra = Extra(checkpoint, proof, False, note if isinstance(note, str) else "")
     # Kept even when its signature fails: a consistency proof is checked against the
     # roots it links, so a held checkpoint of the same size may still use it.
     view.extras.append(extra)

@@ -16,6 +16,7 @@ from gateway.tlog.errors import ProofError
 from gateway.tlog.rfc6962 import (
     EMPTY_ROOT,
     HASH_SIZE,
+    CompactRange,
     MerkleTree,
     consistency_proof_from_leaves,
     inclusion_proof_from_leaves,
@@ -352,6 +353,15 @@ def test_tree_matches_reference_for_every_size() -> None:
             proof = tree.consistency_proof(old, size)
             assert proof == consistency_proof_from_leaves(leaves, old), (old, size)
             verify_consistency(old, size, tree.root(old), root, proof)
+
+
+def test_compact_range_has_the_reference_root_at_every_size() -> None:
+    compact = CompactRange()
+    assert compact.root() == root_from_leaves([])
+    for size, leaf in enumerate(SMALL_LEAVES, 1):
+        compact.append(leaf)
+        assert compact.size == size
+        assert compact.root() == root_from_leaves(SMALL_LEAVES[:size]), size
 
 
 def test_defaults_are_the_whole_tree() -> None:

@@ -39,7 +39,14 @@ def pg_store(dsn: str, signer: CheckpointSigner, **options: Any) -> PgStore:
     return SqlAuditStore(PostgresDialect(dsn, **options), signer)
 
 
-TABLES = {"audit_log", "audit_meta", "audit_state", "audit_checkpoints", "audit_keys"}
+TABLES = {
+    "audit_log",
+    "audit_meta",
+    "audit_state",
+    "audit_checkpoints",
+    "audit_keys",
+    "audit_cosigned",
+}
 
 
 @pytest.fixture
@@ -142,7 +149,7 @@ class TestSchema:
             checkpoints = conn.execute(
                 f'SELECT size, origin, root, note FROM "{schema}".audit_checkpoints'
             ).fetchall()
-        assert meta["schema_version"] == "2"
+        assert meta["schema_version"] == "3"
         assert "RFC 6962" in meta["leaf_hash"]
         assert state == [(0, EMPTY_ROOT)]
         assert keys == [(0, signer.origin, signer.verifier.encode(), None)]
@@ -197,9 +204,9 @@ class TestSchema:
         pg_store(dsn, test_signer(), schema=schema).close()
         with admin(dsn) as conn:
             conn.execute(
-                f"UPDATE \"{schema}\".audit_meta SET value = '3' WHERE key = 'schema_version'"
+                f"UPDATE \"{schema}\".audit_meta SET value = '4' WHERE key = 'schema_version'"
             )
-        with pytest.raises(ConfigurationError, match="schema version '3'"):
+        with pytest.raises(ConfigurationError, match="schema version '4'"):
             pg_store(dsn, test_signer(), schema=schema)
 
     def test_schema_1_log_is_refused_by_its_version(self, pg_schema: tuple[str, str]) -> None:
@@ -636,3 +643,13 @@ def test_two_processes_append_batches_contiguously(pg_schema: tuple[str, str]) -
     with pg_store(dsn, test_signer(), schema=schema) as store:
         assert store.size() == 240
         assert_log_consistent(store)
+
+
+def test_cosigned_checkpoints_are_stored(pg_schema: tuple[str, str]) -> None:
+    dsn, schema = pg_schema
+    with pg_store(dsn, test_signer(), schema=schema) as store:
+        assert store.cosigned() is None
+        store.add_cosigned(2, "o", "two")
+        store.add_cosigned(7, "o", "seven")
+        assert store.cosigned() == "seven"
+        assert store.cosigned(6) == "two"

@@ -105,7 +105,7 @@ class TestSchemaVersion:
             columns = [r[1] for r in conn.execute("PRAGMA table_info(audit_log)")]
         finally:
             conn.close()
-        assert meta["schema_version"] == "2"
+        assert meta["schema_version"] == "3"
         assert "RFC 6962" in meta["leaf_hash"]
         assert "v2" in meta["record_encoding"]
         assert columns == [
@@ -140,10 +140,11 @@ class TestSchemaVersion:
             "audit_log",
             "audit_checkpoints",
             "audit_keys",
+            "audit_cosigned",
         }
         assert triggers == {
             f"{t}_no_{v}"
-            for t in ("audit_log", "audit_checkpoints", "audit_keys")
+            for t in ("audit_log", "audit_checkpoints", "audit_keys", "audit_cosigned")
             for v in ("update", "delete")
         }
         assert state == [(0, EMPTY_ROOT)]
@@ -151,10 +152,45 @@ class TestSchemaVersion:
     def test_unknown_schema_version_is_refused(self, db: Path) -> None:
         open_sqlite_store(db, test_signer()).close()
         conn = raw(db)
-        conn.execute("UPDATE audit_meta SET value = '3' WHERE key = 'schema_version'")
+        conn.execute("UPDATE audit_meta SET value = '4' WHERE key = 'schema_version'")
         conn.close()
-        with pytest.raises(ConfigurationError, match="schema version '3'"):
+        with pytest.raises(ConfigurationError, match="schema version '4'"):
             open_sqlite_store(db, test_signer())
+
+    def test_version_2_store_gains_the_cosigned_table_and_keeps_its_log(self, db: Path) -> None:
+        with open_sqlite_store(db, test_signer()) as s:
+            fill(s, 3)
+            head = s.head()
+        conn = raw(db)
+        for verb in ("UPDATE", "DELETE"):
+            conn.execute(f"DROP TRIGGER audit_cosigned_no_{verb.lower()}")
+        conn.execute("DROP TABLE audit_cosigned")
+        conn.execute("UPDATE audit_meta SET value = '2' WHERE key = 'schema_version'")
+        conn.execute("DELETE FROM audit_meta WHERE key = 'cosigned'")
+        conn.close()
+        with open_sqlite_store(db, test_signer()) as s:
+            assert s.head() == head
+            s.check()
+            s.add_cosigned(3, "o", "note 3")
+            assert s.cosigned() == "note 3"
+        conn = raw(db)
+        version = conn.execute("SELECT value FROM audit_meta WHERE key = 'schema_version'")
+        assert version.fetchone()[0] == "3"
+        conn.close()
+
+    def test_cosigned_checkpoints_are_kept_append_only(self, db: Path) -> None:
+        with open_sqlite_store(db, test_signer()) as s:
+            assert s.cosigned() is None
+            s.add_cosigned(5, "o", "five")
+            s.add_cosigned(9, "o", "nine")
+            s.add_cosigned(9, "o", "nine, more witnesses")
+            assert s.cosigned() == "nine, more witnesses"
+            assert s.cosigned(8) == "five"
+            assert s.cosigned(4) is None
+        conn = raw(db)
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("DELETE FROM audit_cosigned")
+        conn.close()
 
     def test_schema_1_log_is_refused(self, db: Path) -> None:
         # The layout of the previous milestone: no tree state, checkpoints or keys.

@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import functools
 import hashlib
+import io
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -26,13 +27,14 @@ from hypothesis import strategies as st
 
 from gateway.audit.bundle import build_bundle, checkpoint_size, full_log_bundle
 from gateway.audit.evidence import EvidenceKeys, write_audit_secret
-from gateway.audit.receipt import Receipt, attach_receipt
+from gateway.audit.receipt import Receipt, attach_receipt, receipt_in_document
 from gateway.audit.record import AuditRecord, leaf_hash_of
 from gateway.audit.rotation import Handover, handover_text, open_handover, sign_handover
 from gateway.audit.signing import CheckpointSigner
 from gateway.audit.store.memory import MemoryAuditStore
 from gateway.audit.store.protocol import Appended, AuditStore
 from gateway.audit.store.sqlite import open_sqlite_store
+from gateway.audit.stream import STREAM_PREFIX, write_stream
 from gateway.audit.verify import (
     Report,
     trusted_keys,
@@ -42,6 +44,7 @@ from gateway.audit.verify import (
     verify_checkpoint,
     verify_receipt,
 )
+from gateway.audit.verify.stream import verify_stream
 from gateway.cli.audit import audit
 from gateway.tlog.checkpoint import cosign_checkpoint
 from gateway.tlog.cosignature import ALG_COSIGNATURE_V1
@@ -84,6 +87,7 @@ def receipts_for(
             leaf_hash=record.leaf_hash(),
             checkpoint=head.checkpoint,
             inclusion_proof=tuple(store.inclusion_proof(appended.first + i, head.size)),
+            record=record.canonical_bytes(),
         )
         for i, record in enumerate(records)
     ]
@@ -650,6 +654,81 @@ class TestBody:
         assert not verify_body(b"not json", [log.key]).ok
 
 
+class TestSelfContainedReceipt:
+    """A receipt carries its record's text: the kept body is checked with no bundle."""
+
+    def test_every_one_byte_change_of_the_result_fails_without_a_bundle(self, log: Log) -> None:
+        body = log.body(41)
+        assert verify_body(body, [log.key]).ok
+        # Every byte of the result part of the body (its closing brace is the body's last).
+        for at in range(len(log.results[41]) - 1):
+            changed = bytearray(body)
+            changed[at] ^= 0x01
+            assert not verify_body(bytes(changed), [log.key]).ok, at
+
+    def test_body_kept_apart_from_its_receipt(self, log: Log) -> None:
+        receipt = log.receipts[41]
+        assert verify_body(log.results[41], [log.key], receipt).ok
+        assert_fails(
+            verify_body(log.results[41] + b" ", [log.key], receipt),
+            "the body you kept is not what the log says was delivered (entry 41",
+        )
+        # Another entry's receipt does not vouch for this body.
+        assert not verify_body(log.results[41], [log.key], log.receipts[40]).ok
+
+    def test_a_forged_record_in_the_receipt_fails(self, log: Log) -> None:
+        # The forger puts the digest of an altered body into the receipt's record.
+        forged_result = log.results[41].replace(b"person 41", b"person 99")
+        record = dataclasses.replace(
+            log.records[41], response_sha256=hashlib.sha256(forged_result).hexdigest()
+        )
+        receipt = dataclasses.replace(log.receipts[41], record=record.canonical_bytes())
+        assert_fails(
+            verify_body(attach_receipt(forged_result, receipt), [log.key]),
+            "the record it carries is not the entry it proves",
+        )
+
+    def test_a_receipt_without_record_cannot_vouch_for_a_body(self, log: Log) -> None:
+        bare = dataclasses.replace(log.receipts[41], record=None)
+        assert verify_receipt(bare, [log.key]).ok
+        assert_fails(
+            verify_body(attach_receipt(log.results[41], bare), [log.key]),
+            "the receipt carries no record",
+        )
+
+    def test_version_1_receipts_are_read(self, log: Log) -> None:
+        obj = log.receipts[41].to_json()
+        obj["v"] = 1
+        del obj["record"]
+        assert Receipt.from_json(obj).record is None
+
+    def test_refused_body_is_a_receipt_and_a_checkable_body(self, log: Log) -> None:
+        refusal = make_record(
+            len(log.records), request_id="req-refused", outcome="refused", status=403
+        )
+        refusal = dataclasses.replace(
+            refusal, error_code="access_denied", reason="no", response_sha256=None, rows_root=None
+        )
+        appended = log.store.append_batch([refusal])
+        (receipt,) = receipts_for(log.store, appended, [refusal])
+        # As gateway/api/problems.py writes it: ordinary json.dumps spacing.
+        document = {
+            "type": "https://gateway/problems/access_denied",
+            "status": 403,
+            "code": "access_denied",
+            "detail": "no",
+            "audit_id": refusal.audit_id,
+            "receipt": receipt.to_json(),
+        }
+        body = json.dumps(document, ensure_ascii=False).encode()
+        assert receipt_in_document(body) == receipt
+        report = verify_body(body, [log.key])
+        assert report.ok, report.render()
+        document["status"] = 200
+        assert_fails(verify_body(json.dumps(document).encode(), [log.key]), "the refusal you kept")
+        assert verify_bundle(full_log_bundle(log.store), [log.key], body=body).ok
+
+
 # ------------------------------------------------------------------------- witnesses
 
 
@@ -665,13 +744,13 @@ class TestWitnesses:
         assert one.ok, one.render()
         assert_fails(
             verify_bundle(bundle, [log.key], witnesses=[witness_key, absent_key], min_witnesses=2),
-            "the checkpoint carries 1 valid cosignature(s) by the witnesses you listed; "
-            "at least 2 required",
+            "no checkpoint in the bundle carries 2 valid cosignature(s) by the witnesses you "
+            "listed",
         )
         # The stranger's cosignature is on the note, but it is not a listed witness.
         assert_fails(
             verify_bundle(bundle, [log.key], witnesses=[absent_key], min_witnesses=1),
-            "carries 0 valid cosignature(s)",
+            "no checkpoint in the bundle carries 1 valid cosignature(s)",
         )
 
     def test_forged_cosignature_fails(self, log: Log) -> None:
@@ -687,8 +766,61 @@ class TestWitnesses:
         assert_fails(
             verify_bundle(bundle, [log.key], witnesses=[witness_key], min_witnesses=1),
             "the cosignature by witness witness.test/a does not verify",
-            "carries 0 valid cosignature(s)",
+            "no checkpoint in the bundle carries 1 valid cosignature(s)",
         )
+
+    def test_the_latest_cosigned_checkpoint_covers_the_log(self, log: Log) -> None:
+        """Eventual cosigning: the store's cosigned checkpoint travels in every bundle;
+        newer entries are accepted only up to --max-unwitnessed."""
+        witness, witness_key = new_witness("witness.test/a")
+        cosigned = cosign_checkpoint(log.held(42), witness, 1_790_000_000)
+        log.store.add_cosigned(42, ORIGIN, cosigned)
+        for bundle in (full_log_bundle(log.store), partial(log)):
+            options: dict[str, Any] = {"witnesses": [witness_key], "min_witnesses": 1}
+            assert_fails(
+                verify_bundle(bundle, [log.key], **options),
+                "entries 42..49 (8) are not covered by a checkpoint your witnesses cosigned",
+            )
+            report = verify_bundle(bundle, [log.key], **options, max_unwitnessed=8)
+            assert report.ok, report.render()
+
+    def test_a_rewritten_and_resigned_log_contradicts_its_stored_cosignature(
+        self, log: Log
+    ) -> None:
+        """The operator holds the log key: rewrites entry 10, rebuilds the tree and
+        re-signs every checkpoint. The cosignature the witness gave earlier exposes it."""
+        witness, witness_key = new_witness("witness.test/a")
+        log.store.add_cosigned(42, ORIGIN, cosign_checkpoint(log.held(42), witness, 1))
+        bundle = full_log_bundle(log.store)
+        bundle["entries"][10]["record"] = edit_record(bundle["entries"][10]["record"], row_count=0)
+        leaves = [leaf_hash_of(e["record"].encode()) for e in bundle["entries"]]
+        tree = MerkleTree(leaves)
+        bundle["checkpoint"] = log.signer.sign(50, tree.root())
+        bundle["checkpoints"] = [
+            {"checkpoint": log.signer.sign(size, tree.root(size))} for size in (7, 20, 30)
+        ] + [c for c in bundle["checkpoints"] if "witness.test/a" in c["checkpoint"]]
+        assert verify_bundle(
+            {**bundle, "checkpoints": bundle["checkpoints"][:-1]}, [log.key]
+        ).ok  # without the witness, the rewrite verifies
+        assert_fails(
+            verify_bundle(bundle, [log.key], witnesses=[witness_key], min_witnesses=1),
+            "earlier checkpoint of size 42",
+            "not a state of this log",
+            "no checkpoint in the bundle carries 1 valid cosignature(s)",
+        )
+
+    def test_held_checkpoints_need_the_cosignatures_too(self, log: Log) -> None:
+        witness, witness_key = new_witness("witness.test/a")
+        bundle = full_log_bundle(log.store)
+        bundle["checkpoint"] = cosign_checkpoint(bundle["checkpoint"], witness, 1)
+        options: dict[str, Any] = {"witnesses": [witness_key], "min_witnesses": 1}
+        assert verify_bundle(bundle, [log.key], **options).ok
+        assert_fails(
+            verify_bundle(bundle, [log.key], checkpoints=[log.held(20)], **options),
+            "the checkpoint carries 0 valid cosignature(s)",
+        )
+        held = cosign_checkpoint(log.held(20), witness, 1)
+        assert verify_bundle(bundle, [log.key], checkpoints=[held], **options).ok
 
 
 def test_pinned_key_problems_are_reported(log: Log) -> None:
@@ -914,6 +1046,18 @@ class TestCli:
         assert result.exit_code == 1, result.output
         assert "FAILED: 1 problem(s)" in result.output
 
+    def test_body_and_receipt_without_bundle_fail_on_one_changed_byte(
+        self, files: dict[str, Path], log: Log, tmp_path: Path
+    ) -> None:
+        kept = tmp_path / "result.json"
+        kept.write_bytes(log.results[41])
+        args = ["verify", "--key", str(files["key"]), "--receipt", str(files["receipt"])]
+        assert run(*args, "--body", str(kept)).exit_code == 0
+        kept.write_bytes(log.results[41].replace(b"41", b"42"))
+        result = run(*args, "--body", str(kept))
+        assert result.exit_code == 1, result.output
+        assert "not what the log says was delivered" in result.output
+
     def test_unreadable_evidence_is_a_failure(self, files: dict[str, Path], tmp_path: Path) -> None:
         junk = tmp_path / "junk.json"
         junk.write_bytes(b"\x00garbage")
@@ -967,3 +1111,99 @@ class TestCli:
         result = run("lookup-id", "11010519491231002X", "--key-dir", str(empty))
         assert result.exit_code == 1
         assert "no audit secret" in result.output
+
+
+# --------------------------------------------------------------------------- streams
+
+
+def stream_of(log: Log, max_checkpoints: int = 1_000) -> bytes:
+    out = io.BytesIO()
+    write_stream(log.store, out, max_checkpoints=max_checkpoints)
+    return out.getvalue()
+
+
+def verify_stream_bytes(data: bytes, log: Log, **options: Any) -> Report:
+    report, _ = verify_stream(io.BytesIO(data), [log.key], **options)
+    return report
+
+
+class TestStream:
+    def test_untampered_stream_with_all_evidence_passes(self, log: Log) -> None:
+        data = stream_of(log)
+        assert data.startswith(STREAM_PREFIX)
+        assert data.count(b"\n") == 51  # the header and 50 records
+        for decode in (False, True):
+            report = verify_stream_bytes(
+                data,
+                log,
+                receipts=[log.receipts[3], log.receipts[41]],
+                checkpoints=[log.held(7), log.held(42)],
+                decode_records=decode,
+            )
+            assert report.ok, report.render()
+
+    def test_worker_processes_agree_and_find_a_non_canonical_line(self, log: Log) -> None:
+        data = stream_of(log)
+        options: dict[str, Any] = {"receipts": [log.receipts[0]], "decode_records": True}
+        report = verify_stream_bytes(data, log, jobs=2, **options)
+        assert report.ok, report.render()
+        lines = data.split(b"\n")
+        lines[6] = lines[6].replace(b'":', b'": ', 1)  # entry 5: valid JSON, not canonical
+        assert_fails(
+            verify_stream_bytes(b"\n".join(lines), log, jobs=2, **options),
+            "entry 5 is not a canonical record",
+            "does not have the checkpoint's root",
+        )
+
+    def test_the_checkpoint_series_is_bounded(self, log: Log) -> None:
+        header = json.loads(stream_of(log, max_checkpoints=2).split(b"\n", 1)[0])
+        sizes = [checkpoint_size(note) for note in header["checkpoints"]]
+        assert sizes == [0, 30]  # of 0, 7, 20, 30, 42 (the head, 50, is apart)
+        # A receipt whose checkpoint (size 42) is not in the series is still proven.
+        report = verify_stream_bytes(
+            stream_of(log, max_checkpoints=2), log, receipts=[log.receipts[41]]
+        )
+        assert report.ok, report.render()
+
+    def test_an_edited_record_line_fails_the_root(self, log: Log) -> None:
+        lines = stream_of(log).split(b"\n")
+        lines[11] = edit_record(lines[11].decode(), row_count=999).encode()
+        report = verify_stream_bytes(b"\n".join(lines), log, receipts=[log.receipts[10]])
+        assert_fails(
+            report,
+            "does not have the checkpoint's root",
+            "entry 10 differs from what your receipt proves",
+        )
+
+    def test_a_deleted_line_and_a_cut_tail_are_found(self, log: Log) -> None:
+        lines = stream_of(log).split(b"\n")
+        assert_fails(
+            verify_stream_bytes(b"\n".join(lines[:20] + lines[21:]), log),
+            "the stream holds 49 entries",
+        )
+        assert_fails(
+            verify_stream_bytes(b"\n".join(lines[:31]) + b"\n", log, receipts=[log.receipts[41]]),
+            "the stream holds 30 entries",
+        )
+
+    def test_witnessed_stream(self, log: Log) -> None:
+        witness, witness_key = new_witness("witness.test/a")
+        log.store.add_cosigned(42, ORIGIN, cosign_checkpoint(log.held(42), witness, 1))
+        options: dict[str, Any] = {"witnesses": [witness_key], "min_witnesses": 1}
+        assert verify_stream_bytes(stream_of(log), log, **options, max_unwitnessed=8).ok
+        assert_fails(verify_stream_bytes(stream_of(log), log, **options), "entries 42..49 (8)")
+
+    def test_garbage_is_a_report(self, log: Log) -> None:
+        assert_fails(verify_stream_bytes(b"not json\n", log), "could not be processed")
+        assert_fails(verify_stream_bytes(b'{"type":"x"}\n', log), "not an evidence stream")
+
+    def test_cli_export_shape_and_verify(self, log: Log, tmp_path: Path) -> None:
+        path = tmp_path / "log.jsonl"
+        path.write_bytes(stream_of(log))
+        key = tmp_path / "log.vkey"
+        key.write_text(log.key.encode())
+        result = run("verify", str(path), "--key", str(key), "--fast")
+        assert result.exit_code == 0, result.output
+        assert "50 records hashed in" in result.output
+        result = run("verify", str(path), "--key", str(key))
+        assert result.exit_code == 0 and "50 records hashed and decoded" in result.output
