@@ -194,6 +194,11 @@ def test_oracle_catches_every_kind_of_leak() -> None:
     b64 = base64.b64encode(insider[2].encode()).decode()
     text = response_text(_fake_response({"rows": [[b64]]}, escaped=False))
     assert find_leaks(text, forbidden_for("rsj-subsidy"), sql)
+    # The city mask's published mapping (in a receipt's rewritten SQL) names every
+    # district; only its exact arms are set aside, a district elsewhere still counts.
+    arm = "CASE d WHEN '市中区' THEN '济南市' END"
+    assert find_leaks(arm, forbidden_for("rsj-subsidy"), sql) == []
+    assert find_leaks(f"{arm} WHERE d = '市中区'", forbidden_for("rsj-subsidy"), sql)
     # Echoing the attacker's own input is not a leak.
     assert find_leaks(f"bad id {outsider[2]}", forbidden_for("rsj-subsidy"), outsider[2]) == []
     # Birth dates are forbidden to tjj-stats, which sees only the year.

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from itertools import zip_longest
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -34,7 +33,7 @@ from gateway.catalog import Catalog
 from gateway.catalog.load import parse_catalog
 from gateway.domain import MaskSpec, Principal
 from gateway.errors import GatewayError
-from gateway.policy.engine import CasbinPolicyEngine, PolicyFiles
+from gateway.policy.engine import MODEL_CONF, CasbinPolicyEngine, PolicyFiles
 from gateway.query.plan import Planner
 from gateway.query.rewrite.masks import (
     MaskContext,
@@ -689,7 +688,7 @@ def _officer_policy() -> str:
 @pytest.fixture(scope="module")
 def officer_planner() -> tuple[Catalog, CasbinPolicyEngine]:
     catalog = _officer_catalog()
-    model = (Path(__file__).resolve().parents[4] / "policies" / "model.conf").read_text("utf-8")
+    model = MODEL_CONF.read_text("utf-8")
     policy = CasbinPolicyEngine(
         catalog, PolicyFiles(model, _officer_policy()), version="t", check_mask=check_mask_spec
     )
