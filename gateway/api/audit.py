@@ -271,6 +271,7 @@ def latest_checkpoint(audit_store: Injected[AuditReader]) -> Response[str]:
     ),
     tags=["audit"],
     media_type=MediaType.TEXT,
+    opt={"problems": (404,)},
 )
 def latest_cosigned(audit_store: Injected[AuditReader]) -> Response[str]:
     note = audit_store.cosigned()

@@ -44,6 +44,10 @@ class ReceiptDoc:
     leaf_hash: str
     checkpoint: str
     inclusion_proof: list[str]
+    record: str | None = None
+    """The record's canonical JSON text, the leaf hash's input (v2): the body is checked
+    offline from the receipt alone. Null when the record holds a diagnostic the requester
+    may not read; such a body is checked against an evidence bundle."""
 
 
 @dataclass
@@ -121,13 +125,14 @@ RESULT_EXAMPLE = Example(
         "row_limit_by": "policy",
         "row_salt": "DpzKmh4XmdV4NWeAAGt9AY9928WnJUFfPCyreN930uI=",
         "receipt": {
-            "v": 1,
+            "v": 2,
             "origin": "audit.gateway.demo/2026-11-23",
             "index": 41,
             "audit_id": "01a209de-5b1c-7c44-9a51-2f0d6c1e9b30",
             "leaf_hash": "oWyK4VYXh0oe1nT8mZqnZY/tiSgd4Xb7hmvpFjPwwbs=",
             "checkpoint": "audit.gateway.demo/2026-11-23\n42\n…\n\n— … signature\n",
             "inclusion_proof": ["hPF6H04duSz/8S2dMnG5YxcNyNaGPWUUB1VMFgKqbfA="],
+            "record": '{"audit_id":"01a209de-5b1c-7c44-9a51-2f0d6c1e9b30",…,"v":3}',
         },
     },
 )

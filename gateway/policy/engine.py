@@ -547,7 +547,7 @@ def validate_policy(
                     )
             elif rule.startswith("mask:"):
                 spec = MaskSpec.parse(rule[len("mask:") :])
-                _check_mask_on(
+                check_mask_on(
                     check_mask, spec, column_type, catalog.table(obj.rpartition(".")[0]), where
                 )
             else:
@@ -571,10 +571,10 @@ def _validate_default_masks(catalog: Catalog, check_mask: Callable[[MaskSpec, st
         for col in table.columns.values():
             if col.default_mask is not None:
                 where = f"catalog column {table.qualified_name}.{col.name} default_mask"
-                _check_mask_on(check_mask, col.default_mask, col.type, table, where)
+                check_mask_on(check_mask, col.default_mask, col.type, table, where)
 
 
-def _check_mask_on(
+def check_mask_on(
     check_mask: Callable[[MaskSpec, str], None],
     spec: MaskSpec,
     column_type: str,

@@ -26,7 +26,7 @@ from gateway.catalog.load import parse_catalog
 from gateway.domain import MaskSpec
 from gateway.errors import ConfigurationError
 from gateway.policy.check import Finding
-from gateway.policy.engine import parse_expiry
+from gateway.policy.engine import check_mask_on, parse_expiry
 from gateway.policy.filters import parse_row_filter
 from gateway.policy.versions import inline_keys
 
@@ -250,6 +250,7 @@ def _line_problems(
         if not _RULE.match(rule):
             out.append(f"unknown rule {rule!r} (allow, mask, mask:<kind> or deny)")
         columns, problem = _columns(obj, catalog)
+        table_name = obj.rpartition(".")[0]
         if problem:
             return [*out, problem]
         for ctype, default in columns:
@@ -259,10 +260,12 @@ def _line_problems(
                 break
             if rule.startswith("mask") and spec is not None:
                 try:
-                    check_mask(spec, ctype)
+                    # The same check as at load (with date_shift's key column), so
+                    # `gateway check` reports it even when other lines fail too.
+                    check_mask_on(check_mask, spec, ctype, catalog.table(table_name), obj)
                 except ConfigurationError as exc:
                     kinds = re.findall(r"'([a-z_]+)'", exc.detail.partition("expected")[2])
-                    out.append(f"{obj}: {exc.detail}" + _close(spec.kind, kinds))
+                    out.append(exc.detail + _close(spec.kind, kinds))
                     break
         return out
     sub, dom, obj, purpose, value, expiry = values

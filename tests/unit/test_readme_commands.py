@@ -34,6 +34,11 @@ OFFLINE: dict[str, str] = {
     r"^gateway audit verify": "needs an exported log or bundle and a kept response",
     r"^\.venv/bin/gateway demo-data \"postgresql": "needs a PostgreSQL server",
     r"^GATEWAY_BACKEND_DEMO_DSN=.*gateway serve": "serves until stopped (and needs PostgreSQL)",
+    r"^gateway policy (export|import|activate) .*--user li\.qiang": (
+        "signs in as the demo's officer on the demo server (tests/e2e/test_policy_cli.py "
+        "runs these against a real gateway)"
+    ),
+    r"^\$EDITOR ": "opens the officer's editor",
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hmac
 import re
-import time
 from datetime import date
 
 import pytest
@@ -408,15 +407,11 @@ SQL_300 = (
 )
 
 
-def test_redaction_is_fast() -> None:
+def test_redaction_of_a_300_character_query_finds_exactly_its_identifiers() -> None:
+    # Timing lives in benchmarks/ (never in a unit test): here only what it returns.
     assert 290 <= len(SQL_300) <= 310
     plain = SQL_300.replace(CN_ID, "x").replace(PHONE, "y").replace(CARDS[0], "z")
-    for text, label in [(SQL_300, "3 identifiers"), (plain, "no identifiers")]:
-        timings = []
-        for _ in range(3):
-            start = time.perf_counter()
-            for _ in range(10_000):
-                R.redact(text)
-            timings.append(time.perf_counter() - start)
-        print(f"10,000 redactions of {len(text)} chars ({label}): best {min(timings):.3f} s")
-        assert min(timings) < 1.0
+    redacted = R.redact(SQL_300)
+    for secret in (CN_ID, PHONE, CARDS[0]):
+        assert secret not in redacted
+    assert R.redact(plain) == plain

@@ -81,8 +81,8 @@ def test_cli_check_names_the_mask_parameter_that_is_wrong(tmp_path: Path) -> Non
     expiry = "2099-12-31T00:00:00Z"
     cases = {
         f"p, 1, role:x, rsj, population.people.name, select, *, mask:name:fill=lenght, "
-        f"{expiry}, allow": "p line for population.people.name: mask 'name:fill=lenght': "
-        "fill must be 'length'",
+        f"{expiry}, allow": "policy.csv:99: p line: population.people.name: "
+        "mask 'name:fill=lenght': fill must be 'length'",
         f"p, 1, role:x, rsj, population.people.name, select, *, mask:partial:frist=1, "
         f"{expiry}, allow": "unknown parameter 'frist'; 'partial' takes first, last, char, fill",
         f"p, 1, role:x, rsj, population.people.birth_date, select, *, "
