@@ -33,6 +33,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 
 from gateway.admin.db import AdminDb
 from gateway.admin.schema import accounts
+from gateway.audit.receipt import Receipt
 from gateway.errors import (
     AuthenticationError,
     ConflictError,
@@ -41,15 +42,17 @@ from gateway.errors import (
 )
 from gateway.policy.roles import PERSON_ROLES, Role
 
-__all__ = ["Account", "AccountStore", "LoginPolicy", "Recorder", "TotpEnrolment"]
+__all__ = ["Account", "AccountStore", "LoginPolicy", "Recorder", "TotpEnrolment", "no_record"]
 
 #: Called inside a change's transaction, after the change and before the commit, with a
 #: description of the change (docs/design.md "Administrative changes"): the caller
 #: writes the audit record there; if it raises, the change is rolled back.
-Recorder = Callable[[dict[str, Any]], object]
+#: Commits the audit record of an administrative change (inside its transaction) and
+#: returns its receipt; None where nothing is recorded (stores used without a trail).
+Recorder = Callable[[dict[str, Any]], Receipt | None]
 
 
-def _no_record(_event: dict[str, Any]) -> object:
+def no_record(_event: dict[str, Any]) -> Receipt | None:
     return None
 
 
@@ -200,7 +203,7 @@ class AccountStore:
         now: datetime,
         systems: Iterable[str] = (),
         contact: str = "",
-        record: Recorder = _no_record,
+        record: Recorder = no_record,
     ) -> Account:
         """Create an account. ``password`` None: the person signs in through the
         deployment's identity provider only. Raises InvalidRequestError for a malformed
@@ -259,7 +262,7 @@ class AccountStore:
         display_name: str | None = None,
         contact: str | None = None,
         status: str | None = None,
-        record: Recorder = _no_record,
+        record: Recorder = no_record,
     ) -> Account:
         values: dict[str, Any] = {"updated_at": now}
         if roles is not None:
@@ -282,7 +285,7 @@ class AccountStore:
         return self.get(username)
 
     def set_password(
-        self, username: str, password: str, *, now: datetime, record: Recorder = _no_record
+        self, username: str, password: str, *, now: datetime, record: Recorder = no_record
     ) -> None:
         check_password_strength(password, username)
         self._change(
@@ -298,7 +301,7 @@ class AccountStore:
         )
 
     def start_totp(
-        self, username: str, *, now: datetime, record: Recorder = _no_record
+        self, username: str, *, now: datetime, record: Recorder = no_record
     ) -> TotpEnrolment:
         """A new TOTP secret for ``username`` (not active until :meth:`confirm_totp`)."""
         secret = pyotp.random_base32()
@@ -312,7 +315,7 @@ class AccountStore:
         return TotpEnrolment(secret=secret, provisioning_uri=uri)
 
     def confirm_totp(
-        self, username: str, code: str, *, now: datetime, record: Recorder = _no_record
+        self, username: str, code: str, *, now: datetime, record: Recorder = no_record
     ) -> Account:
         """Activate the second factor with a first valid code. Raises InvalidRequestError."""
         with self._db.transaction() as conn:
@@ -331,7 +334,7 @@ class AccountStore:
             record({"type": "account.totp_enabled", "username": username})
         return self.get(username)
 
-    def remove_totp(self, username: str, *, now: datetime, record: Recorder = _no_record) -> None:
+    def remove_totp(self, username: str, *, now: datetime, record: Recorder = no_record) -> None:
         self._change(
             username,
             {"totp_secret": None, "totp_last_step": None, "updated_at": now},
@@ -416,7 +419,7 @@ class AccountStore:
         self,
         username: str,
         values: dict[str, Any],
-        record: Recorder = _no_record,
+        record: Recorder = no_record,
         event: dict[str, Any] | None = None,
     ) -> None:
         with self._db.transaction() as conn:

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway.admin.accounts import Recorder
+from gateway.admin.accounts import Recorder, no_record
 from gateway.admin.calendar import CHINA, WorkingCalendar
 from gateway.admin.db import AdminDb
 from gateway.admin.lifecycle import (
@@ -58,10 +58,6 @@ __all__ = [
 ]
 
 MaskCheck = Callable[[MaskSpec, str], None]
-
-
-def _no_record(_event: dict[str, Any]) -> object:
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,7 +368,7 @@ class ApplicationStore:
         *,
         now: datetime,
         renewal_of: str | None = None,
-        record: Recorder = _no_record,
+        record: Recorder = no_record,
     ) -> Application:
         """A draft of ``actor``'s department. Raises InvalidRequestError for what the
         catalog or registry refuses (naming it), AccessDeniedError for a non-applicant."""
@@ -397,8 +393,9 @@ class ApplicationStore:
                             **_input_values(data),
                         )
                     )
-                    event = self._event(conn, app_id, actor, "create", None, State.DRAFT, now)
-                    record({"type": "application.created", **event, **_input_json(data)})
+                    eid, event = self._event(conn, app_id, actor, "create", None, State.DRAFT, now)
+                    payload = {"type": "application.created", **event, **_input_json(data)}
+                    self._evidence(conn, eid, record, payload)
                 return self.get(app_id, actor)
             except IntegrityError:  # the random suffix collided: draw another
                 continue
@@ -411,7 +408,7 @@ class ApplicationStore:
         data: ApplicationInput,
         *,
         now: datetime,
-        record: Recorder = _no_record,
+        record: Recorder = no_record,
     ) -> Application:
         provider = self._check_input(actor.department, data)
         with self._db.transaction() as conn:
@@ -429,8 +426,9 @@ class ApplicationStore:
                 .where(applications.c.id == app_id)
                 .values(version=app.version + 1, updated_at=now, **_input_values(data))
             )
-            event = self._event(conn, app_id, actor, "edit", app.state, app.state, now)
-            record({"type": "application.edited", **event, **_input_json(data)})
+            eid, event = self._event(conn, app_id, actor, "edit", app.state, app.state, now)
+            payload = {"type": "application.edited", **event, **_input_json(data)}
+            self._evidence(conn, eid, record, payload)
         return self.get(app_id, actor)
 
     def act(
@@ -443,7 +441,7 @@ class ApplicationStore:
         reason: str | None = None,
         narrowing: Narrowing | None = None,
         expected_version: int | None = None,
-        record: Recorder = _no_record,
+        record: Recorder = no_record,
     ) -> Application:
         """Take ``action`` (not EDIT) on an application. Raises NotFoundError,
         AccessDeniedError, ConflictError (wrong state, or ``expected_version`` is stale),
@@ -537,7 +535,7 @@ class ApplicationStore:
             if target is not None:
                 values["state"] = target.value
             conn.execute(update(applications).where(applications.c.id == app_id).values(**values))
-            event = self._event(
+            eid, event = self._event(
                 conn,
                 app_id,
                 actor,
@@ -550,7 +548,8 @@ class ApplicationStore:
             )
             for recipients, kind, subject in notify:
                 Outbox.add(conn, recipients, kind=kind, subject=subject, body=event, now=now)
-            record({"type": f"application.{action.value}", **event, "details": details})
+            payload = {"type": f"application.{action.value}", **event, "details": details}
+            self._evidence(conn, eid, record, payload)
         return self.get(app_id, actor)
 
     def renew(
@@ -560,7 +559,7 @@ class ApplicationStore:
         *,
         now: datetime,
         period_until: date | None,
-        record: Recorder = _no_record,
+        record: Recorder = no_record,
     ) -> Application:
         """A new draft continuing an active application after its period (renewal before
         expiry). Raises ConflictError unless the application is active or approved."""
@@ -588,9 +587,7 @@ class ApplicationStore:
 
     # -- sweeps ------------------------------------------------------------------------
 
-    def escalate_overdue(
-        self, *, now: datetime, record: Callable[[dict[str, Any]], object] = _no_record
-    ) -> list[str]:
+    def escalate_overdue(self, *, now: datetime, record: Recorder = no_record) -> list[str]:
         """Escalate every application whose provider missed its reply date to the
         coordinators (once). Idempotent and safe to run in several replicas."""
         today = WorkingCalendar.local_date(now)
@@ -611,7 +608,7 @@ class ApplicationStore:
                 )
                 if not updated.rowcount:
                     continue
-                event = self._event(
+                eid, event = self._event(
                     conn,
                     row.id,
                     None,
@@ -632,12 +629,12 @@ class ApplicationStore:
                     body=event,
                     now=now,
                 )
-                record({"type": "application.escalated", **event})
+                self._evidence(conn, eid, record, {"type": "application.escalated", **event})
                 escalated.append(row.id)
         return escalated
 
     def expire_and_remind(
-        self, *, now: datetime, record: Callable[[dict[str, Any]], object] = _no_record
+        self, *, now: datetime, record: Recorder = no_record
     ) -> dict[str, list[str]]:
         """End grants whose period is over (their applications become expired), activate
         approved ones whose period began, and remind holders once before a grant ends."""
@@ -663,7 +660,7 @@ class ApplicationStore:
                         version=applications.c.version + 1,
                     )
                 )
-                event = self._event(
+                eid, event = self._event(
                     conn,
                     g.application_id,
                     None,
@@ -673,7 +670,7 @@ class ApplicationStore:
                     now,
                     details={"grant": g.id},
                 )
-                record({"type": "grant.expired", **event})
+                self._evidence(conn, eid, record, {"type": "grant.expired", **event})
                 out["expired"].append(g.id)
             if ended:
                 self._db.bump(conn, "grants")
@@ -694,7 +691,10 @@ class ApplicationStore:
                         state=State.ACTIVE.value, updated_at=now, version=applications.c.version + 1
                     )
                 )
-                self._event(conn, app_id, None, "activate", State.APPROVED, State.ACTIVE, now)
+                eid, event = self._event(
+                    conn, app_id, None, "activate", State.APPROVED, State.ACTIVE, now
+                )
+                self._evidence(conn, eid, record, {"type": "grant.activated", **event})
                 out["activated"].append(app_id)
             due = conn.execute(
                 select(grants, applications.c.created_by, applications.c.provider_department)
@@ -762,9 +762,11 @@ class ApplicationStore:
         *,
         comment: str | None = None,
         details: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> tuple[int, dict[str, Any]]:
+        """Insert one history entry; returns its row id (to link its audit record with
+        :meth:`_evidence`) and the event as notifications and the audit record carry it."""
         name = (actor.officer or actor.system) if actor else "gateway"
-        conn.execute(
+        inserted = conn.execute(
             insert(application_events).values(
                 application_id=app_id,
                 at=now,
@@ -776,7 +778,9 @@ class ApplicationStore:
                 details=dict(details) if details else None,
             )
         )
-        return {
+        # An INSERT of one row always has its key (SQLAlchemy types it optional).
+        event_id: int = (inserted.inserted_primary_key or (0,))[0]
+        return event_id, {
             "application": app_id,
             "actor": name,
             "action": action,
@@ -785,6 +789,20 @@ class ApplicationStore:
             "at": now.isoformat(),
             "comment": comment,
         }
+
+    @staticmethod
+    def _evidence(
+        conn: Connection, event_id: int, record: Recorder, payload: dict[str, Any]
+    ) -> None:
+        """Commit the audit record of one history entry and link the entry to it, so an
+        application's history points at the evidence of each step."""
+        receipt = record(payload)
+        if receipt is not None:
+            conn.execute(
+                update(application_events)
+                .where(application_events.c.id == event_id)
+                .values(audit_id=receipt.audit_id)
+            )
 
     @staticmethod
     def _to_applicant(

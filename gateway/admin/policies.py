@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
 
-from gateway.admin.accounts import Recorder
+from gateway.admin.accounts import Recorder, no_record
 from gateway.admin.db import AdminDb
 from gateway.admin.schema import policy_versions
 from gateway.domain import Principal
@@ -32,10 +32,6 @@ from gateway.policy.roles import Role
 from gateway.policy.versions import PolicySource, Review
 
 __all__ = ["PolicyVersion", "PolicyVersionStore", "Reviewer"]
-
-
-def _no_record(_event: dict[str, Any]) -> object:
-    return None
 
 
 #: Validates ``new`` against ``old`` for ``actor`` (raises InvalidRequestError or
@@ -208,7 +204,7 @@ class PolicyVersionStore:
         reason: str,
         now: datetime,
         acknowledged: Iterable[str] = (),
-        record: Recorder = _no_record,
+        record: Recorder = no_record,
     ) -> PolicyVersion:
         """A new proposed version on top of the active one, validated (the reviewer's
         errors are the client's: what is wrong and where). Raises ConflictError if the
@@ -253,7 +249,7 @@ class PolicyVersionStore:
         actor: Principal,
         *,
         now: datetime,
-        record: Recorder = _no_record,
+        record: Recorder = no_record,
     ) -> PolicyVersion:
         """The second pair of eyes: someone else with authority over every department
         the change touches. Raises AccessDeniedError (the author, or no authority),
@@ -283,7 +279,7 @@ class PolicyVersionStore:
         *,
         reason: str,
         now: datetime,
-        record: Recorder = _no_record,
+        record: Recorder = no_record,
     ) -> PolicyVersion:
         if not reason.strip():
             raise InvalidRequestError("Say why the change is rejected ('reason').")
@@ -314,7 +310,7 @@ class PolicyVersionStore:
         actor: Principal,
         *,
         now: datetime,
-        record: Recorder = _no_record,
+        record: Recorder = no_record,
     ) -> PolicyVersion:
         """Make a version active. It must be approved when the two-person rule covers a
         department it touches (else proposed is enough), and be based on the active
@@ -372,7 +368,7 @@ class PolicyVersionStore:
         *,
         reason: str,
         now: datetime,
-        record: Recorder = _no_record,
+        record: Recorder = no_record,
     ) -> PolicyVersion:
         """Propose an earlier version's contents again: a new change on top of the active
         version, approved and activated like any other. Its version id is the earlier

@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 from gateway.admin.applications import ApplicationStore, StoredGrants
+from gateway.audit.receipt import Receipt
 from gateway.audit.trail import AuditTrail
 from gateway.clock import Clock
 
@@ -38,9 +39,12 @@ class Sweeper:
 
     def sweep(self) -> dict[str, list[str]]:
         """One round; returns what changed (for the CLI and tests)."""
-        context = self._trail.begin(request_id=None, client_ip=None, request_line="sweep")
+        request_id = self._trail.begin(request_id=None, client_ip=None).request_id
 
-        def record(event: dict[str, Any]) -> object:
+        def record(event: dict[str, Any]) -> Receipt:
+            # One record per change, each with its own audit id (one sweep may escalate
+            # and expire many applications), all under the sweep's request id.
+            context = self._trail.begin(request_id=request_id, client_ip=None, request_line="sweep")
             return self._trail.acted(context, None, event)
 
         now = self._clock()

@@ -18,6 +18,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from gateway.admin.accounts import Account, Recorder
 from gateway.api.deps import Injected, remember_principal
 from gateway.api.guards import PEOPLE_OPT, ROLES_OPT
+from gateway.audit.receipt import Receipt
 from gateway.audit.trail import AccessKind, AuditTrail
 from gateway.auth.callers import SESSION_COOKIE, person_principal
 from gateway.clock import Clock
@@ -92,7 +93,7 @@ def _headers(context: RequestContext) -> dict[str, str]:
 
 
 def _recorder(trail: AuditTrail, context: RequestContext, actor: Principal) -> Recorder:
-    def record(event: dict[str, Any]) -> object:
+    def record(event: dict[str, Any]) -> Receipt:
         return trail.acted(context, actor, event)
 
     return record

@@ -421,3 +421,26 @@ def test_every_grant_state_change_verifies_offline_in_an_exported_bundle(world: 
         tampered = export.content.replace("停止使用".encode(), "继续使用".encode())
     assert tampered != export.content
     assert not verify_bundle_json(tampered, pinned).ok
+
+
+def test_every_event_of_an_application_names_its_own_audit_record(world: World) -> None:
+    """One sweep that escalates two applications writes two records (one audit id
+    each), and every history entry links to the record that is its evidence."""
+    first, second = world.apply(), world.apply()
+    world.advance(days=15)
+    assert sorted(world.gw.services.sweeper.sweep()["escalated"]) == sorted(
+        [first["id"], second["id"]]
+    )
+    escalations = [e for e in world.events() if e["type"] == "application.escalated"]
+    assert sorted(e["application"] for e in escalations) == sorted([first["id"], second["id"]])
+    for app in (first, second):
+        history = world.get("zhao.min", f"/v1/applications/{app['id']}").json()["history"]
+        assert [h["action"] for h in history] == ["create", "submit", "escalate"]
+        ids = [h["audit_id"] for h in history]
+        assert all(ids) and len(set(ids)) == 3, history
+        for entry in history:
+            found = world.store.get(entry["audit_id"])
+            assert found is not None
+            event = found[1].event
+            assert event is not None and event["application"] == app["id"]
+            assert event["action"] == entry["action"]
