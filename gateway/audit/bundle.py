@@ -26,7 +26,10 @@ lines: ``gateway audit verify --witness KEY --min-witnesses N`` counts them ther
 log rewritten after they were given no longer matches their root.
 
 ``record`` is the exact canonical text: its UTF-8 encoding is the leaf the tree commits
-to. In a complete bundle entries carry no inclusion proofs (the verifier rebuilds the
+to. In a complete bundle of a log with archived records (``gateway audit archive``), an
+archived entry is ``{"index": 7, "archived": "<b64 leaf hash>"}``: its record is in its
+archive bundle, its leaf hash still rebuilds the tree; a partial bundle never holds one.
+In a complete bundle entries carry no inclusion proofs (the verifier rebuilds the
 tree from all leaves) and ``checkpoints`` may hold every stored checkpoint, each checked
 against the rebuilt tree.
 """
@@ -38,6 +41,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from gateway.audit.store.protocol import AuditReader, KeyEpoch, StoredEntry
+from gateway.errors import InvalidRequestError
 from gateway.tlog.checkpoint import Checkpoint
 from gateway.tlog.note import parse_note
 
@@ -78,6 +82,13 @@ def build_bundle(
 ) -> dict[str, Any]:
     """A bundle proving ``entries`` against the store's latest head, plus consistency
     proofs from each ``earlier`` checkpoint (a receipt's, say) to that head."""
+    archived = [e.idx for e in entries if e.archived]
+    if archived:
+        raise InvalidRequestError(
+            f"Records {archived[0]}..{archived[-1]} are archived past retention: their "
+            "evidence is in the archive bundle `gateway audit archive` wrote, not in the "
+            "live log."
+        )
     head = store.head()
     out_entries = [
         {
@@ -108,7 +119,11 @@ def full_log_bundle(store: AuditReader, *, batch: int = 50_000) -> dict[str, Any
     entries: list[dict[str, Any]] = []
     for start in range(0, head.size, batch):
         for e in store.entries(start, min(head.size, start + batch)):
-            entries.append({"index": e.idx, "record": e.record.decode("utf-8")})
+            entries.append(
+                {"index": e.idx, "archived": _b64(e.leaf_hash)}
+                if e.archived
+                else {"index": e.idx, "record": e.record.decode("utf-8")}
+            )
     checkpoints: list[dict[str, Any]] = []
     start_size = 0
     while True:

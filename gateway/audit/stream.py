@@ -10,6 +10,10 @@ Format (``gateway audit export --stream``; UTF-8, ``\\n`` after every line)::
     ...
     <canonical text of record N-1>
 
+An entry archived past retention (``gateway audit archive``) is the line
+``{"archived":"<base64 leaf hash>"}``: its record is in its archive bundle; its leaf
+still rebuilds the tree (no canonical record starts so).
+
 A canonical record never contains a raw line break (RFC 8785 escapes control
 characters), so line ``i + 1`` is exactly the leaf of entry ``i``: its index is its
 position, and a verifier hashes each line as it reads it (``SHA-256(0x00 || line)``)
@@ -27,14 +31,16 @@ reading the records).
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from typing import BinaryIO, Final
 
 from gateway.audit.bundle import checkpoint_size, keys_json
-from gateway.audit.store.protocol import AuditReader
+from gateway.audit.store.protocol import AuditReader, StoredEntry
 
 __all__ = [
+    "ARCHIVED_PREFIX",
     "MAX_CHECKPOINTS",
     "STREAM_PREFIX",
     "STREAM_TYPE",
@@ -49,8 +55,16 @@ STREAM_VERSION: Final = 1
 STREAM_PREFIX: Final = b'{"type":"' + STREAM_TYPE.encode() + b'"'
 #: Default bound of the checkpoint series.
 MAX_CHECKPOINTS: Final = 1_000
+#: How the line of an archived entry starts (its leaf hash follows, then ``"}``).
+ARCHIVED_PREFIX: Final = b'{"archived":"'
 #: Records read from the store per call.
 _CHUNK: Final = 20_000
+
+
+def _line(entry: StoredEntry) -> bytes:
+    if entry.archived:
+        return ARCHIVED_PREFIX + base64.b64encode(entry.leaf_hash) + b'"}\n'
+    return entry.record + b"\n"
 
 
 def _stored(store: AuditReader, head_size: int) -> Iterator[str]:
@@ -104,5 +118,5 @@ def write_stream(
     out.write(b"\n")
     for start in range(0, head.size, _CHUNK):
         entries = store.entries(start, min(head.size, start + _CHUNK))
-        out.write(b"".join(e.record + b"\n" for e in entries))
+        out.write(b"".join(_line(e) for e in entries))
     return head.size, len(series) + 1

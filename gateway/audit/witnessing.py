@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from typing import Final, Protocol
 
 from gateway.audit.store.protocol import AuditStore, TreeHead, unavailable
 from gateway.audit.witness import SIZE_MEDIA_TYPE, add_checkpoint_body, parse_size_answer
+from gateway.durable import write_durably
 from gateway.errors import ConfigurationError
 from gateway.tlog.checkpoint import Checkpoint
 from gateway.tlog.cosignature import ALG_COSIGNATURE_V1
@@ -201,21 +201,6 @@ def _checkpoint_of(note: str) -> Checkpoint:
     return Checkpoint.parse(parse_note(note).text)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-    # The rename itself must survive a crash too.
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class HeadPin:
     """The largest signed checkpoint this gateway has seen, in a file outside the audit
     database (see the module docstring)."""
@@ -244,7 +229,7 @@ class HeadPin:
             pinned = self.read()
             if pinned is not None and pinned[0].size >= head.size:
                 return
-            _write_atomically(self.path, head.checkpoint)
+            write_durably(self.path, head.checkpoint)
 
     def check(self, store: AuditStore) -> None:
         """ConfigurationError when the store's log is not an extension of the pin."""

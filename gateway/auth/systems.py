@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import tomllib
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from gateway.auth.keys import (
     load_public_key,
 )
 from gateway.catalog.model import Text
+from gateway.durable import write_durably
 from gateway.errors import ConfigurationError
 from gateway.policy.roles import SYSTEM_ROLES, Role
 
@@ -416,7 +416,7 @@ def register_system(
         known_departments=known_departments,
         known_purposes=known_purposes,
     )
-    _atomic_write(path, new_text)
+    write_durably(path, new_text)
     system = registry.get(system_id)
     assert system is not None  # noqa: S101 - just parsed from the text we wrote
     return system
@@ -459,20 +459,3 @@ def _render_block(
         f"alg = {_toml_str(alg)}\n"
         f"public_key = {_toml_str(key_ref)}\n"
     )
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # mkstemp creates 0600; keep the mode the file had (a policy file is not a secret).
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -640,6 +640,83 @@ def audit_export(out_file: Path, stream: bool) -> None:
     click.echo(f"{len(bundle['entries'])} records, {len(bundle['checkpoints']) + 1} checkpoints")
 
 
+@audit.command("archive")
+@click.option(
+    "--dir",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where the archive bundles go. They become the only copy of the archived records: "
+    "keep the directory on backed-up, write-once storage.",
+)
+@click.option(
+    "--retention-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Archive records older than this many days (default GATEWAY_AUDIT_RETENTION_DAYS, "
+    "1096 = 3 years).",
+)
+@click.option(
+    "--max-records",
+    type=click.IntRange(1, 100_000),
+    default=50_000,
+    show_default=True,
+    help="Records per archive file.",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be archived; change nothing.")
+def audit_archive(
+    out_dir: Path, retention_days: int | None, max_records: int, dry_run: bool
+) -> None:
+    """Move records past retention to verified archive bundles 归档超过保存期限的审计记录.
+
+    Each archive file is an evidence bundle (records with inclusion proofs to the signed
+    head), written durably, read back and verified before the records' bytes are removed
+    from the live store; their leaf hashes and every checkpoint stay, so the live log
+    still verifies and later proofs are unchanged. Verify an archive offline with
+    gateway audit verify DIR/audit-archive-....json --key <audit-log.vkey>
+    """
+    from gateway.audit.archive import archivable, archive_expired, plan_archive
+    from gateway.audit.signing import load_log_signer
+
+    settings = settings_from_env()
+    days = retention_days or settings.audit_retention_days
+    signer = load(lambda _s: load_log_signer(settings.key_dir))
+    store = archivable(_open_store(settings, signer))
+    now = datetime.now(UTC)
+    try:
+        if dry_run:
+            plan = plan_archive(store, now=now, retention_days=days)
+            click.echo(
+                f"{plan.count} records before {plan.cutoff} would be archived"
+                + (f" (indices {plan.start}..{plan.upto - 1})" if plan.count else "")
+            )
+            return
+        made = archive_expired(
+            store,
+            out_dir,
+            [signer.verifier],
+            now=now,
+            retention_days=days,
+            max_records=max_records,
+            progress=lambda m: click.echo(
+                f"archived {m.start}..{m.upto - 1} -> {out_dir / m.name} (sha256 {m.sha256[:16]}…)"
+            ),
+        )
+        marks = store.archives()
+        total = marks[-1].upto if marks else 0
+        click.echo(
+            f"{sum(m.upto - m.start for m in made)} records archived in {len(made)} file(s); "
+            f"records 0..{total - 1} are archived, {store.size() - total} live"
+            if total
+            else "no record is past retention"
+        )
+    except (GatewayError, ValueError) as exc:
+        detail = exc.internal_detail or exc.detail if isinstance(exc, GatewayError) else str(exc)
+        raise click.ClickException(f"nothing more was archived: {detail}") from exc
+    finally:
+        store.close()
+
+
 @audit.command("check")
 def audit_check() -> None:
     """Check the stored log: contiguous indices, leaf hashes, stored root 检查审计库."""
@@ -658,8 +735,8 @@ def audit_check() -> None:
         click.echo(
             f"retention {settings.audit_retention_days} days: "
             + (
-                f"records up to index {older[0][0]} are past it (the gateway never deletes; "
-                "archive them with `gateway audit export`)"
+                f"records up to index {older[0][0]} are past it (archive them with "
+                "`gateway audit archive --dir DIR`)"
                 if older
                 else "no record is past it"
             )

@@ -266,6 +266,26 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
     assert "ProtectSystem=strict" in text and "StateDirectory=gateway" in text
 
 
+def test_archive_timer_and_its_unit_verify(tmp_path: Path) -> None:
+    analyze = _tool("systemd-analyze")
+    gateway = shutil.which("gateway", path=str(Path(sys.executable).parent)) or ""
+    assert gateway, "the gateway console script is not installed next to this Python"
+    units = []
+    for name in ("gateway-archive.service", "gateway-archive.timer"):
+        text = (DEPLOY / "systemd" / name).read_text("utf-8")
+        unit = tmp_path / name
+        unit.write_text(text.replace("/opt/gateway/venv/bin/gateway", gateway), "utf-8")
+        units.append(str(unit))
+    out = subprocess.run(  # noqa: S603 - fixed arguments
+        [analyze, "verify", *units], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.returncode == 0 and not out.stdout.strip() and not out.stderr.strip(), (
+        out.stdout + out.stderr
+    )
+    service = (DEPLOY / "systemd" / "gateway-archive.service").read_text("utf-8")
+    assert "gateway audit archive --dir /var/lib/gateway-archive" in service
+
+
 # --------------------------------------------------------------------- image, collector
 
 

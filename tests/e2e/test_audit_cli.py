@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -194,3 +195,73 @@ def test_kept_bodies_verify_with_no_bundle(tmp_path: Path) -> None:
     for option in ("--receipt", "--body"):
         code, out = _run({}, "audit", "verify", "--key", key, option, str(refusal))
         assert code == 0, out
+
+
+def test_archive_past_retention_then_everything_still_verifies(tmp_path: Path) -> None:
+    """Records older than the retention move to archive files that verify offline; the
+    live log keeps verifying (export, check) and its search finds the live records."""
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.audit.store.protocol import SearchQuery
+    from tests.unit.admin.support import FakeClock
+
+    keys = tmp_path / "keys"
+    shutil.copytree(ROOT / "keys" / "demo", keys)
+    state = tmp_path / "state"
+    state.mkdir()
+    location = f"sqlite:{state / 'audit.sqlite'}"
+    store = open_audit_store(location, load_log_signer(keys))
+    sql = "SELECT person_id FROM population.people LIMIT 5"
+    old = FakeClock(datetime.now(UTC) - timedelta(days=40))
+    with running_gateway(
+        "sqlite", demo_dsn("sqlite", tmp_path), tmp_path, audit=store, clock=old
+    ) as gw:
+        for _ in range(3):
+            assert gw.query("rsj-subsidy", sql).status_code == 200
+    # The gateway closes its store when it stops: count on a fresh one.
+    with closing(open_audit_store(location, load_log_signer(keys))) as counted:
+        archived_size = counted.size()
+    store = open_audit_store(location, load_log_signer(keys))
+    with running_gateway("sqlite", demo_dsn("sqlite", tmp_path), tmp_path, audit=store) as gw:
+        recent = [gw.query("rsj-subsidy", sql).headers["gateway-audit-id"] for _ in range(2)]
+    with closing(open_audit_store(location, load_log_signer(keys))) as counted:
+        size = counted.size()
+    env = {
+        "GATEWAY_KEY_DIR": str(keys),
+        "GATEWAY_STATE_DIR": str(state),
+        "GATEWAY_POLICY_DIR": str(ROOT / "policies"),
+    }
+    pinned = str(keys / "audit-log.demo.vkey")
+    archive_dir = tmp_path / "archive"
+    code, out = _run(
+        env, "audit", "archive", "--dir", str(archive_dir), "--retention-days", "30", "--dry-run"
+    )
+    assert code == 0 and f"{archived_size} records before" in out, out
+    assert not archive_dir.exists()
+    code, out = _run(env, "audit", "archive", "--dir", str(archive_dir), "--retention-days", "30")
+    assert code == 0, out
+    assert f"records 0..{archived_size - 1} are archived, {size - archived_size} live" in out
+    files = sorted(archive_dir.glob("audit-archive-*.json"))
+    assert len(files) == 1
+    code, out = _run(env, "audit", "verify", str(files[0]), "--key", pinned)
+    assert code == 0, out
+    code, out = _run(env, "audit", "check")
+    assert code == 0 and "ok: " in out, out
+    bundle = tmp_path / "log.json"
+    code, out = _run(env, "audit", "export", "--out", str(bundle))
+    assert code == 0, out
+    code, out = _run(env, "audit", "verify", str(bundle), "--key", pinned)
+    assert code == 0, out
+    stream = tmp_path / "log.stream"
+    code, out = _run(env, "audit", "export", "--stream", "--out", str(stream))
+    assert code == 0, out
+    code, out = _run(env, "audit", "verify", str(stream), "--key", pinned)
+    assert code == 0, out
+    with closing(open_audit_store(location, load_log_signer(keys))) as reopened:
+        found = {r.audit_id for _, r in reopened.search(SearchQuery(limit=100))}
+        assert set(recent) <= found
+        assert len(found) == size - archived_size
+    # Running again archives nothing more.
+    code, out = _run(env, "audit", "archive", "--dir", str(archive_dir), "--retention-days", "30")
+    assert code == 0 and f"records 0..{archived_size - 1} are archived" in out, out
+    assert len(list(archive_dir.glob("audit-archive-*.json"))) == 1

@@ -3,6 +3,8 @@ scripts/messages.py (which writes it)."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
@@ -14,7 +16,11 @@ PACKAGE = Path(gateway.__file__).resolve().parent
 
 
 def error_classes() -> list[type[errors.GatewayError]]:
-    """GatewayError and every subclass of it the gateway defines."""
+    """GatewayError and every subclass of it the gateway defines (every module is
+    imported first: a subclass exists only once its module ran)."""
+    for module in pkgutil.walk_packages(gateway.__path__, "gateway."):
+        if not module.name.endswith(".__main__"):  # that one runs the CLI
+            importlib.import_module(module.name)
     found: list[type[errors.GatewayError]] = []
     todo: list[type[errors.GatewayError]] = [errors.GatewayError]
     while todo:

@@ -24,6 +24,7 @@ from gateway.tlog.rfc6962 import MerkleTree
 
 __all__ = [
     "StoredRow",
+    "checked_leaf",
     "decode_stored",
     "encode_batch",
     "encode_record",
@@ -68,6 +69,18 @@ def encode_batch(records: Sequence[AuditRecord | EncodedRecord]) -> list[Encoded
     return out
 
 
+def checked_leaf(idx: int, data: bytes, stored_leaf: bytes) -> bytes:
+    """The leaf hash of a stored row, re-derived from its bytes; an archived row (no
+    bytes: they were moved to a verified archive) stands for its stored leaf. Raises
+    AuditUnavailableError when the bytes do not hash to the stored leaf."""
+    leaf = bytes(stored_leaf)
+    if not data:
+        return leaf
+    if not hmac.compare_digest(leaf_hash_of(bytes(data)), leaf):
+        raise unavailable(None, f"audit log row {idx}: leaf hash does not match the record")
+    return leaf
+
+
 def decode_stored(idx: int, record: bytes, leaf_hash: bytes) -> tuple[int, AuditRecord]:
     """Decode one stored record after re-deriving its leaf hash from the stored bytes.
 
@@ -84,13 +97,11 @@ def decode_stored(idx: int, record: bytes, leaf_hash: bytes) -> tuple[int, Audit
 
 
 def entries_checked(rows: Iterable[tuple[int, bytes, bytes]]) -> list[StoredEntry]:
-    """StoredEntry values after re-deriving each leaf hash from the stored bytes."""
-    out: list[StoredEntry] = []
-    for idx, data, leaf in rows:
-        if not hmac.compare_digest(leaf_hash_of(data), leaf):
-            raise unavailable(None, f"audit log row {idx}: leaf hash does not match the record")
-        out.append(StoredEntry(idx, data, leaf))
-    return out
+    """StoredEntry values after re-deriving each leaf hash from the stored bytes
+    (archived entries keep their stored leaf and empty bytes)."""
+    return [
+        StoredEntry(idx, bytes(data), checked_leaf(idx, data, leaf)) for idx, data, leaf in rows
+    ]
 
 
 def _problem(detail: str) -> AuditUnavailableError:
@@ -99,8 +110,12 @@ def _problem(detail: str) -> AuditUnavailableError:
     return AuditUnavailableError(detail, internal_detail=detail)
 
 
-def verify_rows(rows: Iterable[StoredRow], *, state_size: int, state_root: bytes) -> int:
-    """The body of :meth:`AuditReader.check` for rows given in ascending ``idx`` order.
+def verify_rows(
+    rows: Iterable[StoredRow], *, state_size: int, state_root: bytes, archived_upto: int = 0
+) -> int:
+    """The body of :meth:`AuditReader.check` for rows given in ascending ``idx`` order;
+    rows below ``archived_upto`` (what the archives cover) must have no bytes left, and
+    only they.
 
     Returns the number of rows verified; raises AuditUnavailableError naming the first
     problem.
@@ -113,6 +128,20 @@ def verify_rows(rows: Iterable[StoredRow], *, state_size: int, state_root: bytes
                 f"audit log is not contiguous: expected index {expected}, found {row.idx}"
             )
         data = bytes(row.record)
+        if not data:
+            # Archived: only below the archive mark, as one prefix of the log.
+            if row.idx >= archived_upto:
+                raise _problem(
+                    f"audit log row {row.idx} has no record bytes but no archive covers it "
+                    f"(archived up to {archived_upto}): its record was removed"
+                )
+            tree.append(bytes(row.leaf_hash))
+            expected += 1
+            continue
+        if row.idx < archived_upto:
+            raise _problem(
+                f"audit log row {row.idx} is covered by an archive but still holds its bytes"
+            )
         if leaf_hash_of(data) != bytes(row.leaf_hash):
             raise _problem(
                 f"audit log row {row.idx}: stored leaf hash does not match "

@@ -24,11 +24,13 @@ from gateway.audit.store.codec import (
 )
 from gateway.audit.store.protocol import (
     Appended,
+    ArchiveMark,
     EncodedRecord,
     KeyEpoch,
     SearchQuery,
     StoredEntry,
     TreeHead,
+    check_archive_range,
     check_range,
     unavailable,
 )
@@ -52,6 +54,7 @@ class MemoryAuditStore(SequencedStore):
         self._checkpoints: list[tuple[int, str]] = [(0, signer.sign(0, EMPTY_ROOT))]
         self._keys = [KeyEpoch(signer.origin, signer.verifier.encode(), 0, None)]
         self._cosigned: list[tuple[int, str]] = []
+        self._archives: list[ArchiveMark] = []
         self._lock = threading.Lock()
         self._closed = False
         #: When True, every call fails like an unreachable database.
@@ -90,6 +93,8 @@ class MemoryAuditStore(SequencedStore):
             if idx is None:
                 return None
             row = self._rows[idx]
+        if not row.record:
+            return None  # archived: its bytes are in its archive bundle
         return decode_stored(row.idx, row.record, row.leaf_hash)
 
     def entries(self, start: int, end: int) -> list[StoredEntry]:
@@ -107,7 +112,7 @@ class MemoryAuditStore(SequencedStore):
             rows = list(self._rows)
         found: list[tuple[int, AuditRecord]] = []
         for row in reversed(rows):
-            if query.matches(row.idx, row.columns):
+            if row.record and query.matches(row.idx, row.columns):
                 found.append(decode_stored(row.idx, row.record, row.leaf_hash))
                 if len(found) == query.limit:
                     break
@@ -192,7 +197,30 @@ class MemoryAuditStore(SequencedStore):
             self._usable()
             rows = list(self._rows)
             root = self._root
-        verify_rows(rows, state_size=len(rows), state_root=root)
+            upto = self._archived_upto()
+        verify_rows(rows, state_size=len(rows), state_root=root, archived_upto=upto)
+
+    def _archived_upto(self) -> int:
+        return self._archives[-1].upto if self._archives else 0
+
+    def archives(self) -> list[ArchiveMark]:
+        """See :meth:`AuditArchiver.archives`."""
+        with self._lock:
+            self._usable()
+            return list(self._archives)
+
+    def mark_archived(self, mark: ArchiveMark) -> None:
+        """See :meth:`AuditArchiver.mark_archived`."""
+        with self._lock:
+            self._usable()
+            check_archive_range(mark, archived_upto=self._archived_upto(), size=len(self._rows))
+            self._archives.append(mark)
+            for idx in range(mark.start, mark.upto):
+                row = self._rows[idx]
+                blank = row.columns._replace(
+                    department=None, system=None, purpose=None, datasets="", sql=None
+                )
+                self._rows[idx] = StoredRow(idx, blank, b"", row.leaf_hash)
 
     def close(self) -> None:
         """See :meth:`AuditReader.close`. Idempotent."""

@@ -87,6 +87,34 @@ _COSIGNED_DDL: Final[tuple[str, ...]] = (
     *_append_only("audit_cosigned"),
 )
 
+#: Archives (schema version 4; also what upgrading runs, after the trigger function of
+#: version 2 exists): the ranges whose record bytes moved to verified archive bundles,
+#: and the one UPDATE audit_log allows - removing the bytes (and the searchable copies)
+#: of a row an archive covers, its leaf hash kept.
+_ARCHIVE_DDL: Final[tuple[str, ...]] = (
+    "CREATE TABLE {t}audit_archives ("
+    " seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " start BIGINT NOT NULL CHECK (start >= 0),"
+    " upto BIGINT NOT NULL CHECK (upto > start),"
+    " name TEXT NOT NULL,"
+    " sha256 TEXT NOT NULL,"
+    " archived_at TEXT NOT NULL,"
+    " checkpoint TEXT NOT NULL)",
+    *_append_only("audit_archives"),
+    "DROP TRIGGER IF EXISTS audit_log_no_update ON {t}audit_log",
+    "CREATE FUNCTION {t}audit_archive_only() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN"
+    " IF NEW.idx = OLD.idx AND NEW.audit_id = OLD.audit_id AND NEW.time = OLD.time"
+    " AND NEW.outcome = OLD.outcome AND NEW.leaf_hash = OLD.leaf_hash"
+    " AND octet_length(NEW.record) = 0 AND NEW.department IS NULL AND NEW.system IS NULL"
+    " AND NEW.purpose IS NULL AND NEW.datasets = '' AND NEW.sql IS NULL"
+    " AND OLD.idx < (SELECT COALESCE(MAX(upto), 0) FROM {t}audit_archives) THEN"
+    " RETURN NEW; END IF;"
+    " RAISE EXCEPTION 'audit_log is append-only (only rows an archive covers may lose"
+    " their bytes)'; END$$",
+    "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON {t}audit_log FOR EACH ROW"
+    " EXECUTE FUNCTION {t}audit_archive_only()",
+)
+
 _DDL: Final[tuple[str, ...]] = (
     'CREATE TABLE {t}audit_meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL)',
     "CREATE TABLE {t}audit_state ("
@@ -128,6 +156,7 @@ _DDL: Final[tuple[str, ...]] = (
     " $$BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END$$",
     *(statement for table in _APPEND_ONLY for statement in _append_only(table)),
     *_COSIGNED_DDL,
+    *_ARCHIVE_DDL,
 )
 
 # -- U+0000 in searchable text (see the module docstring) ----------------------------
@@ -199,6 +228,7 @@ class PostgresDialect:
     state_id: Final = True
     ddl: Final = _DDL
     cosigned_ddl: Final = _COSIGNED_DDL
+    archive_ddl: Final = _ARCHIVE_DDL
 
     def __init__(
         self,

@@ -32,7 +32,9 @@ __all__ = [
     "MAX_SEARCH_LIMIT",
     "UNAVAILABLE_DETAIL",
     "Appended",
+    "ArchiveMark",
     "AuditAppender",
+    "AuditArchiver",
     "AuditReader",
     "AuditStore",
     "EncodedRecord",
@@ -41,6 +43,7 @@ __all__ = [
     "SearchQuery",
     "StoredEntry",
     "TreeHead",
+    "check_archive_range",
     "check_consistency_args",
     "check_proof_args",
     "check_range",
@@ -93,11 +96,19 @@ class Appended:
 
 @dataclass(frozen=True, slots=True)
 class StoredEntry:
-    """One log entry as stored: index, canonical record bytes, leaf hash."""
+    """One log entry as stored: index, canonical record bytes, leaf hash.
+
+    ``record`` is empty for an entry archived past retention (``gateway audit archive``):
+    its bytes live in a verified archive bundle; its leaf hash stays, so the tree, its
+    checkpoints and every later proof are unchanged."""
 
     idx: int
     record: bytes
     leaf_hash: bytes
+
+    @property
+    def archived(self) -> bool:
+        return not self.record
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +344,45 @@ class AuditReader(Protocol):
     def close(self) -> None:
         """Release connections. Idempotent; later calls of other methods raise
         AuditUnavailableError."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveMark:
+    """Records ``start .. upto-1`` moved to the archive bundle ``name`` (SHA-256
+    ``sha256`` of its bytes), whose proofs lead to ``checkpoint``."""
+
+    start: int
+    upto: int
+    name: str
+    sha256: str
+    archived_at: str
+    checkpoint: str
+
+
+def check_archive_range(mark: ArchiveMark, *, archived_upto: int, size: int) -> None:
+    """ValueError unless ``mark`` continues the archived prefix within the log."""
+    if mark.start != archived_upto:
+        raise ValueError(
+            f"an archive must start where the last one ended ({archived_upto}), not at {mark.start}"
+        )
+    if not mark.start < mark.upto <= size:
+        raise ValueError(f"cannot archive {mark.start}..{mark.upto - 1} of a log of {size}")
+
+
+class AuditArchiver(Protocol):
+    """Retention: the record bytes of a prefix of the log move to archive bundles."""
+
+    def archives(self) -> list[ArchiveMark]:
+        """Every archive made, oldest first (they cover ``0 .. upto-1`` without a gap)."""
+        ...
+
+    def mark_archived(self, mark: ArchiveMark) -> None:
+        """Record ``mark`` and remove the bytes and searchable copies of its records, in
+        one transaction; their leaf hashes stay. Call only once the archive bundle is
+        written and verified (:mod:`gateway.audit.archive` does). ValueError if ``mark``
+        does not continue the archived prefix; AuditUnavailableError on storage
+        failure (then nothing changed)."""
         ...
 
 

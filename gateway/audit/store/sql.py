@@ -16,6 +16,8 @@ Storage layout (the memory store mirrors it)::
                  vkey, handover)
     audit_cosigned (seq, size, origin, note)             checkpoints with witnesses'
                                                          cosignatures (version 3, witnessing.py)
+    audit_archives (seq, start, upto, name, sha256,      ranges whose record bytes moved to a
+                    archived_at, checkpoint)             verified archive (version 4, archive.py)
 
 The ``audit_log`` rows are the leaves of an RFC 6962 Merkle tree; ``audit_state`` holds its
 head and advances only by compare-and-swap inside the transaction that inserts a batch and
@@ -42,9 +44,17 @@ UPDATE and DELETE (and TRUNCATE on PostgreSQL).
 
 A store whose ``audit_meta.schema_version`` is not :data:`SCHEMA_VERSION` is refused with
 :class:`~gateway.errors.ConfigurationError`: the gateway stops rather than write a second
-format into a log whose entries must stay verifiable for years. The one exception is
-version 2, which differs only by lacking ``audit_cosigned``: opening it adds that table
-(nothing else changes, so every entry and checkpoint stays as it was).
+format into a log whose entries must stay verifiable for years. The exceptions are
+versions 2 and 3, which differ only by lacking ``audit_cosigned`` / ``audit_archives``
+(and the archive-aware UPDATE trigger): opening them adds those (nothing else changes, so
+every entry and checkpoint stays as it was).
+
+Archiving (:mod:`gateway.audit.archive`) is the one change to stored rows: once a verified
+archive bundle holds records ``start .. upto-1``, their bytes and searchable copies are
+removed in the transaction that records the archive; their leaf hashes stay, so the tree,
+every checkpoint and every later proof are unchanged. Triggers allow exactly that UPDATE
+(below the highest archived ``upto``) and nothing else; ``check`` proves that only rows
+an archive covers lost their bytes.
 
 The dialect seam is where later storage work plugs in: a tiled tree or a checkpoint series
 adds tables and statements of its own, and an archive that removes record bytes past
@@ -76,12 +86,14 @@ from gateway.audit.store.codec import (
 from gateway.audit.store.protocol import (
     MAX_SEARCH_LIMIT,
     Appended,
+    ArchiveMark,
     EncodedRecord,
     KeyEpoch,
     SearchColumns,
     SearchQuery,
     StoredEntry,
     TreeHead,
+    check_archive_range,
     check_range,
     search_columns,
     unavailable,
@@ -102,9 +114,12 @@ __all__ = [
 ]
 
 #: Layout version written to ``audit_meta``; any other value makes opening fail.
-SCHEMA_VERSION: Final = "3"
-#: The layout that opening upgrades in place (by adding ``audit_cosigned``).
-_UPGRADABLE: Final = "2"
+SCHEMA_VERSION: Final = "4"
+#: The layouts that opening upgrades in place, with the tables each lacks.
+_UPGRADABLE: Final = {
+    "2": frozenset({"audit_cosigned", "audit_archives"}),
+    "3": frozenset({"audit_archives"}),
+}
 
 #: ``audit_meta`` rows written when a store is created. Only ``schema_version`` is
 #: checked; the others tell a human (or an offline verifier) how to read the rows.
@@ -115,11 +130,24 @@ META_ROWS: Final[tuple[tuple[str, str], ...]] = (
     ("tree", "RFC 6962 Merkle tree over leaf_hash in idx order; root in audit_state"),
     ("checkpoint", "C2SP tlog-checkpoint in a C2SP signed note (Ed25519)"),
     ("cosigned", "audit_cosigned: checkpoints with C2SP tlog-cosignature/v1 witness lines"),
+    (
+        "archives",
+        "audit_archives: ranges whose record bytes moved to verified archive bundles "
+        "(gateway audit archive); their leaf hashes stay in audit_log",
+    ),
 )
 
 #: The tables of the layout; a schema holding some but not all of them is refused.
 TABLES: Final = frozenset(
-    {"audit_meta", "audit_state", "audit_log", "audit_checkpoints", "audit_keys", "audit_cosigned"}
+    {
+        "audit_meta",
+        "audit_state",
+        "audit_log",
+        "audit_checkpoints",
+        "audit_keys",
+        "audit_cosigned",
+        "audit_archives",
+    }
 )
 
 #: Most entries an append catches up on while it holds the writer locks (see module doc).
@@ -214,6 +242,12 @@ class SqlDialect(Protocol[C]):
     @property
     def cosigned_ddl(self) -> tuple[str, ...]:
         """The DDL of ``audit_cosigned`` alone (part of :attr:`ddl`): upgrading version 2."""
+        ...
+
+    @property
+    def archive_ddl(self) -> tuple[str, ...]:
+        """The DDL of ``audit_archives`` and the archive-aware UPDATE trigger of
+        ``audit_log`` (part of :attr:`ddl`): upgrading versions 2 and 3."""
         ...
 
     def q(self, text: str) -> Any:
@@ -320,6 +354,10 @@ class _Statements:
     insert_cosigned: Any
     cosigned: Any
     upgrade_meta: Any
+    archived_upto: Any
+    archives: Any
+    insert_archive: Any
+    strip: Any
 
     @classmethod
     def of(cls, d: SqlDialect[Any]) -> _Statements:
@@ -366,6 +404,19 @@ class _Statements:
             ),
             upgrade_meta=d.q(
                 "UPDATE {t}audit_meta SET value = ? WHERE key = 'schema_version' AND value = ?"
+            ),
+            archived_upto=d.q("SELECT COALESCE(MAX(upto), 0) FROM {t}audit_archives"),
+            archives=d.q(
+                "SELECT start, upto, name, sha256, archived_at, checkpoint"
+                " FROM {t}audit_archives ORDER BY seq"
+            ),
+            insert_archive=d.q(
+                "INSERT INTO {t}audit_archives (start, upto, name, sha256, archived_at,"
+                " checkpoint) VALUES (?, ?, ?, ?, ?, ?)"
+            ),
+            strip=d.q(
+                "UPDATE {t}audit_log SET record = ?, department = NULL, system = NULL,"
+                " purpose = NULL, datasets = '', sql = NULL WHERE idx >= ? AND idx < ?"
             ),
         )
 
@@ -496,8 +547,9 @@ class SqlAuditStore(SequencedStore, Generic[C]):
                 # An older layout is named by its version, not as "incomplete".
                 row = conn.execute(self._sql.schema_version).fetchone()
                 version = None if row is None else row[0]
-                if version == _UPGRADABLE and present == TABLES - {"audit_cosigned"}:
-                    self._upgrade(conn)
+                lacking = _UPGRADABLE.get(str(version))
+                if lacking is not None and present == TABLES - lacking:
+                    self._upgrade(conn, str(version), lacking)
                     present = set(TABLES)
                     version = SCHEMA_VERSION
                 if version != SCHEMA_VERSION:
@@ -512,12 +564,17 @@ class SqlAuditStore(SequencedStore, Generic[C]):
                 )
             check_current_key(self._current_key(conn), self._sequencer.signer)
 
-    def _upgrade(self, conn: C) -> None:
-        """Version 2 to 3: add ``audit_cosigned``; entries and checkpoints are untouched."""
-        for statement in self.dialect.cosigned_ddl:
+    def _upgrade(self, conn: C, version: str, lacking: frozenset[str]) -> None:
+        """Versions 2 and 3 to 4: add what they lack (``audit_cosigned``,
+        ``audit_archives``); entries and checkpoints are untouched."""
+        statements = (self.dialect.cosigned_ddl if "audit_cosigned" in lacking else ()) + (
+            self.dialect.archive_ddl
+        )
+        for statement in statements:
             conn.execute(self.dialect.q(statement))
-        conn.execute(self._sql.upgrade_meta, (SCHEMA_VERSION, _UPGRADABLE))
-        conn.execute(self._sql.insert_meta, META_ROWS[-1])
+        conn.execute(self._sql.upgrade_meta, (SCHEMA_VERSION, version))
+        for row in META_ROWS[-len(lacking) :]:
+            conn.execute(self._sql.insert_meta, row)
 
     def _create(self, conn: C) -> None:
         for statement in self.dialect.ddl:
@@ -695,7 +752,8 @@ class SqlAuditStore(SequencedStore, Generic[C]):
             return None if row is None else (int(row[0]), bytes(row[1]), bytes(row[2]))
 
         found = self._run("reading the audit log", read)
-        return None if found is None else decode_stored(*found)
+        # An archived record's bytes are in its archive bundle, not here.
+        return None if found is None or not found[1] else decode_stored(*found)
 
     def search(self, query: SearchQuery) -> list[tuple[int, AuditRecord]]:
         """See :meth:`AuditReader.search`.
@@ -721,6 +779,8 @@ class SqlAuditStore(SequencedStore, Generic[C]):
                 "searching the audit log", functools.partial(_fetch_all, statement, values)
             )
             for row in rows:
+                if not row[1]:
+                    continue  # archived: its bytes are in its archive bundle
                 idx, record = decode_stored(int(row[0]), bytes(row[1]), bytes(row[2]))
                 if query.matches(idx, search_columns(record)):
                     found.append((idx, record))
@@ -836,12 +896,48 @@ class SqlAuditStore(SequencedStore, Generic[C]):
                 for statement in dialect.unbounded:
                     conn.execute(statement)
                 size, root = self._read_state(conn)
+                upto = int(conn.execute(self._sql.archived_upto).fetchone()[0])
                 with dialect.stream(conn, self._sql.rows) as rows:
-                    verify_rows(stored(rows), state_size=size, state_root=root)
+                    verify_rows(stored(rows), state_size=size, state_root=root, archived_upto=upto)
             finally:
                 self._rollback_quietly(conn)
 
         self._run("checking the audit log", verify)
+
+    # -- AuditArchiver --------------------------------------------------------------------
+
+    def archives(self) -> list[ArchiveMark]:
+        """See :meth:`AuditArchiver.archives`."""
+
+        def read(conn: C) -> list[ArchiveMark]:
+            return [
+                ArchiveMark(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]))
+                for r in conn.execute(self._sql.archives)
+            ]
+
+        return self._run("reading the audit archives", read)
+
+    def mark_archived(self, mark: ArchiveMark) -> None:
+        """See :meth:`AuditArchiver.mark_archived`."""
+
+        def strip(conn: C) -> None:
+            conn.execute(self.dialect.begin_write)
+            upto = int(conn.execute(self._sql.archived_upto).fetchone()[0])
+            size, _root = self._read_state(conn)
+            check_archive_range(mark, archived_upto=upto, size=size)
+            conn.execute(
+                self._sql.insert_archive,
+                (mark.start, mark.upto, mark.name, mark.sha256, mark.archived_at, mark.checkpoint),
+            )
+            stripped = conn.execute(self._sql.strip, (b"", mark.start, mark.upto)).rowcount
+            if stripped != mark.upto - mark.start:
+                raise unavailable(
+                    None, f"archiving {mark.start}..{mark.upto - 1} changed {stripped} rows"
+                )
+            self._commit(conn)
+
+        # Not under the writer lock: old rows only, which appends never touch.
+        self._run("archiving audit records", strip, writer=False)
 
     # -- lifecycle ------------------------------------------------------------------------
 

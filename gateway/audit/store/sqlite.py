@@ -61,6 +61,35 @@ _COSIGNED_DDL: Final[tuple[str, ...]] = (
     ),
 )
 
+#: Archives (schema version 4; also what upgrading runs): the ranges whose record bytes
+#: moved to verified archive bundles, and the one UPDATE audit_log allows - removing the
+#: bytes (and the searchable copies) of a row an archive covers, its leaf hash kept.
+_ARCHIVE_DDL: Final[tuple[str, ...]] = (
+    "CREATE TABLE audit_archives ("
+    " seq INTEGER PRIMARY KEY,"
+    " start INTEGER NOT NULL CHECK (start >= 0),"
+    " upto INTEGER NOT NULL CHECK (upto > start),"
+    " name TEXT NOT NULL,"
+    " sha256 TEXT NOT NULL,"
+    " archived_at TEXT NOT NULL,"
+    " checkpoint TEXT NOT NULL"
+    ") STRICT",
+    *(
+        f"CREATE TRIGGER audit_archives_no_{verb.lower()} BEFORE {verb} ON audit_archives"
+        " BEGIN SELECT RAISE(ABORT, 'audit_archives is append-only'); END"
+        for verb in ("UPDATE", "DELETE")
+    ),
+    "DROP TRIGGER IF EXISTS audit_log_no_update",
+    "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log WHEN NOT ("
+    " NEW.idx = OLD.idx AND NEW.audit_id = OLD.audit_id AND NEW.time = OLD.time"
+    " AND NEW.outcome = OLD.outcome AND NEW.leaf_hash = OLD.leaf_hash"
+    " AND length(NEW.record) = 0 AND NEW.department IS NULL AND NEW.system IS NULL"
+    " AND NEW.purpose IS NULL AND NEW.datasets = '' AND NEW.sql IS NULL"
+    " AND OLD.idx < (SELECT COALESCE(MAX(upto), 0) FROM audit_archives))"
+    " BEGIN SELECT RAISE(ABORT, 'audit_log is append-only (only rows an archive covers"
+    " may lose their bytes)'); END",
+)
+
 #: The schema, one statement per entry (executed inside the creating transaction).
 #: STRICT tables (SQLite >= 3.37) make SQLite enforce the column types.
 _DDL: Final[tuple[str, ...]] = (
@@ -112,6 +141,7 @@ _DDL: Final[tuple[str, ...]] = (
         for verb in ("UPDATE", "DELETE")
     ),
     *_COSIGNED_DDL,
+    *_ARCHIVE_DDL,
 )
 
 _INSERT: Final = (
@@ -219,6 +249,7 @@ class SqliteDialect:
     state_id: Final = 0
     ddl: Final = _DDL
     cosigned_ddl: Final = _COSIGNED_DDL
+    archive_ddl: Final = _ARCHIVE_DDL
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 5.0) -> None:
         self._path = Path(path).absolute()

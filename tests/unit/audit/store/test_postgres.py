@@ -46,6 +46,7 @@ TABLES = {
     "audit_checkpoints",
     "audit_keys",
     "audit_cosigned",
+    "audit_archives",
 }
 
 
@@ -149,7 +150,7 @@ class TestSchema:
             checkpoints = conn.execute(
                 f'SELECT size, origin, root, note FROM "{schema}".audit_checkpoints'
             ).fetchall()
-        assert meta["schema_version"] == "3"
+        assert meta["schema_version"] == "4"
         assert "RFC 6962" in meta["leaf_hash"]
         assert state == [(0, EMPTY_ROOT)]
         assert keys == [(0, signer.origin, signer.verifier.encode(), None)]
@@ -204,9 +205,9 @@ class TestSchema:
         pg_store(dsn, test_signer(), schema=schema).close()
         with admin(dsn) as conn:
             conn.execute(
-                f"UPDATE \"{schema}\".audit_meta SET value = '4' WHERE key = 'schema_version'"
+                f"UPDATE \"{schema}\".audit_meta SET value = '9' WHERE key = 'schema_version'"
             )
-        with pytest.raises(ConfigurationError, match="schema version '4'"):
+        with pytest.raises(ConfigurationError, match="schema version '9'"):
             pg_store(dsn, test_signer(), schema=schema)
 
     def test_schema_1_log_is_refused_by_its_version(self, pg_schema: tuple[str, str]) -> None:

@@ -105,7 +105,7 @@ class TestSchemaVersion:
             columns = [r[1] for r in conn.execute("PRAGMA table_info(audit_log)")]
         finally:
             conn.close()
-        assert meta["schema_version"] == "3"
+        assert meta["schema_version"] == "4"
         assert "RFC 6962" in meta["leaf_hash"]
         assert "v2" in meta["record_encoding"]
         assert columns == [
@@ -141,10 +141,17 @@ class TestSchemaVersion:
             "audit_checkpoints",
             "audit_keys",
             "audit_cosigned",
+            "audit_archives",
         }
         assert triggers == {
             f"{t}_no_{v}"
-            for t in ("audit_log", "audit_checkpoints", "audit_keys", "audit_cosigned")
+            for t in (
+                "audit_log",
+                "audit_checkpoints",
+                "audit_keys",
+                "audit_cosigned",
+                "audit_archives",
+            )
             for v in ("update", "delete")
         }
         assert state == [(0, EMPTY_ROOT)]
@@ -152,30 +159,47 @@ class TestSchemaVersion:
     def test_unknown_schema_version_is_refused(self, db: Path) -> None:
         open_sqlite_store(db, test_signer()).close()
         conn = raw(db)
-        conn.execute("UPDATE audit_meta SET value = '4' WHERE key = 'schema_version'")
+        conn.execute("UPDATE audit_meta SET value = '9' WHERE key = 'schema_version'")
         conn.close()
-        with pytest.raises(ConfigurationError, match="schema version '4'"):
+        with pytest.raises(ConfigurationError, match="schema version '9'"):
             open_sqlite_store(db, test_signer())
 
-    def test_version_2_store_gains_the_cosigned_table_and_keeps_its_log(self, db: Path) -> None:
+    @pytest.mark.parametrize("version", ["2", "3"])
+    def test_older_store_gains_the_new_tables_and_keeps_its_log(
+        self, db: Path, version: str
+    ) -> None:
         with open_sqlite_store(db, test_signer()) as s:
             fill(s, 3)
             head = s.head()
         conn = raw(db)
-        for verb in ("UPDATE", "DELETE"):
-            conn.execute(f"DROP TRIGGER audit_cosigned_no_{verb.lower()}")
-        conn.execute("DROP TABLE audit_cosigned")
-        conn.execute("UPDATE audit_meta SET value = '2' WHERE key = 'schema_version'")
-        conn.execute("DELETE FROM audit_meta WHERE key = 'cosigned'")
+        dropped = ["audit_archives"] + (["audit_cosigned"] if version == "2" else [])
+        for table in dropped:
+            for verb in ("UPDATE", "DELETE"):
+                conn.execute(f"DROP TRIGGER {table}_no_{verb.lower()}")
+            conn.execute(f"DROP TABLE {table}")
+            conn.execute(f"DELETE FROM audit_meta WHERE key = '{table[6:]}'")
+        # The plain append-only UPDATE trigger of versions 2 and 3.
+        conn.execute("DROP TRIGGER audit_log_no_update")
+        conn.execute(
+            "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log"
+            " BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+        )
+        conn.execute(f"UPDATE audit_meta SET value = '{version}' WHERE key = 'schema_version'")
         conn.close()
         with open_sqlite_store(db, test_signer()) as s:
             assert s.head() == head
             s.check()
             s.add_cosigned(3, "o", "note 3")
             assert s.cosigned() == "note 3"
+            assert s.archives() == []
         conn = raw(db)
-        version = conn.execute("SELECT value FROM audit_meta WHERE key = 'schema_version'")
-        assert version.fetchone()[0] == "3"
+        stored = conn.execute("SELECT value FROM audit_meta WHERE key = 'schema_version'")
+        assert stored.fetchone()[0] == "4"
+        keys = {r[0] for r in conn.execute("SELECT key FROM audit_meta")}
+        assert {"cosigned", "archives"} <= keys
+        # Still append-only: no archive covers any row.
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("UPDATE audit_log SET record = x'' WHERE idx = 0")
         conn.close()
 
     def test_cosigned_checkpoints_are_kept_append_only(self, db: Path) -> None:
