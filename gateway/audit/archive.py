@@ -46,8 +46,9 @@ from gateway.tlog.note import Verifier
 
 __all__ = ["ArchivePlan", "ArchiveStore", "archivable", "archive_expired", "plan_archive"]
 
-#: Records per archive file (bounded memory; a bundle of 50,000 records is ~60 MB).
-DEFAULT_MAX_RECORDS: Final = 50_000
+#: Records per archive file: bounded memory (measured: ~20 MB of file and ~220 MB peak
+#: RSS per 10,000 records, most of it the JSON document and its verification).
+DEFAULT_MAX_RECORDS: Final = 10_000
 #: Records read per statement while looking for the cut-off.
 _SCAN: Final = 5_000
 

@@ -659,7 +659,7 @@ def audit_export(out_file: Path, stream: bool) -> None:
 @click.option(
     "--max-records",
     type=click.IntRange(1, 100_000),
-    default=50_000,
+    default=10_000,
     show_default=True,
     help="Records per archive file.",
 )
