@@ -229,10 +229,13 @@ def _policy(options: InitOptions, drafted: Sequence[Drafted]) -> str:
     lines = [
         f"""# Policy: who sees what. Lines are comma-separated; `#` starts a comment.
 #
-# p,  priority, subject, department, dataset.table.column|dataset.table.*, select,
-#     purpose|*, allow|mask|mask:<kind>|deny, expiry, allow|deny (deny only for deny)
-#     The matching line with the LOWEST priority number decides a column; a column no
-#     line covers is denied. expiry: an ISO-8601 UTC time, or `never` (a permanent rule).
+# p,  subject, department, dataset.table.column|dataset.table.*, select, purpose|*,
+#     allow|mask|mask:<kind>|deny, expiry
+#     The most specific matching line decides a column (one column before a whole
+#     table), a deny before an allow on the same object; a column no line covers is
+#     denied. expiry: an ISO-8601 UTC time, or `never` (a permanent rule). To order
+#     rules by hand, put a priority first (lowest wins) and the effect last:
+#     p, 5, <subject>, ..., deny, never, deny
 # p2, subject, department, dataset.table, purpose|*, row filter (SQL), expiry
 #     e.g. p2, {role}, {dept}, {options.dataset}.<table>, *, district = {{principal.district}},
 #          never
@@ -252,7 +255,7 @@ g, {options.consumer_system}, {role}, {dept}
         for column, suggestion in columns:
             rule = "mask" if suggestion.mask else "allow"
             obj = f"{options.dataset}.{table.name.lower()}.{column.name.lower()}"
-            lines.append(f"p, 10, {role}, {dept}, {obj}, select, *, {rule}, never, allow\n")
+            lines.append(f"p, {role}, {dept}, {obj}, select, *, {rule}, never\n")
     return "".join(lines)
 
 

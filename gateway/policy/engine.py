@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Final, Protocol
 
 import casbin
 from casbin.util import key_match
@@ -476,9 +476,49 @@ PERMANENT = "9999-12-31T23:59:59Z"
 _EXPIRY_FIELD = {"p": 7, "p2": 5, "p3": 5}
 
 
-def _permanent(ptype: str, values: list[str]) -> list[str]:
-    """``never`` in a line's expiry field means what it says: a permanent rule needs no
-    invented far-future date (which readers then mistake for a real deadline)."""
+#: Priorities a short p line gets (lowest wins): the more specific object first, and at
+#: the same specificity a denial before an allow or mask.
+_SPECIFIC_PRIORITY: Final[dict[str, int]] = {"column": 10, "table": 20, "wider": 30}
+_DENY_BONUS: Final = 5
+
+
+def implied_priority(obj: str, rule: str) -> int:
+    """The priority of a column rule written without one: 10 for one column
+    (``ds.t.col``), 20 for a table (``ds.t.*``), 30 for anything wider; 5 less for a
+    deny rule, so that ``deny`` beats ``allow`` on the same object while a rule naming one
+    column still beats a table-wide one."""
+    parts = obj.split(".")
+    if len(parts) == 3 and "*" not in parts[2]:
+        specific = _SPECIFIC_PRIORITY["column"]
+    elif len(parts) == 3 and parts[2] == "*" and "*" not in parts[1]:
+        specific = _SPECIFIC_PRIORITY["table"]
+    else:
+        specific = _SPECIFIC_PRIORITY["wider"]
+    return specific - (_DENY_BONUS if rule == "deny" else 0)
+
+
+def normalise_line(ptype: str, values: list[str]) -> list[str]:
+    """A policy line as the casbin model reads it, from the shorter forms officers may
+    write: ``never`` in the expiry field (a permanent rule needs no invented far-future
+    date, which readers then mistake for a real deadline), and a ``p`` line without the
+    priority and the effect (``p, sub, dom, obj, select, purpose, rule, expiry``): the
+    priority follows from the object (:func:`implied_priority`) and the effect from the
+    rule (deny for ``deny``, allow otherwise), so nobody manages numbers or writes
+    ``deny`` twice unless they want to."""
+    if ptype == "p" and len(values) == 7:
+        sub, dom, obj, act, purpose, rule, expiry = values
+        effect = "deny" if rule == "deny" else "allow"
+        values = [
+            str(implied_priority(obj, rule)),
+            sub,
+            dom,
+            obj,
+            act,
+            purpose,
+            rule,
+            expiry,
+            effect,
+        ]
     index = _EXPIRY_FIELD.get(ptype)
     if index is not None and len(values) > index and values[index].lower() == "never":
         values = [*values[:index], PERMANENT, *values[index + 1 :]]
@@ -499,7 +539,7 @@ def _load_enforcer(files: PolicyFiles) -> casbin.Enforcer:
         ]
         for raw in adapter_lines:
             fields = [f.strip() for f in raw.split(",")]
-            ptype, values = fields[0], _permanent(fields[0], fields[1:])
+            ptype, values = fields[0], normalise_line(fields[0], fields[1:])
             if ptype.startswith("p"):
                 enforcer.get_model().add_policy("p", ptype, values)
             elif ptype.startswith("g"):

@@ -26,7 +26,7 @@ from gateway.catalog.load import parse_catalog
 from gateway.domain import MaskSpec
 from gateway.errors import ConfigurationError
 from gateway.policy.check import Finding
-from gateway.policy.engine import check_mask_on, parse_expiry
+from gateway.policy.engine import check_mask_on, normalise_line, parse_expiry
 from gateway.policy.filters import parse_row_filter
 from gateway.policy.versions import inline_keys
 
@@ -207,12 +207,17 @@ def _lint_policy(
         if expected is None:
             _error(findings, where, ptype, f"unknown line type {ptype!r} (p, p2, p3 or g)")
             continue
+        if ptype == "p" and len(fields) - 1 == 7:
+            # The short form (no priority, no effect): checked as the engine reads it.
+            fields = [ptype, *normalise_line(ptype, fields[1:])]
         if len(fields) - 1 != expected:
             _error(
                 findings,
                 where,
                 ptype,
-                f"a {ptype} line has {expected} fields after {ptype!r}, this one "
+                f"a {ptype} line has {expected} fields after {ptype!r}"
+                + (" (or 7: without priority and effect)" if ptype == "p" else "")
+                + f", this one "
                 f"{len(fields) - 1}: " + ", ".join(fields),
             )
             continue

@@ -287,3 +287,74 @@ def test_every_catalog_default_mask_is_checked_even_if_no_rule_uses_it() -> None
         CasbinPolicyEngine(
             catalog, PolicyFiles(MODEL, DEMO_POLICY), version="t", check_mask=check_mask_spec
         )
+
+
+def _short(policy: str) -> str:
+    """The demo policy with every p line in the short form (no priority, no effect)."""
+    out = []
+    for line in policy.splitlines():
+        fields = [f.strip() for f in line.split(",")]
+        if fields[0] == "p" and len(fields) == 10:
+            line = ", ".join(["p", *fields[2:9]])
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def test_short_p_lines_decide_as_the_demo_policy_with_its_priorities() -> None:
+    """The demo's hand-set priorities (deny 5, column 10, table.* 20) are exactly what the
+    short form implies: every decision of every demo system is the same."""
+    short = _short(DEMO_POLICY)
+    assert short != DEMO_POLICY and ", 10, " not in short.replace("p3", "")
+    full, implied = engine(), engine(short)
+    systems = [RSJ, YBJ, replace(RSJ, purposes=frozenset({"statistics"}))]
+    for principal in systems:
+        for purpose in sorted(principal.purposes):
+            a = full.snapshot(principal, purpose, NOW).tables
+            b = implied.snapshot(principal, purpose, NOW).tables
+            assert a.keys() == b.keys()
+            for name in a:
+                assert {c: (d.action, d.mask) for c, d in a[name].columns.items()} == {
+                    c: (d.action, d.mask) for c, d in b[name].columns.items()
+                }, name
+
+
+@pytest.mark.parametrize(
+    ("lines", "phone"),
+    [
+        # At the same object, deny wins over allow whatever the order of the lines.
+        (["allow", "deny"], ColumnAction.DENY),
+        (["deny", "allow"], ColumnAction.DENY),
+    ],
+)
+def test_a_short_deny_beats_an_allow_on_the_same_object(
+    lines: list[str], phone: ColumnAction
+) -> None:
+    base = "\n".join(
+        line
+        for line in DEMO_POLICY.splitlines()
+        if "population.people.phone" not in line or "rsj" not in line
+    )
+    extra = "\n".join(
+        f"p, role:rsj-reviewer, rsj, population.people.phone, select, *, {rule}, never"
+        for rule in lines
+    )
+    snap = engine(base + "\n" + extra + "\n").snapshot(RSJ, "employment_subsidy_review", NOW)
+    assert snap.tables["population.people"].columns["phone"].action is phone
+
+
+def test_a_short_column_rule_beats_a_short_table_deny() -> None:
+    policy = DEMO_POLICY + (
+        "p, role:rsj-reviewer, rsj, subsidies.grants.*, select, *, deny, never\n"
+        "p, role:rsj-reviewer, rsj, subsidies.grants.program, select, *, allow, never\n"
+    )
+    # The table-wide deny (15) beats the demo's table-wide allow (20) and the column
+    # masks (10) still apply; only the named column is allowed again.
+    cols = (
+        engine(policy)
+        .snapshot(RSJ, "employment_subsidy_review", NOW)
+        .tables["subsidies.grants"]
+        .columns
+    )
+    assert cols["program"].action is ColumnAction.ALLOW
+    assert cols["granted_date"].action is ColumnAction.DENY
+    assert cols["recipient_id_number"].action is ColumnAction.MASK

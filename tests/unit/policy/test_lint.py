@@ -87,3 +87,18 @@ def test_never_is_a_permanent_expiry(tmp_path: Path) -> None:
     assert lint_directory(policy_dir, check_mask_spec) == []
     result = CliRunner().invoke(main, ["check", "--policy-dir", str(policy_dir)])
     assert result.exit_code == 0, result.output
+
+
+def test_short_p_lines_are_checked_like_full_ones(tmp_path: Path) -> None:
+    policy_dir = _policies(
+        tmp_path,
+        "p, role:rsj-reviewer, rsj, population.people.phone, select, *, deny, never\n"
+        "p, role:rsj-reviewer, rsj, population.people.name, select, *, mask:nmae, never\n"
+        "p, role:rsj-reviewer, rsj, population.people.name, select, *, allow, never, allow\n",
+    )
+    found = [str(f) for f in lint_directory(policy_dir, check_mask_spec)]
+    assert any("policy.csv:" in f and "nmae" in f for f in found), found
+    assert any("(or 7: without priority and effect)" in f for f in found), found
+    assert len(found) == 2, found
+    result = CliRunner().invoke(main, ["check", "--policy-dir", str(policy_dir)])
+    assert result.exit_code == 1
