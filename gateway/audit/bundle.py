@@ -30,14 +30,14 @@ to. In a complete bundle of a log with archived records (``gateway audit archive
 archived entry is ``{"index": 7, "archived": "<b64 leaf hash>"}``: its record is in its
 archive bundle, its leaf hash still rebuilds the tree; a partial bundle never holds one.
 In a complete bundle entries carry no inclusion proofs (the verifier rebuilds the
-tree from all leaves) and ``checkpoints`` may hold every stored checkpoint, each checked
-against the rebuilt tree.
+tree from all leaves) and ``checkpoints`` holds a bounded series of the stored
+checkpoints (:func:`bounded_series`), each checked against the rebuilt tree.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final
 
 from gateway.audit.store.protocol import AuditReader, KeyEpoch, StoredEntry
@@ -48,11 +48,16 @@ from gateway.tlog.note import parse_note
 __all__ = [
     "BUNDLE_TYPE",
     "BUNDLE_VERSION",
+    "MAX_CHECKPOINTS",
+    "bounded_series",
     "build_bundle",
     "checkpoint_size",
     "full_log_bundle",
     "keys_json",
 ]
+
+#: Default bound of the checkpoint series of a whole-log export.
+MAX_CHECKPOINTS: Final = 1_000
 
 BUNDLE_TYPE: Final = "gateway-audit-evidence"
 BUNDLE_VERSION: Final = 1
@@ -113,8 +118,48 @@ def build_bundle(
     return _document(store, head.checkpoint, out_entries, out_checkpoints, complete=False)
 
 
-def full_log_bundle(store: AuditReader, *, batch: int = 50_000) -> dict[str, Any]:
-    """Every entry and every stored checkpoint up to the latest head (offline export)."""
+def _stored(store: AuditReader, head_size: int) -> Iterator[str]:
+    start = 0
+    while True:
+        page = store.checkpoints(start, limit=1_000)
+        yield from page
+        if len(page) < 1_000:
+            return
+        start = checkpoint_size(page[-1]) + 1
+        if start > head_size:
+            return
+
+
+def bounded_series(store: AuditReader, max_checkpoints: int = MAX_CHECKPOINTS) -> list[str]:
+    """The stored checkpoints a whole-log export carries, sorted by size, without the
+    head: one per ``size // max_checkpoints`` entries, every key hand-over and the latest
+    cosigned checkpoint (with its cosignatures). The gateway signs one per commit batch
+    (12,695 for 20,000 records, ~200 µs each to verify); the others lose nothing: a
+    receipt's or a held checkpoint is proven against the root the verifier recomputes at
+    its size. Reads the stored series page by page."""
+    head = store.head()
+    step = max(1, head.size // max(1, max_checkpoints))
+    handovers = {epoch.from_size for epoch in store.key_history()}
+    kept: list[str] = []
+    last = -step
+    for note in _stored(store, head.size):
+        size = checkpoint_size(note)
+        if note == head.checkpoint or size > head.size:
+            continue
+        if size in handovers or size >= last + step:
+            kept.append(note)
+            last = size
+    cosigned = store.cosigned(head.size)
+    if cosigned is not None:
+        kept.append(cosigned)
+    return sorted(kept, key=checkpoint_size)
+
+
+def full_log_bundle(
+    store: AuditReader, *, batch: int = 50_000, max_checkpoints: int = MAX_CHECKPOINTS
+) -> dict[str, Any]:
+    """Every entry up to the latest head and a bounded series of its stored checkpoints
+    (:func:`bounded_series`): the offline export."""
     head = store.head()
     entries: list[dict[str, Any]] = []
     for start in range(0, head.size, batch):
@@ -124,21 +169,7 @@ def full_log_bundle(store: AuditReader, *, batch: int = 50_000) -> dict[str, Any
                 if e.archived
                 else {"index": e.idx, "record": e.record.decode("utf-8")}
             )
-    checkpoints: list[dict[str, Any]] = []
-    start_size = 0
-    while True:
-        page = store.checkpoints(start_size, limit=10_000)
-        checkpoints.extend({"checkpoint": note} for note in page if note != head.checkpoint)
-        if len(page) < 10_000:
-            break
-        # Sizes only grow with seq; +1 skips the page's last size (two checkpoints of one
-        # size exist only at a key rotation, where either one proves the same root).
-        start_size = checkpoint_size(page[-1]) + 1
-        if start_size > head.size:
-            break
-    cosigned = store.cosigned(head.size)
-    if cosigned is not None:
-        checkpoints.append({"checkpoint": cosigned})
+    checkpoints = [{"checkpoint": note} for note in bounded_series(store, max_checkpoints)]
     return _document(store, head.checkpoint, entries, checkpoints, complete=True)
 
 

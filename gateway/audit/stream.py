@@ -33,10 +33,9 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from typing import BinaryIO, Final
 
-from gateway.audit.bundle import checkpoint_size, keys_json
+from gateway.audit.bundle import MAX_CHECKPOINTS, bounded_series, keys_json
 from gateway.audit.store.protocol import AuditReader, StoredEntry
 
 __all__ = [
@@ -53,8 +52,6 @@ STREAM_TYPE: Final = "gateway-audit-evidence-stream"
 STREAM_VERSION: Final = 1
 #: How a stream file starts (how ``verify`` tells it from a JSON bundle).
 STREAM_PREFIX: Final = b'{"type":"' + STREAM_TYPE.encode() + b'"'
-#: Default bound of the checkpoint series.
-MAX_CHECKPOINTS: Final = 1_000
 #: How the line of an archived entry starts (its leaf hash follows, then ``"}``).
 ARCHIVED_PREFIX: Final = b'{"archived":"'
 #: Records read from the store per call.
@@ -65,39 +62,6 @@ def _line(entry: StoredEntry) -> bytes:
     if entry.archived:
         return ARCHIVED_PREFIX + base64.b64encode(entry.leaf_hash) + b'"}\n'
     return entry.record + b"\n"
-
-
-def _stored(store: AuditReader, head_size: int) -> Iterator[str]:
-    start = 0
-    while True:
-        page = store.checkpoints(start, limit=1_000)
-        yield from page
-        if len(page) < 1_000:
-            return
-        start = checkpoint_size(page[-1]) + 1
-        if start > head_size:
-            return
-
-
-def bounded_series(store: AuditReader, max_checkpoints: int = MAX_CHECKPOINTS) -> list[str]:
-    """The stored checkpoints a stream carries (see the module docstring), sorted by
-    size, without the head. Reads the stored series page by page."""
-    head = store.head()
-    step = max(1, head.size // max(1, max_checkpoints))
-    handovers = {epoch.from_size for epoch in store.key_history()}
-    kept: list[str] = []
-    last = -step
-    for note in _stored(store, head.size):
-        size = checkpoint_size(note)
-        if note == head.checkpoint or size > head.size:
-            continue
-        if size in handovers or size >= last + step:
-            kept.append(note)
-            last = size
-    cosigned = store.cosigned(head.size)
-    if cosigned is not None:
-        kept.append(cosigned)
-    return sorted(kept, key=checkpoint_size)
 
 
 def write_stream(

@@ -1165,6 +1165,15 @@ class TestStream:
         )
         assert report.ok, report.render()
 
+    def test_a_complete_bundle_carries_the_same_bounded_series(self, log: Log) -> None:
+        bundle = full_log_bundle(log.store, max_checkpoints=2)
+        sizes = [checkpoint_size(c["checkpoint"]) for c in bundle["checkpoints"]]
+        assert sizes == [0, 30]
+        report = verify_bundle(
+            bundle, [log.key], receipts=[log.receipts[41]], checkpoints=[log.held(20)]
+        )
+        assert report.ok, report.render()
+
     def test_an_edited_record_line_fails_the_root(self, log: Log) -> None:
         lines = stream_of(log).split(b"\n")
         lines[11] = edit_record(lines[11].decode(), row_count=999).encode()
