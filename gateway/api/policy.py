@@ -9,22 +9,27 @@ proposal, approval, rejection and activation into the audit log inside its trans
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from litestar import Response, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.response import Stream
 
 from gateway.api.deps import Injected
 from gateway.api.guards import PEOPLE_OPT, ROLES_OPT
 from gateway.api.people import _headers, _recorder
+from gateway.audit.record import AuditRecord
 from gateway.audit.store.protocol import MAX_SEARCH_LIMIT, AuditReader, SearchQuery
 from gateway.audit.trail import AccessKind, AuditTrail
+from gateway.backends.base import Backend
 from gateway.catalog import Catalog
 from gateway.clock import Clock
 from gateway.domain import Principal
 from gateway.errors import AccessDeniedError, GatewayError, InvalidRequestError, NotFoundError
-from gateway.policy.replay import Replay, replay_csv, system_principal
+from gateway.policy.replay import Replay, ReplayedQuery, RowCounter, replay_csv, system_principal
 from gateway.policy.roles import Role
 from gateway.policy.runtime import ActivePolicy, PolicyRuntime
 from gateway.policy.versions import POLICY_FILES, PolicySource, structured_diff
@@ -94,7 +99,19 @@ class ReplayBody:
     """The most recent recorded queries to look at (at most 1000)."""
     since: str | None = None
     until: str | None = None
-    format: Literal["json", "csv"] = "json"
+    format: Literal["json", "csv", "ndjson"] = "json"
+    """``ndjson``: one JSON object per line as the replay goes - ``{"progress": {"done",
+    "of"}}`` after each recorded query, ``{"item": ...}`` for each replayed one, and a last
+    ``{"summary": ...}`` (for long replays: progress shows while it runs)."""
+    execute: bool = False
+    """Also run each plan (read-only) to count the rows it would deliver under each
+    version; only counts are reported."""
+    time_budget_ms: int = 10_000
+    """With ``execute``: the total time the executions may take (1 to 60,000 ms); queries
+    left when it is spent are not counted (``rows`` null)."""
+    row_budget: int = 10_000
+    """With ``execute``: the most rows counted per query (1 to 100,000; more shows as
+    ``"> N"``)."""
 
 
 def _sources(admin: AdminServices, files: dict[str, str]) -> tuple[PolicySource, PolicySource]:
@@ -373,11 +390,16 @@ def replay(
     policies: Injected[PolicyRuntime],
     explainer: Injected[Explainer],
     audit_store: Injected[AuditReader],
+    backends: Injected[Mapping[str, Backend]],
     trail: Injected[AuditTrail],
     context: Injected[RequestContext],
-) -> Response[Any]:
+) -> Response[Any] | Stream:
     if not 1 <= data.limit <= 1000:
         raise InvalidRequestError("'limit' must be between 1 and 1000.")
+    if not 1 <= data.time_budget_ms <= 60_000 or not 1 <= data.row_budget <= 100_000:
+        raise InvalidRequestError(
+            "'time_budget_ms' must be between 1 and 60000 and 'row_budget' between 1 and 100000."
+        )
     proposed = policies.version(data.version)
     try:
         found = audit_store.search(
@@ -396,9 +418,17 @@ def replay(
         owners = _owners(policy.catalog, tuple(names)) | _owners(proposed.catalog, tuple(names))
         return principal.department in owners
 
-    runner = Replay(explainer, context)
-    results = list(runner.run((r for _, r in found), policy, proposed, touches=touches))
+    counter = (
+        RowCounter(backends, data.time_budget_ms / 1000, data.row_budget) if data.execute else None
+    )
+    runner = Replay(explainer, context, counter)
+    records = [r for _, r in found]
+    # The record of the replay is durable before anything about it leaves.
     trail.accessed(context, principal, kind=AccessKind.ADMINISTRATION_READ)
+    if data.format == "ndjson":
+        lines = _ndjson(runner, records, policy, proposed, touches)
+        return Stream(lines, media_type="application/x-ndjson", headers=_headers(context))
+    results = list(runner.run(records, policy, proposed, touches=touches))
     if data.format == "csv":
         return Response(
             replay_csv(results),
@@ -413,6 +443,34 @@ def replay(
         "items": [r.to_json() for r in results],
     }
     return Response(body, headers=_headers(context))
+
+
+def _ndjson(
+    runner: Replay,
+    records: list[AuditRecord],
+    active: ActivePolicy,
+    proposed: ActivePolicy,
+    touches: Callable[[Explanation | None, Explanation | None], bool],
+) -> Iterator[bytes]:
+    """The replay as it goes: progress after each recorded query, each replayed one as
+    an item, then the summary (the same numbers as the JSON form)."""
+    replayed: list[ReplayedQuery] = []
+    for done, record in enumerate(records, start=1):
+        for item in runner.run([record], active, proposed, touches=touches):
+            replayed.append(item)
+            yield _line({"item": item.to_json()})
+        yield _line({"progress": {"done": done, "of": len(records)}})
+    summary = {
+        "active": active.version,
+        "proposed": proposed.version,
+        "replayed": len(replayed),
+        "changed": sum(1 for r in replayed if r.changes),
+    }
+    yield _line({"summary": summary})
+
+
+def _line(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8") + b"\n"
 
 
 POLICY_ROUTES = [

@@ -8,24 +8,33 @@ never depend on a literal's value, so the tokens change nothing in a replay.
 
 Only queries that touch datasets the officer may see the rules of are replayed (an officer:
 their department's datasets; a coordinator: all).
+
+Optionally (:class:`RowCounter`) each plan is also executed, read-only, to count the rows the
+consumer would receive under each version, within a total time budget and a per-query row
+budget; only counts are reported, never rows. The recorded SQL has identifiers tokenised,
+so a query that compares against an ID number counts what the tokenised text matches:
+compare the two versions' counts with each other, not with what was once delivered.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.audit.record import AuditRecord
 from gateway.audit.trail import AccessKind
+from gateway.backends.base import Backend
 from gateway.domain import Principal
+from gateway.errors import GatewayError
 from gateway.policy.runtime import ActivePolicy
 from gateway.query.explain import Explainer, Explanation
 from gateway.query.state import QueryRequest, RequestContext
 
-__all__ = ["Replay", "ReplayedQuery", "replay_csv", "system_principal"]
+__all__ = ["Replay", "ReplayedQuery", "RowCounter", "replay_csv", "system_principal"]
 
 #: Purposes recorded for requests that are not consumer queries.
 _NOT_QUERIES = frozenset(v for k, v in vars(AccessKind).items() if k.isupper())
@@ -90,7 +99,49 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         )
     if before["row_limit"] != after["row_limit"]:
         changes.append(f"row limit: {before['row_limit']} → {after['row_limit']}")
+    if "rows" in before and "rows" in after and before["rows"] != after["rows"]:
+        changes.append(f"rows: {_rows_text(before['rows'])} → {_rows_text(after['rows'])}")
     return changes
+
+
+def _rows_text(rows: object) -> str:
+    return "not counted" if rows is None else str(rows)
+
+
+@dataclass
+class RowCounter:
+    """Counts, by executing a plan read-only, the rows it would deliver: at most
+    ``max_rows`` per query (more shows as ``"> max_rows"``), and only while the total
+    ``time_budget_s`` lasts (then ``None``: not counted)."""
+
+    backends: Mapping[str, Backend]
+    time_budget_s: float
+    max_rows: int
+    clock: Callable[[], float] = time.monotonic
+    _deadline: float | None = field(default=None, init=False)
+
+    def count(self, explanation: Explanation | None) -> int | str | None:
+        plan = explanation.plan if explanation is not None else None
+        if plan is None:
+            return None
+        now = self.clock()
+        if self._deadline is None:
+            self._deadline = now + self.time_budget_s
+        left = self._deadline - now
+        if left <= 0:
+            return None
+        want = min(self.max_rows, plan.cap.allowed)
+        try:
+            result = self.backends[plan.backend].execute(
+                plan.sql, max_rows=want + 1, timeout_s=left
+            )
+        except GatewayError as exc:
+            return f"error: {exc.code}"
+        if len(result.rows) <= want:
+            return len(result.rows)
+        # More rows matched: the consumer gets the limit (truncated), unless the budget
+        # stopped the count below it.
+        return want if want == plan.cap.allowed else f"> {want}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +169,15 @@ class ReplayedQuery:
 class Replay:
     """Explains recorded queries under two versions and compares them."""
 
-    def __init__(self, explainer: Explainer, context: RequestContext) -> None:
+    def __init__(
+        self,
+        explainer: Explainer,
+        context: RequestContext,
+        counter: RowCounter | None = None,
+    ) -> None:
         self._explainer = explainer
         self._context = context
+        self._counter = counter
 
     def is_query(self, record: AuditRecord) -> bool:
         return bool(
@@ -152,6 +209,8 @@ class Replay:
             if not touches(old, new):
                 continue
             b, a = _summary(old), _summary(new)
+            if self._counter is not None:
+                b["rows"], a["rows"] = self._counter.count(old), self._counter.count(new)
             yield ReplayedQuery(
                 audit_id=record.audit_id,
                 time=record.time,
@@ -168,7 +227,18 @@ def replay_csv(results: Iterable[ReplayedQuery]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
-        ["audit_id", "time", "system", "purpose", "before", "after", "changed", "changes"]
+        [
+            "audit_id",
+            "time",
+            "system",
+            "purpose",
+            "before",
+            "after",
+            "rows_before",
+            "rows_after",
+            "changed",
+            "changes",
+        ]
     )
     for r in results:
         writer.writerow(
@@ -179,6 +249,8 @@ def replay_csv(results: Iterable[ReplayedQuery]) -> str:
                 r.purpose,
                 r.before["verdict"],
                 r.after["verdict"],
+                r.before.get("rows", ""),
+                r.after.get("rows", ""),
                 "yes" if r.changes else "no",
                 " | ".join(r.changes),
             ]

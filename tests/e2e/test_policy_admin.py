@@ -8,6 +8,7 @@ reads people.phone masked (mask:phone) for medical_insurance_enrollment.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -299,6 +300,59 @@ def test_replay_reports_what_a_tightening_and_a_loosening_change(
     lines = csv_resp.text.strip().splitlines()
     assert lines[0].startswith("audit_id,")
     assert sum("masks changed: phone: phone → as stored" in ln for ln in lines) == 1
+
+
+YBJ_LIMIT = "p3, role:ybj-enrollment, ybj, population.people, *, 100, 2099-12-31T00:00:00Z"
+
+
+def test_replay_counts_rows_within_a_budget_and_streams_its_progress(
+    gw: tuple[Gateway, MemoryAuditStore],
+) -> None:
+    gateway, _ = gw
+    for sql in (
+        "SELECT person_id FROM population.people ORDER BY person_id LIMIT 3",
+        "SELECT COUNT(*) AS n FROM population.people",
+    ):
+        resp = gateway.query("ybj-insurance", sql, purpose=PURPOSES["ybj-insurance"])
+        assert resp.status_code == 200, resp.text
+    officer = _login(gateway, "li.qiang")
+    text = _policy_csv(gateway)
+    assert YBJ_LIMIT in text
+    _, one_row = _propose(gateway, officer, text.replace(YBJ_LIMIT, YBJ_LIMIT.replace("100", "1")))
+    body = {"version": one_row["id"], "limit": 50, "execute": True}
+    report = gateway.client.post("/v1/policy/replay", json=body, headers=officer).json()
+    assert report["replayed"] == 2
+    rows = {(i["before"]["rows"], i["after"]["rows"]): i["changes"] for i in report["items"]}
+    # Three rows before, one after the new limit (the query's own LIMIT 3 was the limit
+    # before); the count is one row either way.
+    assert rows.get((3, 1)) == ["row limit: 3 → 1", "rows: 3 → 1"], report["items"]
+    assert rows[(1, 1)] == ["row limit: 100 → 1"]
+    # A row budget below the rows counts no further; a spent time budget counts nothing.
+    capped = gateway.client.post(
+        "/v1/policy/replay", json=body | {"row_budget": 2}, headers=officer
+    ).json()
+    assert {i["before"]["rows"] for i in capped["items"]} == {"> 2", 1}
+    # Without execute nothing runs and no count is reported.
+    plain = gateway.client.post(
+        "/v1/policy/replay", json={"version": one_row["id"], "limit": 50}, headers=officer
+    ).json()
+    assert all("rows" not in i["before"] for i in plain["items"])
+
+    streamed = gateway.client.post(
+        "/v1/policy/replay", json=body | {"format": "ndjson"}, headers=officer
+    )
+    assert streamed.status_code == 200
+    assert streamed.headers["content-type"].startswith("application/x-ndjson")
+    lines = [json.loads(line) for line in streamed.text.splitlines()]
+    progress = [ln["progress"] for ln in lines if "progress" in ln]
+    assert progress and progress[-1]["done"] == progress[-1]["of"]
+    assert [p["done"] for p in progress] == list(range(1, progress[-1]["of"] + 1))
+    assert sorted(ln["item"]["changes"] for ln in lines if "item" in ln) == sorted(
+        i["changes"] for i in report["items"]
+    )
+    assert lines[-1]["summary"]["replayed"] == 2 and lines[-1]["summary"]["changed"] == 2
+    bad = gateway.client.post("/v1/policy/replay", json=body | {"row_budget": 0}, headers=officer)
+    assert bad.status_code == 400
 
 
 def test_catalog_fields_search_csv_and_masked_samples(
