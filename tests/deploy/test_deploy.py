@@ -169,6 +169,23 @@ def test_the_deployment_probes_drains_and_runs_unprivileged() -> None:
     assert docs["HorizontalPodAutoscaler"]["spec"]["minReplicas"] >= 3
 
 
+def test_the_archive_cronjob_runs_the_gateways_archive_command_unprivileged() -> None:
+    docs = {doc["kind"]: doc for _, doc in _manifests()}
+    job = docs["CronJob"]["spec"]
+    assert job["concurrencyPolicy"] == "Forbid"  # two archive runs never overlap
+    pod = job["jobTemplate"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["args"][:3] == ["audit", "archive", "--dir"]
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    archive = mounts[container["args"][3]]
+    claim = volumes[archive["name"]]["persistentVolumeClaim"]["claimName"]
+    assert docs["PersistentVolumeClaim"]["metadata"]["name"] == claim
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert mounts["/etc/gateway/keys"]["readOnly"] is True
+
+
 def test_kustomize_builds_the_manifests() -> None:
     kubectl = _tool("kubectl")
     out = subprocess.run(  # noqa: S603 - fixed arguments
@@ -180,7 +197,7 @@ def test_kustomize_builds_the_manifests() -> None:
     )
     assert out.returncode == 0, out.stderr
     kinds = [doc["kind"] for doc in yaml.safe_load_all(out.stdout) if doc]
-    assert kinds.count("Deployment") == 1 and "NetworkPolicy" in kinds
+    assert kinds.count("Deployment") == 1 and "NetworkPolicy" in kinds and "CronJob" in kinds
 
 
 # -------------------------------------------------------------------------------- nginx
