@@ -22,7 +22,8 @@ What is checked:
   SELECT/SHOW VIEW/USAGE); SQLite/DuckDB files not writable by this account;
 * clock skew between this host and each PostgreSQL/MariaDB server (backends and the
   administration store);
-* the audit store opens with this signing key and reports its size;
+* the audit store opens with this signing key and reports its size; records past the
+  retention that are not archived yet are a warning (``gateway audit archive``);
 * the administration store is reachable and migrated to this gateway's newest revision;
 * the state directory is writable.
 """
@@ -34,12 +35,14 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx
 
+from gateway.audit.store.protocol import AuditReader
 from gateway.auth.keys import (
     PSEUDONYM_SECRET_FILE,
     PSEUDONYM_SECRET_FILE_DEMO,
@@ -147,7 +150,7 @@ def diagnose(
         }
         for name, config in bundle.backends.items():
             findings += check_backend(config, published[name], open_backends, clock, settings)
-    findings += check_audit_store(settings)
+    findings += check_audit_store(settings, clock)
     findings += check_admin_store(settings, clock)
     return findings
 
@@ -594,7 +597,7 @@ def _file_read_only(config: BackendConfig, check: str) -> list[Finding]:
 # ---------------------------------------------------------------------- audit, admin
 
 
-def check_audit_store(settings: Settings) -> list[Finding]:
+def check_audit_store(settings: Settings, clock: Clock = utc_now) -> list[Finding]:
     from gateway.audit import open_audit_store
     from gateway.audit.signing import load_log_signer
 
@@ -623,11 +626,40 @@ def check_audit_store(settings: Settings) -> list[Finding]:
         ]
     try:
         size = store.size()
+        overdue = _past_retention(store, settings.audit_retention_days, clock)
     except GatewayError as exc:
         return [Finding("audit.store", "problem", f"unreadable: {exc.detail}", "check the store")]
     finally:
         store.close()
-    return [Finding("audit.store", "ok", f"{size} records, origin {signer.origin}")]
+    findings = [Finding("audit.store", "ok", f"{size} records, origin {signer.origin}")]
+    if overdue is not None:
+        findings.append(
+            Finding(
+                "audit.retention",
+                "warning",
+                f"records from index {overdue} are older than the retention "
+                f"({settings.audit_retention_days} days) and not archived",
+                "run `gateway audit archive --dir DIR` (deploy/systemd/gateway-archive.timer "
+                "or the k8s CronJob run it daily)",
+            )
+        )
+    return findings
+
+
+def _past_retention(store: AuditReader, days: int, clock: Clock) -> int | None:
+    """The index of the first record past retention that is not archived yet, or None
+    (one record is looked at: archives cover a prefix and records come in time order)."""
+    from gateway.audit.archive import archivable
+    from gateway.audit.record import AuditRecord, format_time
+
+    archiver = archivable(store)
+    marks = archiver.archives()
+    start = marks[-1].upto if marks else 0
+    if start >= archiver.size():
+        return None
+    first = archiver.entries(start, start + 1)[0]
+    cutoff = format_time(clock() - timedelta(days=days))
+    return start if AuditRecord.from_canonical(first.record).time < cutoff else None
 
 
 def check_admin_store(settings: Settings, clock: Clock) -> list[Finding]:

@@ -279,3 +279,33 @@ def test_a_mariadb_account_with_write_grants(copy: Deployment, mysql_dsn: str) -
     mysql_connect(mysql_dsn).close()
     found = _problems(copy.findings(GATEWAY_BACKEND_DEMO_DSN=mysql_dsn))
     assert any("ALL PRIVILEGES" in m for m in found["backend.demo.read_only"])
+
+
+def test_records_past_retention_not_archived_are_a_warning_until_archived(
+    copy: Deployment,
+) -> None:
+    from gateway.audit.archive import archivable, archive_expired
+    from gateway.doctor import check_audit_store
+    from tests.unit.audit.support import make_record
+
+    settings = copy.settings(GATEWAY_AUDIT_RETENTION_DAYS="30")
+    signer = load_log_signer(settings.key_dir)
+    store = open_audit_store(settings.audit_location, signer)
+    store.append(make_record(0, now=datetime.now(UTC) - timedelta(days=40)))
+    store.append(make_record(0, now=datetime.now(UTC)))
+    try:
+        found = {f.check: f for f in check_audit_store(settings)}
+        assert found["audit.store"].severity == "ok"
+        assert found["audit.retention"].severity == "warning"
+        assert "index 0" in found["audit.retention"].message
+        assert "gateway audit archive" in found["audit.retention"].fix
+        archive_expired(
+            archivable(store),
+            copy.root / "archive",
+            [signer.verifier],
+            now=datetime.now(UTC),
+            retention_days=30,
+        )
+    finally:
+        store.close()
+    assert "audit.retention" not in {f.check for f in check_audit_store(settings)}
