@@ -672,8 +672,10 @@ def audit_archive(
     Each archive file is an evidence bundle (records with inclusion proofs to the signed
     head), written durably, read back and verified before the records' bytes are removed
     from the live store; their leaf hashes and every checkpoint stay, so the live log
-    still verifies and later proofs are unchanged. Verify an archive offline with
-    gateway audit verify DIR/audit-archive-....json --key <audit-log.vkey>
+    still verifies and later proofs are unchanged. Verify an archive offline with:
+
+    \b
+      gateway audit verify DIR/audit-archive-<first>-<last>.json --key <audit-log.vkey>
     """
     from gateway.audit.archive import archivable, archive_expired, plan_archive
     from gateway.audit.signing import load_log_signer
