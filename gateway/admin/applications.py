@@ -44,6 +44,7 @@ from gateway.errors import (
     InvalidRequestError,
     NotFoundError,
 )
+from gateway.i18n import msg
 from gateway.policy.filters import parse_row_filter
 from gateway.policy.grants import Grant
 from gateway.policy.roles import Role
@@ -286,7 +287,7 @@ class ApplicationStore:
         with self._db.read() as conn:
             row = conn.execute(select(applications).where(applications.c.id == app_id)).first()
         if row is None or not self._relations(viewer, row):
-            raise NotFoundError(f"No application {app_id!r} that you may see.")
+            raise NotFoundError(msg("No application {app_id!r} that you may see.", app_id=app_id))
         return _application(row)
 
     def history(self, app_id: str) -> list[dict[str, Any]]:
@@ -373,7 +374,7 @@ class ApplicationStore:
         """A draft of ``actor``'s department. Raises InvalidRequestError for what the
         catalog or registry refuses (naming it), AccessDeniedError for a non-applicant."""
         if Role.APPLICANT not in actor.roles:
-            raise AccessDeniedError("Only applicants (申请人) of a department may apply.")
+            raise AccessDeniedError(msg("Only applicants (申请人) of a department may apply."))
         provider = self._check_input(actor.department, data)
         for _attempt in range(5):
             app_id = f"SQ{WorkingCalendar.local_date(now):%Y%m%d}-{self._new_suffix()}".upper()
@@ -399,7 +400,7 @@ class ApplicationStore:
                 return self.get(app_id, actor)
             except IntegrityError:  # the random suffix collided: draw another
                 continue
-        raise InvalidRequestError("Could not allocate an application number; try again.")
+        raise InvalidRequestError(msg("Could not allocate an application number; try again."))
 
     def edit(
         self,
@@ -416,7 +417,7 @@ class ApplicationStore:
             app = _application(row)
             if data.dataset != app.dataset or provider != app.provider_department:
                 raise InvalidRequestError(
-                    "The dataset of an application cannot change; apply anew."
+                    msg("The dataset of an application cannot change; apply anew.")
                 )
             check_transition(
                 Action.EDIT, app.state, self._relations(actor, row), reason=None, escalated=False
@@ -451,8 +452,12 @@ class ApplicationStore:
             app = _application(row)
             if expected_version is not None and expected_version != app.version:
                 raise ConflictError(
-                    f"The application changed meanwhile (version {app.version}, you saw "
-                    f"{expected_version}); reload it."
+                    msg(
+                        "The application changed meanwhile (version {version}, you saw "
+                        "{seen}); reload it.",
+                        version=app.version,
+                        seen=expected_version,
+                    )
                 )
             try:
                 target = check_transition(
@@ -565,7 +570,7 @@ class ApplicationStore:
         expiry). Raises ConflictError unless the application is active or approved."""
         old = self.get(app_id, actor)
         if old.state not in (State.ACTIVE, State.APPROVED):
-            raise ConflictError("Only an approved or active application can be renewed.")
+            raise ConflictError(msg("Only an approved or active application can be renewed."))
         grant = self.grant_of(app_id)
         ends = grant.valid_until if grant and grant.valid_until else now
         start = WorkingCalendar.local_date(ends)
@@ -747,7 +752,7 @@ class ApplicationStore:
             select(applications).where(applications.c.id == app_id).with_for_update()
         ).first()
         if row is None or not self._relations(actor, row):
-            raise NotFoundError(f"No application {app_id!r} that you may see.")
+            raise NotFoundError(msg("No application {app_id!r} that you may see.", app_id=app_id))
         return row
 
     @staticmethod
@@ -822,58 +827,92 @@ class ApplicationStore:
         dataset = self._catalog_of().datasets.get(data.dataset)
         if dataset is None:
             raise InvalidRequestError(
-                f"No dataset {data.dataset!r} in the catalog (see GET /v1/catalog)."
+                msg(
+                    "No dataset {dataset!r} in the catalog (see GET /v1/catalog).",
+                    dataset=data.dataset,
+                )
             )
         if dataset.sharing_class is SharingClass.NOT_SHARED:
             raise InvalidRequestError(
-                f"Dataset {data.dataset} is not shared (不予共享); it cannot be applied for."
+                msg(
+                    "Dataset {dataset} is not shared (不予共享); it cannot be applied for.",
+                    dataset=data.dataset,
+                )
             )
         if dataset.sharing_class is SharingClass.UNCONDITIONAL:
             raise InvalidRequestError(
-                f"Dataset {data.dataset} is shared unconditionally (无条件共享): every "
-                "registered system may query it without an application."
+                msg(
+                    "Dataset {dataset} is shared unconditionally (无条件共享): every "
+                    "registered system may query it without an application.",
+                    dataset=data.dataset,
+                )
             )
         if not data.columns:
-            raise InvalidRequestError("Name the tables and columns you need ('columns').")
+            raise InvalidRequestError(msg("Name the tables and columns you need ('columns')."))
         for table_name, columns in data.columns.items():
             table = self._catalog_of().table(table_name)
             if table is None or table.dataset != data.dataset:
                 raise InvalidRequestError(
-                    f"{table_name!r} is not a table of {data.dataset}; tables: "
-                    + ", ".join(sorted(t.qualified_name for t in dataset.tables.values()))
+                    msg(
+                        "{table!r} is not a table of {dataset}; tables: {tables}",
+                        table=table_name,
+                        dataset=data.dataset,
+                        tables=", ".join(sorted(t.qualified_name for t in dataset.tables.values())),
+                    )
                 )
             table_class = self._catalog_of().sharing_class_of(table)
             if table_class is SharingClass.NOT_SHARED:
                 raise InvalidRequestError(
-                    f"Table {table_name} is not shared (不予共享); it cannot be applied for."
+                    msg(
+                        "Table {table} is not shared (不予共享); it cannot be applied for.",
+                        table=table_name,
+                    )
                 )
             unknown = [c for c in columns if table.column(c) is None]
             if unknown or not columns:
                 raise InvalidRequestError(
-                    f"{table_name} has no column(s) {unknown}; columns: {', '.join(table.columns)}"
+                    msg(
+                        "{table} has no column(s) {unknown}; columns: {columns}",
+                        table=table_name,
+                        unknown=", ".join(unknown),
+                        columns=", ".join(table.columns),
+                    )
                     if unknown
-                    else f"Name at least one column of {table_name}."
+                    else msg("Name at least one column of {table}.", table=table_name)
                 )
         if data.purpose not in self._catalog_of().purposes:
             known = ", ".join(sorted(self._catalog_of().purposes))
-            raise InvalidRequestError(f"Unknown purpose {data.purpose!r}; purposes: {known}")
+            raise InvalidRequestError(
+                msg(
+                    "Unknown purpose {purpose!r}; purposes: {known}",
+                    purpose=data.purpose,
+                    known=known,
+                )
+            )
         if not data.systems:
-            raise InvalidRequestError("Name the system(s) that will query under the grant.")
+            raise InvalidRequestError(msg("Name the system(s) that will query under the grant."))
         for system_id in data.systems:
             system = self._registry_of().get(system_id)
             if system is None or system.department != department:
                 raise InvalidRequestError(
-                    f"{system_id!r} is not a registered system of your department."
+                    msg(
+                        "{system!r} is not a registered system of your department.",
+                        system=system_id,
+                    )
                 )
             if data.purpose not in system.purposes:
                 raise InvalidRequestError(
-                    f"System {system_id} is not entitled to purpose {data.purpose!r}; ask the "
-                    "gateway's administrator to register it first."
+                    msg(
+                        "System {system} is not entitled to purpose {purpose!r}; ask the "
+                        "gateway's administrator to register it first.",
+                        system=system_id,
+                        purpose=data.purpose,
+                    )
                 )
         if data.period_until is not None and data.period_until <= data.period_from:
-            raise InvalidRequestError("period_until must be after period_from.")
+            raise InvalidRequestError(msg("period_until must be after period_from."))
         if data.row_cap is not None and data.row_cap <= 0:
-            raise InvalidRequestError("row_cap must be a positive number of rows.")
+            raise InvalidRequestError(msg("row_cap must be a positive number of rows."))
         _check_quotas(data.quotas, "quotas")
         return dataset.owner
 
@@ -898,19 +937,25 @@ class ApplicationStore:
         for qualified in narrow.drop_columns:
             owner, _, column = qualified.rpartition(".")
             if column not in columns.get(owner, []):
-                raise InvalidRequestError(f"{qualified} was not asked for; it cannot be dropped.")
+                raise InvalidRequestError(
+                    msg("{column} was not asked for; it cannot be dropped.", column=qualified)
+                )
             columns[owner].remove(column)
         columns = {t: c for t, c in columns.items() if c}
         if not columns:
-            raise InvalidRequestError("Dropping every column is a refusal: refuse with a reason.")
+            raise InvalidRequestError(
+                msg("Dropping every column is a refusal: refuse with a reason.")
+            )
         for qualified, spec in narrow.masks.items():
             table_name, _, column = qualified.rpartition(".")
             if column not in columns.get(table_name, []):
-                raise InvalidRequestError(f"{qualified} is not granted; it cannot be masked.")
+                raise InvalidRequestError(
+                    msg("{column} is not granted; it cannot be masked.", column=qualified)
+                )
             described = self._catalog_of().table(table_name)
             col = described.column(column) if described else None
             if col is None:
-                raise InvalidRequestError(f"Unknown column {qualified}.")
+                raise InvalidRequestError(msg("Unknown column {column}.", column=qualified))
             try:
                 mask = MaskSpec.parse(spec)
                 self._check_mask(mask, col.type)
@@ -926,7 +971,9 @@ class ApplicationStore:
         for table_name, template in narrow.row_filters.items():
             filtered = self._catalog_of().table(table_name)
             if filtered is None or table_name not in columns:
-                raise InvalidRequestError(f"{table_name} is not granted; it cannot be filtered.")
+                raise InvalidRequestError(
+                    msg("{table} is not granted; it cannot be filtered.", table=table_name)
+                )
             try:
                 parse_row_filter(template, filtered)
             except ConfigurationError as exc:
@@ -935,14 +982,14 @@ class ApplicationStore:
         cap = app.row_cap
         if narrow.row_cap is not None:
             if narrow.row_cap <= 0 or (cap is not None and narrow.row_cap > cap):
-                raise InvalidRequestError("A narrower approval may only lower the row cap.")
+                raise InvalidRequestError(msg("A narrower approval may only lower the row cap."))
             cap = narrow.row_cap
         until = app.period_until
         if narrow.period_until is not None:
             if (
                 until is not None and narrow.period_until > until
             ) or narrow.period_until <= app.period_from:
-                raise InvalidRequestError("A narrower approval may only shorten the period.")
+                raise InvalidRequestError(msg("A narrower approval may only shorten the period."))
             until = narrow.period_until
         grant_id = f"GR-{app.id}"
         if app.renewal_of:

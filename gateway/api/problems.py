@@ -31,7 +31,7 @@ from gateway.errors import (
     InvalidRequestError,
     error_for_status,
 )
-from gateway.i18n import Language, msg, negotiate, translate
+from gateway.i18n import Language, Message, msg, negotiate, translate
 from gateway.logs import log_unexpected
 
 __all__ = ["PROBLEM_MEDIA_TYPE", "language_of", "problem_handlers", "problem_response"]
@@ -41,7 +41,16 @@ TYPE_BASE = "https://gateway.example/problems/"
 
 _log = logging.getLogger("gateway.api")
 
-_BODY_EXAMPLE = '{"sql": "SELECT ...", "purpose": "..."}'
+_QUERY_EXAMPLE = '{"sql": "SELECT ...", "purpose": "..."}'
+#: Endpoints whose body is a query request; others point at their schema instead.
+_QUERY_PATHS = frozenset({"/v1/query", "/v1/explain"})
+
+
+def _example(path: str) -> str | Message:
+    """What a valid body of ``path`` looks like, for a refusal's detail."""
+    if path in _QUERY_PATHS:
+        return _QUERY_EXAMPLE
+    return msg("the body schema of {path} (see /schema)", path=path)
 
 
 def problem_response(
@@ -115,7 +124,9 @@ def language_of(request: Request[Any, Any, Any]) -> Language:
     return negotiate(request.headers.get("accept-language"))
 
 
-def framework_error(exc: HTTPException, *, max_body_bytes: int | None = None) -> GatewayError:
+def framework_error(
+    exc: HTTPException, *, max_body_bytes: int | None = None, path: str = "/v1/query"
+) -> GatewayError:
     """A litestar refusal as the gateway error of its status, with a detail that says
     what to send instead. Litestar's own text can quote the parser (``JSON is
     malformed: invalid character (byte 0)``); it goes to ``internal_detail`` only."""
@@ -132,11 +143,11 @@ def framework_error(exc: HTTPException, *, max_body_bytes: int | None = None) ->
             msg(
                 "The request body is not valid (check {members}): send JSON like {example}.",
                 members=names,
-                example=_BODY_EXAMPLE,
+                example=_example(path),
             )
             if names
             else msg(
-                "The request body is not valid: send JSON like {example}.", example=_BODY_EXAMPLE
+                "The request body is not valid: send JSON like {example}.", example=_example(path)
             ),
             extra={"errors": errors} if errors else None,
             internal_detail=raw or None,
@@ -147,7 +158,7 @@ def framework_error(exc: HTTPException, *, max_body_bytes: int | None = None) ->
             msg(
                 "The request body could not be read: send JSON (Content-Type: "
                 "application/json) like {example}.",
-                example=_BODY_EXAMPLE,
+                example=_example(path),
             ),
             internal_detail=raw or None,
         )
@@ -192,7 +203,7 @@ def problem_handlers(
         if isinstance(exc, GatewayError):
             error = exc
         elif isinstance(exc, HTTPException):
-            error = framework_error(exc, max_body_bytes=max_body_bytes)
+            error = framework_error(exc, max_body_bytes=max_body_bytes, path=request.url.path)
         else:
             log_unexpected(_log, "unexpected error", exc)
             error = GatewayError(

@@ -444,3 +444,26 @@ def test_every_event_of_an_application_names_its_own_audit_record(world: World) 
             event = found[1].event
             assert event is not None and event["application"] == app["id"]
             assert event["action"] == entry["action"]
+
+
+def test_application_refusals_speak_the_callers_language(world: World) -> None:
+    headers = world.as_("zhang.wei")
+    # A body of the wrong shape is told where the schema of this endpoint is.
+    shape = world.gw.client.post(
+        "/v1/applications", json={"dataset": "x"}, headers=headers | {"Accept-Language": "zh-CN"}
+    )
+    assert shape.status_code == 400
+    assert "/v1/applications 的请求体结构" in shape.json()["detail"], shape.json()
+    body = {
+        "systems": ["rsj-subsidy"],
+        "dataset": "legal_person",
+        "columns": {"legal_person.enterprises": ["enterprise_id"]},
+        "purpose": "employment_subsidy_review",
+    }
+    zh = world.gw.client.post(
+        "/v1/applications", json=body, headers=headers | {"Accept-Language": "zh-CN"}
+    )
+    en = world.gw.client.post("/v1/applications", json=body, headers=headers)
+    assert zh.status_code == en.status_code == 400
+    assert "无条件共享" in zh.json()["detail"] and "无需申请" in zh.json()["detail"]
+    assert "without an application" in en.json()["detail"]
