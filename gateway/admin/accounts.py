@@ -40,6 +40,7 @@ from gateway.errors import (
     InvalidRequestError,
     NotFoundError,
 )
+from gateway.i18n import msg
 from gateway.policy.roles import PERSON_ROLES, Role
 
 __all__ = ["Account", "AccountStore", "LoginPolicy", "Recorder", "TotpEnrolment", "no_record"]
@@ -139,11 +140,13 @@ def check_roles(roles: Iterable[str]) -> frozenset[Role]:
 
 def check_password_strength(password: str, username: str) -> None:
     if len(password) < _MIN_PASSWORD:
-        raise InvalidRequestError(f"The password needs at least {_MIN_PASSWORD} characters.")
+        raise InvalidRequestError(
+            msg("The password needs at least {count} characters.", count=_MIN_PASSWORD)
+        )
     if username.lower() in password.lower():
-        raise InvalidRequestError("The password must not contain the username.")
+        raise InvalidRequestError(msg("The password must not contain the username."))
     if len(set(password)) < 6:
-        raise InvalidRequestError("The password is too repetitive.")
+        raise InvalidRequestError(msg("The password is too repetitive."))
 
 
 class AccountStore:
@@ -321,10 +324,10 @@ class AccountStore:
         with self._db.transaction() as conn:
             row = self._row(conn, username)
             if row.totp_secret is None:
-                raise InvalidRequestError("Start the TOTP enrolment first.")
+                raise InvalidRequestError(msg("Start the TOTP enrolment first."))
             step = _matching_step(row.totp_secret, code, now)
             if step is None:
-                raise InvalidRequestError("The code does not match; check the device's clock.")
+                raise InvalidRequestError(msg("The code does not match; check the device's clock."))
             conn.execute(
                 update(accounts)
                 .where(accounts.c.id == row.id)

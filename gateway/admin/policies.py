@@ -28,6 +28,7 @@ from gateway.errors import (
     InvalidRequestError,
     NotFoundError,
 )
+from gateway.i18n import msg
 from gateway.policy.roles import Role
 from gateway.policy.versions import PolicySource, Review
 
@@ -140,7 +141,7 @@ class PolicyVersionStore:
                     .order_by(policy_versions.c.created_at.desc())
                 ).first()
         if row is None:
-            raise NotFoundError(f"No policy change or version {change_id!r}.")
+            raise NotFoundError(msg("No policy change or version {change!r}.", change=change_id))
         return _version(row)
 
     def active(self) -> PolicyVersion | None:
@@ -164,7 +165,7 @@ class PolicyVersionStore:
         storing anything (raises like :meth:`propose`)."""
         current = self.active()
         if current is None:
-            raise ConflictError("No active policy version to change; start the gateway once.")
+            raise ConflictError(msg("No active policy version to change; start the gateway once."))
         return self._review(current.source, source, actor, frozenset(acknowledged))
 
     # -- changing ----------------------------------------------------------------------
@@ -210,12 +211,12 @@ class PolicyVersionStore:
         errors are the client's: what is wrong and where). Raises ConflictError if the
         same contents already exist as a version."""
         if not reason.strip():
-            raise InvalidRequestError("Say why the policy changes ('reason').")
+            raise InvalidRequestError(msg("Say why the policy changes ('reason')."))
         current = self.active()
         if current is None:
-            raise ConflictError("No active policy version to change; start the gateway once.")
+            raise ConflictError(msg("No active policy version to change; start the gateway once."))
         if source.id == current.version:
-            raise InvalidRequestError("The proposal is identical to the active version.")
+            raise InvalidRequestError(msg("The proposal is identical to the active version."))
         acks = frozenset(acknowledged)
         review = self._review(current.source, source, actor, acks)
         with self._db.transaction() as conn:
@@ -257,11 +258,19 @@ class PolicyVersionStore:
         with self._db.transaction() as conn:
             version = self._locked(conn, change_id)
             if version.state != "proposed":
-                raise ConflictError(f"Change {change_id} is {version.state}, not proposed.")
+                raise ConflictError(
+                    msg(
+                        "Change {change} is {state}, not proposed.",
+                        change=change_id,
+                        state=version.state,
+                    )
+                )
             if _name(actor) == version.author:
                 raise AccessDeniedError(
-                    "The two-person rule: the author of a change cannot approve it; another "
-                    "officer of the department must."
+                    msg(
+                        "The two-person rule: the author of a change cannot approve it; "
+                        "another officer of the department must."
+                    )
                 )
             self._check_authority(actor, version)
             conn.execute(
@@ -282,11 +291,13 @@ class PolicyVersionStore:
         record: Recorder = no_record,
     ) -> PolicyVersion:
         if not reason.strip():
-            raise InvalidRequestError("Say why the change is rejected ('reason').")
+            raise InvalidRequestError(msg("Say why the change is rejected ('reason')."))
         with self._db.transaction() as conn:
             version = self._locked(conn, change_id)
             if version.state not in ("proposed", "approved"):
-                raise ConflictError(f"Change {change_id} is {version.state}.")
+                raise ConflictError(
+                    msg("Change {change} is {state}.", change=change_id, state=version.state)
+                )
             if _name(actor) != version.author:
                 self._check_authority(actor, version)
             conn.execute(
@@ -322,11 +333,18 @@ class PolicyVersionStore:
             allowed = ("approved",) if needs_approval else ("proposed", "approved")
             if version.state not in allowed:
                 raise ConflictError(
-                    f"Change {change_id} is {version.state}; "
-                    + (
-                        "the two-person rule requires another officer's approval first."
-                        if needs_approval and version.state == "proposed"
-                        else "only a proposed or approved version can be activated."
+                    msg(
+                        "Change {change} is {state}; the two-person rule requires another "
+                        "officer's approval first.",
+                        change=change_id,
+                        state=version.state,
+                    )
+                    if needs_approval and version.state == "proposed"
+                    else msg(
+                        "Change {change} is {state}; only a proposed or approved version can "
+                        "be activated.",
+                        change=change_id,
+                        state=version.state,
                     )
                 )
             active = conn.execute(
@@ -336,9 +354,14 @@ class PolicyVersionStore:
             ).scalar_one_or_none()
             if active != version.parent:
                 raise ConflictError(
-                    f"Change {change_id} was proposed on top of {version.parent}, but "
-                    f"{active} is active now: activating it would undo the changes in "
-                    "between. Propose it again on top of the active version."
+                    msg(
+                        "Change {change} was proposed on top of {parent}, but {active} is "
+                        "active now: activating it would undo the changes in between. "
+                        "Propose it again on top of the active version.",
+                        change=change_id,
+                        parent=version.parent,
+                        active=active,
+                    )
                 )
             conn.execute(
                 update(policy_versions)
@@ -420,7 +443,7 @@ class PolicyVersionStore:
             select(policy_versions).where(policy_versions.c.id == change_id).with_for_update()
         ).first()
         if row is None:
-            raise NotFoundError(f"No policy change {change_id!r}.")
+            raise NotFoundError(msg("No policy change {change!r}.", change=change_id))
         return _version(row)
 
     @staticmethod
@@ -430,11 +453,15 @@ class PolicyVersionStore:
         if Role.ADMINISTRATOR in actor.roles:
             return
         if Role.PROVIDER_OFFICER not in actor.roles:
-            raise AccessDeniedError("Only provider officers and administrators change policies.")
+            raise AccessDeniedError(
+                msg("Only provider officers and administrators change policies.")
+            )
         foreign = sorted(set(version.departments) - {actor.department})
         if foreign or not version.departments:
             raise AccessDeniedError(
-                "This change touches datasets of other departments or the configuration "
-                f"({', '.join(foreign) or 'systems/model'}): their officers or an "
-                "administrator decide it."
+                msg(
+                    "This change touches datasets of other departments or the configuration "
+                    "({touched}): their officers or an administrator decide it.",
+                    touched=", ".join(foreign) or "systems/model",
+                )
             )
