@@ -6,6 +6,7 @@ from __future__ import annotations
 from litestar import Litestar, Router
 from litestar.di import Provide
 
+from gateway.api.admin_call import provide_admin_call
 from gateway.api.applications import APPLICATION_ROUTES
 from gateway.api.audit import (
     consistency_proof,
@@ -108,6 +109,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             "principal": provide_principal(services.callers),
             "admin": constant(services.admin),
             "clock": constant(services.clock),
+            "call": Provide(provide_admin_call, sync_to_thread=False),
             "known_departments": Provide(_departments, sync_to_thread=False),
             "metrics_endpoint": constant(
                 MetricsEndpoint(services.telemetry, token=settings.metrics_token)

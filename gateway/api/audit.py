@@ -23,7 +23,7 @@ from litestar import Response, get
 from litestar.enums import MediaType
 from litestar.params import PathParameter, QueryParameter
 
-from gateway.api.deps import Injected
+from gateway.api.deps import Injected, audit_headers
 from gateway.api.guards import ROLES_OPT
 from gateway.audit.bundle import build_bundle, checkpoint_size, keys_json
 from gateway.audit.commit import disclosable, receipt_for
@@ -107,12 +107,7 @@ def _audited(
     trail.accessed(context, principal, kind=AccessKind.AUDIT_LOG_READ)
     return Response(
         content,
-        headers={
-            "Cache-Control": "no-store",
-            "Gateway-Audit-Id": context.audit_id,
-            "X-Request-Id": context.request_id,
-            **(headers or {}),
-        },
+        headers=audit_headers(context) | (headers or {}),
     )
 
 

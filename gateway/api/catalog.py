@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from litestar import Response, get
 from litestar.params import QueryParameter
 
-from gateway.api.deps import Injected
+from gateway.api.deps import Injected, audit_headers
 from gateway.audit.trail import AccessKind, AuditTrail
 from gateway.catalog import Catalog
 from gateway.domain import ColumnAction, DecisionSnapshot, MaskSpec, Principal
@@ -70,7 +70,7 @@ def read_catalog(
         document["datasets"] = search_datasets(document["datasets"], q)
         document["query"] = q
     trail.accessed(context, principal, kind=AccessKind.CATALOG_READ)
-    headers = {"Gateway-Audit-Id": context.audit_id, "X-Request-Id": context.request_id}
+    headers = audit_headers(context, no_store=False)
     if format == "csv":
         return Response(
             catalog_csv(document),
@@ -200,7 +200,7 @@ def read_samples(
     trail.accessed(context, principal, kind=AccessKind.CATALOG_READ)
     return Response(
         preview | {"purpose": purpose},
-        headers={"Gateway-Audit-Id": context.audit_id, "X-Request-Id": context.request_id},
+        headers=audit_headers(context, no_store=False),
     )
 
 
