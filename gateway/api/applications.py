@@ -18,7 +18,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from gateway.admin.applications import Application, ApplicationInput, Narrowing
 from gateway.admin.lifecycle import Action, State
-from gateway.api.admin_call import AdminCall
+from gateway.api.call import Call
 from gateway.api.deps import Injected
 from gateway.api.guards import PEOPLE_OPT, ROLES_OPT
 from gateway.audit.trail import AccessKind
@@ -153,7 +153,7 @@ def _grant_json(grant: Any, state: str | None = None) -> dict[str, Any]:
 )
 def create_application(
     data: JSONBody[ApplicationBody],
-    call: Injected[AdminCall],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     now = call.clock()
     app = call.admin.applications.create(
@@ -173,7 +173,7 @@ def create_application(
     summary="Applications you may see; view=pending|due_soon|overdue|escalated",
 )
 def list_applications(
-    call: Injected[AdminCall],
+    call: Injected[Call],
     states: Annotated[list[str] | None, QueryParameter(name="state")] = None,
     dataset: Annotated[str | None, QueryParameter()] = None,
     view: Annotated[
@@ -217,7 +217,7 @@ def list_applications(
 )
 def get_application(
     app_id: Annotated[str, PathParameter()],
-    call: Injected[AdminCall],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     app = call.admin.applications.get(app_id, call.principal)
     return call.read(_view(call.admin, app, call.clock, full=True))
@@ -233,7 +233,7 @@ def get_application(
 def edit_application(
     app_id: Annotated[str, PathParameter()],
     data: JSONBody[ApplicationBody],
-    call: Injected[AdminCall],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     now = call.clock()
     app = call.admin.applications.edit(
@@ -258,7 +258,7 @@ def edit_application(
 def act_on_application(
     app_id: Annotated[str, PathParameter()],
     action: Annotated[str, PathParameter()],
-    call: Injected[AdminCall],
+    call: Injected[Call],
     data: JSONBody[ActionBody | None] = None,
 ) -> Response[dict[str, Any]]:
     chosen = _ACTIONS.get(action)
@@ -305,7 +305,7 @@ def act_on_application(
 )
 def renew_application(
     app_id: Annotated[str, PathParameter()],
-    call: Injected[AdminCall],
+    call: Injected[Call],
     data: JSONBody[RenewBody | None] = None,
 ) -> Response[dict[str, Any]]:
     app = call.admin.applications.renew(
@@ -326,7 +326,7 @@ def renew_application(
     summary="Grants of your department (consumer side) and on its datasets (provider side)",
 )
 def list_grants(
-    call: Injected[AdminCall],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     found = call.admin.applications.grants_visible(call.principal)
     items = [_grant_json(g, state) for g, state in found]
@@ -341,7 +341,7 @@ def list_grants(
     summary="Your notifications (outbox), newest first",
 )
 def list_notifications(
-    call: Injected[AdminCall],
+    call: Injected[Call],
     unread: Annotated[bool, QueryParameter()] = False,
 ) -> Response[dict[str, Any]]:
     who = call.principal
@@ -362,7 +362,7 @@ def list_notifications(
 )
 def read_notifications(
     data: JSONBody[ReadBody],
-    call: Injected[AdminCall],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     visible = [
         n.id

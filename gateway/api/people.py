@@ -16,7 +16,7 @@ from litestar.datastructures import Cookie
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from gateway.admin.accounts import Account
-from gateway.api.admin_call import AdminCall
+from gateway.api.call import Call
 from gateway.api.deps import Injected, audit_headers, remember_principal
 from gateway.api.guards import PEOPLE_OPT, ROLES_OPT
 from gateway.audit.trail import AccessKind, AuditTrail
@@ -178,7 +178,7 @@ def login_oidc(
 )
 def logout(
     request: Request[Any, Any, Any],
-    call: Injected[AdminCall],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     header = request.headers.get("authorization", "")
     token = header.partition(" ")[2].strip() or request.cookies.get(SESSION_COOKIE, "")
@@ -197,7 +197,7 @@ def logout(
     summary="The signed-in person's account",
 )
 def me(
-    call: Injected[AdminCall],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     account = call.admin.accounts.get(call.principal.officer or "")
     return call.read(account.to_json())
@@ -213,7 +213,7 @@ def me(
 )
 def change_own_password(
     data: JSONBody[PasswordBody],
-    call: Injected[AdminCall],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     username = call.principal.officer or ""
     if data.current_password is None:
@@ -236,7 +236,7 @@ def change_own_password(
     summary="Start enrolling a TOTP second factor (shows the secret once)",
 )
 def start_own_totp(
-    call: Injected[AdminCall],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     enrolment = call.admin.accounts.start_totp(
         call.principal.officer or "", now=call.clock(), record=call.record
@@ -255,7 +255,7 @@ def start_own_totp(
 )
 def confirm_own_totp(
     data: JSONBody[TotpCodeBody],
-    call: Injected[AdminCall],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     account = call.admin.accounts.confirm_totp(
         call.principal.officer or "", data.code, now=call.clock(), record=call.record
@@ -271,7 +271,7 @@ def confirm_own_totp(
     summary="Accounts (administrators)",
 )
 def list_accounts(
-    call: Injected[AdminCall],
+    call: Injected[Call],
     department: Annotated[str | None, QueryParameter()] = None,
 ) -> Response[dict[str, Any]]:
     found = call.admin.accounts.find(department=department)
@@ -288,7 +288,7 @@ def list_accounts(
 )
 def create_account(
     data: JSONBody[NewAccountBody],
-    call: Injected[AdminCall],
+    call: Injected[Call],
     known_departments: Injected[frozenset[str]],
 ) -> Response[dict[str, Any]]:
     if data.department not in known_departments:
@@ -317,7 +317,7 @@ def create_account(
 )
 def get_account(
     username: Annotated[str, PathParameter()],
-    call: Injected[AdminCall],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     account = call.admin.accounts.get(username)
     return call.read(account.to_json())
@@ -333,7 +333,7 @@ def get_account(
 def change_account(
     username: Annotated[str, PathParameter()],
     data: JSONBody[AccountChangeBody],
-    call: Injected[AdminCall],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     if username == call.principal.officer and data.status == "disabled":
         raise InvalidRequestError("You cannot disable your own account.")
@@ -363,7 +363,7 @@ def change_account(
 def reset_password(
     username: Annotated[str, PathParameter()],
     data: JSONBody[PasswordBody],
-    call: Injected[AdminCall],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     call.admin.accounts.set_password(username, data.password, now=call.clock(), record=call.record)
     call.admin.sessions.revoke_all(call.admin.accounts.get(username), now=call.clock())
@@ -380,7 +380,7 @@ def reset_password(
 )
 def remove_totp(
     username: Annotated[str, PathParameter()],
-    call: Injected[AdminCall],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     call.admin.accounts.remove_totp(username, now=call.clock(), record=call.record)
     return call.answer(call.admin.accounts.get(username).to_json())

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from litestar import Response, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
-from gateway.api.admin_call import AdminCall
+from gateway.api.call import Call
 from gateway.api.deps import Injected, audit_headers
 from gateway.api.guards import PEOPLE_OPT, ROLES_OPT
 from gateway.audit.store.protocol import MAX_SEARCH_LIMIT, AuditReader, SearchQuery
@@ -127,7 +127,7 @@ def _diff(admin: AdminServices, version: Any) -> dict[str, Any]:
     summary="Policy versions, newest first (proposed, approved, active, superseded, rejected)",
 )
 def list_versions(
-    call: Injected[AdminCall],
+    call: Injected[Call],
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
 ) -> Response[dict[str, Any]]:
     items = [v.to_json() for v in call.admin.versions.history(limit)]
@@ -143,7 +143,7 @@ def list_versions(
 )
 def get_version(
     change_id: Annotated[str, PathParameter()],
-    call: Injected[AdminCall],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     version = call.admin.versions.get(change_id)
     body = version.to_json(with_files=True) | {"diff": _diff(call.admin, version)}
@@ -160,7 +160,7 @@ def get_version(
 )
 def validate_proposal(
     data: JSONBody[ProposalBody],
-    call: Injected[AdminCall],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     active, source = _sources(call.admin, data.files)
     changes = [c.to_json() for c in structured_diff(active, source)]
@@ -188,7 +188,7 @@ def validate_proposal(
 )
 def propose_version(
     data: JSONBody[ProposalBody],
-    call: Injected[AdminCall],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     version = call.admin.versions.propose(
         _sources(call.admin, data.files)[1],
@@ -213,7 +213,7 @@ def propose_version(
 def decide_version(
     change_id: Annotated[str, PathParameter()],
     action: Annotated[str, PathParameter()],
-    call: Injected[AdminCall],
+    call: Injected[Call],
     policies: Injected[PolicyRuntime],
     data: JSONBody[DecisionBody | None] = None,
 ) -> Response[dict[str, Any]]:
@@ -241,7 +241,7 @@ def decide_version(
 )
 def rollback_version(
     data: JSONBody[RollbackBody],
-    call: Injected[AdminCall],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     version = call.admin.versions.rollback(
         data.to,
@@ -341,7 +341,7 @@ def explain(
 )
 def replay(
     data: JSONBody[ReplayBody],
-    call: Injected[AdminCall],
+    call: Injected[Call],
     policy: Injected[ActivePolicy],
     policies: Injected[PolicyRuntime],
     explainer: Injected[Explainer],

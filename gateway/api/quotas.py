@@ -12,7 +12,7 @@ from typing import Any
 from litestar import Response, get
 
 from gateway.admin.quotas import QuotaLimit, limits_of
-from gateway.api.admin_call import AdminCall
+from gateway.api.call import Call
 from gateway.api.deps import Injected
 from gateway.api.guards import ROLES_OPT
 from gateway.domain import Principal
@@ -59,7 +59,7 @@ def visible_limits(
     summary="Quotas you may see (systems', grants') and their use in the current period",
 )
 def list_quotas(
-    call: Injected[AdminCall],
+    call: Injected[Call],
     policy: Injected[ActivePolicy],
 ) -> Response[dict[str, Any]]:
     now = call.clock()

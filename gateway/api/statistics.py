@@ -12,7 +12,7 @@ from litestar.params import QueryParameter
 
 from gateway.admin.calendar import WorkingCalendar
 from gateway.admin.statistics import sharing_statistics
-from gateway.api.admin_call import AdminCall
+from gateway.api.call import Call
 from gateway.api.deps import Injected
 from gateway.api.guards import PEOPLE_OPT, ROLES_OPT
 from gateway.audit.store.protocol import AuditReader
@@ -36,7 +36,7 @@ _MAX_DAYS = 366
     summary="Sharing statistics per department and dataset over a period (JSON or CSV)",
 )
 def read_statistics(
-    call: Injected[AdminCall],
+    call: Injected[Call],
     policy: Injected[ActivePolicy],
     audit_store: Injected[AuditReader],
     since: Annotated[date | None, QueryParameter(name="from")] = None,

@@ -1,9 +1,10 @@
-"""What a handler of the administration plane works with, and how it answers.
+"""What an authenticated handler works with, and how it answers.
 
-Every such handler needs the signed-in person, the administration services, the clock
-and this request's audit record; every one answers with the audit id and is never
-cached, and records a read (or hands the store a recorder for a change). One injected
-:class:`AdminCall` says that once instead of in each handler.
+Every such handler needs the caller (a system or a signed-in person), this request's
+audit record and, on the administration plane, the administration services and the
+clock; every one answers with the audit id, and records the read it serves (or hands a
+store the recorder of the change it makes). One injected :class:`Call` says that once
+instead of in each handler.
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ from gateway.domain import Principal
 from gateway.query.state import RequestContext
 from gateway.wiring import AdminServices
 
-__all__ = ["AdminCall", "provide_admin_call"]
+__all__ = ["Call", "provide_call"]
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class AdminCall:
-    """One request of a signed-in person on the administration plane."""
+class Call:
+    """One authenticated request."""
 
     principal: Principal
     admin: AdminServices
@@ -54,33 +55,36 @@ class AdminCall:
         status_code: int | None = None,
         media_type: str = MediaType.JSON,
         headers: Mapping[str, str] | None = None,
+        no_store: bool = True,
     ) -> Response[T]:
         """``body`` with the audit headers (and ``headers``); the handler's status code
-        unless ``status_code`` is given."""
+        unless ``status_code`` is given. ``no_store``: what only this caller may see."""
         return Response(
             body,
             status_code=status_code,
             media_type=media_type,
-            headers=audit_headers(self.context) | dict(headers or {}),
+            headers=audit_headers(self.context, no_store=no_store) | dict(headers or {}),
         )
 
     def read(
         self,
         body: T,
         *,
+        kind: str = AccessKind.ADMINISTRATION_READ,
         media_type: str = MediaType.JSON,
         headers: Mapping[str, str] | None = None,
+        no_store: bool = True,
     ) -> Response[T]:
         """Answer a read once the read itself is durably audited: no record, no data."""
-        self.trail.accessed(self.context, self.principal, kind=AccessKind.ADMINISTRATION_READ)
-        return self.answer(body, media_type=media_type, headers=headers)
+        self.trail.accessed(self.context, self.principal, kind=kind)
+        return self.answer(body, media_type=media_type, headers=headers, no_store=no_store)
 
 
-def provide_admin_call(
+def provide_call(
     principal: Injected[Principal],
     admin: Injected[AdminServices],
     trail: Injected[AuditTrail],
     context: Injected[RequestContext],
     clock: Injected[Clock],
-) -> AdminCall:
-    return AdminCall(principal, admin, trail, context, clock)
+) -> Call:
+    return Call(principal, admin, trail, context, clock)
