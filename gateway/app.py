@@ -20,6 +20,7 @@ from gateway.api.audit import (
 )
 from gateway.api.auth import jwks, token
 from gateway.api.bodies import check_request_body
+from gateway.api.call import provide_call
 from gateway.api.catalog import read_catalog, read_samples
 from gateway.api.deps import Injected, constant, provide_context, provide_principal
 from gateway.api.guards import role_guard
@@ -108,6 +109,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             "principal": provide_principal(services.callers),
             "admin": constant(services.admin),
             "clock": constant(services.clock),
+            "call": Provide(provide_call, sync_to_thread=False),
             "known_departments": Provide(_departments, sync_to_thread=False),
             "metrics_endpoint": constant(
                 MetricsEndpoint(services.telemetry, token=settings.metrics_token)

@@ -7,11 +7,14 @@ Every setting is documented in README.md ("Settings"); a test checks that.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from gateway.errors import ConfigurationError
+
+N = TypeVar("N", int, float)
 
 __all__ = ["Settings", "TelemetrySettings"]
 
@@ -150,24 +153,10 @@ class Settings:
             return env.get(f"GATEWAY_{name}", default)
 
         def i(name: str, default: int) -> int:
-            raw = env.get(f"GATEWAY_{name}")
-            if raw is None:
-                return default
-            try:
-                return int(raw)
-            except ValueError:
-                raise ConfigurationError(
-                    f"GATEWAY_{name} must be an integer, got {raw!r}"
-                ) from None
+            return _parsed(env, name, default, int, "an integer")
 
         def f(name: str, default: float) -> float:
-            raw = env.get(f"GATEWAY_{name}")
-            if raw is None:
-                return default
-            try:
-                return float(raw)
-            except ValueError:
-                raise ConfigurationError(f"GATEWAY_{name} must be a number, got {raw!r}") from None
+            return _parsed(env, name, default, float, "a number")
 
         def b(name: str, default: bool) -> bool:
             raw = env.get(f"GATEWAY_{name}")
@@ -279,3 +268,16 @@ class Settings:
         if settings.audit_retention_days < 1:
             raise ConfigurationError("GATEWAY_AUDIT_RETENTION_DAYS must be a positive number")
         return settings
+
+
+def _parsed(
+    env: Mapping[str, str], name: str, default: N, parse: Callable[[str], N], what: str
+) -> N:
+    """``GATEWAY_<name>`` parsed, or ``default`` when unset. Raises ConfigurationError."""
+    raw = env.get(f"GATEWAY_{name}")
+    if raw is None:
+        return default
+    try:
+        return parse(raw)
+    except ValueError:
+        raise ConfigurationError(f"GATEWAY_{name} must be {what}, got {raw!r}") from None

@@ -54,26 +54,18 @@ class AdminDb:
     def transaction(self) -> Iterator[Connection]:
         """One transaction; commits on success, rolls back on any exception. Database
         errors become BackendUnavailableError (503): no change was made."""
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise BackendUnavailableError(
-                "The administration store is unavailable; nothing was changed.",
-                internal_detail=f"{type(exc).__name__}: {exc}",
-            ) from exc
+        nothing = "The administration store is unavailable; nothing was changed."
+        with _unavailable(nothing), self.engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reading (its transaction is rolled back at the end)."""
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise BackendUnavailableError(
-                "The administration store is unavailable.",
-                internal_detail=f"{type(exc).__name__}: {exc}",
-            ) from exc
+        with (
+            _unavailable("The administration store is unavailable."),
+            self.engine.connect() as conn,
+        ):
+            yield conn
 
     def epoch(self, name: str) -> int:
         """The current counter of ``name`` (0 before any change)."""
@@ -126,6 +118,18 @@ class AdminDb:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _unavailable(detail: str) -> Iterator[None]:
+    """Database errors become BackendUnavailableError (503) with ``detail``; the driver's
+    own text goes to the internal detail only."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise BackendUnavailableError(
+            detail, internal_detail=f"{type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -18,15 +18,13 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from gateway.admin.applications import Application, ApplicationInput, Narrowing
 from gateway.admin.lifecycle import Action, State
+from gateway.api.call import Call
 from gateway.api.deps import Injected
 from gateway.api.guards import PEOPLE_OPT, ROLES_OPT
-from gateway.api.people import _headers, _recorder
-from gateway.audit.trail import AccessKind, AuditTrail
+from gateway.audit.trail import AccessKind
 from gateway.clock import Clock
-from gateway.domain import Principal
 from gateway.errors import InvalidRequestError
 from gateway.policy.roles import Role
-from gateway.query.state import RequestContext
 from gateway.wiring import AdminServices
 
 __all__ = ["APPLICATION_ROUTES"]
@@ -155,18 +153,16 @@ def _grant_json(grant: Any, state: str | None = None) -> dict[str, Any]:
 )
 def create_application(
     data: JSONBody[ApplicationBody],
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    clock: Injected[Clock],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
-    now = clock()
-    record = _recorder(trail, context, principal)
-    app = admin.applications.create(
-        principal, _input(data, admin.calendar.local_date(now)), now=now, record=record
+    now = call.clock()
+    app = call.admin.applications.create(
+        call.principal,
+        _input(data, call.admin.calendar.local_date(now)),
+        now=now,
+        record=call.record,
     )
-    return Response(_view(admin, app, clock, full=True), status_code=201, headers=_headers(context))
+    return call.answer(_view(call.admin, app, call.clock, full=True), status_code=201)
 
 
 @get(
@@ -177,11 +173,7 @@ def create_application(
     summary="Applications you may see; view=pending|due_soon|overdue|escalated",
 )
 def list_applications(
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    clock: Injected[Clock],
+    call: Injected[Call],
     states: Annotated[list[str] | None, QueryParameter(name="state")] = None,
     dataset: Annotated[str | None, QueryParameter()] = None,
     view: Annotated[
@@ -194,9 +186,9 @@ def list_applications(
         raise InvalidRequestError(
             "state must be one of " + ", ".join(s.value for s in State)
         ) from None
-    now = clock()
-    found = admin.applications.visible(principal, states=wanted, dataset=dataset)
-    items = [_view(admin, a, clock, full=False) for a in found]
+    now = call.clock()
+    found = call.admin.applications.visible(call.principal, states=wanted, dataset=dataset)
+    items = [_view(call.admin, a, call.clock, full=False) for a in found]
     if view != "all":
         items = [i for i in items if i["deadline"] is not None]
         if view == "due_soon":
@@ -213,9 +205,7 @@ def list_applications(
             (i["deadline"] or {}).get("reply_due") or "9999",
         )
     )
-    trail.accessed(context, principal, kind=AccessKind.ADMINISTRATION_READ)
-    body = {"items": items, "count": len(items), "as_of": now.isoformat()}
-    return Response(body, headers=_headers(context))
+    return call.read({"items": items, "count": len(items), "as_of": now.isoformat()})
 
 
 @get(
@@ -227,15 +217,10 @@ def list_applications(
 )
 def get_application(
     app_id: Annotated[str, PathParameter()],
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    clock: Injected[Clock],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
-    app = admin.applications.get(app_id, principal)
-    trail.accessed(context, principal, kind=AccessKind.ADMINISTRATION_READ)
-    return Response(_view(admin, app, clock, full=True), headers=_headers(context))
+    app = call.admin.applications.get(app_id, call.principal)
+    return call.read(_view(call.admin, app, call.clock, full=True))
 
 
 @put(
@@ -248,21 +233,17 @@ def get_application(
 def edit_application(
     app_id: Annotated[str, PathParameter()],
     data: JSONBody[ApplicationBody],
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    clock: Injected[Clock],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
-    now = clock()
-    app = admin.applications.edit(
+    now = call.clock()
+    app = call.admin.applications.edit(
         app_id,
-        principal,
-        _input(data, admin.calendar.local_date(now)),
+        call.principal,
+        _input(data, call.admin.calendar.local_date(now)),
         now=now,
-        record=_recorder(trail, context, principal),
+        record=call.record,
     )
-    return Response(_view(admin, app, clock, full=True), headers=_headers(context))
+    return call.answer(_view(call.admin, app, call.clock, full=True))
 
 
 @post(
@@ -277,11 +258,7 @@ def edit_application(
 def act_on_application(
     app_id: Annotated[str, PathParameter()],
     action: Annotated[str, PathParameter()],
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    clock: Injected[Clock],
+    call: Injected[Call],
     data: JSONBody[ActionBody | None] = None,
 ) -> Response[dict[str, Any]]:
     chosen = _ACTIONS.get(action)
@@ -303,19 +280,19 @@ def act_on_application(
             period_until=n.period_until,
             quotas=dict(n.quotas),
         )
-    app = admin.applications.act(
+    app = call.admin.applications.act(
         app_id,
         chosen,
-        principal,
-        now=clock(),
+        call.principal,
+        now=call.clock(),
         reason=body.reason,
         narrowing=narrowing,
         expected_version=body.expected_version,
-        record=_recorder(trail, context, principal),
+        record=call.record,
     )
     if chosen in (Action.APPROVE, Action.ARBITRATE_APPROVE, Action.REVOKE):
-        admin.grants.refresh()  # decisions in this process change at the next request
-    return Response(_view(admin, app, clock, full=True), headers=_headers(context))
+        call.admin.grants.refresh()  # decisions in this process change at the next request
+    return call.answer(_view(call.admin, app, call.clock, full=True))
 
 
 @post(
@@ -328,21 +305,17 @@ def act_on_application(
 )
 def renew_application(
     app_id: Annotated[str, PathParameter()],
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    clock: Injected[Clock],
+    call: Injected[Call],
     data: JSONBody[RenewBody | None] = None,
 ) -> Response[dict[str, Any]]:
-    app = admin.applications.renew(
+    app = call.admin.applications.renew(
         app_id,
-        principal,
-        now=clock(),
+        call.principal,
+        now=call.clock(),
         period_until=data.period_until if data else None,
-        record=_recorder(trail, context, principal),
+        record=call.record,
     )
-    return Response(_view(admin, app, clock, full=True), status_code=201, headers=_headers(context))
+    return call.answer(_view(call.admin, app, call.clock, full=True), status_code=201)
 
 
 @get(
@@ -353,15 +326,11 @@ def renew_application(
     summary="Grants of your department (consumer side) and on its datasets (provider side)",
 )
 def list_grants(
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
-    found = admin.applications.grants_visible(principal)
-    trail.accessed(context, principal, kind=AccessKind.ADMINISTRATION_READ)
+    found = call.admin.applications.grants_visible(call.principal)
     items = [_grant_json(g, state) for g, state in found]
-    return Response({"items": items, "count": len(items)}, headers=_headers(context))
+    return call.read({"items": items, "count": len(items)})
 
 
 @get(
@@ -372,18 +341,15 @@ def list_grants(
     summary="Your notifications (outbox), newest first",
 )
 def list_notifications(
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
+    call: Injected[Call],
     unread: Annotated[bool, QueryParameter()] = False,
 ) -> Response[dict[str, Any]]:
-    found = admin.outbox.for_person(
-        principal.officer or "", principal.roles, principal.department, unread_only=unread
+    who = call.principal
+    found = call.admin.outbox.for_person(
+        who.officer or "", who.roles, who.department, unread_only=unread
     )
-    trail.accessed(context, principal, kind=AccessKind.ADMINISTRATION_READ)
     items = [n.to_json() for n in found]
-    return Response({"items": items, "count": len(items)}, headers=_headers(context))
+    return call.read({"items": items, "count": len(items)})
 
 
 @post(
@@ -396,21 +362,17 @@ def list_notifications(
 )
 def read_notifications(
     data: JSONBody[ReadBody],
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    clock: Injected[Clock],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     visible = [
         n.id
-        for n in admin.outbox.for_person(
-            principal.officer or "", principal.roles, principal.department
+        for n in call.admin.outbox.for_person(
+            call.principal.officer or "", call.principal.roles, call.principal.department
         )
     ]
-    trail.accessed(context, principal, kind=AccessKind.ADMINISTRATION_READ)
-    marked = admin.outbox.mark_read(data.ids, visible, now=clock())
-    return Response({"marked": marked}, headers=_headers(context))
+    call.trail.accessed(call.context, call.principal, kind=AccessKind.ADMINISTRATION_READ)
+    marked = call.admin.outbox.mark_read(data.ids, visible, now=call.clock())
+    return call.answer({"marked": marked})
 
 
 APPLICATION_ROUTES = [

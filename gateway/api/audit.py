@@ -23,13 +23,14 @@ from litestar import Response, get
 from litestar.enums import MediaType
 from litestar.params import PathParameter, QueryParameter
 
+from gateway.api.call import Call
 from gateway.api.deps import Injected
 from gateway.api.guards import ROLES_OPT
 from gateway.audit.bundle import build_bundle, checkpoint_size, keys_json
 from gateway.audit.commit import disclosable, receipt_for
 from gateway.audit.record import AuditRecord, Outcome, leaf_hash_of
 from gateway.audit.store.protocol import MAX_EXPORT_ENTRIES, AuditReader, SearchQuery, TreeHead
-from gateway.audit.trail import AccessKind, AuditTrail
+from gateway.audit.trail import AccessKind
 from gateway.catalog import Catalog
 from gateway.domain import Principal
 from gateway.errors import (
@@ -39,7 +40,6 @@ from gateway.errors import (
     UnknownDatasetError,
 )
 from gateway.policy.roles import Role
-from gateway.query.state import RequestContext
 
 __all__ = ["AUDIT_ROUTES", "AuditScope", "scope_of"]
 
@@ -95,27 +95,6 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _audited(
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    principal: Injected[Principal],
-    content: dict[str, Any],
-    headers: dict[str, str] | None = None,
-) -> Response[dict[str, Any]]:
-    """Return audit records only once the read itself is durably audited (who read
-    which records); no record of the read, no records."""
-    trail.accessed(context, principal, kind=AccessKind.AUDIT_LOG_READ)
-    return Response(
-        content,
-        headers={
-            "Cache-Control": "no-store",
-            "Gateway-Audit-Id": context.audit_id,
-            "X-Request-Id": context.request_id,
-            **(headers or {}),
-        },
-    )
-
-
 def _record_view(
     store: AuditReader, head: TreeHead, scope: AuditScope, index: int, record: AuditRecord
 ) -> Any:
@@ -163,9 +142,7 @@ def _parse_outcome(outcome: str | None) -> Outcome | None:
     tags=["audit"],
 )
 def search_records(
-    principal: Injected[Principal],
-    context: Injected[RequestContext],
-    trail: Injected[AuditTrail],
+    call: Injected[Call],
     audit_store: Injected[AuditReader],
     catalog: Injected[Catalog],
     department: Annotated[str | None, QueryParameter()] = None,
@@ -179,7 +156,7 @@ def search_records(
     before: Annotated[int | None, QueryParameter(ge=0)] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
 ) -> Response[dict[str, Any]]:
-    scope = scope_of(principal, catalog)
+    scope = scope_of(call.principal, catalog)
     store = audit_store
     if dataset is not None and dataset not in catalog.datasets:
         raise UnknownDatasetError(f"No dataset {dataset!r} in the catalog.")
@@ -221,7 +198,7 @@ def search_records(
     page: dict[str, Any] = {"items": items, "count": len(items)}
     if len(found) == limit and found:
         page["next_before"] = found[-1][0]
-    return _audited(trail, context, principal, page)
+    return call.read(page, kind=AccessKind.AUDIT_LOG_READ)
 
 
 @get(
@@ -233,19 +210,17 @@ def search_records(
 )
 def get_record(
     audit_id: Annotated[str, PathParameter()],
-    principal: Injected[Principal],
-    context: Injected[RequestContext],
-    trail: Injected[AuditTrail],
+    call: Injected[Call],
     audit_store: Injected[AuditReader],
     catalog: Injected[Catalog],
 ) -> Response[dict[str, Any]]:
-    scope = scope_of(principal, catalog)
+    scope = scope_of(call.principal, catalog)
     found = audit_store.get(audit_id)
     # Not found and not yours look the same: ids of others' records are not confirmed.
     if found is None or not scope.allows(found[1]):
         raise NotFoundError(f"No audit record {audit_id!r} that you may read.")
     view = _record_view(audit_store, audit_store.head(), scope, *found)
-    return _audited(trail, context, principal, view)
+    return call.read(view, kind=AccessKind.AUDIT_LOG_READ)
 
 
 @get(
@@ -315,9 +290,7 @@ def inclusion_proof(
     index: Annotated[int, QueryParameter(ge=0)],
     size: Annotated[int, QueryParameter(ge=1)],
     audit_store: Injected[AuditReader],
-    principal: Injected[Principal],
-    context: Injected[RequestContext],
-    trail: Injected[AuditTrail],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     try:
         proof = audit_store.inclusion_proof(index, size)
@@ -329,7 +302,7 @@ def inclusion_proof(
         "checkpoint": audit_store.checkpoint(size),
         "inclusion_proof": [_b64(h) for h in proof],
     }
-    return _audited(trail, context, principal, content)
+    return call.read(content, kind=AccessKind.AUDIT_LOG_READ)
 
 
 @get(
@@ -343,16 +316,14 @@ def consistency_proof(
     first: Annotated[int, QueryParameter(ge=0)],
     second: Annotated[int, QueryParameter(ge=0)],
     audit_store: Injected[AuditReader],
-    principal: Injected[Principal],
-    context: Injected[RequestContext],
-    trail: Injected[AuditTrail],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     try:
         proof = audit_store.consistency_proof(first, second)
     except ValueError as exc:
         raise InvalidRequestError(str(exc)) from exc
     content = {"first": first, "second": second, "consistency_proof": [_b64(h) for h in proof]}
-    return _audited(trail, context, principal, content)
+    return call.read(content, kind=AccessKind.AUDIT_LOG_READ)
 
 
 @get(
@@ -369,9 +340,7 @@ def consistency_proof(
     tags=["audit"],
 )
 def export_bundle(
-    principal: Injected[Principal],
-    context: Injected[RequestContext],
-    trail: Injected[AuditTrail],
+    call: Injected[Call],
     audit_store: Injected[AuditReader],
     catalog: Injected[Catalog],
     audit_id: Annotated[list[str] | None, QueryParameter(name="audit_id")] = None,
@@ -379,7 +348,7 @@ def export_bundle(
     end: Annotated[int | None, QueryParameter(ge=0)] = None,
     earlier_size: Annotated[list[int] | None, QueryParameter(name="earlier_size")] = None,
 ) -> Response[dict[str, Any]]:
-    scope = scope_of(principal, catalog)
+    scope = scope_of(call.principal, catalog)
     store = audit_store
     if not scope.can_export:
         raise AccessDeniedError(
@@ -416,7 +385,9 @@ def export_bundle(
     bundle = build_bundle(store, entries, earlier=earlier)
     head_size = checkpoint_size(bundle["checkpoint"])
     disposition = f'attachment; filename="audit-evidence-{head_size}.json"'
-    return _audited(trail, context, principal, bundle, {"Content-Disposition": disposition})
+    return call.read(
+        bundle, kind=AccessKind.AUDIT_LOG_READ, headers={"Content-Disposition": disposition}
+    )
 
 
 AUDIT_ROUTES = [

@@ -8,7 +8,7 @@ from litestar import Request, Response, get, post
 from litestar.openapi import ResponseSpec
 from litestar.params import URLEncodedBody
 
-from gateway.api.deps import Injected, remember_principal
+from gateway.api.deps import Injected, audit_headers, remember_principal
 from gateway.api.schemas import TokenForm, TokenResponseDoc
 from gateway.audit.trail import AccessKind, AuditTrail
 from gateway.auth.keys import GatewayKeyStore
@@ -47,11 +47,7 @@ def token(
     remember_principal(request, principal)  # for the request metrics
     return Response(
         content=issued.to_json(),
-        headers={
-            "Cache-Control": "no-store",
-            "Gateway-Audit-Id": context.audit_id,
-            "X-Request-Id": context.request_id,
-        },
+        headers=audit_headers(context),
     )
 
 

@@ -18,8 +18,9 @@ from typing import Annotated, Any, Literal
 from litestar import Response, get
 from litestar.params import QueryParameter
 
+from gateway.api.call import Call
 from gateway.api.deps import Injected
-from gateway.audit.trail import AccessKind, AuditTrail
+from gateway.audit.trail import AccessKind
 from gateway.catalog import Catalog
 from gateway.domain import ColumnAction, DecisionSnapshot, MaskSpec, Principal
 from gateway.errors import PurposeNotAllowedError, UnknownDatasetError
@@ -28,7 +29,6 @@ from gateway.query.check_request import check_purpose
 from gateway.query.plan import row_limit
 from gateway.query.rewrite.mask_docs import describe_mask
 from gateway.query.samples import Samples
-from gateway.query.state import RequestContext
 from gateway.settings import Settings
 
 __all__ = ["catalog_csv", "catalog_document", "read_catalog", "read_samples", "search_datasets"]
@@ -41,9 +41,7 @@ __all__ = ["catalog_csv", "catalog_document", "read_catalog", "read_samples", "s
     tags=["catalog"],
 )
 def read_catalog(
-    principal: Injected[Principal],
-    context: Injected[RequestContext],
-    trail: Injected[AuditTrail],
+    call: Injected[Call],
     engine: Injected[PolicyEngine],
     catalog: Injected[Catalog],
     settings: Injected[Settings],
@@ -56,28 +54,29 @@ def read_catalog(
         Literal["json", "csv"], QueryParameter(description="json (default) or csv")
     ] = "json",
 ) -> Response[Any]:
-    if purpose is not None and purpose not in principal.purposes:
+    if purpose is not None and purpose not in call.principal.purposes:
         raise PurposeNotAllowedError(
             f"Purpose {purpose!r} is not one your system is entitled to.",
-            extra={"allowed_purposes": sorted(principal.purposes)},
+            extra={"allowed_purposes": sorted(call.principal.purposes)},
         )
-    purposes = [purpose] if purpose else sorted(principal.purposes)
-    snapshots = {p: engine.snapshot(principal, p, context.received) for p in purposes}
+    purposes = [purpose] if purpose else sorted(call.principal.purposes)
+    received = call.context.received
+    snapshots = {p: engine.snapshot(call.principal, p, received) for p in purposes}
     document = catalog_document(
-        catalog, principal, snapshots, max_rows_ceiling=settings.max_rows_ceiling
+        catalog, call.principal, snapshots, max_rows_ceiling=settings.max_rows_ceiling
     )
     if q:
         document["datasets"] = search_datasets(document["datasets"], q)
         document["query"] = q
-    trail.accessed(context, principal, kind=AccessKind.CATALOG_READ)
-    headers = {"Gateway-Audit-Id": context.audit_id, "X-Request-Id": context.request_id}
     if format == "csv":
-        return Response(
+        return call.read(
             catalog_csv(document),
+            kind=AccessKind.CATALOG_READ,
             media_type="text/csv; charset=utf-8",
-            headers=headers | {"Content-Disposition": 'attachment; filename="catalog.csv"'},
+            headers={"Content-Disposition": 'attachment; filename="catalog.csv"'},
+            no_store=False,
         )
-    return Response(document, headers=headers)
+    return call.read(document, kind=AccessKind.CATALOG_READ, no_store=False)
 
 
 def _words(value: Any) -> str:
@@ -182,26 +181,20 @@ def catalog_csv(document: Mapping[str, Any]) -> str:
     tags=["catalog"],
 )
 def read_samples(
-    principal: Injected[Principal],
-    context: Injected[RequestContext],
-    trail: Injected[AuditTrail],
+    call: Injected[Call],
     engine: Injected[PolicyEngine],
     catalog: Injected[Catalog],
     settings: Injected[Settings],
     table: Annotated[str, QueryParameter(description="dataset.table")],
     purpose: Annotated[str, QueryParameter()],
 ) -> Response[dict[str, Any]]:
-    check_purpose(principal, purpose, catalog.purposes)
+    check_purpose(call.principal, purpose, catalog.purposes)
     found = catalog.table(table)
     if found is None:
         raise UnknownDatasetError(f"No table {table!r} in the catalog (GET /v1/catalog).")
-    snapshot = engine.snapshot(principal, purpose, context.received)
-    preview = Samples(catalog, settings.max_rows_ceiling).preview(found, principal, snapshot)
-    trail.accessed(context, principal, kind=AccessKind.CATALOG_READ)
-    return Response(
-        preview | {"purpose": purpose},
-        headers={"Gateway-Audit-Id": context.audit_id, "X-Request-Id": context.request_id},
-    )
+    snapshot = engine.snapshot(call.principal, purpose, call.context.received)
+    preview = Samples(catalog, settings.max_rows_ceiling).preview(found, call.principal, snapshot)
+    return call.read(preview | {"purpose": purpose}, kind=AccessKind.CATALOG_READ, no_store=False)
 
 
 def catalog_document(

@@ -25,6 +25,7 @@ from gateway.query.state import RequestContext
 
 __all__ = [
     "Injected",
+    "audit_headers",
     "constant",
     "context_in_scope",
     "context_of",
@@ -57,6 +58,13 @@ def constant(value: object) -> Provide:
         return value
 
     return Provide(provide, use_cache=True, sync_to_thread=False)
+
+
+def audit_headers(context: RequestContext, *, no_store: bool = True) -> dict[str, str]:
+    """The headers that name the request's audit record (and, for what only its caller
+    may see, forbid caching it)."""
+    cache = {"Cache-Control": "no-store"} if no_store else {}
+    return cache | {"Gateway-Audit-Id": context.audit_id, "X-Request-Id": context.request_id}
 
 
 def _request_line(connection: ASGIConnection[Any, Any, Any, Any]) -> str:

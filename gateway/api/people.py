@@ -15,14 +15,13 @@ from litestar import Request, Response, get, patch, post
 from litestar.datastructures import Cookie
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
-from gateway.admin.accounts import Account, Recorder
-from gateway.api.deps import Injected, remember_principal
+from gateway.admin.accounts import Account
+from gateway.api.call import Call
+from gateway.api.deps import Injected, audit_headers, remember_principal
 from gateway.api.guards import PEOPLE_OPT, ROLES_OPT
-from gateway.audit.receipt import Receipt
 from gateway.audit.trail import AccessKind, AuditTrail
 from gateway.auth.callers import SESSION_COOKIE, person_principal
 from gateway.clock import Clock
-from gateway.domain import Principal
 from gateway.errors import AccessDeniedError, AuthenticationError, InvalidRequestError
 from gateway.policy.roles import Role
 from gateway.query.state import RequestContext
@@ -84,21 +83,6 @@ class TotpCodeBody:
     code: str
 
 
-def _headers(context: RequestContext) -> dict[str, str]:
-    return {
-        "Cache-Control": "no-store",
-        "Gateway-Audit-Id": context.audit_id,
-        "X-Request-Id": context.request_id,
-    }
-
-
-def _recorder(trail: AuditTrail, context: RequestContext, actor: Principal) -> Recorder:
-    def record(event: dict[str, Any]) -> Receipt:
-        return trail.acted(context, actor, event)
-
-    return record
-
-
 def _secure_cookies(request: Request[Any, Any, Any]) -> bool:
     return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
 
@@ -139,7 +123,7 @@ def _session_response(
                 max_age=max(0, int((issued.expires_at - clock()).total_seconds())),
             )
         )
-    return Response(body, headers=_headers(context), cookies=cookies)
+    return Response(body, headers=audit_headers(context), cookies=cookies)
 
 
 @post(
@@ -194,17 +178,13 @@ def login_oidc(
 )
 def logout(
     request: Request[Any, Any, Any],
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    clock: Injected[Clock],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
     header = request.headers.get("authorization", "")
     token = header.partition(" ")[2].strip() or request.cookies.get(SESSION_COOKIE, "")
-    trail.accessed(context, principal, kind=AccessKind.SESSION)
-    admin.sessions.revoke(token, now=clock())
-    response = Response({"logged_out": True}, headers=_headers(context))
+    call.trail.accessed(call.context, call.principal, kind=AccessKind.SESSION)
+    call.admin.sessions.revoke(token, now=call.clock())
+    response = call.answer({"logged_out": True})
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -217,14 +197,10 @@ def logout(
     summary="The signed-in person's account",
 )
 def me(
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
-    account = admin.accounts.get(principal.officer or "")
-    trail.accessed(context, principal, kind=AccessKind.ADMINISTRATION_READ)
-    return Response(account.to_json(), headers=_headers(context))
+    account = call.admin.accounts.get(call.principal.officer or "")
+    return call.read(account.to_json())
 
 
 @post(
@@ -237,24 +213,18 @@ def me(
 )
 def change_own_password(
     data: JSONBody[PasswordBody],
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    clock: Injected[Clock],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
-    username = principal.officer or ""
+    username = call.principal.officer or ""
     if data.current_password is None:
         raise InvalidRequestError("Give current_password to change your own password.")
     try:
-        admin.accounts.login(username, data.current_password, None, now=clock())
+        call.admin.accounts.login(username, data.current_password, None, now=call.clock())
     except AuthenticationError:
         # Re-authentication failed: refuse without revealing more (and count it).
         raise AccessDeniedError("The current password is wrong.") from None
-    admin.accounts.set_password(
-        username, data.password, now=clock(), record=_recorder(trail, context, principal)
-    )
-    return Response({"password_changed": True}, headers=_headers(context))
+    call.admin.accounts.set_password(username, data.password, now=call.clock(), record=call.record)
+    return call.answer({"password_changed": True})
 
 
 @post(
@@ -266,17 +236,13 @@ def change_own_password(
     summary="Start enrolling a TOTP second factor (shows the secret once)",
 )
 def start_own_totp(
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    clock: Injected[Clock],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
-    enrolment = admin.accounts.start_totp(
-        principal.officer or "", now=clock(), record=_recorder(trail, context, principal)
+    enrolment = call.admin.accounts.start_totp(
+        call.principal.officer or "", now=call.clock(), record=call.record
     )
     body = {"secret": enrolment.secret, "provisioning_uri": enrolment.provisioning_uri}
-    return Response(body, headers=_headers(context))
+    return call.answer(body)
 
 
 @post(
@@ -289,16 +255,12 @@ def start_own_totp(
 )
 def confirm_own_totp(
     data: JSONBody[TotpCodeBody],
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    clock: Injected[Clock],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
-    account = admin.accounts.confirm_totp(
-        principal.officer or "", data.code, now=clock(), record=_recorder(trail, context, principal)
+    account = call.admin.accounts.confirm_totp(
+        call.principal.officer or "", data.code, now=call.clock(), record=call.record
     )
-    return Response(account.to_json(), headers=_headers(context))
+    return call.answer(account.to_json())
 
 
 @get(
@@ -309,15 +271,11 @@ def confirm_own_totp(
     summary="Accounts (administrators)",
 )
 def list_accounts(
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
+    call: Injected[Call],
     department: Annotated[str | None, QueryParameter()] = None,
 ) -> Response[dict[str, Any]]:
-    found = admin.accounts.find(department=department)
-    trail.accessed(context, principal, kind=AccessKind.ADMINISTRATION_READ)
-    return Response({"accounts": [a.to_json() for a in found]}, headers=_headers(context))
+    found = call.admin.accounts.find(department=department)
+    return call.read({"accounts": [a.to_json() for a in found]})
 
 
 @post(
@@ -330,17 +288,13 @@ def list_accounts(
 )
 def create_account(
     data: JSONBody[NewAccountBody],
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    clock: Injected[Clock],
+    call: Injected[Call],
     known_departments: Injected[frozenset[str]],
 ) -> Response[dict[str, Any]]:
     if data.department not in known_departments:
         known = ", ".join(sorted(known_departments))
         raise InvalidRequestError(f"Unknown department {data.department!r}; known: {known}.")
-    account = admin.accounts.create(
+    account = call.admin.accounts.create(
         username=data.username,
         display_name=data.display_name,
         department=data.department,
@@ -348,10 +302,10 @@ def create_account(
         password=data.password,
         systems=data.systems,
         contact=data.contact,
-        now=clock(),
-        record=_recorder(trail, context, principal),
+        now=call.clock(),
+        record=call.record,
     )
-    return Response(account.to_json(), status_code=201, headers=_headers(context))
+    return call.answer(account.to_json(), status_code=201)
 
 
 @get(
@@ -363,14 +317,10 @@ def create_account(
 )
 def get_account(
     username: Annotated[str, PathParameter()],
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
-    account = admin.accounts.get(username)
-    trail.accessed(context, principal, kind=AccessKind.ADMINISTRATION_READ)
-    return Response(account.to_json(), headers=_headers(context))
+    account = call.admin.accounts.get(username)
+    return call.read(account.to_json())
 
 
 @patch(
@@ -383,27 +333,23 @@ def get_account(
 def change_account(
     username: Annotated[str, PathParameter()],
     data: JSONBody[AccountChangeBody],
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    clock: Injected[Clock],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
-    if username == principal.officer and data.status == "disabled":
+    if username == call.principal.officer and data.status == "disabled":
         raise InvalidRequestError("You cannot disable your own account.")
-    account = admin.accounts.update(
+    account = call.admin.accounts.update(
         username,
-        now=clock(),
+        now=call.clock(),
         roles=data.roles,
         systems=data.systems,
         display_name=data.display_name,
         contact=data.contact,
         status=data.status,
-        record=_recorder(trail, context, principal),
+        record=call.record,
     )
     if data.status == "disabled":
-        admin.sessions.revoke_all(account, now=clock())
-    return Response(account.to_json(), headers=_headers(context))
+        call.admin.sessions.revoke_all(account, now=call.clock())
+    return call.answer(account.to_json())
 
 
 @post(
@@ -417,17 +363,11 @@ def change_account(
 def reset_password(
     username: Annotated[str, PathParameter()],
     data: JSONBody[PasswordBody],
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    clock: Injected[Clock],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
-    admin.accounts.set_password(
-        username, data.password, now=clock(), record=_recorder(trail, context, principal)
-    )
-    admin.sessions.revoke_all(admin.accounts.get(username), now=clock())
-    return Response({"password_set": True}, headers=_headers(context))
+    call.admin.accounts.set_password(username, data.password, now=call.clock(), record=call.record)
+    call.admin.sessions.revoke_all(call.admin.accounts.get(username), now=call.clock())
+    return call.answer({"password_set": True})
 
 
 @post(
@@ -440,14 +380,10 @@ def reset_password(
 )
 def remove_totp(
     username: Annotated[str, PathParameter()],
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    clock: Injected[Clock],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
-    admin.accounts.remove_totp(username, now=clock(), record=_recorder(trail, context, principal))
-    return Response(admin.accounts.get(username).to_json(), headers=_headers(context))
+    call.admin.accounts.remove_totp(username, now=call.clock(), record=call.record)
+    return call.answer(call.admin.accounts.get(username).to_json())
 
 
 #: Routes without the guard (the login itself) and behind it.

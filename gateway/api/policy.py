@@ -18,15 +18,14 @@ from litestar import Response, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
 
-from gateway.api.deps import Injected
+from gateway.api.call import Call
+from gateway.api.deps import Injected, audit_headers
 from gateway.api.guards import PEOPLE_OPT, ROLES_OPT
-from gateway.api.people import _headers, _recorder
 from gateway.audit.record import AuditRecord
 from gateway.audit.store.protocol import MAX_SEARCH_LIMIT, AuditReader, SearchQuery
 from gateway.audit.trail import AccessKind, AuditTrail
 from gateway.backends.base import Backend
 from gateway.catalog import Catalog
-from gateway.clock import Clock
 from gateway.domain import Principal
 from gateway.errors import AccessDeniedError, GatewayError, InvalidRequestError, NotFoundError
 from gateway.policy.replay import Replay, ReplayedQuery, RowCounter, replay_csv, system_principal
@@ -145,16 +144,11 @@ def _diff(admin: AdminServices, version: Any) -> dict[str, Any]:
     summary="Policy versions, newest first (proposed, approved, active, superseded, rejected)",
 )
 def list_versions(
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
+    call: Injected[Call],
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
 ) -> Response[dict[str, Any]]:
-    items = [v.to_json() for v in admin.versions.history(limit)]
-    trail.accessed(context, principal, kind=AccessKind.ADMINISTRATION_READ)
-    body = {"active": admin.versions.active_version(), "items": items}
-    return Response(body, headers=_headers(context))
+    items = [v.to_json() for v in call.admin.versions.history(limit)]
+    return call.read({"active": call.admin.versions.active_version(), "items": items})
 
 
 @get(
@@ -166,15 +160,11 @@ def list_versions(
 )
 def get_version(
     change_id: Annotated[str, PathParameter()],
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
-    version = admin.versions.get(change_id)
-    body = version.to_json(with_files=True) | {"diff": _diff(admin, version)}
-    trail.accessed(context, principal, kind=AccessKind.ADMINISTRATION_READ)
-    return Response(body, headers=_headers(context))
+    version = call.admin.versions.get(change_id)
+    body = version.to_json(with_files=True) | {"diff": _diff(call.admin, version)}
+    return call.read(body)
 
 
 @post(
@@ -187,15 +177,12 @@ def get_version(
 )
 def validate_proposal(
     data: JSONBody[ProposalBody],
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
-    active, source = _sources(admin, data.files)
+    active, source = _sources(call.admin, data.files)
     changes = [c.to_json() for c in structured_diff(active, source)]
     try:
-        review = admin.versions.review(source, principal, data.acknowledged_unmasked)
+        review = call.admin.versions.review(source, call.principal, data.acknowledged_unmasked)
         body: dict[str, Any] = {
             "valid": True,
             "problems": [],
@@ -205,8 +192,7 @@ def validate_proposal(
         problems = exc.extra.get("problems") or [exc.detail]
         body = {"valid": False, "problems": list(problems), "departments": []}
     body |= {"version": source.id, "changes": changes}
-    trail.accessed(context, principal, kind=AccessKind.ADMINISTRATION_READ)
-    return Response(body, headers=_headers(context))
+    return call.read(body)
 
 
 @post(
@@ -219,22 +205,18 @@ def validate_proposal(
 )
 def propose_version(
     data: JSONBody[ProposalBody],
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    clock: Injected[Clock],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
-    version = admin.versions.propose(
-        _sources(admin, data.files)[1],
-        principal,
+    version = call.admin.versions.propose(
+        _sources(call.admin, data.files)[1],
+        call.principal,
         reason=data.reason,
-        now=clock(),
+        now=call.clock(),
         acknowledged=data.acknowledged_unmasked,
-        record=_recorder(trail, context, principal),
+        record=call.record,
     )
-    body = version.to_json() | {"diff": _diff(admin, version)}
-    return Response(body, status_code=201, headers=_headers(context))
+    body = version.to_json() | {"diff": _diff(call.admin, version)}
+    return call.answer(body, status_code=201)
 
 
 @post(
@@ -248,27 +230,22 @@ def propose_version(
 def decide_version(
     change_id: Annotated[str, PathParameter()],
     action: Annotated[str, PathParameter()],
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    clock: Injected[Clock],
+    call: Injected[Call],
     policies: Injected[PolicyRuntime],
     data: JSONBody[DecisionBody | None] = None,
 ) -> Response[dict[str, Any]]:
-    record = _recorder(trail, context, principal)
-    now = clock()
+    versions, who, now, record = call.admin.versions, call.principal, call.clock(), call.record
     if action == "approve":
-        version = admin.versions.approve(change_id, principal, now=now, record=record)
+        version = versions.approve(change_id, who, now=now, record=record)
     elif action == "reject":
         reason = data.reason if data else ""
-        version = admin.versions.reject(change_id, principal, reason=reason, now=now, record=record)
+        version = versions.reject(change_id, who, reason=reason, now=now, record=record)
     elif action == "activate":
-        version = admin.versions.activate(change_id, principal, now=now, record=record)
+        version = versions.activate(change_id, who, now=now, record=record)
         policies.refresh()  # this process switches at its next request; others poll
     else:
         raise InvalidRequestError(f"Unknown action {action!r}; one of: " + ", ".join(_ACTIONS))
-    return Response(version.to_json(), headers=_headers(context))
+    return call.answer(version.to_json())
 
 
 @post(
@@ -281,21 +258,17 @@ def decide_version(
 )
 def rollback_version(
     data: JSONBody[RollbackBody],
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    clock: Injected[Clock],
+    call: Injected[Call],
 ) -> Response[dict[str, Any]]:
-    version = admin.versions.rollback(
+    version = call.admin.versions.rollback(
         data.to,
-        principal,
+        call.principal,
         reason=data.reason,
-        now=clock(),
-        record=_recorder(trail, context, principal),
+        now=call.clock(),
+        record=call.record,
     )
-    body = version.to_json() | {"diff": _diff(admin, version)}
-    return Response(body, status_code=201, headers=_headers(context))
+    body = version.to_json() | {"diff": _diff(call.admin, version)}
+    return call.answer(body, status_code=201)
 
 
 # ------------------------------------------------------------------------------ explain
@@ -369,7 +342,7 @@ def explain(
         except GatewayError as exc:
             body["preview"] = {"synthetic": True, "error": exc.detail}
     trail.accessed(context, principal, kind=AccessKind.EXPLAIN)
-    return Response(body, headers=_headers(context))
+    return Response(body, headers=audit_headers(context))
 
 
 # ------------------------------------------------------------------------------ replay
@@ -385,14 +358,12 @@ def explain(
 )
 def replay(
     data: JSONBody[ReplayBody],
-    principal: Injected[Principal],
+    call: Injected[Call],
     policy: Injected[ActivePolicy],
     policies: Injected[PolicyRuntime],
     explainer: Injected[Explainer],
     audit_store: Injected[AuditReader],
     backends: Injected[Mapping[str, Backend]],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
 ) -> Response[Any] | Stream:
     if not 1 <= data.limit <= 1000:
         raise InvalidRequestError("'limit' must be between 1 and 1000.")
@@ -409,32 +380,28 @@ def replay(
         )
     except (ValueError, TypeError) as exc:
         raise InvalidRequestError(str(exc)) from None
-    everything = Role.COORDINATOR in principal.roles
+    everything = Role.COORDINATOR in call.principal.roles
 
     def touches(old: Explanation | None, new: Explanation | None) -> bool:
         if everything:
             return True
         names = {n for e in (old, new) if e for n in (e.plan.tables if e.plan else e.mentioned)}
         owners = _owners(policy.catalog, tuple(names)) | _owners(proposed.catalog, tuple(names))
-        return principal.department in owners
+        return call.principal.department in owners
 
     counter = (
         RowCounter(backends, data.time_budget_ms / 1000, data.row_budget) if data.execute else None
     )
-    runner = Replay(explainer, context, counter)
+    runner = Replay(explainer, call.context, counter)
     records = [r for _, r in found]
-    # The record of the replay is durable before anything about it leaves.
-    trail.accessed(context, principal, kind=AccessKind.ADMINISTRATION_READ)
     if data.format == "ndjson":
+        # The record of the replay is durable before anything about it leaves.
+        call.trail.accessed(call.context, call.principal, kind=AccessKind.ADMINISTRATION_READ)
         lines = _ndjson(runner, records, policy, proposed, touches)
-        return Stream(lines, media_type="application/x-ndjson", headers=_headers(context))
+        return Stream(lines, media_type="application/x-ndjson", headers=audit_headers(call.context))
     results = list(runner.run(records, policy, proposed, touches=touches))
     if data.format == "csv":
-        return Response(
-            replay_csv(results),
-            media_type="text/csv; charset=utf-8",
-            headers=_headers(context),
-        )
+        return call.read(replay_csv(results), media_type="text/csv; charset=utf-8")
     body = {
         "active": policy.version,
         "proposed": proposed.version,
@@ -442,7 +409,7 @@ def replay(
         "changed": sum(1 for r in results if r.changes),
         "items": [r.to_json() for r in results],
     }
-    return Response(body, headers=_headers(context))
+    return call.read(body)
 
 
 def _ndjson(

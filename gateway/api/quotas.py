@@ -12,15 +12,12 @@ from typing import Any
 from litestar import Response, get
 
 from gateway.admin.quotas import QuotaLimit, limits_of
+from gateway.api.call import Call
 from gateway.api.deps import Injected
 from gateway.api.guards import ROLES_OPT
-from gateway.api.people import _headers
-from gateway.audit.trail import AccessKind, AuditTrail
-from gateway.clock import Clock
 from gateway.domain import Principal
 from gateway.policy.roles import Role
 from gateway.policy.runtime import ActivePolicy
-from gateway.query.state import RequestContext
 from gateway.wiring import AdminServices
 
 __all__ = ["QUOTA_ROUTES", "visible_limits"]
@@ -62,20 +59,12 @@ def visible_limits(
     summary="Quotas you may see (systems', grants') and their use in the current period",
 )
 def list_quotas(
-    principal: Injected[Principal],
-    admin: Injected[AdminServices],
+    call: Injected[Call],
     policy: Injected[ActivePolicy],
-    trail: Injected[AuditTrail],
-    context: Injected[RequestContext],
-    clock: Injected[Clock],
 ) -> Response[dict[str, Any]]:
-    now = clock()
-    items = admin.quotas.usage(visible_limits(principal, admin, policy), now=now)
-    trail.accessed(context, principal, kind=AccessKind.ADMINISTRATION_READ)
-    return Response(
-        {"items": items, "count": len(items), "as_of": now.isoformat()},
-        headers=_headers(context),
-    )
+    now = call.clock()
+    items = call.admin.quotas.usage(visible_limits(call.principal, call.admin, policy), now=now)
+    return call.read({"items": items, "count": len(items), "as_of": now.isoformat()})
 
 
 QUOTA_ROUTES = [list_quotas]

@@ -9,7 +9,7 @@ from typing import Any
 import anyio.to_thread
 from litestar import Request, Response, post
 
-from gateway.api.deps import Injected
+from gateway.api.deps import Injected, audit_headers
 from gateway.audit.trail import AccessKind, AuditTrail
 from gateway.audit.witness import Witness
 from gateway.errors import error_for_status
@@ -76,5 +76,5 @@ async def witness_add_checkpoint(
         text,
         status_code=status,
         media_type=f"{media_type}; charset=utf-8",
-        headers={"Gateway-Audit-Id": context.audit_id, "X-Request-Id": context.request_id},
+        headers=audit_headers(context, no_store=False),
     )

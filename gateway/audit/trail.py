@@ -153,16 +153,7 @@ class AuditTrail:
         audit log, token exchange: ``kind`` is an :class:`AccessKind`). The request line
         is stored like a consumer's SQL. Raises AuditUnavailableError; then the caller
         must return nothing."""
-        record = self._record(
-            context,
-            principal=principal,
-            purpose=kind,
-            sql=context.request_line or None,
-            plan=None,
-            outcome=Outcome.SERVED,
-            status=200,
-        )
-        return self._commit(record, principal, Outcome.SERVED, 200, context)
+        return self._served_without_plan(context, principal, kind, None)
 
     def acted(
         self,
@@ -181,6 +172,16 @@ class AuditTrail:
         is rolled back (AuditUnavailableError, 503). At worst a record names a change
         whose commit then failed — the caller records that failure too — never a change
         without its record (docs/design.md "Administrative changes")."""
+        return self._served_without_plan(context, principal, kind, event)
+
+    def _served_without_plan(
+        self,
+        context: RequestContext,
+        principal: Principal | None,
+        kind: str,
+        event: Mapping[str, Any] | None,
+    ) -> Receipt:
+        # What accessed and acted record alike: the request line stands for the SQL.
         record = self._record(
             context,
             principal=principal,

@@ -212,11 +212,7 @@ def _parse_system(
         raise ConfigurationError(
             f"{where}: id must be 3-64 characters of a-z, 0-9 and '-', starting with a letter"
         )
-    if not isinstance(raw, dict):
-        raise ConfigurationError(f"{where} must be a table")
-    extra = set(raw) - _SYSTEM_FIELDS
-    if extra:
-        raise ConfigurationError(f"{where}: unknown field(s) {sorted(extra)}")
+    _check_table(where, raw, _SYSTEM_FIELDS)
 
     department = raw.get("department")
     if not isinstance(department, str) or not department:
@@ -306,12 +302,18 @@ def _search_path(value: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _parse_key(where: str, raw: Any, base_dir: Path) -> SystemKey:
+def _check_table(where: str, raw: Any, fields: frozenset[str]) -> None:
+    """Refuse ``raw`` unless it is a TOML table of only ``fields`` (a typo in a field
+    name must not silently drop a setting)."""
     if not isinstance(raw, dict):
         raise ConfigurationError(f"{where} must be a table")
-    extra = set(raw) - _KEY_FIELDS
+    extra = set(raw) - fields
     if extra:
         raise ConfigurationError(f"{where}: unknown field(s) {sorted(extra)}")
+
+
+def _parse_key(where: str, raw: Any, base_dir: Path) -> SystemKey:
+    _check_table(where, raw, _KEY_FIELDS)
     alg = raw.get("alg")
     if not isinstance(alg, str):
         raise ConfigurationError(f'{where}.alg is required ("EdDSA" or "ES256")')

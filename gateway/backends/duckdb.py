@@ -137,13 +137,9 @@ class DuckDBBackend:
 
     def ping(self) -> None:
         """Run ``SELECT 1``. Raises BackendUnavailableError."""
-        cursor = self._pool.acquire(self._max_wait_s)
-        try:
-            cursor.execute("SELECT 1").fetchall()
-        except duckdb.Error as exc:
-            raise unavailable_error(self.name, "ping failed", exc) from exc
-        finally:
-            self._pool.release(cursor)
+        self._pool.ping(
+            self._max_wait_s, lambda cursor: cursor.execute("SELECT 1").fetchall(), duckdb.Error
+        )
 
     def pool_stats(self) -> PoolStats:
         """See :class:`gateway.backends.base.ReportsPool`."""

@@ -184,15 +184,9 @@ class MySQLBackend:
 
     def ping(self) -> None:
         """Round trip to the server. Raises BackendUnavailableError."""
-        conn = self._pool.acquire(self._max_wait_s)
-        broken = False
-        try:
-            conn.raw.ping(reconnect=False)
-        except pymysql.MySQLError as exc:
-            broken = True
-            raise unavailable_error(self.name, "ping failed", exc) from exc
-        finally:
-            self._pool.release(conn, broken=broken)
+        self._pool.ping(
+            self._max_wait_s, lambda conn: conn.raw.ping(reconnect=False), pymysql.MySQLError
+        )
 
     def pool_stats(self) -> PoolStats:
         """See :class:`gateway.backends.base.ReportsPool`."""

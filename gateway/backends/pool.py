@@ -90,6 +90,25 @@ class ConnectionPool(Generic[C]):
         if not keep:
             self._safe_dispose(conn)
 
+    def ping(
+        self,
+        timeout_s: float,
+        probe: Callable[[C], object],
+        errors: type[BaseException] | tuple[type[BaseException], ...],
+    ) -> None:
+        """Run ``probe`` on a pooled connection (the backends' ``ping``). A driver error
+        (one of ``errors``) disposes of the connection, which can no longer be trusted, and
+        raises BackendUnavailableError."""
+        conn = self.acquire(timeout_s)
+        broken = False
+        try:
+            probe(conn)
+        except errors as exc:
+            broken = True
+            raise unavailable_error(self._backend, "ping failed", exc) from exc
+        finally:
+            self.release(conn, broken=broken)
+
     def stats(self) -> PoolStats:
         """How many connections are open and how many are lent out, now."""
         with self._cond:

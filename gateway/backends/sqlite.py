@@ -173,15 +173,11 @@ class SQLiteBackend:
     def ping(self) -> None:
         """Open (or reuse) a connection and read the schema. Raises
         BackendUnavailableError."""
-        conn = self._pool.acquire(5.0)
-        broken = False
-        try:
-            conn.raw.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.Error as exc:
-            broken = True
-            raise unavailable_error(self.name, "ping failed", exc) from exc
-        finally:
-            self._pool.release(conn, broken=broken)
+        self._pool.ping(
+            5.0,
+            lambda conn: conn.raw.execute("SELECT count(*) FROM sqlite_master").fetchone(),
+            sqlite3.Error,
+        )
 
     def pool_stats(self) -> PoolStats:
         """See :class:`gateway.backends.base.ReportsPool`."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from gateway.cli.common import CONTEXT_SETTINGS, http, person_session, url_option, user_option
+from gateway.cli.common import CONTEXT_SETTINGS, http, person_command, person_session
 
 __all__ = ["accounts"]
 
@@ -58,9 +58,7 @@ def accounts() -> None:
     """
 
 
-@accounts.command("list")
-@url_option
-@user_option
+@person_command(accounts, "list")
 @click.option("--department", default=None, help="Only this department's accounts.")
 def list_accounts(url: str, user: str, department: str | None) -> None:
     """Every account: username, department, roles, systems, status."""
@@ -70,18 +68,14 @@ def list_accounts(url: str, user: str, department: str | None) -> None:
         _show(account)
 
 
-@accounts.command()
-@url_option
-@user_option
+@person_command(accounts)
 @click.argument("username")
 def show(url: str, user: str, username: str) -> None:
     """One account."""
     _show(http("get", f"{url}/v1/accounts/{username}", headers=person_session(url, user)))
 
 
-@accounts.command()
-@url_option
-@user_option
+@person_command(accounts)
 @click.argument("username")
 @click.option("--name", "display_name", required=True, help="The person's name (显示名).")
 @click.option("--department", required=True, help="Department code from catalog.toml.")
@@ -116,9 +110,7 @@ def create(
     _show(http("post", f"{url}/v1/accounts", json=body, headers=headers))
 
 
-@accounts.command()
-@url_option
-@user_option
+@person_command(accounts)
 @click.argument("username")
 @click.option("--role", "roles", multiple=True, type=click.Choice(_ROLES), help="Replaces all.")
 @click.option("--system", "systems", multiple=True, help="Replaces all (repeat).")
@@ -143,31 +135,27 @@ def change(
     _show(http("patch", f"{url}/v1/accounts/{username}", json=body, headers=headers))
 
 
-@accounts.command()
-@url_option
-@user_option
+def _set_status(url: str, user: str, username: str, status: str) -> None:
+    headers = person_session(url, user)
+    body = {"status": status}
+    _show(http("patch", f"{url}/v1/accounts/{username}", json=body, headers=headers))
+
+
+@person_command(accounts)
 @click.argument("username")
 def disable(url: str, user: str, username: str) -> None:
     """Disable USERNAME: it cannot sign in, and its sessions end at once."""
-    body = {"status": "disabled"}
-    headers = person_session(url, user)
-    _show(http("patch", f"{url}/v1/accounts/{username}", json=body, headers=headers))
+    _set_status(url, user, username, "disabled")
 
 
-@accounts.command()
-@url_option
-@user_option
+@person_command(accounts)
 @click.argument("username")
 def enable(url: str, user: str, username: str) -> None:
     """Enable USERNAME again."""
-    body = {"status": "active"}
-    headers = person_session(url, user)
-    _show(http("patch", f"{url}/v1/accounts/{username}", json=body, headers=headers))
+    _set_status(url, user, username, "active")
 
 
-@accounts.command("set-password")
-@url_option
-@user_option
+@person_command(accounts, "set-password")
 @click.argument("username")
 def set_password(url: str, user: str, username: str) -> None:
     """Set USERNAME's password (GATEWAY_NEW_PASSWORD or asked); its sessions end."""
@@ -177,9 +165,7 @@ def set_password(url: str, user: str, username: str) -> None:
     click.echo(f"password of {username} set; its sessions ended")
 
 
-@accounts.command("remove-totp")
-@url_option
-@user_option
+@person_command(accounts, "remove-totp")
 @click.argument("username")
 def remove_totp(url: str, user: str, username: str) -> None:
     """Remove USERNAME's second factor (a lost device); it enrols again after sign-in."""

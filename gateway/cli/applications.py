@@ -13,7 +13,14 @@ from typing import Any
 
 import click
 
-from gateway.cli.common import CONTEXT_SETTINGS, http, person_session, url_option, user_option
+from gateway.cli.common import (
+    CONTEXT_SETTINGS,
+    http,
+    person_command,
+    person_session,
+    url_option,
+    user_option,
+)
 
 __all__ = ["applications"]
 
@@ -120,9 +127,7 @@ def applications() -> None:
     """
 
 
-@applications.command("list")
-@url_option
-@user_option
+@person_command(applications, "list")
 @click.option(
     "--view",
     type=click.Choice(["all", "pending", "due_soon", "overdue", "escalated"]),
@@ -144,18 +149,14 @@ def list_applications(
         click.echo(_line(app))
 
 
-@applications.command()
-@url_option
-@user_option
+@person_command(applications)
 @click.argument("app_id")
 def show(url: str, user: str, app_id: str) -> None:
     """One application with its grant and history."""
     _show(http("get", f"{url}/v1/applications/{app_id}", headers=person_session(url, user)))
 
 
-@applications.command()
-@url_option
-@user_option
+@person_command(applications)
 @click.option("--dataset", required=True)
 @click.option("--system", "systems", multiple=True, required=True, help="Repeat.")
 @click.option(
@@ -218,46 +219,38 @@ def _day(value: Any) -> str | None:
     return value.date().isoformat() if value is not None else None
 
 
-@applications.command()
-@url_option
-@user_option
-@click.argument("app_id")
-def submit(url: str, user: str, app_id: str) -> None:
-    """Submit a draft or a returned application: the provider's reply clock starts."""
-    _act(url, user, app_id, "submit", {})
+def _step(action: str, help_text: str, *, with_reason: bool) -> None:
+    """Register ``applications ACTION APP_ID`` (with ``--reason`` where the step needs
+    one): the workflow steps that take nothing but the application."""
+
+    def step(url: str, user: str, app_id: str, reason: str | None = None) -> None:
+        _act(url, user, app_id, action, {} if reason is None else {"reason": reason})
+
+    options = reason_option(step) if with_reason else step
+    applications.command(action, help=help_text)(
+        url_option(user_option(click.argument("app_id")(options)))
+    )
 
 
-@applications.command()
-@url_option
-@user_option
-@click.argument("app_id")
-def withdraw(url: str, user: str, app_id: str) -> None:
-    """Withdraw your department's application (before a decision)."""
-    _act(url, user, app_id, "withdraw", {})
+for _action, _help, _with_reason in (
+    (
+        "submit",
+        "Submit a draft or a returned application: the provider's reply clock starts.",
+        False,
+    ),
+    ("withdraw", "Withdraw your department's application (before a decision).", False),
+    ("review", "Provider officer: take a submitted application under review.", False),
+    (
+        "return",
+        "Provider officer: return for information (the applicant edits and resubmits).",
+        True,
+    ),
+    ("revoke", "Provider officer: revoke the grant; the next query under it is refused.", True),
+):
+    _step(_action, _help, with_reason=_with_reason)
 
 
-@applications.command()
-@url_option
-@user_option
-@click.argument("app_id")
-def review(url: str, user: str, app_id: str) -> None:
-    """Provider officer: take a submitted application under review."""
-    _act(url, user, app_id, "review", {})
-
-
-@applications.command("return")
-@url_option
-@user_option
-@click.argument("app_id")
-@reason_option
-def return_(url: str, user: str, app_id: str, reason: str) -> None:
-    """Provider officer: return for information (the applicant edits and resubmits)."""
-    _act(url, user, app_id, "return", {"reason": reason})
-
-
-@applications.command()
-@url_option
-@user_option
+@person_command(applications)
 @click.argument("app_id")
 @click.option("--drop", "drops", multiple=True, help="dataset.table.column not granted.")
 @click.option("--mask", "masks", multiple=True, help="dataset.table.column=mask (stricter).")
@@ -294,9 +287,7 @@ def approve(
     _act(url, user, app_id, action, {"reason": reason, "narrowing": narrowing})
 
 
-@applications.command()
-@url_option
-@user_option
+@person_command(applications)
 @click.argument("app_id")
 @reason_option
 @click.option("--arbitrate", is_flag=True, help="Coordinator: arbitrate an escalated one.")
@@ -305,19 +296,7 @@ def refuse(url: str, user: str, app_id: str, reason: str, arbitrate: bool) -> No
     _act(url, user, app_id, "arbitrate_refuse" if arbitrate else "refuse", {"reason": reason})
 
 
-@applications.command()
-@url_option
-@user_option
-@click.argument("app_id")
-@reason_option
-def revoke(url: str, user: str, app_id: str, reason: str) -> None:
-    """Provider officer: revoke the grant; the next query under it is refused."""
-    _act(url, user, app_id, "revoke", {"reason": reason})
-
-
-@applications.command()
-@url_option
-@user_option
+@person_command(applications)
 @click.argument("app_id")
 @click.argument("text")
 def comment(url: str, user: str, app_id: str, text: str) -> None:
@@ -325,9 +304,7 @@ def comment(url: str, user: str, app_id: str, text: str) -> None:
     _act(url, user, app_id, "comment", {"reason": text})
 
 
-@applications.command()
-@url_option
-@user_option
+@person_command(applications)
 @click.argument("app_id")
 @click.option("--until", "period_until", type=click.DateTime(["%Y-%m-%d"]), default=None)
 def renew(url: str, user: str, app_id: str, period_until: Any) -> None:
@@ -337,9 +314,7 @@ def renew(url: str, user: str, app_id: str, period_until: Any) -> None:
     _show(http("post", f"{url}/v1/applications/{app_id}/renewal", json=body, headers=headers))
 
 
-@applications.command()
-@url_option
-@user_option
+@person_command(applications)
 def grants(url: str, user: str) -> None:
     """Grants of your department and on its datasets."""
     body = http("get", f"{url}/v1/grants", headers=person_session(url, user))
@@ -351,9 +326,7 @@ def grants(url: str, user: str) -> None:
         )
 
 
-@applications.command()
-@url_option
-@user_option
+@person_command(applications)
 def quotas(url: str, user: str) -> None:
     """Quotas you may see and what is used of them this period."""
     body = http("get", f"{url}/v1/quotas", headers=person_session(url, user))
@@ -364,9 +337,7 @@ def quotas(url: str, user: str) -> None:
         )
 
 
-@applications.command()
-@url_option
-@user_option
+@person_command(applications)
 @click.option("--from", "since", type=click.DateTime(["%Y-%m-%d"]), default=None)
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None)
 @click.option("--department", default=None, help="Coordinators: one department only.")

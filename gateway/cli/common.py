@@ -24,6 +24,7 @@ __all__ = [
     "is_demo",
     "key_option",
     "load",
+    "person_command",
     "person_session",
     "settings_from_env",
     "system_option",
@@ -161,6 +162,20 @@ url_option = click.option(
     show_default=True,
     help="Gateway base URL (GATEWAY_URL).",
 )
+
+
+def person_command(
+    group: click.Group, name: str | None = None
+) -> Callable[[Callable[..., None]], click.Command]:
+    """Register a command of ``group`` that signs in as a person and goes through the
+    API: its first options are always ``--url`` and ``--user``."""
+
+    def register(function: Callable[..., None]) -> click.Command:
+        return group.command(name)(url_option(user_option(function)))
+
+    return register
+
+
 system_option = click.option(
     "--system", required=True, help="Consumer system id, e.g. rsj-subsidy."
 )

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from gateway.cli.common import CONTEXT_SETTINGS, http, person_session, url_option, user_option
+from gateway.cli.common import CONTEXT_SETTINGS, http, person_command, person_session
 
 __all__ = ["policy"]
 
@@ -42,9 +42,7 @@ def policy() -> None:
     """
 
 
-@policy.command("list")
-@url_option
-@user_option
+@person_command(policy, "list")
 @click.option("--limit", default=20, show_default=True, help="How many, newest first.")
 def list_versions(url: str, user: str, limit: int) -> None:
     """Versions, newest first, with their state (active, proposed, approved, …)."""
@@ -55,9 +53,7 @@ def list_versions(url: str, user: str, limit: int) -> None:
         _show(item)
 
 
-@policy.command()
-@url_option
-@user_option
+@person_command(policy)
 @click.argument("change")
 def show(url: str, user: str, change: str) -> None:
     """One change: who, why, and its diff from the version it was proposed on."""
@@ -66,9 +62,7 @@ def show(url: str, user: str, change: str) -> None:
     click.echo(body["diff"]["unified"] or "(no parent: the first version)")
 
 
-@policy.command("import")
-@url_option
-@user_option
+@person_command(policy, "import")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--reason", required=True, help="Why the rules change (recorded).")
 @click.option(
@@ -107,9 +101,7 @@ def import_(
     _show(http("post", f"{url}/v1/policy/versions", json=body, headers=headers))
 
 
-@policy.command()
-@url_option
-@user_option
+@person_command(policy)
 @click.argument("version")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def export(url: str, user: str, version: str, directory: Path) -> None:
@@ -137,18 +129,14 @@ def _decide(url: str, user: str, change: str, action: str, reason: str = "") -> 
     _show(body)
 
 
-@policy.command()
-@url_option
-@user_option
+@person_command(policy)
 @click.argument("change")
 def approve(url: str, user: str, change: str) -> None:
     """Approve CHANGE (the two-person rule: not its author)."""
     _decide(url, user, change, "approve")
 
 
-@policy.command()
-@url_option
-@user_option
+@person_command(policy)
 @click.argument("change")
 @click.option("--reason", required=True, help="Why it is rejected (recorded).")
 def reject(url: str, user: str, change: str, reason: str) -> None:
@@ -156,18 +144,14 @@ def reject(url: str, user: str, change: str, reason: str) -> None:
     _decide(url, user, change, "reject", reason)
 
 
-@policy.command()
-@url_option
-@user_option
+@person_command(policy)
 @click.argument("change")
 def activate(url: str, user: str, change: str) -> None:
     """Activate CHANGE: every gateway process serves under it within a second."""
     _decide(url, user, change, "activate")
 
 
-@policy.command()
-@url_option
-@user_option
+@person_command(policy)
 @click.argument("version")
 @click.option("--reason", required=True, help="Why (recorded).")
 def rollback(url: str, user: str, version: str, reason: str) -> None:

@@ -140,224 +140,136 @@ def seed_sharing(
 
     rec: dict[str, Any] = {"record": record} if record is not None else {}
 
-    def approved(
-        username: str,
-        officer: str,
-        data: ApplicationInput,
-        *,
-        submitted: datetime,
-        decided: datetime,
-        narrowing: Narrowing | None = None,
+    def act(app_id: str, action: Action, officer: str, at: datetime, **kw: Any) -> None:
+        store.act(app_id, action, _person(officer), now=at, **kw, **rec)
+
+    def submitted(
+        username: str, table: str, columns: tuple[str, ...], purpose: str, at: datetime, **kw: Any
     ) -> str:
-        app = store.create(_person(username), data, now=submitted, **rec)
-        store.act(app.id, Action.SUBMIT, _person(username), now=submitted, **rec)
-        store.act(app.id, Action.REVIEW, _person(officer), now=decided, **rec)
-        store.act(app.id, Action.APPROVE, _person(officer), now=decided, narrowing=narrowing, **rec)
+        """An application for ``columns`` of ``table`` (every column: empty), submitted."""
+        wanted = {table: columns} if columns else _all_columns(catalog, table)
+        data = ask(username, table.split(".")[0], wanted, purpose, **kw)
+        app = store.create(_person(username), data, now=at, **rec)
+        act(app.id, Action.SUBMIT, username, at)
         return app.id
+
+    def approved(app_id: str, officer: str, at: datetime, narrowing: Narrowing | None) -> None:
+        act(app_id, Action.REVIEW, officer, at)
+        act(app_id, Action.APPROVE, officer, at, narrowing=narrowing)
 
     people = "population.people"
     grants = "subsidies.grants"
     # The grants the demo systems query under (they grant every column: the policy's
-    # terms decide what each column shows).
-    approved(
-        "zhang.wei",
-        "li.qiang",
-        ask(
+    # terms decide what each column shows): applicant, officer, table, purpose, scenario,
+    # submitted and decided (working days ago).
+    for username, officer, table, purpose, scenario, sent, decided in (
+        (
             "zhang.wei",
-            "population",
-            _all_columns(catalog, people),
+            "li.qiang",
+            people,
             "employment_subsidy_review",
-            scenario="就业补贴申领人户籍与身份核验",
+            "就业补贴申领人户籍与身份核验",
+            44,
+            40,
         ),
-        submitted=ago(44),
-        decided=ago(40),
-    )
-    approved(
-        "zhang.wei",
-        "wang.fang",
-        ask(
-            "zhang.wei",
-            "subsidies",
-            _all_columns(catalog, grants),
-            "employment_subsidy_review",
-            scenario="防止重复领取补贴",
-        ),
-        submitted=ago(43),
-        decided=ago(39),
-    )
-    approved(
-        "liu.yang",
-        "li.qiang",
-        ask(
+        ("zhang.wei", "wang.fang", grants, "employment_subsidy_review", "防止重复领取补贴", 43, 39),
+        (
             "liu.yang",
-            "population",
-            _all_columns(catalog, people),
+            "li.qiang",
+            people,
             "medical_insurance_enrollment",
-            scenario="城乡居民医保参保身份核验",
+            "城乡居民医保参保身份核验",
+            42,
+            38,
         ),
-        submitted=ago(42),
-        decided=ago(38),
-    )
-    approved(
-        "chen.jing",
-        "li.qiang",
-        ask(
-            "chen.jing",
-            "population",
-            _all_columns(catalog, people),
-            "statistics",
-            scenario="人口结构统计分析",
-        ),
-        submitted=ago(41),
-        decided=ago(37),
-    )
-    approved(
-        "chen.jing",
-        "wang.fang",
-        ask(
-            "chen.jing",
-            "subsidies",
-            _all_columns(catalog, grants),
-            "statistics",
-            scenario="社会救助资金统计",
-        ),
-        submitted=ago(41),
-        decided=ago(36),
-    )
+        ("chen.jing", "li.qiang", people, "statistics", "人口结构统计分析", 41, 37),
+        ("chen.jing", "wang.fang", grants, "statistics", "社会救助资金统计", 41, 36),
+    ):
+        app_id = submitted(username, table, (), purpose, ago(sent), scenario=scenario)
+        approved(app_id, officer, ago(decided), None)
     # ybj's subsidies grant ended on 2025-06-30.
     expired_from = datetime(2024, 12, 2, 2, 0, tzinfo=UTC)
-    approved(
+    app_id = submitted(
         "liu.yang",
-        "wang.fang",
-        ask(
-            "liu.yang",
-            "subsidies",
-            _all_columns(catalog, grants),
-            "medical_insurance_enrollment",
-            period_from=date(2025, 1, 1),
-            period_until=date(2025, 6, 30),
-            scenario="医疗救助对象参保资助核对",
-        ),
-        submitted=expired_from,
-        decided=expired_from + timedelta(days=5),
+        grants,
+        (),
+        "medical_insurance_enrollment",
+        expired_from,
+        period_from=date(2025, 1, 1),
+        period_until=date(2025, 6, 30),
+        scenario="医疗救助对象参保资助核对",
     )
+    approved(app_id, "wang.fang", expired_from + timedelta(days=5), None)
     # Narrower, and ending in four working days (renewal reminders).
-    approved(
+    app_id = submitted(
         "zhou.min",
-        "li.qiang",
-        ask(
-            "zhou.min",
-            "population",
-            _all_columns(catalog, people),
-            "social_assistance_review",
-            period_until=cal.add_working_days(today, 4),
-            row_cap=200,
-            scenario="低保申请家庭成员户籍核查",
-        ),
-        submitted=ago(20),
-        decided=ago(12),
-        narrowing=Narrowing(
-            drop_columns=("population.people.phone",),
-            masks={"population.people.address": "constant:***"},
-            row_cap=50,
-        ),
+        people,
+        (),
+        "social_assistance_review",
+        ago(20),
+        period_until=cal.add_working_days(today, 4),
+        row_cap=200,
+        scenario="低保申请家庭成员户籍核查",
     )
+    narrowing = Narrowing(
+        drop_columns=("population.people.phone",),
+        masks={"population.people.address": "constant:***"},
+        row_cap=50,
+    )
+    approved(app_id, "li.qiang", ago(12), narrowing)
     store.expire_and_remind(now=now, **rec)
     # Refused, with the reason.
-    refused = store.create(
-        _person("chen.jing"),
-        ask(
-            "chen.jing",
-            "population",
-            {people: ("name", "id_number", "district")},
-            "statistics",
-            scenario="按姓名统计重名情况",
-        ),
-        now=ago(9),
-        **rec,
+    app_id = submitted(
+        "chen.jing",
+        people,
+        ("name", "id_number", "district"),
+        "statistics",
+        ago(9),
+        scenario="按姓名统计重名情况",
     )
-    store.act(refused.id, Action.SUBMIT, _person("chen.jing"), now=ago(9), **rec)
-    store.act(
-        refused.id,
-        Action.REFUSE,
-        _person("li.qiang"),
-        now=ago(6),
-        reason="统计分析无需姓名和身份证号，请使用汇总或脱敏数据（最小必要原则）",
-        **rec,
-    )
+    reason = "统计分析无需姓名和身份证号，请使用汇总或脱敏数据（最小必要原则）"
+    act(app_id, Action.REFUSE, "li.qiang", ago(6), reason=reason)
     # Returned for information.
-    returned = store.create(
-        _person("zhang.wei"),
-        ask(
-            "zhang.wei",
-            "subsidies",
-            {grants: ("grant_id", "bank_card", "amount")},
-            "employment_subsidy_review",
-            scenario="核对补贴发放账户",
-        ),
-        now=ago(8),
-        **rec,
+    app_id = submitted(
+        "zhang.wei",
+        grants,
+        ("grant_id", "bank_card", "amount"),
+        "employment_subsidy_review",
+        ago(8),
+        scenario="核对补贴发放账户",
     )
-    store.act(returned.id, Action.SUBMIT, _person("zhang.wei"), now=ago(8), **rec)
-    store.act(
-        returned.id,
-        Action.RETURN,
-        _person("wang.fang"),
-        now=ago(5),
-        reason="请补充银行卡号的具体用途及法律依据条款",
-        **rec,
-    )
+    reason = "请补充银行卡号的具体用途及法律依据条款"
+    act(app_id, Action.RETURN, "wang.fang", ago(5), reason=reason)
     # Overdue and escalated to the coordinators, who commented.
-    overdue = store.create(
-        _person("liu.yang"),
-        ask(
-            "liu.yang",
-            "population",
-            {people: ("person_id", "phone", "district")},
-            "medical_insurance_enrollment",
-            scenario="参保缴费提醒短信",
-        ),
-        now=ago(15),
-        **rec,
+    app_id = submitted(
+        "liu.yang",
+        people,
+        ("person_id", "phone", "district"),
+        "medical_insurance_enrollment",
+        ago(15),
+        scenario="参保缴费提醒短信",
     )
-    store.act(overdue.id, Action.SUBMIT, _person("liu.yang"), now=ago(15), **rec)
     store.escalate_overdue(now=ago(3), **rec)
-    store.act(
-        overdue.id,
-        Action.COMMENT,
-        _person("zhao.min"),
-        now=ago(2),
-        reason="已联系市公安局，请于本周内答复",
-        **rec,
-    )
+    act(app_id, Action.COMMENT, "zhao.min", ago(2), reason="已联系市公安局，请于本周内答复")
     # Under review, due in four working days.
-    pending = store.create(
-        _person("huang.lei"),
-        ask(
-            "huang.lei",
-            "population",
-            {people: ("person_id", "name", "district")},
-            "tax_administration",
-            scenario="个体工商户经营者身份核验",
-        ),
-        now=ago(6),
-        **rec,
+    app_id = submitted(
+        "huang.lei",
+        people,
+        ("person_id", "name", "district"),
+        "tax_administration",
+        ago(6),
+        scenario="个体工商户经营者身份核验",
     )
-    store.act(pending.id, Action.SUBMIT, _person("huang.lei"), now=ago(6), **rec)
-    store.act(pending.id, Action.REVIEW, _person("li.qiang"), now=ago(4), **rec)
+    act(app_id, Action.REVIEW, "li.qiang", ago(4))
     # A draft.
-    store.create(
-        _person("liu.yang"),
-        ask(
-            "liu.yang",
-            "subsidies",
-            {grants: ("grant_id", "program", "amount")},
-            "medical_insurance_enrollment",
-            scenario="医疗救助对象资助参保",
-        ),
-        now=ago(1),
-        **rec,
+    draft = ask(
+        "liu.yang",
+        "subsidies",
+        {grants: ("grant_id", "program", "amount")},
+        "medical_insurance_enrollment",
+        scenario="医疗救助对象资助参保",
     )
+    store.create(_person("liu.yang"), draft, now=ago(1), **rec)
     admin.grants.refresh()
     return True
 
