@@ -356,7 +356,6 @@ def _run_target(
         for name in purposes:
             first = next(q for q in queries if q.system == name)
             run_query(services, bearers[name], first.consumer, "mix-warm", purposes[name])
-        hits = 0
         added: list[float] = []
         gateway_s: list[float] = []
         direct_s: list[float] = []
@@ -401,7 +400,6 @@ def _run_target(
     return {
         "backend": target.label,
         "n": len(added),
-        "plan_cache_hits": hits,
         "refused": refused,
         "direct_p50_ms": percentile(direct_s, 50) * 1000,
         "gateway_p50_ms": percentile(gateway_s, 50) * 1000,
@@ -417,7 +415,6 @@ def _print(results: list[dict[str, Any]]) -> None:
     headers = [
         "backend",
         "n",
-        "plan hits",
         "refused",
         "direct p50",
         "gateway p50",
@@ -431,7 +428,6 @@ def _print(results: list[dict[str, Any]]) -> None:
         [
             r["backend"],
             str(r["n"]),
-            str(r["plan_cache_hits"]),
             str(len(r["refused"])),
             fmt(r["direct_p50_ms"], 2),
             fmt(r["gateway_p50_ms"], 2),
