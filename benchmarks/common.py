@@ -25,9 +25,11 @@ from gateway.auth.replay import MemoryReplayCache
 from gateway.auth.tokens import make_client_assertion
 from gateway.demo.generate import DEMO_TABLES
 from gateway.demo.load import ensure_demo_database, load_demo
+from gateway.demo.sharing import seed_sharing
 from gateway.domain import Principal
 from gateway.errors import GatewayError
 from gateway.query.rewrite.masks import sqlite_functions
+from gateway.query.state import QueryOutcome, QueryRequest
 from gateway.settings import Settings
 from gateway.telemetry import Telemetry
 from gateway.wiring import Services, build_services
@@ -441,13 +443,18 @@ def build_gateway(
     telemetry: Telemetry | None = None,
 ) -> Services:
     """The gateway's services as ``gateway serve`` builds them, except for the audit store
-    (shared, passed in) and the replay cache (in memory: assertions are not measured)."""
-    return build_services(
+    (shared, passed in) and the replay cache (in memory: assertions are not measured).
+    ``state_dir`` must be used with one audit store only: it pins that log's head."""
+    services = build_services(
         gateway_settings(target, state_dir),
         audit=audit,
         telemetry=telemetry,
         replay=MemoryReplayCache(),
     )
+    # The demo's approved applications (conditional datasets need one), as `gateway demo`
+    # seeds them; a no-op when the state directory has them already.
+    seed_sharing(services.admin, services.bundle.catalog, now=datetime.now(UTC))
+    return services
 
 
 def client_assertion(system: str, audience: str) -> str:
@@ -470,6 +477,24 @@ def issue_token(services: Services, system: str = SYSTEM) -> str:
 
 def principal_of(services: Services, token: str) -> Principal:
     return services.tokens.authenticate(f"Bearer {token}")
+
+
+def run_query(
+    services: Services, bearer: str, sql: str, request_id: str, purpose: str = PURPOSE
+) -> QueryOutcome:
+    """One consumer query through ``QueryService.run`` as the HTTP route calls it: a
+    fresh request context from the audit trail, the bearer token, the purpose."""
+    context = services.trail.begin(request_id=request_id, client_ip="127.0.0.1")
+    return services.query.run(QueryRequest(sql=sql, purpose=purpose), context, bearer)
+
+
+def served(outcome: QueryOutcome) -> bytes:
+    """The body of a served query; raises the refusal's error otherwise."""
+    if outcome.error is not None:
+        raise outcome.error
+    if outcome.body is None:
+        raise AssertionError("a served query without a body")
+    return outcome.body
 
 
 def district_of(services: Services, system: str = SYSTEM) -> str:

@@ -68,6 +68,8 @@ from benchmarks.common import (
     sqlite_path,
 )
 from gateway.audit.store.memory import MemoryAuditStore
+from gateway.demo.sharing import ensure_demo_sharing
+from gateway.settings import Settings
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_query.lua")
 INSTALL_HINT = (
@@ -201,6 +203,8 @@ def _gateway_env(
             "GATEWAY_LOG_LEVEL": "WARNING",
         }
     )
+    # The demo's approved applications (conditional datasets need one), as `gateway demo`.
+    ensure_demo_sharing(Settings.from_env(env), now=datetime.now(UTC))
     return env
 
 
@@ -295,7 +299,9 @@ def _token(gateway: Server) -> str:
 
 def _bodies(target: Target, workdir: Path) -> tuple[str, str, str, str]:
     """(gateway body template, bare plain body, bare rewritten body, plain SQL)."""
-    services = build_gateway(target, workdir / "state", audit=MemoryAuditStore(demo_signer()))
+    services = build_gateway(
+        target, workdir / "http-inproc-state", audit=MemoryAuditStore(demo_signer())
+    )
     try:
         principal = principal_of(services, issue_token(services))
         district = district_of(services)

@@ -48,12 +48,13 @@ from benchmarks.common import (
     principal_of,
     print_table,
     run_batch,
+    run_query,
+    served,
     summarize,
 )
 from gateway.audit import open_audit_store
 from gateway.domain import Principal
 from gateway.errors import GatewayError
-from gateway.query.pipeline import QueryContext, QueryRequest
 from gateway.wiring import Services
 
 VARIANTS = ("plain", "rewritten", "gateway")
@@ -72,6 +73,7 @@ class _Config:
     helper: Services
     direct: Direct
     principal: Principal
+    bearer: str
     district: str
     samples: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in VARIANTS})
 
@@ -88,25 +90,21 @@ class _Config:
 def _check_equivalent(cfg: _Config) -> None:
     """The plain SQL must return the rows the gateway returns (unmasked columns)."""
     consumer = cfg.query.consumer_sql(0)
-    result = cfg.services.query.run(
-        cfg.principal, QueryRequest(sql=consumer, purpose=PURPOSE), QueryContext("bench-check")
-    )
-    served = json.loads(result.body)["rows"]
+    body = json.loads(served(run_query(cfg.services, cfg.bearer, consumer, "bench-check")))["rows"]
     plain = cfg.direct.query(cfg.query.plain_sql(0, cfg.district))
     rewritten = cfg.direct.query(cfg.rewritten_sql(consumer))
     cols = _UNMASKED[cfg.query.name]
-    want = [[row[i] for i in cols] for row in served]
+    want = [[row[i] for i in cols] for row in body]
     for name, rows in (("plain", plain), ("rewritten", rewritten)):
         got = [[row[i] for i in cols] for row in rows]
         if got != want or not want:
             raise AssertionError(
                 f"{cfg.key}: {name} SQL returns other rows than the gateway "
-                f"({len(rows)} vs {len(served)})"
+                f"({len(got)} vs {len(want)})"
             )
 
 
 def _step(cfg: _Config, literals: Literals) -> Callable[[], None]:
-    ctx = QueryContext(request_id="bench-overhead")
     counter = [0]
     warm_rewritten = cfg.rewritten_sql(cfg.query.consumer_sql(0))
 
@@ -115,11 +113,10 @@ def _step(cfg: _Config, literals: Literals) -> Callable[[], None]:
         consumer = cfg.query.consumer_sql(n)
         plain = cfg.query.plain_sql(n, cfg.district)
         rewritten = warm_rewritten if cfg.mode == "warm" else cfg.rewritten_sql(consumer)
-        request = QueryRequest(sql=consumer, purpose=PURPOSE)
         calls: list[tuple[str, Callable[[], object]]] = [
             ("plain", lambda: cfg.direct.query(plain)),
             ("rewritten", lambda: cfg.direct.query(rewritten)),
-            ("gateway", lambda: cfg.services.query.run(cfg.principal, request, ctx)),
+            ("gateway", lambda: served(run_query(cfg.services, cfg.bearer, consumer, "bench"))),
         ]
         shift = counter[0] % len(calls)
         counter[0] += 1
@@ -145,17 +142,29 @@ def run(
     directs: list[Direct] = []
     try:
         for target in targets:
-            services = build_gateway(target, workdir / "state", audit=audit)
-            helper = build_gateway(target, workdir / "state", audit=audit)
+            services = build_gateway(target, workdir / "overhead-state", audit=audit)
+            helper = build_gateway(target, workdir / "overhead-state", audit=audit)
             opened += [services, helper]
             direct = open_direct(target)
             directs.append(direct)
-            principal = principal_of(services, issue_token(services))
+            token = issue_token(services)
+            principal = principal_of(services, token)
+            bearer = f"Bearer {token}"
             district = district_of(services)
             for query in QUERIES:
                 for mode in MODES:
                     configs.append(
-                        _Config(target, query, mode, services, helper, direct, principal, district)
+                        _Config(
+                            target,
+                            query,
+                            mode,
+                            services,
+                            helper,
+                            direct,
+                            principal,
+                            bearer,
+                            district,
+                        )
                     )
         for cfg in configs:
             if cfg.mode == "warm" and failures.get(cfg.target, cfg.query) is None:

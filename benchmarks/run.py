@@ -4,10 +4,11 @@ benchmarks/results/<time>[-quick].json.
     .venv/bin/python -m benchmarks.run            # full run, about 13 minutes
     .venv/bin/python -m benchmarks.run --quick    # smoke run, about 1 minute
 
-Sections: 1 per-stage cost, 2 overhead over a direct query (both in-process, SQLite and
-PostgreSQL), 3 HTTP load (wrk; SQLite, and PostgreSQL when reachable), 4 the audit log
-(group commit throughput and latency, full-log verification, receipt size), 5 the cost
-of each mask kind inside SQLite, DuckDB and PostgreSQL. See
+Sections: 1 per-stage cost, 2 overhead over a direct query and 2b a random mix of ~510
+queries (all in-process, SQLite and PostgreSQL), 3 HTTP load (wrk; SQLite, and
+PostgreSQL when reachable), 4 the audit log (group commit throughput and latency,
+full-log verification, receipt size), 5 the cost of each mask kind inside SQLite, DuckDB
+and PostgreSQL. See
 benchmarks/README.md.
 """
 
@@ -28,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import audit_log, http_load, masks, overhead, stages
+from benchmarks import audit_log, http_load, masks, mix, overhead, stages
 from benchmarks.common import (
     DEFAULT_PG_DSN,
     FULL,
@@ -45,7 +46,7 @@ from benchmarks.common import (
     statistics_appeared,
 )
 
-SECTIONS = ("stages", "overhead", "http", "audit", "masks")
+SECTIONS = ("stages", "overhead", "mix", "http", "audit", "masks")
 
 
 def _log(message: str) -> None:
@@ -189,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         if "overhead" in sections:
             _log(f"load average {_load()}")
             results["overhead"] = overhead.run(targets, budget, workdir, literals, failures, _log)
+        if "mix" in sections:
+            _log(f"load average {_load()}")
+            results["mix"] = mix.run(targets, budget, workdir, _log)
         for target in targets:
             if statistics_appeared(target):
                 print(

@@ -1,7 +1,9 @@
 """Plan: consumer SQL → the protected, transpiled SQL to run, with everything the audit
 record and the response need. The stages run in the order written in ``STAGES``;
 finished plans are cached by (SQL, principal, purpose, policy state, requested rows),
-because parsing and rewriting is the gateway's main cost (research/tech-probe.md §2.6).
+because parsing and rewriting is the gateway's main cost (research/tech-probe.md §2.6),
+and by shape (the SQL with the literals compared with columns cut out, shape.py), so that
+a new literal costs a cache hit and binding.
 """
 
 from __future__ import annotations
@@ -17,11 +19,16 @@ from sqlglot.schema import MappingSchema
 from gateway.cache import LruCache
 from gateway.catalog import Catalog
 from gateway.domain import DecisionSnapshot, MaskSpec, Principal, ResultColumn
-from gateway.errors import AccessDeniedError, UnknownDatasetError, UnsupportedStatementError
+from gateway.errors import (
+    AccessDeniedError,
+    GatewayError,
+    UnknownDatasetError,
+    UnsupportedStatementError,
+)
 from gateway.i18n import msg
 from gateway.policy.engine import snapshot_decisions
 from gateway.query.describe import describe_columns
-from gateway.query.parse import parse_sql
+from gateway.query.parse import CONSUMER_DIALECT, parse_sql
 from gateway.query.resolve import resolve_query, visible_schema
 from gateway.query.rewrite.derive import build_derived_select, protect_tables
 from gateway.query.rewrite.dialect import to_backend_sql
@@ -33,6 +40,7 @@ from gateway.query.rewrite.masks import (
     redact_key_material,
 )
 from gateway.query.rewrite.portable import make_portable
+from gateway.query.shape import Shape, Template, make_template, shape_of
 from gateway.query.state import QueryState
 from gateway.query.validate import check_query_is_allowed
 
@@ -91,6 +99,8 @@ class Planner:
         self._mask_context = mask_context
         self._ceiling = max_rows_ceiling
         self._plans: LruCache[Hashable, Plan] = LruCache(cache_size)
+        #: Shape key -> its template, or False for a shape planned by text only.
+        self._templates: LruCache[Hashable, Template | bool] = LruCache(cache_size)
         self._schemas: LruCache[Hashable, MappingSchema] = LruCache(max(64, cache_size // 8))
         self._derived: LruCache[Hashable, exp.Select] = LruCache(max(256, cache_size))
         self.cache_stats = PlanCacheStats()
@@ -123,16 +133,58 @@ class Planner:
         if cached is not None:
             self.cache_stats.hits += 1
             return cached, True
+        shape = shape_of(sql, CONSUMER_DIALECT)
+        shape_key = (shape.key, snap_key, requested_max_rows) if shape is not None else None
+        if shape is not None:
+            template = self._templates.get(shape_key)
+            if isinstance(template, Template):
+                # Same shape, other literals: a cache hit plus binding (module shape.py).
+                self.cache_stats.hits += 1
+                return template.bind(shape.values), True
         self.cache_stats.misses += 1
+        plan = self._guarded_build(sql, principal, snapshot, snap_key, requested_max_rows, stage)
+        self._plans.put(key, plan)
+        if shape is not None and self._templates.get(shape_key) is None:
+            self._templates.put(
+                shape_key,
+                self._template(shape, plan, principal, snapshot, snap_key, requested_max_rows),
+            )
+        return plan, False
+
+    def _template(
+        self,
+        shape: Shape,
+        exact: Plan,
+        principal: Principal,
+        snapshot: DecisionSnapshot,
+        snap_key: Hashable,
+        requested_max_rows: int | None,
+    ) -> Template | bool:
+        """The shape's template, or False (remembered: plan this shape by text only)."""
         try:
-            plan = self._build(sql, principal, snapshot, snap_key, requested_max_rows, stage)
+            sentinel_plan = self._guarded_build(
+                shape.sentinel_sql, principal, snapshot, snap_key, requested_max_rows, _no_stage
+            )
+        except GatewayError:
+            return False
+        return make_template(sentinel_plan, shape, exact) or False
+
+    def _guarded_build(
+        self,
+        sql: str,
+        principal: Principal,
+        snapshot: DecisionSnapshot,
+        snap_key: Hashable,
+        requested_max_rows: int | None,
+        stage: StageFactory,
+    ) -> Plan:
+        try:
+            return self._build(sql, principal, snapshot, snap_key, requested_max_rows, stage)
         except RecursionError:
             # Pathologically nested SQL exhausts the parser's stack: refuse, don't crash.
             raise UnsupportedStatementError(
                 "The query is nested too deeply; simplify it."
             ) from None
-        self._plans.put(key, plan)
-        return plan, False
 
     def _build(
         self,

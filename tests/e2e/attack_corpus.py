@@ -2255,6 +2255,88 @@ def build_attacks(world: DemoWorld) -> tuple[Attack, ...]:
         check=rows_are([[e_res[3]]]),
         note="allowed in clear to swj: must be served",
     )
+
+    # ---- predicate pushdown (derive.py, issue 14): a consumer predicate copied into a
+    # protected table's scan must never run below a mask, beside an outer join, or
+    # where an error on a filtered-out row could answer a question.
+    join_pg = (
+        "FROM population.people AS p JOIN subsidies.grants AS g "
+        "ON g.recipient_id_number = p.id_number"
+    )
+    grant_pseuds = {r["recipient_id_number"] for r in rsj_grants}
+    add(
+        "f1-push-masked-id-in-join",
+        1,
+        RSJ,
+        f"SELECT p.person_id {join_pg} WHERE p.id_number = '{lx[2]}'",
+        check=empty(),
+        note="the real ID compared below the mask would find lx's grants",
+    )
+    add(
+        "f1-push-masked-phone-and-unmasked",
+        1,
+        RSJ,
+        f"SELECT p.person_id {join_pg} WHERE p.person_id > 0 AND p.phone = '{lx_phone}'",
+        check=empty(),
+        note="only the unmasked conjunct may be pushed; the masked one stays above",
+    )
+    add(
+        "f1-push-or-masked-unmasked",
+        1,
+        RSJ,
+        f"SELECT DISTINCT p.person_id {join_pg} "
+        f"WHERE p.person_id = {sz[0]} OR p.phone = '{lx_phone}' OR p.id_number = '{lx[2]}'",
+        check=empty(),
+        note="an OR mixing masked and unmasked columns is never pushed",
+    )
+    add(
+        "f5-push-outsider-id-in-join",
+        5,
+        RSJ,
+        f"SELECT p.person_id, p.district {join_pg} WHERE p.person_id = {sz[0]}",
+        check=empty(),
+        note="a pushed predicate is ANDed with the row filter, never replaces it",
+    )
+    add(
+        "f5-push-or-true",
+        5,
+        RSJ,
+        f"SELECT DISTINCT p.district {join_pg} WHERE p.district = '市中区' OR 1 = 1",
+        check=column_within(0, {"历下区"}, at_least=1),
+    )
+    add(
+        "f6-push-division-by-outsider",
+        6,
+        RSJ,
+        f"SELECT count(*) {join_pg} WHERE 1 / (p.person_id - {sz[0]}) > 1",
+        check=count_is(0),
+        note="division can fail: never pushed, so a zero on a filtered-out row stays unseen",
+    )
+    add(
+        "f4-push-left-join-is-null",
+        4,
+        RSJ,
+        "SELECT count(*) FROM population.people AS p LEFT JOIN subsidies.grants AS g "
+        "ON g.recipient_id_number = p.id_number WHERE g.amount IS NULL",
+        check=count_is(sum(1 for r in rsj_people if r["id_number"] not in grant_pseuds)),
+        note="a filter below the null-extended side of an outer join changes the answer",
+    )
+    add(
+        "f1-push-subquery-masked",
+        1,
+        RSJ,
+        f"SELECT count(*) {join_pg} WHERE p.person_id IN "
+        f"(SELECT person_id FROM population.people WHERE id_number = '{lx[2]}')",
+        check=count_is(0),
+    )
+    add(
+        "f1-push-exists-masked",
+        1,
+        RSJ,
+        "SELECT count(*) FROM population.people AS p WHERE p.person_id > 0 AND EXISTS "
+        f"(SELECT 1 FROM subsidies.grants AS g WHERE g.recipient_id_number = '{lx[2]}')",
+        check=count_is(0),
+    )
     return tuple(a)
 
 
@@ -2494,6 +2576,28 @@ def build_probes(world: DemoWorld) -> tuple[Probe, ...]:
             expect="served|refused",
             note="a CTE shadowing population_people turns the rewrite into a pseudonym "
             "oracle: does this known ID number receive assistance?",
+        ),
+        Probe(
+            "p-push-division-outsider",
+            6,
+            RSJ,
+            "SELECT count(*) FROM population.people AS p JOIN subsidies.grants AS g "
+            f"ON g.recipient_id_number = p.id_number WHERE 1 / (p.person_id - {sz[0]}) > 1",
+            "SELECT count(*) FROM population.people AS p JOIN subsidies.grants AS g "
+            "ON g.recipient_id_number = p.id_number WHERE 1 / (p.person_id - 99999999) > 1",
+            note="a failing predicate pushed next to the row filter would confirm that an "
+            "outsider's person_id exists",
+        ),
+        Probe(
+            "p-push-phone-in-join",
+            1,
+            RSJ,
+            "SELECT count(*) FROM population.people AS p JOIN subsidies.grants AS g "
+            f"ON g.recipient_id_number = p.id_number WHERE p.person_id > 0 "
+            f"AND p.phone = '{lx_phone}'",
+            "SELECT count(*) FROM population.people AS p JOIN subsidies.grants AS g "
+            f"ON g.recipient_id_number = p.id_number WHERE p.person_id > 0 "
+            f"AND p.phone = '{wrong_phone}'",
         ),
     ]
     return tuple(probes)

@@ -96,6 +96,8 @@ def protect_tables(query: exp.Query, derived: DerivedTableFactory, *, dialect: s
     # consumer's predicates and LIMIT into the scan (materialising it made a simple
     # filtered select 12 ms instead of 0.1 ms on SQLite, measured).
     fenced = len(tables) > 1 or len(list(query.find_all(exp.Select))) > 1
+    if fenced:
+        derived = _with_pushdown(tables, derived, dialect)
     if fenced and dialect in _CTE_DIALECTS:
         return _protect_with_ctes(query, tables, derived)
     for table in tables:
@@ -108,6 +110,134 @@ def protect_tables(query: exp.Query, derived: DerivedTableFactory, *, dialect: s
         )
         table.replace(subquery)
     return query
+
+
+#: What a pushed predicate may consist of. Nothing that can raise for some row values
+#: (casts, division, arithmetic overflow, functions): the pushed copy runs next to the
+#: row filter, possibly on rows the filter removes, and an error there would tell the
+#: consumer something about a row they may not see. No subqueries, no aggregates.
+_PUSHABLE = (
+    exp.Column,
+    exp.Identifier,
+    exp.Literal,
+    exp.Null,
+    exp.Boolean,
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.And,
+    exp.Or,
+    exp.Not,
+    exp.Paren,
+    exp.Is,
+    exp.In,
+    exp.Between,
+    exp.Like,
+    exp.ILike,
+)
+_NULLABLE_SIDES = frozenset({"LEFT", "RIGHT", "FULL"})
+
+
+def _with_pushdown(
+    tables: list[exp.Table], derived: DerivedTableFactory, dialect: str
+) -> DerivedTableFactory:
+    """``derived`` with the consumer's WHERE conjuncts on *unmasked* columns of a table
+    copied into that table's derived select, so the engine can use indexes and compute
+    masks only for the rows that survive (issue 14, lever 1). The conjunct also stays
+    where the consumer wrote it. Only for a table read once in the whole query (its CTE
+    is not shared), from a SELECT without outer joins (a filter below a null-extended
+    side changes the result), and only conjuncts whose every column is one the derived
+    select passes through unchanged (``gw_src.c AS c``): a predicate on a masked column
+    is never evaluated below its mask. DuckDB casts a text column to a number literal's
+    type row by row (and fails on some values): there only string literals are pushed."""
+    counts: dict[str, int] = {}
+    for table in tables:
+        qualified = f"{table.db}.{table.name}"
+        counts[qualified] = counts.get(qualified, 0) + 1
+    pushed: dict[str, list[exp.Expr]] = {}
+    for table in tables:
+        qualified = f"{table.db}.{table.name}"
+        if counts[qualified] != 1:
+            continue
+        raw = _raw_columns(derived(qualified))
+        conjuncts = [
+            _on_source(c)
+            for c in _scan_conjuncts(table)
+            if _pushable(c, table.alias_or_name, raw, strings_only=dialect == "duckdb")
+        ]
+        if conjuncts:
+            pushed[qualified] = conjuncts
+    if not pushed:
+        return derived
+
+    def factory(name: str) -> exp.Select:
+        select = derived(name)
+        extra = pushed.get(name)
+        if extra is None:
+            return select
+        return select.copy().where(*extra, copy=False)
+
+    return factory
+
+
+def _raw_columns(select: exp.Select) -> frozenset[str]:
+    """Output columns of a derived select that are the source column itself."""
+    raw = set()
+    for projection in select.expressions:
+        value = projection.this if isinstance(projection, exp.Alias) else projection
+        if (
+            isinstance(value, exp.Column)
+            and value.table == SOURCE_ALIAS
+            and value.name == projection.alias_or_name
+        ):
+            raw.add(value.name)
+    return frozenset(raw)
+
+
+def _scan_conjuncts(table: exp.Table) -> list[exp.Expr]:
+    """The top-level AND terms of the WHERE of the SELECT that reads ``table`` directly
+    in its FROM or an inner join; none if that SELECT has an outer join."""
+    select = table.parent
+    while isinstance(select, (exp.From, exp.Join)):
+        if isinstance(select, exp.Join) and (
+            select.side.upper() in _NULLABLE_SIDES or select.kind.upper() in ("OUTER", "ANTI")
+        ):
+            return []
+        select = select.parent
+    if not isinstance(select, exp.Select):
+        return []
+    for join in select.args.get("joins") or ():
+        if join.side.upper() in _NULLABLE_SIDES or join.kind.upper() in ("OUTER", "ANTI"):
+            return []
+    where = select.args.get("where")
+    if not isinstance(where, exp.Where):
+        return []
+    return list(where.this.flatten()) if isinstance(where.this, exp.And) else [where.this]
+
+
+def _pushable(condition: exp.Expr, alias: str, raw: frozenset[str], *, strings_only: bool) -> bool:
+    columns = list(condition.find_all(exp.Column))
+    if not columns:
+        return False
+    if any(not isinstance(node, _PUSHABLE) for node in condition.walk()):
+        return False
+    if strings_only and any(not lit.is_string for lit in condition.find_all(exp.Literal)):
+        return False
+    if isinstance(condition, exp.In) and condition.args.get("query") is not None:
+        return False
+    return all(c.table == alias and c.name in raw for c in columns)
+
+
+def _on_source(condition: exp.Expr) -> exp.Expr:
+    """``condition`` over the source alias of the derived select."""
+    copied = condition.copy()
+    for column in copied.find_all(exp.Column):
+        column.set("table", exp.to_identifier(SOURCE_ALIAS, quoted=True))
+        column.this.set("quoted", True)
+    return exp.paren(copied, copy=False)
 
 
 def _protect_with_ctes(
