@@ -93,6 +93,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             "query_service": constant(services.query),
             "telemetry": constant(services.telemetry),
             "tokens": constant(services.tokens),
+            "callers": constant(services.callers),
             "trail": constant(services.trail),
             "keystore": constant(services.keystore),
             # One policy version per request, however many dependencies read it.
