@@ -16,7 +16,7 @@ from gateway.admin.sessions import PERSON_TOKEN_PREFIX, PersonSession, SessionSt
 from gateway.auth.tokens import TokenService
 from gateway.clock import Clock
 from gateway.domain import Principal
-from gateway.errors import AccessDeniedError, AuthenticationError, InvalidRequestError
+from gateway.errors import AccessDeniedError, AuthenticationError
 from gateway.i18n import msg
 
 __all__ = ["SESSION_COOKIE", "Callers", "person_principal"]
@@ -57,7 +57,9 @@ class Callers:
         session = self._person_session(method, headers, cookies)
         account = session.account
         if not system:
-            raise InvalidRequestError(
+            # 403, not 400: a person as such may not query (docs/roles.md); only through
+            # a system of theirs.
+            raise AccessDeniedError(
                 msg(
                     "Name the system you query through (one of: {systems}).",
                     systems=", ".join(account.systems) or "-",

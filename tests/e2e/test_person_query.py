@@ -77,7 +77,7 @@ def test_a_person_queries_through_their_system_and_the_record_names_both(
         ("rsj-portal", True, 403),  # a system of the department, but not theirs
         ("swj-tax", True, 401),  # theirs by membership, but of another department
         ("nope", True, 403),
-        (None, True, 400),
+        (None, True, 403),
     ],
 )
 def test_refusals_are_audited(
