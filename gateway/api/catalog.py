@@ -15,11 +15,12 @@ import io
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.params import QueryParameter
 
 from gateway.api.deps import Injected
 from gateway.audit.trail import AccessKind, AuditTrail
+from gateway.auth.callers import Callers
 from gateway.catalog import Catalog
 from gateway.domain import ColumnAction, DecisionSnapshot, MaskSpec, Principal
 from gateway.errors import PurposeNotAllowedError, UnknownDatasetError
@@ -41,7 +42,9 @@ __all__ = ["catalog_csv", "catalog_document", "read_catalog", "read_samples", "s
     tags=["catalog"],
 )
 def read_catalog(
+    request: Request[Any, Any, Any],
     principal: Injected[Principal],
+    callers: Injected[Callers],
     context: Injected[RequestContext],
     trail: Injected[AuditTrail],
     engine: Injected[PolicyEngine],
@@ -55,7 +58,17 @@ def read_catalog(
     format: Annotated[
         Literal["json", "csv"], QueryParameter(description="json (default) or csv")
     ] = "json",
+    system: Annotated[
+        str | None,
+        QueryParameter(
+            description="For a person: see the catalog as one of their department's systems"
+        ),
+    ] = None,
 ) -> Response[Any]:
+    if system is not None and principal.is_person:
+        # What the person would see querying through that system (the console's
+        # catalog); the same membership checks as POST /v1/query.
+        principal = callers.acting_through(system, "GET", request.headers, request.cookies)
     if purpose is not None and purpose not in principal.purposes:
         raise PurposeNotAllowedError(
             f"Purpose {purpose!r} is not one your system is entitled to.",

@@ -118,3 +118,16 @@ def test_a_system_token_cannot_claim_another_system(
 
     assert ask("rsj-subsidy") == 200
     assert ask("rsj-portal") == 403
+
+
+def test_the_catalog_as_one_of_their_systems_shows_what_they_would_see(
+    gw: tuple[Gateway, MemoryAuditStore],
+) -> None:
+    client, _ = gw
+    _cookie_login(client)
+    plain = client.client.get("/v1/catalog").json()
+    assert plain["system"] == "" and plain["purposes"] == {}
+    seen = client.client.get("/v1/catalog", params={"system": "rsj-subsidy"})
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["system"] == "rsj-subsidy" and PURPOSE in seen.json()["purposes"]
+    assert client.client.get("/v1/catalog", params={"system": "rsj-portal"}).status_code == 403
