@@ -96,10 +96,16 @@ class Console:
     def word(self, zh: str, en: str) -> str:
         return zh if self.language == "zh-CN" else en
 
-    def login(self, username: str, password: str = DEMO_PASSWORD) -> None:
+    def start(self) -> None:
+        """The sign-in page, in this console's language."""
         self.page.goto(f"{self.url}/console")
-        if self.language == "en":
+        self.page.locator("#lang").wait_for()
+        if self.language == "en" and self.page.evaluate("document.documentElement.lang") != "en":
             self.page.get_by_role("button", name="English").click()
+        self.page.get_by_label(self.word("用户名", "Username")).wait_for()
+
+    def login(self, username: str, password: str = DEMO_PASSWORD) -> None:
+        self.start()
         self.page.get_by_label(self.word("用户名", "Username")).fill(username)
         self.page.get_by_label(self.word("密码", "Password"), exact=True).fill(password)
         self.page.get_by_role("button", name=self.word("登录", "Sign in")).click()
@@ -107,7 +113,9 @@ class Console:
 
     def open(self, page: str) -> None:
         self.page.goto(f"{self.url}/console#/{page}")
-        self.page.wait_for_selector("main section")
+        self.page.wait_for_selector("main section, main .error")
+        error = self.page.locator("main .error")
+        assert not error.count(), f"#/{page}: {error.first.inner_text()}"
 
     def shot(self, name: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -125,6 +125,8 @@ async function route() {
     await PAGES[page][0](body, state.account);
     clear(target, h("h1", {}, t(`p_${page}`)), body);
   } catch (error) {
+    // 401: api.js has already put up the sign-in page (with why).
+    if (error instanceof ApiError && error.status === 401) return;
     clear(target, h("h1", {}, t(`p_${page}`)));
     showError(target, error);
   }

@@ -32,7 +32,7 @@ function recordView(item, keys) {
     out);
 }
 
-export async function searchPage(root) {
+export async function searchPage(root, account) {
   const keys = await verifierKeys();
   const inputs = {};
   const fields = ["system", "dataset", "purpose", "outcome", "since", "until", "q"].map((name) => {
@@ -41,6 +41,12 @@ export async function searchPage(root) {
     inputs[name] = control;
     return wrap;
   });
+  if (!account.roles.includes("auditor")) {
+    // An officer reads the records of its own department's datasets: name one.
+    const catalog = await get("/v1/catalog", { q: "__none__" });
+    const own = (await get("/v1/catalog")).datasets.filter((d) => d.owner && d.owner.code === account.department);
+    if (catalog && own.length) inputs.dataset.value = own[0].name;
+  }
   const results = h("div");
   const detail = h("div");
   let before = null;
