@@ -22,6 +22,7 @@ from gateway.api.auth import jwks, token
 from gateway.api.bodies import check_request_body
 from gateway.api.call import provide_call
 from gateway.api.catalog import read_catalog, read_samples
+from gateway.api.console import CONSOLE_ROUTES, ConsoleAssets
 from gateway.api.deps import Injected, constant, provide_context, provide_principal
 from gateway.api.guards import role_guard
 from gateway.api.health import healthz, readyz
@@ -86,6 +87,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             log_keys,
             witness_add_checkpoint,
             *PUBLIC_PEOPLE_ROUTES,
+            *CONSOLE_ROUTES,
             authenticated,
             proofs,
         ],
@@ -94,6 +96,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             "query_service": constant(services.query),
             "telemetry": constant(services.telemetry),
             "tokens": constant(services.tokens),
+            "callers": constant(services.callers),
+            "console_assets": constant(ConsoleAssets.load()),
             "trail": constant(services.trail),
             "keystore": constant(services.keystore),
             # One policy version per request, however many dependencies read it.

@@ -15,12 +15,13 @@ import io
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.params import QueryParameter
 
 from gateway.api.call import Call
 from gateway.api.deps import Injected
 from gateway.audit.trail import AccessKind
+from gateway.auth.callers import Callers
 from gateway.catalog import Catalog
 from gateway.domain import ColumnAction, DecisionSnapshot, MaskSpec, Principal
 from gateway.errors import PurposeNotAllowedError, UnknownDatasetError
@@ -41,7 +42,9 @@ __all__ = ["catalog_csv", "catalog_document", "read_catalog", "read_samples", "s
     tags=["catalog"],
 )
 def read_catalog(
+    request: Request[Any, Any, Any],
     call: Injected[Call],
+    callers: Injected[Callers],
     engine: Injected[PolicyEngine],
     catalog: Injected[Catalog],
     settings: Injected[Settings],
@@ -53,17 +56,28 @@ def read_catalog(
     format: Annotated[
         Literal["json", "csv"], QueryParameter(description="json (default) or csv")
     ] = "json",
+    system: Annotated[
+        str | None,
+        QueryParameter(
+            description="For a person: see the catalog as one of their department's systems"
+        ),
+    ] = None,
 ) -> Response[Any]:
-    if purpose is not None and purpose not in call.principal.purposes:
+    principal = call.principal
+    if system is not None and principal.is_person:
+        # What the person would see querying through that system (the console's
+        # catalog); the same membership checks as POST /v1/query.
+        principal = callers.acting_through(system, "GET", request.headers, request.cookies)
+    if purpose is not None and purpose not in principal.purposes:
         raise PurposeNotAllowedError(
             f"Purpose {purpose!r} is not one your system is entitled to.",
-            extra={"allowed_purposes": sorted(call.principal.purposes)},
+            extra={"allowed_purposes": sorted(principal.purposes)},
         )
-    purposes = [purpose] if purpose else sorted(call.principal.purposes)
+    purposes = [purpose] if purpose else sorted(principal.purposes)
     received = call.context.received
-    snapshots = {p: engine.snapshot(call.principal, p, received) for p in purposes}
+    snapshots = {p: engine.snapshot(principal, p, received) for p in purposes}
     document = catalog_document(
-        catalog, call.principal, snapshots, max_rows_ceiling=settings.max_rows_ceiling
+        catalog, principal, snapshots, max_rows_ceiling=settings.max_rows_ceiling
     )
     if q:
         document["datasets"] = search_datasets(document["datasets"], q)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -10,10 +11,14 @@ from litestar.enums import MediaType, RequestEncodingType
 from litestar.openapi import ResponseSpec
 from litestar.params import Body, HeaderParameter
 
+from gateway.admin.sessions import PERSON_TOKEN_PREFIX
 from gateway.api.deps import Injected, remember_datasets, remember_principal
 from gateway.api.problems import language_of, problem_response
 from gateway.api.schemas import QUERY_EXAMPLE, RESULT_EXAMPLE, QueryResult
-from gateway.errors import GatewayError
+from gateway.auth.callers import Callers
+from gateway.auth.tokens import TokenService
+from gateway.domain import Principal
+from gateway.errors import AccessDeniedError, GatewayError
 from gateway.i18n import Language, msg
 from gateway.query.pipeline import QueryService
 from gateway.query.state import QueryOutcome, QueryRequest, RequestContext
@@ -34,6 +39,10 @@ class QueryBody:
     """Ask for fewer rows than the policy allows (never more)."""
     timeout_ms: int | None = None
     """Ask for a shorter time limit than the gateway's (never longer)."""
+    system: str | None = None
+    """For a person signed in (the console's cookie, or a person's bearer session): which
+    of their department's systems they query through (their account must be a member).
+    With a system's access token it must be that system, or be left out."""
 
 
 @post(
@@ -67,13 +76,17 @@ def query(
     query_service: Injected[QueryService],
     context: Injected[RequestContext],
     telemetry: Injected[Telemetry],
+    callers: Injected[Callers],
+    tokens: Injected[TokenService],
     authorization: Annotated[str | None, HeaderParameter(name="Authorization")] = None,
 ) -> Response[bytes]:
     qreq = QueryRequest(
         sql=data.sql, purpose=data.purpose, max_rows=data.max_rows, timeout_ms=data.timeout_ms
     )
     # The request's server span is already current (gateway.api.metrics.ServerTelemetry).
-    outcome = query_service.run(qreq, context, authorization)
+    outcome = query_service.run(
+        qreq, context, authorization, _authenticator(request, data.system, callers, tokens)
+    )
     if outcome.principal is not None:
         remember_principal(request, outcome.principal)
     remember_datasets(request, outcome.tables)
@@ -84,6 +97,35 @@ def query(
         trace_id=telemetry.current_trace_id(),
         language=language_of(request),
     )
+
+
+def _authenticator(
+    request: Request[Any, Any, Any],
+    system: str | None,
+    callers: Callers,
+    tokens: TokenService,
+) -> Callable[[], Principal] | None:
+    """How the pipeline's first step authenticates this request: a person (no
+    Authorization header, or a person's ``gws_`` session) acts through ``system``; a
+    system's token is the system, which ``system`` may only repeat. Run inside the
+    pipeline so that every refusal is audited."""
+    authorization = (request.headers.get("authorization") or "").strip()
+    token = authorization.partition(" ")[2].strip()
+    if not authorization or token.startswith(PERSON_TOKEN_PREFIX):
+        method, headers, cookies = request.method, request.headers, request.cookies
+        return lambda: callers.acting_through(system, method, headers, cookies)
+    if system is None:
+        return None
+
+    def as_named_system() -> Principal:
+        principal = tokens.authenticate(authorization)
+        if principal.system != system:
+            raise AccessDeniedError(
+                msg("This access token is for system {system}.", system=principal.system)
+            )
+        return principal
+
+    return as_named_system
 
 
 def render_outcome(

@@ -398,6 +398,30 @@ class TokenService:
             search_path=system.search_path,
         )
 
+    def system_principal(self, system_id: str, *, department: str, officer: str) -> Principal:
+        """The Principal of registered system ``system_id`` acting for ``officer`` (a person
+        of ``department`` signed in to the console), with the same registry checks as a
+        token: registered, active, of that department. Raises AuthenticationError."""
+        system = self._registry_of().get(system_id)
+        if system is None:
+            raise AuthenticationError(f"system {_short(system_id)} is not registered")
+        if not system.is_active:
+            raise AuthenticationError(f"system {system.system_id} is {system.status}")
+        if system.department != department:
+            raise AuthenticationError(
+                f"system {system.system_id} is of department {system.department}, "
+                f"not {_short(department)}"
+            )
+        return Principal(
+            system=system.system_id,
+            department=system.department,
+            attributes=system.attributes,
+            purposes=system.purposes,
+            officer=officer,
+            roles=system.roles,
+            search_path=system.search_path,
+        )
+
     def _verify_access_token(self, token: str) -> _AccessClaims:
         """Signature and time-independent claim checks of an access token."""
         try:

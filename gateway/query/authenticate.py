@@ -1,4 +1,5 @@
-"""Step 1, authenticate: the bearer access token -> the Principal it stands for."""
+"""Step 1, authenticate: the bearer access token (or a person's session acting through one
+of their department's systems) -> the Principal it stands for."""
 
 from __future__ import annotations
 
@@ -20,4 +21,6 @@ class Authenticate:
         self._tokens = tokens
 
     def __call__(self, state: QueryState) -> QueryState:
+        if state.authenticator is not None:
+            return state.evolve(principal=state.authenticator())
         return state.evolve(principal=self._tokens.authenticate(state.authorization))

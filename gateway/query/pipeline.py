@@ -26,6 +26,7 @@ from gateway.audit.receipt import attach_receipt
 from gateway.audit.trail import AuditTrail
 from gateway.auth.tokens import TokenService
 from gateway.backends.base import Backend
+from gateway.domain import Principal
 from gateway.errors import AuditUnavailableError, GatewayError
 from gateway.i18n import msg
 from gateway.logs import log_unexpected
@@ -130,12 +131,21 @@ class QueryService:
         return self._steps
 
     def run(
-        self, request: QueryRequest, context: RequestContext, authorization: str | None
+        self,
+        request: QueryRequest,
+        context: RequestContext,
+        authorization: str | None,
+        authenticator: Callable[[], Principal] | None = None,
     ) -> QueryOutcome:
         """Serve one query request. Never raises for a refusal: the outcome carries the
         error and the receipt of its audit record (no receipt only when the record could
         not be written; the error is then AuditUnavailableError)."""
-        state = QueryState(request=request, context=context, authorization=authorization)
+        state = QueryState(
+            request=request,
+            context=context,
+            authorization=authorization,
+            authenticator=authenticator,
+        )
         try:
             state = state.evolve(policy=self._policies())
             for step in self._steps:

@@ -8,6 +8,7 @@ receipt, or a refusal with its receipt — never an exception carrying audit res
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,10 @@ class QueryState:
     context: RequestContext
     #: The ``Authorization`` header as received.
     authorization: str | None
+    #: Set for a person querying through one of their department's systems (the
+    #: console): authenticates them instead of the header, inside the pipeline so that a
+    #: refusal is audited like any other.
+    authenticator: Callable[[], Principal] | None = None
     #: The policy version the whole request is decided under (taken once, at the start).
     policy: ActivePolicy | None = None
     principal: Principal | None = None
