@@ -18,6 +18,7 @@ from gateway.i18n import msg
 __all__ = [
     "lag_lead_defaults",
     "ratio_functions_as_double",
+    "refuse_empty_over",
     "refuse_lateral",
     "string_agg_as_text",
     "window_order_nulls",
@@ -53,7 +54,7 @@ def string_agg_as_text(query: exp.Query, dialect: str) -> exp.Query:
                     msg(
                         "STRING_AGG(… ORDER BY …) is not available for this dataset; "
                         "aggregate without ORDER BY (the order of the parts is then "
-                        "unspecified, as in PostgreSQL)."
+                        "unspecified)."
                     )
                 )
             holder, value = value, value.this
@@ -68,8 +69,9 @@ def string_agg_as_text(query: exp.Query, dialect: str) -> exp.Query:
 
 def lag_lead_defaults(query: exp.Query, dialect: str) -> exp.Query:
     """MariaDB's LAG/LEAD take no default: ``LAG(x, n, d) OVER w`` becomes ``CASE WHEN
-    ROW_NUMBER() OVER w > n THEN LAG(x, n) OVER w ELSE d END`` (and LEAD counts the rows
-    after the current one), so a missing row gives ``d`` while a NULL value stays NULL."""
+    COUNT(*) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) >= n THEN
+    LAG(x, n) OVER w ELSE d END`` (LEAD counts the rows following), so a missing row gives
+    ``d`` while a NULL value stays NULL."""
     if dialect != "mysql":
         return query
     for window in list(query.find_all(exp.Window)):
@@ -90,15 +92,21 @@ def lag_lead_defaults(query: exp.Query, dialect: str) -> exp.Query:
         plain = window.copy()
         plain.this.set("default", None)
         plain.this.set("offset", offset.copy())
-        position = _over(window, exp.RowNumber(), ordered=True)
-        if isinstance(function, exp.Lag):
-            present: exp.Expr = exp.GT(this=position, expression=offset.copy())
-        else:
-            rows = _over(window, exp.Count(this=exp.Star()), ordered=False)
-            present = exp.GTE(
-                this=exp.paren(exp.Sub(this=rows, expression=position), copy=False),
-                expression=offset.copy(),
-            )
+        # Rows before (LAG) or after (LEAD) the current one, in the window's own order:
+        # a count over a ROWS frame, never an empty OVER () (see refuse_empty_over).
+        frame = (
+            ("UNBOUNDED", "PRECEDING", exp.Literal.number(1), "PRECEDING")
+            if isinstance(function, exp.Lag)
+            else (exp.Literal.number(1), "FOLLOWING", "UNBOUNDED", "FOLLOWING")
+        )
+        around = _over(window, exp.Count(this=exp.Star()), ordered=True)
+        around.set(
+            "spec",
+            exp.WindowSpec(
+                kind="ROWS", start=frame[0], start_side=frame[1], end=frame[2], end_side=frame[3]
+            ),
+        )
+        present: exp.Expr = exp.GTE(this=around, expression=offset.copy())
         window.replace(exp.Case(ifs=[exp.If(this=present, true=plain)], default=default.copy()))
     return query
 
@@ -161,11 +169,85 @@ def window_order_nulls(query: exp.Query, dialect: str) -> exp.Query:
 
 
 def ratio_functions_as_double(query: exp.Query, dialect: str) -> exp.Query:
-    """MariaDB sends PERCENT_RANK and CUME_DIST rounded to ten decimals; as DOUBLE they
-    carry the full value the other targets give."""
+    """MariaDB computes PERCENT_RANK and CUME_DIST in decimals and sends them rounded
+    (0.0003749531); PostgreSQL divides doubles. Written as PostgreSQL computes them,
+    ``(rank - 1) / (rows - 1)`` (0 for a one-row partition) and ``rows up to the last
+    peer / rows``, in double precision, they are the same value on every target."""
     if dialect != "mysql":
         return query
     for window in list(query.find_all(exp.Window)):
-        if isinstance(window.this, (exp.PercentRank, exp.CumeDist)):
-            window.replace(exp.cast(window.copy(), exp.DataType.Type.DOUBLE))
+        function = window.this
+        if not isinstance(function, (exp.PercentRank, exp.CumeDist)):
+            continue
+        whole = _over(window, exp.Count(this=exp.Star()), ordered=True)
+        whole.set(
+            "spec",
+            exp.WindowSpec(
+                kind="ROWS",
+                start="UNBOUNDED",
+                start_side="PRECEDING",
+                end="UNBOUNDED",
+                end_side="FOLLOWING",
+            ),
+        )
+        rows = exp.cast(whole, _DOUBLE)
+        ratio: exp.Expr
+        if isinstance(function, exp.PercentRank):
+            rank = _over(window, exp.Rank(), ordered=True)
+            ratio = exp.Case(
+                ifs=[
+                    exp.If(
+                        this=exp.GT(this=rows.copy(), expression=exp.Literal.number(1)),
+                        true=exp.Div(this=_minus_one(rank), expression=_minus_one(rows)),
+                    )
+                ],
+                default=exp.cast(exp.Literal.number(0), _DOUBLE),
+            )
+        else:
+            upto = _over(window, exp.Count(this=exp.Star()), ordered=True)
+            upto.set(
+                "spec",
+                exp.WindowSpec(
+                    kind="RANGE", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
+                ),
+            )
+            ratio = exp.Div(this=upto, expression=rows)
+        window.replace(exp.paren(ratio, copy=False))
     return query
+
+
+_DOUBLE = exp.DataType.Type.DOUBLE
+
+
+def _minus_one(value: exp.Expr) -> exp.Expr:
+    return exp.paren(exp.Sub(this=value, expression=exp.Literal.number(1)), copy=False)
+
+
+def refuse_empty_over(query: exp.Query, dialect: str) -> exp.Query:
+    """MariaDB (10.11, measured) computes the *other* windows of a query wrongly when one
+    window has neither PARTITION BY nor ORDER BY: ``SUM(x) OVER ()`` next to
+    ``ROW_NUMBER() OVER (ORDER BY id)`` numbers the rows out of order. Refused there
+    rather than answered wrongly; the total is a scalar subquery instead."""
+    if dialect != "mysql":
+        return query
+    windows = [w for w in query.find_all(exp.Window) if w.args.get("alias") is None]
+    specs = {_spec_key(w) for w in windows}
+    if len(specs) > 1 and any(_is_empty(w) for w in windows):
+        raise UnsupportedStatementError(
+            msg(
+                "A window with an empty OVER () next to other windows is not available for "
+                "this dataset; compute the total with a scalar subquery, e.g. (SELECT "
+                "SUM(x) FROM t) instead of SUM(x) OVER ()."
+            )
+        )
+    return query
+
+
+def _is_empty(window: exp.Window) -> bool:
+    return not window.args.get("partition_by") and not window.args.get("order")
+
+
+def _spec_key(window: exp.Window) -> str:
+    spec = window.copy()
+    spec.set("this", exp.Null())
+    return spec.sql(dialect="postgres")

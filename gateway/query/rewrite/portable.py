@@ -30,6 +30,7 @@ from gateway.query.parse import CONSUMER_DIALECT
 from gateway.query.rewrite.analyst import (
     lag_lead_defaults,
     ratio_functions_as_double,
+    refuse_empty_over,
     refuse_lateral,
     string_agg_as_text,
     window_order_nulls,
@@ -130,7 +131,7 @@ def check_subquery_widths(query: exp.Query, _dialect: str) -> exp.Query:
         if subquery.alias or not isinstance(inner, exp.Query):
             continue
         parent = subquery.parent
-        if isinstance(parent, (exp.Exists, exp.SetOperation, exp.From, exp.Join)):
+        if isinstance(parent, (exp.Exists, exp.SetOperation, exp.From, exp.Join, exp.Lateral)):
             continue
         if isinstance(parent, exp.In) and subquery.arg_key == "query":
             tested = parent.this
@@ -461,6 +462,7 @@ RULES: tuple[Rule, ...] = (
     check_subquery_widths,
     refuse_full_join,
     refuse_lateral,
+    refuse_empty_over,
     string_agg_as_text,
     lag_lead_defaults,
     window_order_nulls,
