@@ -229,6 +229,18 @@ class QueryTooExpensiveError(ClientError):
     code = "query_too_expensive"
 
 
+class TypeMismatchError(ClientError):
+    """The query asks for a conversion or comparison its values do not allow: a masked
+    column holds its *masked* value (text where the raw column held digits, a year where
+    it held a date), so e.g. ``CAST(name AS INTEGER)`` or ``EXTRACT(MONTH FROM year)``
+    cannot be evaluated. Found before execution where the types say so, else from the
+    backend's conversion error (whose own text stays in ``internal_detail``)."""
+
+    status = 422
+    title = "Type mismatch"
+    code = "type_mismatch"
+
+
 class QueryTimeoutError(GatewayError):
     status = 504
     title = "Query timed out"

@@ -41,10 +41,12 @@ from gateway.errors import (
     BackendUnavailableError,
     GatewayError,
     QueryTimeoutError,
+    TypeMismatchError,
 )
 from gateway.i18n import msg
 
 __all__ = [
+    "VALUE_SQLSTATES",
     "Backend",
     "BackendResult",
     "PoolStats",
@@ -57,6 +59,7 @@ __all__ = [
     "sqlstate_category",
     "timeout_error",
     "unavailable_error",
+    "value_error",
 ]
 
 
@@ -137,6 +140,27 @@ def query_error(
     return BackendQueryError(
         msg("The backend could not run the rewritten query ({category}).", category=category),
         internal_detail=f"backend {backend!r} ({category}{code}){_describe(exc)}",
+    )
+
+
+#: SQLSTATEs of a value the query's own conversion or comparison refuses: invalid text
+#: representation, invalid datetime format, datetime field overflow, an operator or
+#: function for other types (text > integer), datatype mismatch.
+VALUE_SQLSTATES = frozenset({"22P02", "22007", "22008", "42883", "42804"})
+
+#: The consumer-safe detail of a value the backend could not convert or compare.
+VALUE_DETAIL = msg(
+    "A value could not be converted or compared as the query asks (for example a CAST of "
+    "masked text to a number or a date, or text compared with a number). A masked column "
+    "holds its masked value: GET /v1/catalog gives each column's type as you receive it."
+)
+
+
+def value_error(backend: str, category: str, exc: BaseException | None) -> TypeMismatchError:
+    """A 422 for a conversion the *values* refuse (the consumer can fix the query); the
+    database's message goes to ``internal_detail`` only."""
+    return TypeMismatchError(
+        VALUE_DETAIL, internal_detail=f"backend {backend!r} ({category}){_describe(exc)}"
     )
 
 

@@ -35,6 +35,7 @@ from gateway.backends.base import (
     result_in_time,
     timeout_error,
     unavailable_error,
+    value_error,
 )
 from gateway.backends.pool import ConnectionPool
 from gateway.errors import GatewayError
@@ -183,6 +184,12 @@ class DuckDBBackend:
 
     def _query_error(self, exc: duckdb.Error) -> GatewayError:
         category = _CATEGORIES.get(type(exc).__name__, "database error")
+        if isinstance(exc, duckdb.ConversionException) or (
+            # A binder error about types: values compared or combined across types
+            # (the allow-list already refused unknown functions and names).
+            isinstance(exc, duckdb.BinderException) and "type" in str(exc).lower()
+        ):
+            return value_error(self.name, category, exc)
         return query_error(self.name, category, exc)
 
 

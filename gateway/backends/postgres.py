@@ -47,6 +47,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 
 from gateway.backends.base import (
+    VALUE_SQLSTATES,
     BackendResult,
     PoolStats,
     check_limits,
@@ -56,6 +57,7 @@ from gateway.backends.base import (
     sqlstate_category,
     timeout_error,
     unavailable_error,
+    value_error,
 )
 from gateway.dsn import Dsn, parse_dsn
 from gateway.errors import ConfigurationError, GatewayError
@@ -270,4 +272,6 @@ class PostgresBackend:
         if sqlstate is None and isinstance(exc, psycopg.DataError):
             # Raised by psycopg itself, e.g. a date PostgreSQL has and Python has not.
             return query_error(self.name, "value not representable by the driver", exc)
+        if sqlstate in VALUE_SQLSTATES:
+            return value_error(self.name, sqlstate_category(sqlstate), exc)
         return query_error(self.name, sqlstate_category(sqlstate), exc)

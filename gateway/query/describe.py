@@ -16,6 +16,7 @@ from sqlglot.schema import MappingSchema
 
 from gateway.catalog import Catalog
 from gateway.domain import ColumnAction, DecisionSnapshot, MaskSpec, ResultColumn
+from gateway.query.resolve import OUTPUT_NAME
 
 __all__ = ["describe_columns"]
 
@@ -44,7 +45,7 @@ def describe_columns(
 ) -> tuple[ResultColumn, ...]:
     annotated = annotate_types(query.copy(), schema=schema)
     root = build_scope(query)
-    names = query.named_selects
+    names = _display_names(query)
     types = [_type_name(p) for p in _projections(annotated)]
     masks_per_column: list[set[str]] = [set() for _ in names]
     if root is not None:
@@ -58,6 +59,18 @@ def describe_columns(
         )
         for i, name in enumerate(names)
     )
+
+
+def _display_names(query: exp.Query) -> list[str]:
+    """Output names as the consumer sees them: an unaliased computed output by the name
+    resolve.py figured for it (``count``), not the ``_col_0`` alias of the SQL."""
+    names = list(query.named_selects)
+    for i, projection in enumerate(_projections(query)):
+        inner = projection.this if isinstance(projection, exp.Alias) else projection
+        figured = inner.meta.get(OUTPUT_NAME) if inner.meta else None
+        if i < len(names) and isinstance(figured, str):
+            names[i] = figured
+    return names
 
 
 def _lookup_mask(snapshot: DecisionSnapshot) -> Callable[[str, str], MaskSpec | None]:
@@ -76,6 +89,8 @@ def _projections(query: exp.Expr) -> list[exp.Expr]:
 
 
 def _type_name(node: exp.Expr) -> str:
+    if isinstance(node.unalias(), exp.TimestampTrunc):
+        return "timestamp"  # rewrite/dates.py: a timestamp on every backend
     dtype = node.type
     if dtype is None:
         return "unknown"

@@ -8,7 +8,10 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from gateway.backends.base import Backend
-from gateway.query.respond import json_rows
+from gateway.errors import BackendQueryError, QueryTooExpensiveError
+from gateway.i18n import msg
+from gateway.query.respond import iso_timestamps, json_rows
+from gateway.query.rewrite.recursion import MAX_RECURSION_STEPS
 from gateway.query.state import QueryState
 from gateway.telemetry import Telemetry
 
@@ -43,8 +46,29 @@ class Execute:
             query_text=plan.audit_sql,
             namespace=plan.backend,
         ):
-            result = backend.execute(plan.sql, max_rows=plan.cap.fetch, timeout_s=timeout)
+            try:
+                result = backend.execute(plan.sql, max_rows=plan.cap.fetch, timeout_s=timeout)
+            except BackendQueryError as exc:
+                if plan.recursive:
+                    raise _recursion_stopped(exc) from None
+                raise
         return state.evolve(
-            rows=json_rows(result.rows[: plan.cap.allowed]),
+            rows=iso_timestamps(json_rows(result.rows[: plan.cap.allowed]), plan.columns),
             truncated=plan.cap.is_truncated(len(result.rows)),
         )
+
+
+def _recursion_stopped(exc: BackendQueryError) -> QueryTooExpensiveError:
+    """The backend failed a query with a bounded recursive CTE: almost always the bound
+    (rewrite/recursion.py makes reaching it an integer overflow), which the consumer can
+    fix; the engine's own message stays in the audit record."""
+    return QueryTooExpensiveError(
+        msg(
+            "The query was stopped: a recursive CTE needed {steps} or more steps, the "
+            "gateway's bound (or a value overflowed). End the recursion sooner with a "
+            "condition in its recursive part, e.g. WHERE n < 100.",
+            steps=MAX_RECURSION_STEPS,
+        ),
+        extra={"max_recursion_steps": MAX_RECURSION_STEPS},
+        internal_detail=exc.internal_detail or exc.detail,
+    )

@@ -40,6 +40,7 @@ from gateway.query.rewrite.masks import (
     redact_key_material,
 )
 from gateway.query.rewrite.portable import make_portable
+from gateway.query.rewrite.recursion import is_recursive
 from gateway.query.shape import Shape, Template, make_template, shape_of
 from gateway.query.state import QueryState
 from gateway.query.validate import check_query_is_allowed
@@ -69,6 +70,9 @@ class Plan:
     policy_version: str
     #: Rules that granted columns of *conditional* datasets (approvals relied upon).
     grants: tuple[str, ...] = ()
+    #: The SQL holds a bounded recursive CTE (rewrite/recursion.py): a backend failure
+    #: may be the bound, which execute.py reports as such.
+    recursive: bool = False
 
 
 @dataclass(slots=True)
@@ -232,6 +236,7 @@ class Planner:
             policy_version=snapshot.policy_version,
             # The approvals relied upon (有条件共享): the audit record names each grant.
             grants=tuple(sorted({g for t in resolved.tables for g in snapshot.tables[t].grants})),
+            recursive=is_recursive(portable),
         )
 
     def _allowed_rows(

@@ -30,8 +30,17 @@ from gateway.errors import (
 )
 from gateway.i18n import msg
 from gateway.query.parse import CONSUMER_DIALECT
+from gateway.query.typecheck import check_value_types
+from gateway.query.validate import construct_name
 
-__all__ = ["ResolvedQuery", "catalog_tables", "resolve_query", "visible_schema"]
+__all__ = [
+    "OUTPUT_NAME",
+    "ResolvedQuery",
+    "catalog_tables",
+    "name_unaliased_outputs",
+    "resolve_query",
+    "visible_schema",
+]
 
 _SQL_TYPES = {
     "text": "TEXT",
@@ -117,6 +126,7 @@ def resolve_query(
             + ", ".join(tables)
         )
     _check_no_denied_columns(query, snapshot)
+    name_unaliased_outputs(query)
     try:
         qualified_query = qualify(
             query,
@@ -134,11 +144,51 @@ def resolve_query(
         raise UnsupportedStatementError("Only queries are accepted.")
     _check_every_table(qualified_query, set(tables))
     _check_every_column_resolved(qualified_query)
+    check_value_types(qualified_query, schema)
     return ResolvedQuery(
         query=qualified_query,
         tables=tables,
         backend=next(iter(backends)) if backends else "",
     )
+
+
+#: Where a display name is kept on an unaliased output expression (qualify then aliases
+#: it ``_col_<i>`` in the SQL; describe.py reports this name instead).
+OUTPUT_NAME = "gw_output_name"
+
+
+def name_unaliased_outputs(query: exp.Query) -> None:
+    """Give each unaliased, computed output of ``query`` the name PostgreSQL would give
+    it (FigureColname: a function's name — ``count``, ``sum``, ``coalesce`` —, ``case``,
+    a cast's operand's name, else ``?column?``), so a result column is ``count`` on every
+    backend rather than the ``_col_0`` the SQL carries."""
+    root: exp.Expr = query
+    while isinstance(root, exp.SetOperation):  # the first branch names a set operation
+        root = root.this
+    if isinstance(root, exp.Subquery):
+        root = root.unnest()
+    if not isinstance(root, exp.Select):
+        return
+    for projection in root.expressions:
+        if isinstance(projection, (exp.Alias, exp.Column, exp.Star)):
+            continue
+        projection.meta[OUTPUT_NAME] = _figure_name(projection)
+
+
+def _figure_name(node: exp.Expr) -> str:
+    if isinstance(node, exp.Column):
+        return node.name
+    if isinstance(node, (exp.Cast, exp.Paren)):
+        return _figure_name(node.this)
+    if isinstance(node, exp.Window):
+        return _figure_name(node.this)
+    if isinstance(node, exp.Filter):
+        return _figure_name(node.this)
+    if isinstance(node, exp.Case):
+        return "case"
+    if isinstance(node, exp.Func):
+        return construct_name(node).removesuffix("()").lower()
+    return "?column?"
 
 
 def _qualify_table(

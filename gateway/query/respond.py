@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -20,7 +21,14 @@ from gateway.audit.rows import row_salt, rows_root
 from gateway.domain import ResultColumn
 from gateway.query.state import QueryState
 
-__all__ = ["Respond", "encode_result", "json_rows", "json_value", "sha256_hex"]
+__all__ = [
+    "Respond",
+    "encode_result",
+    "iso_timestamps",
+    "json_rows",
+    "json_value",
+    "sha256_hex",
+]
 
 
 def json_value(value: Any) -> Any:
@@ -41,6 +49,25 @@ def json_value(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return base64.b64encode(bytes(value)).decode("ascii")
     return str(value)
+
+
+#: SQLite's own timestamp text, ``YYYY-MM-DD HH:MM:SS[.fff]``: ISO 8601 but for the
+#: separator, which every other backend's driver sends as ``T``.
+_SPACE_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2}(\.\d+)?)?")
+
+
+def iso_timestamps(rows: list[list[Any]], columns: Sequence[ResultColumn]) -> list[list[Any]]:
+    """``rows`` (in place) with the text of every ``timestamp`` column in ISO 8601's
+    ``YYYY-MM-DDTHH:MM:SS`` form, as the drivers of the other backends give it."""
+    positions = [i for i, c in enumerate(columns) if c.type == "timestamp"]
+    if not positions:
+        return rows
+    for row in rows:
+        for i in positions:
+            value = row[i] if i < len(row) else None
+            if isinstance(value, str) and _SPACE_TIMESTAMP.fullmatch(value):
+                row[i] = value.replace(" ", "T", 1)
+    return rows
 
 
 def json_rows(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:

@@ -2,8 +2,9 @@
 
 Nothing is denied by name: a node type, function or cast type that is not listed here is
 refused. This is what blocks data-modifying CTEs hiding under a SELECT root, file and
-sleep functions, system information functions, locks, ``SELECT INTO``, parameters,
-recursive CTEs and non-literal limits (research/tech-probe.md §2.3).
+sleep functions, system information functions, locks, ``SELECT INTO``, parameters and
+non-literal limits (research/tech-probe.md §2.3). Recursive CTEs are accepted and bounded
+by rewrite/recursion.py.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 from sqlglot import exp
 
 from gateway.errors import UnsupportedStatementError
+from gateway.i18n import Message, msg
 
-__all__ = ["check_query_is_allowed"]
+__all__ = ["TRUNC_UNITS", "check_query_is_allowed", "construct_name"]
 
 #: Structural nodes a read-only query may contain.
 _STRUCTURE: tuple[type[exp.Expr], ...] = (
@@ -36,6 +38,8 @@ _STRUCTURE: tuple[type[exp.Expr], ...] = (
     exp.LimitOptions,
     exp.Distinct,
     exp.Window,
+    exp.WindowSpec,
+    exp.Lateral,
     exp.Table,
     exp.TableAlias,
     exp.Alias,
@@ -119,6 +123,12 @@ _FUNCTIONS: tuple[type[exp.Func], ...] = (
     exp.Lead,
     exp.FirstValue,
     exp.LastValue,
+    exp.NthValue,
+    exp.Ntile,
+    exp.PercentRank,
+    exp.CumeDist,
+    exp.GroupConcat,
+    exp.TimestampTrunc,
 )
 
 _ALLOWED = frozenset(_STRUCTURE + _OPERATORS + _FUNCTIONS)
@@ -141,7 +151,11 @@ _CAST_TYPES = frozenset(
     }
 )
 
-_EXTRACT_UNITS = frozenset({"YEAR", "MONTH", "DAY"})
+#: EXTRACT fields every backend computes with PostgreSQL's meaning (rewrite/dates.py).
+_EXTRACT_UNITS = frozenset({"YEAR", "QUARTER", "MONTH", "DAY", "DOW", "DOY", "HOUR", "MINUTE"})
+
+#: DATE_TRUNC units every backend computes with PostgreSQL's meaning (rewrite/dates.py).
+TRUNC_UNITS = frozenset({"YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "HOUR", "MINUTE"})
 
 
 def check_query_is_allowed(query: exp.Expr) -> None:
@@ -154,8 +168,6 @@ def check_query_is_allowed(query: exp.Expr) -> None:
 
 
 def _check_node(node: exp.Expr) -> None:
-    if isinstance(node, exp.With) and node.args.get("recursive"):
-        raise UnsupportedStatementError("WITH RECURSIVE is not allowed.")
     if isinstance(node, exp.Select):
         if node.args.get("into"):
             raise UnsupportedStatementError("SELECT ... INTO is not allowed.")
@@ -210,7 +222,23 @@ def _check_node(node: exp.Expr) -> None:
     if isinstance(node, exp.Extract):
         unit = node.this.name.upper() if isinstance(node.this, (exp.Var, exp.Identifier)) else ""
         if unit not in _EXTRACT_UNITS:
-            raise UnsupportedStatementError("EXTRACT supports YEAR, MONTH and DAY only.")
+            raise UnsupportedStatementError(
+                msg(
+                    "EXTRACT({unit} FROM …) is not supported; EXTRACT takes one of {units}.",
+                    unit=unit or "?",
+                    units=", ".join(sorted(_EXTRACT_UNITS)),
+                )
+            )
+    if isinstance(node, exp.TimestampTrunc):
+        _check_date_trunc(node)
+    if isinstance(node, exp.WindowSpec):
+        _check_frame(node)
+    if isinstance(node, exp.GroupConcat):
+        _check_string_agg(node)
+    if isinstance(node, exp.Lateral):
+        _check_lateral(node)
+    if isinstance(node, (exp.Ntile, exp.NthValue)):
+        _check_positive_argument(node)
     if isinstance(node, exp.Literal) and not node.is_string and not _is_number(node.this):
         raise UnsupportedStatementError("Malformed numeric literal.")
 
@@ -218,7 +246,81 @@ def _check_node(node: exp.Expr) -> None:
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE)
 
 #: Aggregates that take ``FILTER (WHERE …)``.
-_FILTERABLE = (exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max)
+_FILTERABLE = (exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max, exp.GroupConcat)
+
+_FRAME_KINDS = frozenset({"ROWS", "RANGE"})
+_FRAME_BOUNDS = frozenset({"UNBOUNDED", "CURRENT ROW"})
+
+
+def _check_date_trunc(node: exp.TimestampTrunc) -> None:
+    unit = node.args.get("unit")
+    name = unit.name.upper() if isinstance(unit, (exp.Var, exp.Literal, exp.Identifier)) else ""
+    if name not in TRUNC_UNITS:
+        raise UnsupportedStatementError(
+            msg(
+                "DATE_TRUNC('{unit}', …) is not supported; the unit is one of {units}, "
+                "written as a string literal.",
+                unit=name.lower() or "?",
+                units=", ".join(f"'{u.lower()}'" for u in sorted(TRUNC_UNITS)),
+            )
+        )
+    if node.args.get("zone") is not None:
+        raise UnsupportedStatementError(
+            msg("DATE_TRUNC with a time zone is not supported; truncate without one.")
+        )
+
+
+def _check_frame(spec: exp.WindowSpec) -> None:
+    """A window frame every backend runs with PostgreSQL's meaning: ROWS or RANGE, each
+    bound UNBOUNDED, CURRENT ROW or a non-negative integer literal, no EXCLUDE."""
+    kind = str(spec.args.get("kind") or "").upper()
+    if kind not in _FRAME_KINDS:
+        raise UnsupportedStatementError(
+            msg(
+                "Window frames of kind {kind} are not supported; write ROWS BETWEEN … or "
+                "RANGE BETWEEN ….",
+                kind=kind or "?",
+            )
+        )
+    if spec.args.get("exclude") is not None:
+        raise UnsupportedStatementError(
+            msg("EXCLUDE in a window frame is not supported; write the frame without it.")
+        )
+    for arg in ("start", "end"):
+        bound = spec.args.get(arg)
+        if bound is None or (isinstance(bound, str) and bound.upper() in _FRAME_BOUNDS):
+            continue
+        if not (isinstance(bound, exp.Literal) and bound.is_int and int(bound.this) >= 0):
+            raise UnsupportedStatementError(
+                msg(
+                    "A window frame bound is UNBOUNDED, CURRENT ROW or a non-negative integer "
+                    "literal followed by PRECEDING or FOLLOWING."
+                )
+            )
+
+
+def _check_string_agg(node: exp.GroupConcat) -> None:
+    separator = node.args.get("separator")
+    if not (isinstance(separator, exp.Literal) and separator.is_string):
+        raise UnsupportedStatementError(
+            msg("STRING_AGG takes a value and a separator written as a string literal.")
+        )
+
+
+def _check_lateral(node: exp.Lateral) -> None:
+    if node.args.get("view") or not isinstance(node.this, exp.Subquery):
+        raise UnsupportedStatementError(
+            msg("LATERAL is supported before a subquery only: LATERAL (SELECT …) AS alias.")
+        )
+
+
+def _check_positive_argument(node: exp.Ntile | exp.NthValue) -> None:
+    value = node.this if isinstance(node, exp.Ntile) else node.args.get("offset")
+    if not (isinstance(value, exp.Literal) and value.is_int and int(value.this) > 0):
+        name = "NTILE" if isinstance(node, exp.Ntile) else "NTH_VALUE"
+        raise UnsupportedStatementError(
+            msg("{function} takes a positive integer literal.", function=name)
+        )
 
 
 def _check_fetch(node: exp.Fetch) -> None:
@@ -320,23 +422,84 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _describe(node: exp.Expr) -> str:
+#: Constructs by the words a consumer writes, for refusals (never a parser class name).
+_CONSTRUCTS: tuple[tuple[type[exp.Expr], str], ...] = (
+    (exp.Interval, "INTERVAL values"),
+    (exp.Pivot, "PIVOT"),
+    (exp.TableSample, "TABLESAMPLE"),
+    (exp.Array, "ARRAY values"),
+    (exp.Bracket, "array subscripts"),
+    (exp.Struct, "row constructors"),
+    (exp.JSONExtract, "JSON operators"),
+    (exp.JSONBExtract, "JSON operators"),
+    (exp.Collate, "COLLATE"),
+    (exp.RegexpLike, "regular-expression matching"),
+    (exp.SimilarTo, "SIMILAR TO"),
+    (exp.Unnest, "UNNEST"),
+    (exp.Lambda, "lambda expressions"),
+    (exp.BitwiseAnd, "bitwise operators"),
+    (exp.BitwiseOr, "bitwise operators"),
+    (exp.BitwiseXor, "bitwise operators"),
+    (exp.BitwiseNot, "bitwise operators"),
+    (exp.BitwiseLeftShift, "bitwise operators"),
+    (exp.BitwiseRightShift, "bitwise operators"),
+)
+
+
+def construct_name(node: exp.Expr) -> str:
+    """What the consumer wrote, in their terms: a function by the name it has in the
+    consumer dialect (``DATE_TRUNC``, not sqlglot's ``TIMESTAMP_TRUNC``), a construct by
+    its SQL words, else the start of its own SQL text."""
     if isinstance(node, exp.Anonymous):
-        return (
-            f"Function {node.name}() is not allowed. Allowed functions: "
-            + ", ".join(sorted({f.sql_names()[0] for f in _FUNCTIONS}))
-            + "."
+        return f"{node.name}()"
+    if isinstance(node, exp.Func):
+        try:
+            text = node.sql(dialect="postgres")
+        except Exception:  # a name for a message: fall back, never fail
+            text = ""
+        head = text.split("(", 1)[0].strip()
+        if head and head.replace("_", "").isalnum():
+            return f"{head.upper()}()"
+        return f"{node.sql_name()}()"
+    for kind, words in _CONSTRUCTS:
+        if isinstance(node, kind):
+            return words
+    try:
+        text = " ".join(node.sql(dialect="postgres").split())
+    except Exception:  # as above
+        text = ""
+    return repr(text[:40] + ("…" if len(text) > 40 else "")) if text else "this construct"
+
+
+def _describe(node: exp.Expr) -> str | Message:
+    if isinstance(node, exp.Anonymous):
+        return msg(
+            "Function {function} is not allowed. Allowed functions: {allowed}.",
+            function=construct_name(node),
+            allowed=", ".join(sorted({f"{_consumer_name(f)}" for f in _FUNCTIONS})),
         )
     if isinstance(node, exp.Func):
-        return f"Function {node.sql_name()}() is not allowed."
+        return msg("Function {function} is not allowed.", function=construct_name(node))
     if isinstance(node, (exp.Placeholder, exp.Parameter, exp.SessionParameter)):
         return "Parameters and placeholders are not allowed; write literal values."
-    if isinstance(node, exp.Lateral):
-        return (
-            "LATERAL is not supported. Write a correlated scalar subquery in the select list "
-            "instead, e.g. SELECT p.person_id, (SELECT count(*) FROM subsidies.grants AS g "
-            "WHERE g.recipient_id_number = p.id_number) AS n FROM population.people AS p."
-        )
     if isinstance(node, (exp.DML, exp.Create, exp.Drop, exp.Alter)):
         return "Only read-only SELECT queries are accepted; data-modifying statements are refused."
-    return f"SQL construct {node.key.upper()} is not allowed."
+    return msg(
+        "The query uses {construct}, which is not supported.", construct=construct_name(node)
+    )
+
+
+#: Function names in the consumer dialect where sqlglot's own differ.
+_CONSUMER_NAMES = {
+    exp.StrPosition: "STRPOS",
+    exp.GroupConcat: "STRING_AGG",
+    exp.TimestampTrunc: "DATE_TRUNC",
+    exp.Ntile: "NTILE",
+    exp.NthValue: "NTH_VALUE",
+    exp.PercentRank: "PERCENT_RANK",
+    exp.CumeDist: "CUME_DIST",
+}
+
+
+def _consumer_name(function: type[exp.Func]) -> str:
+    return _CONSUMER_NAMES.get(function) or function.sql_names()[0]

@@ -58,8 +58,11 @@ FAMILIES: Mapping[int, str] = {
 Check = Callable[[Mapping[str, Any]], str | None]
 
 #: Type errors: PostgreSQL and DuckDB refuse to convert, SQLite and MariaDB coerce.
-COERCE = {"postgres": "failed:backend_error", "duckdb": "failed:backend_error"}
+#: ... and a value the backend cannot convert is the consumer's to fix: a 422 since issue 10.
+COERCE = {"postgres": "refused:type_mismatch", "duckdb": "refused:type_mismatch"}
 REFUSED_SQL = "refused:unsupported_sql"
+#: LATERAL exists on PostgreSQL and DuckDB only: refused (400) on the others.
+NO_LATERAL = {"sqlite": REFUSED_SQL, "mysql": REFUSED_SQL}
 DENIED = "refused:access_denied"
 UNKNOWN = "refused:unknown_object"
 NOT_A_QUERY = "served|refused"
@@ -345,6 +348,11 @@ def build_attacks(world: DemoWorld) -> tuple[Attack, ...]:
     tjj_bucket_counts = Counter(r["amount"] for r in tjj_grants)
     tjj_year_counts = Counter(r["birth_date"] for r in tjj_people)
     lx_year = lx[3].year
+    grants_per_pseud = Counter(r["recipient_id_number"] for r in rsj_grants)
+    lateral_counts = [
+        [r["person_id"], grants_per_pseud[r["id_number"]]]
+        for r in sorted(rsj_people, key=lambda r: r["person_id"])[:5]
+    ]
 
     a: list[Attack] = []
 
@@ -489,8 +497,8 @@ def build_attacks(world: DemoWorld) -> tuple[Attack, ...]:
         TJJ,
         f"SELECT count(*) FROM subsidies.grants WHERE grant_id = {g_odd[0]} "
         f"AND amount > {g_odd[3] - 1}",
-        backends=COERCE,
-        note="text bucket vs integer: coercion differs, no raw amount",
+        "refused:type_mismatch",
+        note="text bucket vs integer: the same 422 on every engine (coercion differed)",
     )
     add(
         "f1-tjj-birth-eq-date",
@@ -710,7 +718,8 @@ def build_attacks(world: DemoWorld) -> tuple[Attack, ...]:
         2,
         TJJ,
         f"SELECT EXTRACT(MONTH FROM birth_date) {PEOPLE} LIMIT 5",
-        backends={**COERCE, "mysql": "served|failed:backend_error"},
+        "refused:type_mismatch",
+        note="birth_date is a year for tjj: a 422 before any engine reads it as a date",
     )
     add(
         "f2-swj-substring-repid",
@@ -1011,9 +1020,10 @@ def build_attacks(world: DemoWorld) -> tuple[Attack, ...]:
         "SELECT p.person_id, x.n FROM population.people AS p CROSS JOIN LATERAL "
         "(SELECT count(*) AS n FROM subsidies.grants AS g "
         "WHERE g.recipient_id_number = p.id_number) AS x ORDER BY p.person_id LIMIT 5",
-        REFUSED_SQL,
-        note="LATERAL runs on two of the four engines: refused everywhere, with what to "
-        "write instead (issue 8)",
+        backends=NO_LATERAL,
+        check=rows_are(lateral_counts),
+        note="LATERAL where the engine has it (issue 10): the subquery joins pseudonyms; "
+        "refused with what to write instead on the others",
     )
     add(
         "f4-exists-outsider",
@@ -1328,7 +1338,11 @@ def build_attacks(world: DemoWorld) -> tuple[Attack, ...]:
         6,
         TJJ,
         f"SELECT CAST(birth_date AS DATE) {PEOPLE} LIMIT 5",
-        backends={**COERCE, "mysql": "served|failed:backend_error"},
+        backends={
+            "postgres": "failed:backend_error|refused:type_mismatch",
+            "duckdb": "refused:type_mismatch",
+            "mysql": "served|failed:backend_error",
+        },
     )
     add(
         "f6-float-overflow",
@@ -1741,7 +1755,8 @@ def build_attacks(world: DemoWorld) -> tuple[Attack, ...]:
         RSJ,
         "SELECT p.person_id, l.x FROM population.people AS p, "
         f"LATERAL (SELECT p.id_number AS x) AS l WHERE p.person_id = {lx[0]}",
-        REFUSED_SQL,
+        backends=NO_LATERAL,
+        check=rows_are([[lx[0], lx_pseud]]),
     )
     add("f9-values-only", 9, RSJ, "SELECT * FROM (VALUES (1, 'a')) AS v(x, y)", NOT_A_QUERY)
     add("f9-select-literal", 9, RSJ, "SELECT 1", NOT_A_QUERY)
@@ -2337,7 +2352,207 @@ def build_attacks(world: DemoWorld) -> tuple[Attack, ...]:
         f"(SELECT 1 FROM subsidies.grants AS g WHERE g.recipient_id_number = '{lx[2]}')",
         check=count_is(0),
     )
+    _analyst_attacks(add, pk, rsj_people, rsj_grants)
     return tuple(a)
+
+
+def _analyst_attacks(
+    add: Callable[..., None],
+    pk: Picks,
+    rsj_people: Sequence[Row],
+    rsj_grants: Sequence[Row],
+) -> None:
+    """The constructs analysts write (issue 10 point 4), each aimed at a masked or
+    filtered value: a window frame, LAG/LEAD defaults, FILTER, STRING_AGG, a recursive
+    CTE, LATERAL, date functions. What they read is the masked derivation, so each
+    answers from masked values only (or is refused)."""
+    lx, sz = pk.lx, pk.sz
+    lx_row = _by_id(rsj_people, "person_id", lx[0])
+    names = {r["name"] for r in rsj_people}
+    phones = {r["phone"] for r in rsj_people}
+    pseuds = {r["id_number"] for r in rsj_people}
+    by_id = sorted(rsj_people, key=lambda r: r["person_id"])
+    lx_ids = {r["person_id"] for r in rsj_people}
+    add(
+        "f3-frame-nth-value-phone",
+        3,
+        RSJ,
+        "SELECT NTH_VALUE(phone, 2) OVER (ORDER BY person_id ROWS BETWEEN UNBOUNDED "
+        f"PRECEDING AND UNBOUNDED FOLLOWING) AS p {PEOPLE} ORDER BY person_id LIMIT 20",
+        check=rows_are([[by_id[1]["phone"]]] * 20),
+        note="a window frame reads the masked phone",
+    )
+    add(
+        "f3-frame-moving-names",
+        3,
+        RSJ,
+        "SELECT person_id, FIRST_VALUE(name) OVER (ORDER BY person_id ROWS BETWEEN 1 "
+        f"PRECEDING AND 1 FOLLOWING) AS n {PEOPLE} ORDER BY person_id LIMIT 50",
+        check=column_within(1, names, at_least=50),
+    )
+    add(
+        "f3-lag-compare-raw-id",
+        3,
+        RSJ,
+        "SELECT count(*) FROM (SELECT LAG(id_number, 1, 'x') OVER (ORDER BY person_id) AS prev "
+        f"{PEOPLE}) AS t WHERE prev = '{lx[2]}'",
+        check=count_is(0),
+        note="the previous row's id is its pseudonym, never the raw number",
+    )
+    add(
+        "f3-lead-default-phone",
+        3,
+        RSJ,
+        "SELECT LEAD(phone, 1, 'none') OVER (ORDER BY person_id) AS nxt "
+        f"{PEOPLE} WHERE person_id = {lx[0]}",
+        check=rows_are([["none"]]),
+        note="the WHERE runs before the window: one row, no following one",
+    )
+    add(
+        "f3-ntile-by-masked-phone",
+        3,
+        RSJ,
+        "SELECT count(*) FROM (SELECT phone, NTILE(10) OVER (ORDER BY phone, person_id) AS t "
+        f"{PEOPLE}) AS x WHERE phone = '{_phone(lx)}'",
+        check=count_is(0),
+    )
+    add(
+        "f3-percent-rank-outside-district",
+        3,
+        RSJ,
+        "SELECT count(*) FROM (SELECT person_id, PERCENT_RANK() OVER (ORDER BY person_id) AS r "
+        f"{PEOPLE}) AS x WHERE person_id = {sz[0]}",
+        check=count_is(0),
+        note="the row filter applies before the window",
+    )
+    add(
+        "f5-filter-raw-name",
+        5,
+        RSJ,
+        f"SELECT count(*) FILTER (WHERE name = '{lx[1]}') AS n {PEOPLE}",
+        check=count_is(0),
+    )
+    add(
+        "f5-filter-raw-id",
+        5,
+        RSJ,
+        f"SELECT count(*) FILTER (WHERE id_number = '{lx[2]}') AS n, count(*) AS m {PEOPLE}",
+        check=rows_are([[0, len(rsj_people)]]),
+    )
+    add(
+        "f5-filter-masked-phone-max",
+        5,
+        RSJ,
+        f"SELECT MAX(phone) FILTER (WHERE person_id = {lx[0]}) AS p {PEOPLE}",
+        check=rows_are([[lx_row["phone"]]]),
+    )
+    add(
+        "f5-string-agg-masked",
+        5,
+        RSJ,
+        f"SELECT STRING_AGG(name || ':' || id_number, ',') AS s {PEOPLE} WHERE person_id = {lx[0]}",
+        check=rows_are([[f"{lx_row['name']}:{lx_row['id_number']}"]]),
+    )
+    add(
+        "f5-string-agg-outside-district",
+        5,
+        RSJ,
+        f"SELECT STRING_AGG(name, ',') AS s {PEOPLE} WHERE person_id = {sz[0]}",
+        check=rows_are([[None]]),
+    )
+    add(
+        "f8-recursive-over-people",
+        8,
+        RSJ,
+        "WITH RECURSIVE r(pid, nm, idn, k) AS (SELECT person_id, name, id_number, 1 "
+        f"{PEOPLE} WHERE person_id = {lx[0]} UNION ALL SELECT p.person_id, p.name, "
+        "p.id_number, r.k + 1 FROM r JOIN population.people AS p ON p.person_id > r.pid "
+        "AND p.person_id <= r.pid + 3 WHERE r.k < 4) SELECT nm, idn FROM r",
+        check=all_of(column_within(0, names, at_least=1), column_within(1, pseuds)),
+        note="the recursive part reads the masked, filtered table",
+    )
+    add(
+        "f8-recursive-walk-outside-district",
+        8,
+        RSJ,
+        f"WITH RECURSIVE r(pid) AS (SELECT {sz[0]} UNION ALL SELECT pid + 1 FROM r "
+        f"WHERE pid < {sz[0] + 40}) SELECT count(*) FROM r JOIN population.people AS p "
+        "ON p.person_id = r.pid",
+        check=count_is(sum(1 for i in range(sz[0], sz[0] + 41) if i in lx_ids)),
+        note="a recursion walking ids of another district finds only the caller's rows",
+    )
+    add(
+        "f8-recursive-raw-id",
+        8,
+        RSJ,
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) "
+        f"SELECT count(*) FROM r, population.people AS p WHERE p.id_number = '{lx[2]}'",
+        check=count_is(0),
+    )
+    add(
+        "f8-recursive-unbounded",
+        8,
+        RSJ,
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) "
+        f"SELECT count(*) FROM r, population.people AS p WHERE p.person_id = {lx[0]}",
+        "refused:query_too_expensive",
+        max_seconds=15,
+        note="a recursion without end is stopped at the bound and refused, not cut",
+    )
+    add(
+        "f8-recursive-shadow-source",
+        8,
+        RSJ,
+        "WITH RECURSIVE population_people(n) AS (SELECT 1 UNION ALL SELECT n + 1 "
+        f"FROM population_people WHERE n < 3) SELECT count(*) {PEOPLE}",
+        REFUSED_SQL,
+        note="a recursive CTE cannot take the name of a physical source table either",
+    )
+    add(
+        "f4-lateral-masked-phone",
+        4,
+        RSJ,
+        "SELECT p.person_id, l.phone FROM population.people AS p CROSS JOIN LATERAL "
+        "(SELECT q.phone FROM population.people AS q WHERE q.id_number = p.id_number) AS l "
+        f"WHERE p.person_id = {lx[0]}",
+        backends=NO_LATERAL,
+        check=rows_are([[lx[0], lx_row["phone"]]]),
+    )
+    add(
+        "f4-lateral-raw-id",
+        4,
+        RSJ,
+        "SELECT l.n FROM population.people AS p CROSS JOIN LATERAL (SELECT count(*) AS n "
+        f"FROM subsidies.grants AS g WHERE g.recipient_id_number = '{lx[2]}') AS l "
+        f"WHERE p.person_id = {lx[0]}",
+        backends=NO_LATERAL,
+        check=rows_are([[0]]),
+    )
+    add(
+        "f4-lateral-outside-district",
+        4,
+        RSJ,
+        "SELECT count(*) FROM population.people AS p CROSS JOIN LATERAL (SELECT q.name FROM "
+        f"population.people AS q WHERE q.person_id = {sz[0]}) AS l",
+        backends=NO_LATERAL,
+        check=count_is(0),
+    )
+    add(
+        "f2-date-trunc-masked-year",
+        2,
+        TJJ,
+        f"SELECT DATE_TRUNC('month', birth_date) {PEOPLE} LIMIT 5",
+        "refused:type_mismatch",
+        note="birth_date is a year for tjj: no engine may read it as a day",
+    )
+    add(
+        "f2-extract-doy-grant",
+        2,
+        TJJ,
+        "SELECT count(*) FROM subsidies.grants WHERE EXTRACT(DOW FROM granted_date) = 9",
+        check=count_is(0),
+    )
+    assert phones and rsj_grants
 
 
 def build_probes(world: DemoWorld) -> tuple[Probe, ...]:
@@ -2488,8 +2703,7 @@ def build_probes(world: DemoWorld) -> tuple[Probe, ...]:
             f"AND amount > {g[3] - 1}",
             f"SELECT count(*) FROM subsidies.grants WHERE grant_id = {g[0]} "
             f"AND amount > {g[3] + 1}",
-            expect="served",
-            backends=COERCE,
+            expect="refused:type_mismatch",
             note="binary search on the raw amount inside its bucket",
         ),
         Probe(

@@ -11,21 +11,16 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from gateway.errors import UnsupportedStatementError
+from gateway.query.rewrite.dates import transpile_dates
 
 __all__ = ["to_backend_sql"]
-
-_SQLITE_EXTRACT = {"YEAR": "%Y", "MONTH": "%m", "DAY": "%d"}
 
 
 def to_backend_sql(query: exp.Query, dialect: str) -> str:
     """Generate ``query`` for ``dialect`` without comments (consumer comments and hints
     are never forwarded). Raises UnsupportedStatementError when the target cannot
     express the query."""
-    if dialect == "sqlite":
-        transformed = query.transform(_sqlite_extract, copy=False)
-        if not isinstance(transformed, exp.Query):
-            raise UnsupportedStatementError("Only queries are accepted.")
-        query = transformed
+    query = transpile_dates(query, dialect)
     try:
         return query.sql(dialect=dialect, comments=False, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:
@@ -37,16 +32,3 @@ def to_backend_sql(query: exp.Query, dialect: str) -> str:
             "alias); write it with the plain forms.",
             internal_detail=f"{dialect}: {str(exc).splitlines()[0]}",
         ) from None
-
-
-def _sqlite_extract(node: exp.Expr) -> exp.Expr:
-    # SQLite has no EXTRACT; dates are stored as ISO text there.
-    if isinstance(node, exp.Extract):
-        fmt = _SQLITE_EXTRACT[node.this.name.upper()]
-        return exp.Cast(
-            this=exp.Anonymous(
-                this="STRFTIME", expressions=[exp.Literal.string(fmt), node.expression]
-            ),
-            to=exp.DataType.build("INTEGER"),
-        )
-    return node

@@ -27,6 +27,15 @@ from sqlglot.optimizer.scope import Scope, build_scope
 
 from gateway.errors import UnsupportedStatementError
 from gateway.query.parse import CONSUMER_DIALECT
+from gateway.query.rewrite.analyst import (
+    lag_lead_defaults,
+    ratio_functions_as_double,
+    refuse_empty_over,
+    refuse_lateral,
+    string_agg_as_text,
+    window_order_nulls,
+)
+from gateway.query.rewrite.recursion import bound_recursion
 
 __all__ = ["RULES", "make_portable"]
 
@@ -122,7 +131,7 @@ def check_subquery_widths(query: exp.Query, _dialect: str) -> exp.Query:
         if subquery.alias or not isinstance(inner, exp.Query):
             continue
         parent = subquery.parent
-        if isinstance(parent, (exp.Exists, exp.SetOperation, exp.From, exp.Join)):
+        if isinstance(parent, (exp.Exists, exp.SetOperation, exp.From, exp.Join, exp.Lateral)):
             continue
         if isinstance(parent, exp.In) and subquery.arg_key == "query":
             tested = parent.this
@@ -448,9 +457,16 @@ def check_nothing_left_to_restructure(query: exp.Query, dialect: str) -> exp.Que
 
 
 RULES: tuple[Rule, ...] = (
+    bound_recursion,
     check_ordering_rules,
     check_subquery_widths,
     refuse_full_join,
+    refuse_lateral,
+    refuse_empty_over,
+    string_agg_as_text,
+    lag_lead_defaults,
+    window_order_nulls,
+    ratio_functions_as_double,
     eliminate_distinct_on,
     eliminate_with_ties,
     expand_row_values,
