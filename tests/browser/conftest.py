@@ -128,6 +128,8 @@ def console(browser: Any, console_url: str, request: pytest.FixtureRequest) -> I
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Generous: in CI the browser shares two vCPUs with the rest of the suite (15 s
+    # timed out there while every page answered within 2 s on a quiet machine).
     page.set_default_timeout(45_000)
     try:
         yield Console(page, console_url, request.param)
