@@ -105,7 +105,12 @@ function loginPage(message) {
   user.focus();
 }
 
+// Each navigation gets a number: a page that finishes loading after the user has moved on
+// must not overwrite the newer page.
+let routeSeq = 0;
+
 async function route() {
+  const seq = ++routeSeq;
   if (!state.account) return loginPage();
   chrome();
   const page = currentPage();
@@ -123,10 +128,12 @@ async function route() {
   const body = h("section");
   try {
     await PAGES[page][0](body, state.account);
+    if (seq !== routeSeq) return;
     clear(target, h("h1", {}, t(`p_${page}`)), body);
   } catch (error) {
     // 401: api.js has already put up the sign-in page (with why).
     if (error instanceof ApiError && error.status === 401) return;
+    if (seq !== routeSeq) return;
     clear(target, h("h1", {}, t(`p_${page}`)));
     showError(target, error);
   }
