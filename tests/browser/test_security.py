@@ -96,8 +96,15 @@ def test_no_personal_data_in_urls(console: Console) -> None:
     console.page.on("request", lambda r: requested.append(r.url))
     console.login("zhang.wei")
     console.open("sql")
+    # Columns the journeys' narrowed grant still serves (they share this gateway, and
+    # its grant for rsj-subsidy ends up with person_id and name only).
+    console.page.get_by_label(console.word("SQL 语句", "SQL")).fill(
+        "SELECT person_id, name FROM population.people ORDER BY person_id LIMIT 5"
+    )
     console.page.get_by_role("button", name=console.word("执行查询", "Run query")).click()
-    console.page.locator(".rowcount").wait_for()
+    console.page.locator(".rowcount, main .error").first.wait_for()
+    error = console.page.locator("main .error")
+    assert not error.count(), error.first.inner_text()
     text = console.page.locator("main tbody").first.inner_text()
     assert requested and "zhang.wei" not in " ".join(requested)
     assert "demo-password" not in " ".join(requested)
