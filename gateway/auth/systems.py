@@ -42,6 +42,7 @@ from gateway.auth.keys import (
     load_public_key,
 )
 from gateway.catalog.model import Text
+from gateway.domain import Principal
 from gateway.durable import write_durably
 from gateway.errors import ConfigurationError
 from gateway.policy.roles import SYSTEM_ROLES, Role
@@ -110,6 +111,20 @@ class RegisteredSystem:
     @property
     def is_active(self) -> bool:
         return self.status == "active"
+
+    def principal(self, *, officer: str | None = None, token_id: str = "") -> Principal:
+        """The caller this system is: what the policy decides for (token holders, people
+        acting through it, explain and replay all use this one mapping)."""
+        return Principal(
+            system=self.system_id,
+            department=self.department,
+            attributes=self.attributes,
+            purposes=self.purposes,
+            token_id=token_id,
+            officer=officer,
+            roles=self.roles,
+            search_path=self.search_path,
+        )
 
     def key(self, kid: str) -> SystemKey | None:
         """This system's key with ``kid``, or None (a key of another system is None)."""

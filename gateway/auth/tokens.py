@@ -43,7 +43,7 @@ from jwt.exceptions import InvalidSignatureError
 
 from gateway.auth.keys import ALGORITHMS, GatewayKeyStore, PrivateKey, check_key_matches_alg
 from gateway.auth.replay import ReplayCache
-from gateway.auth.systems import SystemRegistry
+from gateway.auth.systems import RegisteredSystem, SystemRegistry
 from gateway.cache import LruCache
 from gateway.clock import Clock
 from gateway.domain import Principal
@@ -377,50 +377,34 @@ class TokenService:
         if claims.iat > now + skew:
             raise AuthenticationError(f"access token iat {_iso(claims.iat)} is in the future")
 
-        system = self._registry_of().get(claims.sub)
-        if system is None:
-            raise AuthenticationError(f"system {_short(claims.sub)} is not registered")
-        if not system.is_active:
-            raise AuthenticationError(f"system {system.system_id} is {system.status}")
+        system = self._active_system(claims.sub)
         if system.department != claims.dept:
             raise AuthenticationError(
                 f"access token department {_short(claims.dept)} no longer matches "
                 f"{system.system_id}'s department {system.department}"
             )
-        return Principal(
-            system=system.system_id,
-            department=system.department,
-            attributes=system.attributes,
-            purposes=system.purposes,
-            token_id=claims.jti,
-            officer=claims.officer,
-            roles=system.roles,
-            search_path=system.search_path,
-        )
+        return system.principal(officer=claims.officer, token_id=claims.jti)
 
     def system_principal(self, system_id: str, *, department: str, officer: str) -> Principal:
         """The Principal of registered system ``system_id`` acting for ``officer`` (a person
         of ``department`` signed in to the console), with the same registry checks as a
         token: registered, active, of that department. Raises AuthenticationError."""
-        system = self._registry_of().get(system_id)
-        if system is None:
-            raise AuthenticationError(f"system {_short(system_id)} is not registered")
-        if not system.is_active:
-            raise AuthenticationError(f"system {system.system_id} is {system.status}")
+        system = self._active_system(system_id)
         if system.department != department:
             raise AuthenticationError(
                 f"system {system.system_id} is of department {system.department}, "
                 f"not {_short(department)}"
             )
-        return Principal(
-            system=system.system_id,
-            department=system.department,
-            attributes=system.attributes,
-            purposes=system.purposes,
-            officer=officer,
-            roles=system.roles,
-            search_path=system.search_path,
-        )
+        return system.principal(officer=officer)
+
+    def _active_system(self, system_id: str) -> RegisteredSystem:
+        """The registered, active system ``system_id``; AuthenticationError otherwise."""
+        system = self._registry_of().get(system_id)
+        if system is None:
+            raise AuthenticationError(f"system {_short(system_id)} is not registered")
+        if not system.is_active:
+            raise AuthenticationError(f"system {system.system_id} is {system.status}")
+        return system
 
     def _verify_access_token(self, token: str) -> _AccessClaims:
         """Signature and time-independent claim checks of an access token."""

@@ -46,13 +46,7 @@ def system_principal(policy: ActivePolicy, system_id: str) -> Principal | None:
     system = policy.registry.get(system_id)
     if system is None or not system.is_active:
         return None
-    return Principal(
-        system=system.system_id,
-        department=system.department,
-        attributes=system.attributes,
-        purposes=system.purposes,
-        roles=system.roles,
-    )
+    return system.principal()
 
 
 def _summary(explanation: Explanation | None) -> dict[str, Any]:

@@ -58,3 +58,26 @@ def test_a_spent_time_budget_counts_nothing_and_errors_are_named() -> None:
     assert backend.calls == 1
     slow = RowCounter({"b": cast(Any, _Backend(1, fail=True))}, time_budget_s=2, max_rows=10)
     assert slow.count(_explained(5)) == "error: query_timeout"
+
+
+def test_replay_explains_as_the_system_a_token_would_carry() -> None:
+    """The replayed caller is the live one, search path included (unqualified table
+    names of an own-data deployment resolve the same in replay and explain)."""
+    from gateway.auth.systems import RegisteredSystem
+    from gateway.policy.replay import system_principal
+
+    system = RegisteredSystem(
+        system_id="civ-app",
+        department="civ",
+        name=cast(Any, "x"),
+        attributes={"district": "d"},
+        purposes=frozenset({"p"}),
+        status="active",
+        keys={},
+        search_path=("civil",),
+    )
+    policy = cast(Any, SimpleNamespace(registry={"civ-app": system}))
+    principal = system_principal(policy, "civ-app")
+    assert principal == system.principal()
+    assert principal is not None and principal.search_path == ("civil",)
+    assert system_principal(policy, "nobody") is None
