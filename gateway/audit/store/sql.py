@@ -922,8 +922,10 @@ class SqlAuditStore(SequencedStore, Generic[C]):
 
         def strip(conn: C) -> None:
             conn.execute(self.dialect.begin_write)
+            # The state row's lock (PostgreSQL; SQLite's write lock is the file's) makes
+            # two archive runs take turns, so both cannot read the same archive mark.
+            size, _root = self._read_state(conn, lock=True)
             upto = int(conn.execute(self._sql.archived_upto).fetchone()[0])
-            size, _root = self._read_state(conn)
             check_archive_range(mark, archived_upto=upto, size=size)
             conn.execute(
                 self._sql.insert_archive,
